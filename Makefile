@@ -1,0 +1,90 @@
+# Atrium developer entry points. GNU make.
+#
+#   make venv       .venv with the locked dev requirements (re-installs when the lock changes)
+#   make services   make sure PostgreSQL and Redis are up, create the database
+#   make test       black --check, ruff, pytest
+#   make run        migrate, fill the spare pool, demo tenants, worker + uvicorn
+#   make lock       re-compile requirements/*.txt from pyproject.toml (with hashes)
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+# Same flags for both lock files. The index/find-links settings of the machine's
+# pip config must not leak into the committed lock files.
+PIP_COMPILE_FLAGS := --quiet --generate-hashes --strip-extras --allow-unsafe \
+	--no-emit-index-url --no-emit-find-links --no-emit-trusted-host
+# e.g. `make lock LOCK_ARGS=--upgrade` or `make lock LOCK_ARGS="--upgrade-package django"`
+LOCK_ARGS ?=
+# Harmless warning that some machines' pip config (an extra file:// index that lacks
+# most projects) prints once per package; filtered so real errors stay visible.
+PIP_NOISE := is ignored: it is neither a file nor a directory
+
+define check_python
+	@ver="$$($(1) -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])' 2>/dev/null || true)"; \
+	if [ -z "$$ver" ]; then \
+		echo "Atrium needs Python 3.12+; '$(1)' was not found or did not run." >&2; \
+		echo "With pyenv: \`pyenv install 3.12\` (this repo's .python-version selects it), or run \`make PYTHON=/path/to/python3.12 ...\`" >&2; \
+		exit 1; \
+	fi; \
+	if ! $(1) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)'; then \
+		echo "Atrium needs Python 3.12+; found $$ver ($(1))." >&2; \
+		echo "With pyenv: \`pyenv install 3.12\` (this repo's .python-version selects it), or run \`make PYTHON=/path/to/python3.12 ...\`" >&2; \
+		exit 1; \
+	fi
+endef
+
+.PHONY: help venv services test run fmt lint lock bench clean
+
+help:
+	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
+
+venv: $(STAMP)
+
+$(BIN)/python:
+	$(call check_python,$(PYTHON))
+	$(PYTHON) -m venv $(VENV)
+
+# Re-install only when the lock file is newer than the stamp.
+$(STAMP): requirements/dev.txt | $(BIN)/python
+	$(call check_python,$(BIN)/python)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements/dev.txt \
+		2> >(grep -v "$(PIP_NOISE)" >&2)
+	@touch $@
+
+services:
+	bash scripts/ensure_services.sh
+
+test: venv services
+	$(BIN)/black --check .
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+run: venv services
+	bash scripts/run.sh
+
+fmt: venv
+	$(BIN)/ruff check --fix .
+	$(BIN)/black .
+
+lint: venv
+	$(BIN)/black --check .
+	$(BIN)/ruff check .
+
+lock: venv
+	$(BIN)/pip-compile $(PIP_COMPILE_FLAGS) $(LOCK_ARGS) -o requirements/base.txt pyproject.toml \
+		2> >(grep -v "$(PIP_NOISE)" >&2)
+	$(BIN)/pip-compile $(PIP_COMPILE_FLAGS) $(LOCK_ARGS) --extra dev -o requirements/dev.txt pyproject.toml \
+		2> >(grep -v "$(PIP_NOISE)" >&2)
+
+bench: venv services
+	$(BIN)/python benchmarks/provisioning.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
+	find . -path ./.git -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +

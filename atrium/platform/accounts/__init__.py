@@ -1,0 +1,1 @@
+"""Accounts: the User of each tenant schema (and of the operators in public)."""

@@ -1,0 +1,24 @@
+"""The tenant admin site: served at ``<tenant host>/admin/`` to that tenant's staff users.
+
+The platform admin (``<base host>/admin/``) is Django's default ``admin.site``; keeping
+two sites means a tenant admin can never see the Tenant and Domain tables, which live in
+the public schema only.
+"""
+
+from django.contrib.admin import AdminSite
+
+
+class TenantAdminSite(AdminSite):
+    site_header = "Atrium"
+    site_title = "Atrium tenant admin"
+    index_title = "Your organisation"
+
+    def each_context(self, request):
+        context = super().each_context(request)
+        tenant = getattr(request, "tenant", None)
+        if tenant is not None:
+            context["site_header"] = f"{tenant.name} · Atrium"
+        return context
+
+
+tenant_admin_site = TenantAdminSite(name="tenant_admin")

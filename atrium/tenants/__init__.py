@@ -1,0 +1,1 @@
+"""Tenants: the Tenant and Domain tables, the tenant context, host routing and provisioning."""

@@ -1,0 +1,63 @@
+"""Tenant and Domain: the public-schema tables that say which schema serves which host."""
+
+import uuid
+
+from django.db import models
+from django.db.models.functions import Lower
+from django_tenants.models import DomainMixin, TenantMixin
+
+
+class TenantStatus(models.TextChoices):
+    PROVISIONING = "provisioning"
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    ARCHIVED = "archived"
+
+
+class Tenant(TenantMixin):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    slug = models.SlugField(max_length=63, unique=True)
+    name = models.CharField(max_length=200)
+    status = models.CharField(
+        max_length=16, choices=TenantStatus.choices, default=TenantStatus.PROVISIONING
+    )
+    status_reason = models.CharField(max_length=500, blank=True, default="")
+    plan = models.CharField(max_length=32, default="free")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    # Provisioning owns the schema's life cycle (atrium.tenants.provisioning), so saving a
+    # row never creates or drops a schema behind its back.
+    auto_create_schema = False
+    auto_drop_schema = False
+
+    class Meta:
+        ordering = ["slug"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=TenantStatus.values), name="tenant_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.slug
+
+    @property
+    def is_serving(self) -> bool:
+        return self.status == TenantStatus.ACTIVE
+
+
+class Domain(DomainMixin):
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["domain"]
+        constraints = [
+            # At most one primary domain per tenant, enforced by the database.
+            models.UniqueConstraint(
+                fields=["tenant"],
+                condition=models.Q(is_primary=True),
+                name="domain_one_primary_per_tenant",
+            ),
+            models.UniqueConstraint(Lower("domain"), name="domain_unique_ci"),
+        ]

@@ -1,0 +1,326 @@
+"""Tenant creation from a migrated template, and the pool of pre-built spare schemas.
+
+A new tenant's schema is a spare renamed to the tenant's name (a catalog update taking
+milliseconds) or, when the pool is empty, a clone of ``_template``; migrations are never
+run again for it. The whole creation is one PostgreSQL transaction, DDL included: if it
+fails or is killed at any step, PostgreSQL rolls back the rows, the rename or clone, and
+the owner; nothing reaches Redis before the commit.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, connection, transaction
+
+from . import errors
+from .context import public_scope, tenant_scope
+from .migrator import migrate_schema, quote_ident, schemas_behind
+from .models import Domain, Tenant, TenantStatus
+from .routing import is_public_host, normalize_host
+
+logger = logging.getLogger(__name__)
+
+SLUG_PATTERN = re.compile(r"^[a-z][a-z0-9-]{1,62}$")
+RESERVED_SLUGS = frozenset(
+    {
+        "public", "www", "admin", "api", "app", "apps", "static", "media", "assets",
+        "mail", "smtp", "ftp", "ns", "ns1", "ns2", "dns", "status", "health", "help",
+        "support", "docs", "blog", "billing", "auth", "login", "signup", "account",
+        "accounts", "platform", "atrium", "root", "system", "internal", "template",
+        "information-schema", "default", "test", "localhost",
+    }
+)
+RESERVED_PREFIXES = ("pg-", "pg_")
+GENERATED_SECRET_HASHER = "generated_sha256"
+
+
+@dataclass(frozen=True)
+class ProvisionedTenant:
+    tenant: Tenant
+    url: str
+    owner_email: str
+    owner_password: str | None  # the generated one-time password, None when given
+    seconds: float
+    schema_source: str  # "spare" or "clone"
+
+
+def schema_name_for(slug: str) -> str:
+    return slug.replace("-", "_")
+
+
+def tenant_url(host: str) -> str:
+    port = f":{settings.ATRIUM_SITE_PORT}" if settings.ATRIUM_SITE_PORT else ""
+    return f"{settings.ATRIUM_SITE_SCHEME}://{host}{port}/"
+
+
+def validate_slug(slug: str) -> str:
+    if not isinstance(slug, str) or not SLUG_PATTERN.match(slug) or slug.endswith("-"):
+        raise errors.SlugInvalid(
+            f"Invalid slug {slug!r}: use 2-63 characters of a-z, 0-9 and '-', "
+            "starting with a letter and not ending with '-'."
+        )
+    if slug in RESERVED_SLUGS or slug.startswith(RESERVED_PREFIXES):
+        raise errors.SlugReserved(f"The slug {slug!r} is reserved; choose another.")
+    return slug
+
+
+def validate_domain(raw: str, *, slug: str) -> str:
+    host = normalize_host(raw or "")
+    if host is None or ":" in (raw or "") or "." not in host:
+        raise errors.DomainInvalid(f"Invalid domain {raw!r}: give a host name like shop.example.com.")
+    if is_public_host(host):
+        raise errors.DomainInvalid(f"The domain {host!r} serves the platform itself.")
+    base = settings.ATRIUM_BASE_DOMAIN
+    if host.endswith("." + base) and host != f"{slug}.{base}":
+        raise errors.DomainInvalid(
+            f"Subdomains of {base} belong to the tenant of that name; {slug!r} may only use "
+            f"{slug}.{base} there."
+        )
+    return host
+
+
+def _ensure_domain_free(host: str) -> None:
+    if Domain.objects.filter(domain__iexact=host).exists():
+        raise errors.DomainTaken(f"The domain {host!r} is already in use.")
+
+
+# ----------------------------------------------------------------------------- template
+
+
+def template_exists() -> bool:
+    return _schema_exists(settings.ATRIUM_TEMPLATE_SCHEMA)
+
+
+def _schema_exists(name: str) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", [name])
+        return cursor.fetchone() is not None
+
+
+def template_ensure() -> bool:
+    """Create the template schema if it is missing; returns True when it was created."""
+    with public_scope():
+        if template_exists():
+            return False
+        with connection.cursor() as cursor:
+            cursor.execute(f"CREATE SCHEMA {quote_ident(settings.ATRIUM_TEMPLATE_SCHEMA)}")
+    migrate_schema(settings.ATRIUM_TEMPLATE_SCHEMA)
+    return True
+
+
+def _template_ready() -> None:
+    if not template_exists():
+        raise errors.TemplateNotReady(
+            "The template schema is missing: run `python manage.py tenants migrate` first."
+        )
+    if schemas_behind([settings.ATRIUM_TEMPLATE_SCHEMA]):
+        raise errors.TemplateNotReady(
+            "The template schema is behind the code's migrations: run "
+            "`python manage.py tenants migrate` first."
+        )
+
+
+def _clone_template(target: str) -> None:
+    with connection.cursor() as cursor:
+        # DATA mode: the template's rows are its migration records, content types and
+        # permissions, which every tenant schema needs as they are.
+        cursor.execute(
+            "SELECT public.clone_schema(%s, %s, 'DATA')",
+            [settings.ATRIUM_TEMPLATE_SCHEMA, target],
+        )
+
+
+# ----------------------------------------------------------------------------- spare pool
+
+
+def spare_schemas() -> list[str]:
+    prefix = settings.ATRIUM_SPARE_SCHEMA_PREFIX
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nspname FROM pg_namespace WHERE starts_with(nspname, %s) ORDER BY nspname",
+            [prefix],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def pool_status() -> dict:
+    with public_scope():
+        spares = spare_schemas()
+        stale = schemas_behind(spares) if spares else []
+        return {
+            "spares": len(spares),
+            "stale": len(stale),
+            "target": settings.ATRIUM_SPARE_POOL_SIZE,
+            "template": template_exists(),
+            "schemas": spares,
+        }
+
+
+def pool_fill(target: int | None = None) -> int:
+    """Clone spares from the template until the pool holds ``target``; returns how many."""
+    target = settings.ATRIUM_SPARE_POOL_SIZE if target is None else target
+    created = 0
+    with public_scope():
+        _template_ready()
+        while True:
+            # One filler at a time, across processes, so the pool never overshoots.
+            with transaction.atomic():
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_xact_lock(hashtext('atrium:pool_fill'))")
+                if len(spare_schemas()) >= target:
+                    return created
+                _clone_template(settings.ATRIUM_SPARE_SCHEMA_PREFIX + uuid.uuid4().hex[:16])
+            created += 1
+
+
+def _claim_spare(target: str) -> bool:
+    """Rename an up-to-date spare to ``target`` inside the current transaction."""
+    for spare in spare_schemas():
+        with connection.cursor() as cursor:
+            # Another creation may be claiming the same spare: skip it rather than wait.
+            cursor.execute("SELECT pg_try_advisory_xact_lock(hashtext(%s))", [spare])
+            if not cursor.fetchone()[0]:
+                continue
+        if not _schema_exists(spare) or schemas_behind([spare]):
+            continue  # claimed meanwhile, or left behind by a migration run
+        with connection.cursor() as cursor:
+            cursor.execute(f"ALTER SCHEMA {quote_ident(spare)} RENAME TO {quote_ident(target)}")
+        return True
+    return False
+
+
+def _schedule_pool_refill() -> None:
+    from .tasks import pool_refill
+
+    try:
+        pool_refill.delay()
+    except Exception:  # the broker being away must not undo a committed tenant
+        logger.warning("provisioning: could not schedule a pool refill", exc_info=True)
+
+
+# ----------------------------------------------------------------------------- creation
+
+
+def tenant_create(
+    *,
+    slug: str,
+    name: str,
+    owner_email: str,
+    owner_password: str | None = None,
+    plan: str | None = None,
+    domain: str | None = None,
+) -> ProvisionedTenant:
+    started = time.perf_counter()
+    slug = validate_slug(slug)
+    name = (name or "").strip()
+    if not name or len(name) > 200:
+        raise errors.InvalidInput("A tenant needs a name of 1-200 characters (--name).")
+    try:
+        validate_email(owner_email or "")
+    except ValidationError:
+        raise errors.InvalidInput(f"Invalid owner e-mail {owner_email!r}.") from None
+    plan = plan or settings.ATRIUM_DEFAULT_PLAN
+    if plan not in settings.ATRIUM_PLANS:
+        raise errors.InvalidInput(
+            f"Unknown plan {plan!r}; choose one of: {', '.join(settings.ATRIUM_PLANS)}."
+        )
+    default_host = f"{slug}.{settings.ATRIUM_BASE_DOMAIN}"
+    hosts = [default_host]
+    if domain:
+        custom = validate_domain(domain, slug=slug)
+        if custom != default_host:
+            hosts.insert(0, custom)  # a custom domain given at creation is the primary one
+
+    generated = owner_password is None
+    if generated:
+        # 192 random bits: a fast salted hash protects it as well as a slow one would
+        # (see GeneratedSecretHasher), and keeps creation in milliseconds.
+        password = secrets.token_urlsafe(24)
+        encoded_password = make_password(password, hasher=GENERATED_SECRET_HASHER)
+    else:
+        password = owner_password
+        try:
+            validate_password(password)
+        except ValidationError as exc:
+            raise errors.InvalidInput("Owner password refused: " + " ".join(exc.messages)) from None
+        encoded_password = make_password(password)
+
+    schema_name = schema_name_for(slug)
+    with public_scope():
+        if Tenant.objects.filter(slug=slug).exists():
+            raise errors.SlugTaken(f"The slug {slug!r} is taken.")
+        for host in hosts:
+            _ensure_domain_free(host)
+        try:
+            with transaction.atomic():
+                tenant = Tenant(
+                    slug=slug,
+                    name=name,
+                    schema_name=schema_name,
+                    plan=plan,
+                    status=TenantStatus.PROVISIONING,
+                )
+                try:
+                    tenant.save()
+                except ValidationError as exc:  # django-tenants' case-insensitive check
+                    raise errors.SlugTaken(f"The slug {slug!r} is taken.") from exc
+                for index, host in enumerate(hosts):
+                    Domain(domain=host, tenant=tenant, is_primary=index == 0).save()
+                source = _create_schema(schema_name)
+                with tenant_scope(tenant):
+                    _create_owner(owner_email, encoded_password)
+                tenant.status = TenantStatus.ACTIVE
+                tenant.save(update_fields=["status", "updated_at"])
+                transaction.on_commit(_schedule_pool_refill)
+        except IntegrityError as exc:
+            raise _integrity_to_error(exc, slug, hosts) from exc
+
+    return ProvisionedTenant(
+        tenant=tenant,
+        url=tenant_url(hosts[0]),
+        owner_email=owner_email.lower(),
+        owner_password=password if generated else None,
+        seconds=time.perf_counter() - started,
+        schema_source=source,
+    )
+
+
+def _create_schema(schema_name: str) -> str:
+    if _schema_exists(schema_name):
+        raise errors.SlugTaken(f"A schema named {schema_name!r} already exists.")
+    if _claim_spare(schema_name):
+        return "spare"
+    _template_ready()
+    _clone_template(schema_name)
+    return "clone"
+
+
+def _create_owner(email: str, encoded_password: str) -> None:
+    user_model = get_user_model()
+    owner = user_model(
+        email=user_model.objects.normalize_email(email).lower(),
+        password=encoded_password,
+        role="owner",
+        is_staff=True,
+        is_superuser=True,
+    )
+    owner.save()
+
+
+def _integrity_to_error(exc: IntegrityError, slug: str, hosts: list[str]) -> errors.TenantError:
+    text = str(exc)
+    if "domain" in text:
+        return errors.DomainTaken(f"One of the domains {', '.join(hosts)} is already in use.")
+    return errors.SlugTaken(f"The slug {slug!r} is taken.")

@@ -1,0 +1,258 @@
+"""Host routing: ``Host`` header → tenant, with no SQL per request once warm.
+
+The directory of hosts is cached at two levels: a dict in this process, and a Redis hash
+shared by every process. A version counter in Redis says when either is stale: any change
+to a Tenant or Domain bumps it (after commit), and each request compares it with the
+version its local copy was built at, so a suspension takes effect in every process on the
+next request. Entries are only stored if the version did not move while they were read
+from the database, so a lookup racing a change cannot put stale data back.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import asdict, dataclass
+
+import redis
+from django.conf import settings
+from django.core.exceptions import DisallowedHost
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import set_urlconf
+from django_redis import get_redis_connection
+
+from .context import public_scope, tenant_scope
+from .keyspace import public_key
+from .models import Domain, Tenant, TenantStatus
+
+logger = logging.getLogger(__name__)
+
+VERSION_KEY = public_key("routing", "version")
+HOSTS_KEY = public_key("routing", "hosts")
+
+# Store a host's entry only if the directory version is still the one read before the
+# database lookup; otherwise a concurrent change happened and the entry may be stale.
+_STORE_IF_CURRENT = """
+local current = redis.call('GET', KEYS[1]) or '0'
+if current == ARGV[1] then
+  redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+  return 1
+end
+return 0
+"""
+
+_HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_MISSING = "-"  # a host known not to exist (cached in this process only)
+
+
+@dataclass(frozen=True, slots=True)
+class TenantRecord:
+    """The fields of a tenant that routing needs, cheap to cache and to copy."""
+
+    id: str
+    slug: str
+    name: str
+    schema_name: str
+    status: str
+    plan: str
+
+    def to_tenant(self) -> Tenant:
+        """A fresh, unshared Tenant instance per request (as if loaded from the DB)."""
+        tenant = Tenant(
+            id=self.id,
+            slug=self.slug,
+            name=self.name,
+            schema_name=self.schema_name,
+            status=self.status,
+            plan=self.plan,
+        )
+        tenant._state.adding = False
+        tenant._state.db = "default"
+        return tenant
+
+
+def normalize_host(raw_host: str) -> str | None:
+    """Lower-case host without port or trailing dot; None when it is not a DNS name."""
+    host = raw_host.strip().lower()
+    if host.startswith("["):  # IPv6 literal: never a tenant
+        return None
+    host = host.rsplit(":", 1)[0] if ":" in host else host
+    host = host.rstrip(".")
+    if not host or len(host) > 253:
+        return None
+    labels = host.split(".")
+    if not all(_HOST_LABEL.match(label) for label in labels):
+        return None
+    return host
+
+
+def redis_client() -> redis.Redis:
+    return get_redis_connection("default")
+
+
+class HostDirectory:
+    """Host → TenantRecord, cached in this process and in Redis, invalidated by version."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[str, TenantRecord | str] = OrderedDict()
+        self._version: str | None = None
+        self._checked_at = 0.0
+
+    def clear_local(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._version = None
+
+    def _shared_version(self) -> str | None:
+        """The directory version in Redis, or None when Redis cannot be asked."""
+        try:
+            return (redis_client().get(VERSION_KEY) or b"0").decode()
+        except redis.RedisError:
+            return None
+
+    def _sync_version(self) -> str | None:
+        version = self._shared_version()
+        now = time.monotonic()
+        with self._lock:
+            if version is None:
+                # Redis is away: trust the local copy for a short while, then re-read the DB.
+                if now - self._checked_at > settings.ATRIUM_ROUTING_FALLBACK_TTL:
+                    self._entries.clear()
+                    self._checked_at = now
+                return None
+            if version != self._version:
+                self._entries.clear()
+                self._version = version
+            self._checked_at = now
+        return version
+
+    def lookup(self, host: str) -> TenantRecord | None:
+        version = self._sync_version()
+        with self._lock:
+            entry = self._entries.get(host)
+            if entry is not None:
+                self._entries.move_to_end(host)
+                return None if entry == _MISSING else entry
+        record = self._shared_lookup(host) if version is not None else None
+        if record is None:
+            record = self._database_lookup(host)
+            if record is not None and version is not None:
+                self._shared_store(host, record, version)
+        self._local_store(host, record, version)
+        return record
+
+    def _local_store(self, host: str, record: TenantRecord | None, version: str | None) -> None:
+        with self._lock:
+            if version is not None and version != self._version:
+                return
+            self._entries[host] = record if record is not None else _MISSING
+            self._entries.move_to_end(host)
+            while len(self._entries) > settings.ATRIUM_ROUTING_LOCAL_MAX_HOSTS:
+                self._entries.popitem(last=False)
+
+    def _shared_lookup(self, host: str) -> TenantRecord | None:
+        try:
+            raw = redis_client().hget(HOSTS_KEY, host)
+        except redis.RedisError:
+            return None
+        return TenantRecord(**json.loads(raw)) if raw else None
+
+    def _shared_store(self, host: str, record: TenantRecord, version: str) -> None:
+        try:
+            redis_client().eval(
+                _STORE_IF_CURRENT, 2, VERSION_KEY, HOSTS_KEY, version, host, json.dumps(asdict(record))
+            )
+        except redis.RedisError:
+            logger.warning("routing: could not store %s in the shared directory", host)
+
+    @staticmethod
+    def _database_lookup(host: str) -> TenantRecord | None:
+        with public_scope():
+            row = (
+                Domain.objects.filter(domain__iexact=host)
+                .values(
+                    "tenant_id",
+                    "tenant__slug",
+                    "tenant__name",
+                    "tenant__schema_name",
+                    "tenant__status",
+                    "tenant__plan",
+                )
+                .first()
+            )
+        if row is None:
+            return None
+        return TenantRecord(
+            id=str(row["tenant_id"]),
+            slug=row["tenant__slug"],
+            name=row["tenant__name"],
+            schema_name=row["tenant__schema_name"],
+            status=row["tenant__status"],
+            plan=row["tenant__plan"],
+        )
+
+
+directory = HostDirectory()
+
+
+def invalidate_directory() -> None:
+    """Make every process re-read the host directory (call after the change commits)."""
+    directory.clear_local()
+    try:
+        client = redis_client()
+        pipe = client.pipeline(transaction=True)
+        pipe.incr(VERSION_KEY)
+        pipe.delete(HOSTS_KEY)
+        pipe.execute()
+    except redis.RedisError:
+        # Other processes fall back to their short local TTL while Redis is away.
+        logger.warning("routing: Redis unavailable, directory invalidated in this process only")
+
+
+def error_response(status: int, code: str, detail: str) -> JsonResponse:
+    return JsonResponse({"type": "client_error", "errors": [{"code": code, "detail": detail}]}, status=status)
+
+
+def is_public_host(host: str) -> bool:
+    return host == settings.ATRIUM_BASE_DOMAIN or host in settings.ATRIUM_PUBLIC_HOSTS
+
+
+class TenantRoutingMiddleware:
+    """Resolves the tenant from ``Host`` and runs the rest of the request in its scope."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        try:
+            host = normalize_host(request.get_host())
+        except DisallowedHost:
+            host = None
+        if host is None:
+            return error_response(400, "invalid_host", "The Host header is not a valid host name.")
+
+        if is_public_host(host):
+            request.tenant = None
+            request.urlconf = settings.PUBLIC_SCHEMA_URLCONF
+            set_urlconf(request.urlconf)
+            with public_scope():
+                return self.get_response(request)
+
+        record = directory.lookup(host)
+        if record is None:
+            return error_response(404, "tenant_not_found", f"No tenant serves the host {host!r}.")
+        if record.status in (TenantStatus.SUSPENDED, TenantStatus.ARCHIVED):
+            return error_response(403, "tenant_suspended", "This tenant is suspended.")
+        if record.status != TenantStatus.ACTIVE:
+            return error_response(503, "tenant_provisioning", "This tenant is not ready yet.")
+
+        tenant = record.to_tenant()
+        tenant.domain_url = host
+        request.tenant = tenant
+        with tenant_scope(tenant):
+            return self.get_response(request)

@@ -1,0 +1,1 @@
+"""Settings per environment: base (shared), dev, test and prod."""

@@ -1,0 +1,20 @@
+"""Tests: real PostgreSQL and Redis, on Redis databases of their own."""
+
+import os
+
+from .base import *  # noqa: F403
+from .base import CACHES, env
+
+REDIS_URL = env("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+os.environ["REDIS_URL"] = REDIS_URL  # subprocesses started by the tests share it
+CACHES["default"]["LOCATION"] = REDIS_URL
+CELERY_BROKER_URL = env("TEST_CELERY_BROKER_URL", "redis://127.0.0.1:6379/14")
+CELERY_TASK_ALWAYS_EAGER = True
+CELERY_TASK_EAGER_PROPAGATES = True
+
+# Fast hashing keeps the suite quick; production keeps PBKDF2 first.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.MD5PasswordHasher",
+    "atrium.platform.accounts.hashers.GeneratedSecretHasher",
+]
+ATRIUM_SPARE_POOL_SIZE = 2

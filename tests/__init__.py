@@ -1,0 +1,1 @@
+"""Cross-cutting test suites: isolation, CLI, provisioning, routing."""

@@ -1,0 +1,105 @@
+"""Suite-wide fixtures: one test database with the template, a spare pool and two tenants.
+
+Creating schemas is the slow part of a schema-per-tenant suite, so ``tenant_a`` and
+``tenant_b`` are created once per session (committed) and shared. Tests that need
+committed state of their own (CLI subprocesses, provisioning) use ``live_db`` and clean
+up after themselves through the real purge path.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django_redis import get_redis_connection
+
+from atrium.tenants import provisioning, services
+from atrium.tenants.context import public_scope
+from atrium.tenants.models import Tenant
+from atrium.tenants.routing import invalidate_directory
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TENANT_A = {"slug": "alpha", "name": "Alpha Ltd", "owner_email": "owner@alpha.test"}
+TENANT_B = {"slug": "beta", "name": "Beta GmbH", "owner_email": "owner@beta.test"}
+OWNER_PASSWORD = "Correct-Horse-Battery-42"
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    with django_db_blocker.unblock():
+        get_redis_connection("default").flushdb()
+        provisioning.template_ensure()
+        provisioning.pool_fill(settings.ATRIUM_SPARE_POOL_SIZE)
+        for spec in (TENANT_A, TENANT_B):
+            provisioning.tenant_create(**spec, owner_password=OWNER_PASSWORD)
+    yield
+
+
+@pytest.fixture(scope="session")
+def tenant_a(django_db_setup, django_db_blocker) -> Tenant:
+    with django_db_blocker.unblock(), public_scope():
+        return Tenant.objects.get(slug=TENANT_A["slug"])
+
+
+@pytest.fixture(scope="session")
+def tenant_b(django_db_setup, django_db_blocker) -> Tenant:
+    with django_db_blocker.unblock(), public_scope():
+        return Tenant.objects.get(slug=TENANT_B["slug"])
+
+
+@pytest.fixture(autouse=True)
+def _fresh_routing_directory() -> Iterator[None]:
+    """A test's rolled-back rows must not survive in the routing caches."""
+    yield
+    invalidate_directory()
+
+
+@pytest.fixture
+def live_db(django_db_setup, django_db_blocker) -> Iterator[list[str]]:
+    """Committed database access; slugs appended to the yielded list are purged after."""
+    created: list[str] = []
+    with django_db_blocker.unblock():
+        yield created
+        with public_scope():
+            for slug in created:
+                if Tenant.objects.filter(slug=slug).exists():
+                    services.tenant_purge(slug=slug)
+        provisioning.pool_fill(settings.ATRIUM_SPARE_POOL_SIZE)
+
+
+def schema_exists(name: str) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", [name])
+        return cursor.fetchone() is not None
+
+
+def cli_env() -> dict[str, str]:
+    db = settings.DATABASES["default"]
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings.test",
+        DATABASE_URL=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        REDIS_URL=settings.REDIS_URL,
+        TEST_REDIS_URL=settings.REDIS_URL,
+        PYTHONPATH=str(REPO_ROOT),
+    )
+    return env
+
+
+def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run ``manage.py <args>`` as an operator would, against the test database."""
+    return subprocess.run(
+        [sys.executable, str(REPO_ROOT / "manage.py"), *args],
+        cwd=REPO_ROOT,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
