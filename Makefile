@@ -60,10 +60,14 @@ $(STAMP): requirements/dev.txt | $(BIN)/python
 services:
 	bash scripts/ensure_services.sh
 
+# All three run even when one fails, so that one CI log shows every problem;
+# the target fails if any of them did.
 test: venv services
-	$(BIN)/black --check .
-	$(BIN)/ruff check .
-	$(BIN)/pytest
+	@status=0; \
+	echo "+ black --check ."; $(BIN)/black --check . || status=1; \
+	echo "+ ruff check ."; $(BIN)/ruff check . || status=1; \
+	echo "+ pytest"; $(BIN)/pytest || status=1; \
+	exit $$status
 
 run: venv services
 	bash scripts/run.sh

@@ -91,7 +91,7 @@ if pg_up; then
     say "PostgreSQL is up at $PG_HOST:$PG_PORT"
 elif is_local "$PG_HOST" && [ "$PG_PORT" = 5432 ] && command -v pg_ctlcluster >/dev/null 2>&1 \
     && [ -d /etc/postgresql ] && [ -n "$(ls -A /etc/postgresql)" ]; then
-    pg_version="$(ls /etc/postgresql | sort -V | tail -n 1)"
+    pg_version="$(find /etc/postgresql -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | sort -V | tail -n 1)"
     say "PostgreSQL is down; starting cluster $pg_version/main"
     pg_ctlcluster --skip-systemctl-redirect "$pg_version" main start || true
     wait_for pg_up || die "$pg_hint"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Local development server: migrate every schema, fill the spare pool, create the demo
-# tenants, then run a Celery worker in the background and uvicorn in the foreground.
+# tenants, then run a Celery worker and uvicorn until Ctrl-C.
 # Normally started through `make run` (which builds .venv and checks the services).
 set -euo pipefail
 
@@ -8,6 +8,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 export DJANGO_SETTINGS_MODULE="${DJANGO_SETTINGS_MODULE:-config.settings.dev}"
 PORT="${PORT:-8000}"
+# The Python side prints tenant URLs with this port.
+export ATRIUM_SITE_PORT="${ATRIUM_SITE_PORT:-$PORT}"
 BIN=.venv/bin
 
 [ -x "$BIN/python" ] || {
@@ -19,18 +21,34 @@ BIN=.venv/bin
 "$BIN/python" manage.py tenants pool fill 2
 "$BIN/python" manage.py demo_tenants
 
+# Both servers run in the background so that the traps fire at once on Ctrl-C or on a
+# TERM sent to this script alone; when either server stops, the other is stopped too.
 worker_pid=""
-cleanup() {
-    if [ -n "$worker_pid" ] && kill -0 "$worker_pid" 2>/dev/null; then
-        echo "run: stopping the Celery worker (pid $worker_pid)"
-        kill -TERM "$worker_pid" 2>/dev/null || true
-        # Celery's warm shutdown lets running tasks finish; do not wait forever.
-        for _ in $(seq 1 20); do
-            kill -0 "$worker_pid" 2>/dev/null || break
-            sleep 0.5
-        done
-        kill -KILL "$worker_pid" 2>/dev/null || true
+web_pid=""
+stop() { # stop NAME PID
+    if [ -n "$2" ] && kill -0 "$2" 2>/dev/null; then
+        echo "run: stopping $1 (pid $2)"
+        kill -TERM "$2" 2>/dev/null || true
     fi
+}
+cleanup() {
+    trap - INT TERM
+    stop uvicorn "$web_pid"
+    stop "the Celery worker" "$worker_pid"
+    # Celery's warm shutdown lets running tasks finish; do not wait forever.
+    local pid alive
+    for _ in $(seq 1 20); do
+        alive=0
+        for pid in $worker_pid $web_pid; do
+            if kill -0 "$pid" 2>/dev/null; then alive=1; fi
+        done
+        [ "$alive" = 1 ] || break
+        sleep 0.5
+    done
+    for pid in $worker_pid $web_pid; do
+        kill -KILL "$pid" 2>/dev/null || true
+    done
+    wait 2>/dev/null || true
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -39,7 +57,7 @@ trap 'exit 143' TERM
 "$BIN/celery" -A config.celery worker --loglevel=info --concurrency=2 &
 worker_pid=$!
 
-cat <<EOF
+cat <<URLS
 
 Atrium is starting on port $PORT:
   tenant API (acme)     http://acme.localhost:$PORT/
@@ -49,7 +67,12 @@ Atrium is starting on port $PORT:
   health check          http://acme.localhost:$PORT/healthz
 (*.localhost resolves to 127.0.0.1 in browsers and curl; the demo credentials are above.)
 
-EOF
+URLS
 
-# Not exec: the EXIT trap must run to stop the worker when uvicorn ends.
-"$BIN/uvicorn" config.asgi:application --host 0.0.0.0 --port "$PORT"
+"$BIN/uvicorn" config.asgi:application --host 0.0.0.0 --port "$PORT" &
+web_pid=$!
+
+# Returns when either server exits or a signal arrives; the EXIT trap stops the rest.
+status=0
+wait -n "$web_pid" "$worker_pid" || status=$?
+exit "$status"

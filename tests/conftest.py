@@ -31,14 +31,27 @@ OWNER_PASSWORD = "Correct-Horse-Battery-42"
 
 
 @pytest.fixture(scope="session")
-def django_db_setup(django_db_setup, django_db_blocker):
+def django_db_setup(
+    django_test_environment, django_db_modify_db_settings, django_db_keepdb, django_db_blocker
+):
+    """The test database, always created: tests on committed state (``live_db``) carry no
+    ``django_db`` mark, and pytest-django would otherwise leave them on the dev database."""
+    from django.test.utils import setup_databases, teardown_databases
+
     with django_db_blocker.unblock():
+        db_config = setup_databases(
+            verbosity=0, interactive=False, keepdb=django_db_keepdb, aliases={"default"}
+        )
+        assert connection.settings_dict["NAME"].startswith("test_"), "not on a test database"
         get_redis_connection("default").flushdb()
         provisioning.template_ensure()
         provisioning.pool_fill(settings.ATRIUM_SPARE_POOL_SIZE)
         for spec in (TENANT_A, TENANT_B):
             provisioning.tenant_create(**spec, owner_password=OWNER_PASSWORD)
     yield
+    if not django_db_keepdb:
+        with django_db_blocker.unblock():
+            teardown_databases(db_config, verbosity=0)
 
 
 @pytest.fixture(scope="session")

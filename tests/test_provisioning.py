@@ -183,3 +183,62 @@ def test_missing_template_is_a_clear_error(live_db):
     with elsewhere, pytest.raises(errors.TemplateNotReady, match="tenants migrate"):
         provisioning.tenant_create(slug="orphan", name="O", owner_email="o@o.test")
     assert tenant_state("orphan") == NOTHING
+
+
+def test_a_killed_creation_leaves_nothing_behind(live_db):
+    """SIGKILL the CLI in the middle of `tenants create`, after the rows and the schema
+    rename, while it waits to insert the owner: PostgreSQL must roll all of it back."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psycopg
+
+    from .conftest import REPO_ROOT, cli_env
+
+    live_db.append("killed")
+    db = settings.DATABASES["default"]
+    params = {"host": db["HOST"], "port": db["PORT"], "user": db["USER"], "dbname": db["NAME"]}
+    blocker = psycopg.connect(**params, autocommit=False)
+    # pg_stat_activity is snapshotted per transaction: watch from a connection of its own.
+    monitor = psycopg.connect(**params, autocommit=True)
+    with public_scope():
+        spares_before = provisioning.spare_schemas()
+    # Hold every spare's user table, so the CLI blocks right before it inserts the owner.
+    for spare in spares_before:
+        blocker.execute(f'LOCK TABLE "{spare}".accounts_user IN ACCESS EXCLUSIVE MODE')
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "tenants", "create", "killed", "--name", "K",
+         "--owner-email", "o@killed.test"],
+        cwd=REPO_ROOT, env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        backend_pid = None
+        deadline = time.monotonic() + 60
+        while backend_pid is None and time.monotonic() < deadline:
+            row = monitor.execute(
+                "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND starts_with(query, 'INSERT INTO \"accounts_user\"')"
+            ).fetchone()
+            backend_pid = row[0] if row else None
+            time.sleep(0.05)
+        assert backend_pid is not None, "the CLI never reached the owner insert"
+        # Mid-flow, the tenant row and the renamed schema exist inside its transaction.
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+    finally:
+        blocker.rollback()  # release the locks; the orphaned backend then finds its client gone
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        alive = monitor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE pid = %s", [backend_pid]
+        ).fetchone()[0]
+        if not alive:
+            break
+        time.sleep(0.1)
+    blocker.close()
+    monitor.close()
+    assert tenant_state("killed") == NOTHING
+    with public_scope():
+        assert provisioning.spare_schemas() == spares_before

@@ -24,6 +24,7 @@ from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import set_urlconf
 from django_redis import get_redis_connection
+from django_tenants.postgresql_backend.base import FakeTenant
 
 from .context import public_scope, tenant_scope
 from .keyspace import public_key
@@ -237,7 +238,8 @@ class TenantRoutingMiddleware:
             return error_response(400, "invalid_host", "The Host header is not a valid host name.")
 
         if is_public_host(host):
-            request.tenant = None
+            # django-tenants' admin templates read request.tenant.schema_name.
+            request.tenant = FakeTenant(schema_name=settings.PUBLIC_SCHEMA_NAME)
             request.urlconf = settings.PUBLIC_SCHEMA_URLCONF
             set_urlconf(request.urlconf)
             with public_scope():

@@ -3,7 +3,7 @@
 import os
 
 from .base import *  # noqa: F403
-from .base import CACHES, env
+from .base import CACHES, DATABASES, env
 
 REDIS_URL = env("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 os.environ["REDIS_URL"] = REDIS_URL  # subprocesses started by the tests share it
@@ -18,3 +18,6 @@ PASSWORD_HASHERS = [
     "atrium.platform.accounts.hashers.GeneratedSecretHasher",
 ]
 ATRIUM_SPARE_POOL_SIZE = 2
+
+# A database of its own per test run, so parallel runs on one machine never collide.
+DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME", f"test_atrium_{os.getpid()}")}
