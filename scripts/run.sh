@@ -25,12 +25,14 @@ BIN=.venv/bin
 # TERM sent to this script alone; when either server stops, the other is stopped too.
 worker_pid=""
 web_pid=""
+# shellcheck disable=SC2317  # called from the traps below
 stop() { # stop NAME PID
     if [ -n "$2" ] && kill -0 "$2" 2>/dev/null; then
         echo "run: stopping $1 (pid $2)"
         kill -TERM "$2" 2>/dev/null || true
     fi
 }
+# shellcheck disable=SC2317
 cleanup() {
     trap - INT TERM
     stop uvicorn "$web_pid"

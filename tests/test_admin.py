@@ -13,9 +13,7 @@ OPERATOR_PASSWORD = "Operator-Password-99"
 
 def login(host: str, email: str, password: str) -> Client:
     client = Client(HTTP_HOST=host)
-    response = client.post(
-        "/admin/login/?next=/admin/", {"username": email, "password": password}
-    )
+    response = client.post("/admin/login/?next=/admin/", {"username": email, "password": password})
     client.login_response = response
     return client
 

@@ -36,7 +36,9 @@ def test_create_claims_a_spare_and_makes_a_working_owner(live_db):
     live_db.append("fresh-co")
     with public_scope():
         spares_before = provisioning.spare_schemas()
-    result = provisioning.tenant_create(slug="fresh-co", name="Fresh Co", owner_email="Boss@Fresh.test")
+    result = provisioning.tenant_create(
+        slug="fresh-co", name="Fresh Co", owner_email="Boss@Fresh.test"
+    )
     assert result.schema_source == "spare"
     assert result.url == "http://fresh-co.localhost:8000/"
     tenant = result.tenant
@@ -76,19 +78,17 @@ def test_custom_domain_becomes_primary_and_subdomain_is_kept(live_db):
     )
     assert result.url == "http://shop.custom.example:8000/"
     with public_scope():
-        domains = dict(Domain.objects.filter(tenant=result.tenant).values_list("domain", "is_primary"))
+        domains = dict(
+            Domain.objects.filter(tenant=result.tenant).values_list("domain", "is_primary")
+        )
     assert domains == {"shop.custom.example": True, "custom.localhost": False}
 
 
-@pytest.mark.parametrize(
-    "step",
-    ["atrium.tenants.provisioning._create_schema", "atrium.tenants.provisioning._create_owner"],
-)
-def test_failure_at_any_step_leaves_nothing_behind(live_db, monkeypatch, step):
+@pytest.mark.parametrize("function_name", ["_create_schema", "_create_owner"])
+def test_failure_at_any_step_leaves_nothing_behind(live_db, monkeypatch, function_name):
     live_db.append("doomed")
     with public_scope():
         spares_before = provisioning.spare_schemas()
-    module_name, function_name = step.rsplit(".", 1)
     original = getattr(provisioning, function_name)
 
     def run_then_fail(*args, **kwargs):
@@ -170,9 +170,13 @@ def test_bad_input_is_refused(kwargs, error):
 
 def test_taken_domain_is_refused(live_db):
     live_db.append("first")
-    provisioning.tenant_create(slug="first", name="F", owner_email="o@f.test", domain="shared.example")
+    provisioning.tenant_create(
+        slug="first", name="F", owner_email="o@f.test", domain="shared.example"
+    )
     with pytest.raises(errors.DomainTaken):
-        provisioning.tenant_create(slug="second", name="S", owner_email="o@s.test", domain="SHARED.example")
+        provisioning.tenant_create(
+            slug="second", name="S", owner_email="o@s.test", domain="SHARED.example"
+        )
     assert tenant_state("second") == NOTHING
 
 
@@ -205,13 +209,28 @@ def test_a_killed_creation_leaves_nothing_behind(live_db):
     monitor = psycopg.connect(**params, autocommit=True)
     with public_scope():
         spares_before = provisioning.spare_schemas()
-    # Hold every spare's user table, so the CLI blocks right before it inserts the owner.
-    for spare in spares_before:
-        blocker.execute(f'LOCK TABLE "{spare}".accounts_user IN ACCESS EXCLUSIVE MODE')
+    # Hold the user table of every spare and of the template, so the CLI blocks after it
+    # wrote the tenant row: at the owner insert (spare path) or in the clone (no spare).
+    for schema in [*spares_before, settings.ATRIUM_TEMPLATE_SCHEMA]:
+        blocker.execute(f'LOCK TABLE "{schema}".accounts_user IN ACCESS EXCLUSIVE MODE')
+    blocker_pid = blocker.info.backend_pid
     process = subprocess.Popen(
-        [sys.executable, "manage.py", "tenants", "create", "killed", "--name", "K",
-         "--owner-email", "o@killed.test"],
-        cwd=REPO_ROOT, env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "manage.py",
+            "tenants",
+            "create",
+            "killed",
+            "--name",
+            "K",
+            "--owner-email",
+            "o@killed.test",
+        ],
+        cwd=REPO_ROOT,
+        env=cli_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         backend_pid = None
@@ -219,11 +238,14 @@ def test_a_killed_creation_leaves_nothing_behind(live_db):
         while backend_pid is None and time.monotonic() < deadline:
             row = monitor.execute(
                 "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                "AND starts_with(query, 'INSERT INTO \"accounts_user\"')"
+                "AND datname = current_database() AND pid <> %s",
+                [blocker_pid],
             ).fetchone()
             backend_pid = row[0] if row else None
             time.sleep(0.05)
-        assert backend_pid is not None, "the CLI never reached the owner insert"
+        if backend_pid is None:
+            process.kill()
+            pytest.fail(f"the CLI never blocked; it said: {process.communicate()[0]}")
         # Mid-flow, the tenant row and the renamed schema exist inside its transaction.
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)

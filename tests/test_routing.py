@@ -38,7 +38,15 @@ def test_host_variants_of_a_tenant_reach_it(tenant_a, host):
 
 
 @pytest.mark.parametrize(
-    "host", ["bad host", "alpha..localhost", "-alpha.localhost", "[::1]:8000", "a" * 300, "al_pha.localhost"]
+    "host",
+    [
+        "bad host",
+        "alpha..localhost",
+        "-alpha.localhost",
+        "[::1]:8000",
+        "a" * 300,
+        "al_pha.localhost",
+    ],
 )
 @pytest.mark.django_db
 def test_malformed_host_is_refused_cleanly(host):

@@ -35,4 +35,6 @@ def readyz(request: HttpRequest) -> JsonResponse:
             logger.warning("readyz: %s unavailable: %s", name, exc)
             checks[name] = "unavailable"
     ready = all(state == "ok" for state in checks.values())
-    return JsonResponse({"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)
+    return JsonResponse(
+        {"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503
+    )

@@ -17,7 +17,17 @@ class TenantAdmin(admin.ModelAdmin):
     list_filter = ["status", "plan"]
     search_fields = ["slug", "name", "domains__domain"]
     readonly_fields = ["id", "schema_name", "created_at", "updated_at"]
-    fields = ["id", "slug", "name", "schema_name", "status", "status_reason", "plan", "created_at", "updated_at"]
+    fields = [
+        "id",
+        "slug",
+        "name",
+        "schema_name",
+        "status",
+        "status_reason",
+        "plan",
+        "created_at",
+        "updated_at",
+    ]
     inlines = [DomainInline]
 
     def get_readonly_fields(self, request, obj=None):

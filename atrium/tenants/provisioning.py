@@ -35,11 +35,44 @@ logger = logging.getLogger(__name__)
 SLUG_PATTERN = re.compile(r"^[a-z][a-z0-9-]{1,62}$")
 RESERVED_SLUGS = frozenset(
     {
-        "public", "www", "admin", "api", "app", "apps", "static", "media", "assets",
-        "mail", "smtp", "ftp", "ns", "ns1", "ns2", "dns", "status", "health", "help",
-        "support", "docs", "blog", "billing", "auth", "login", "signup", "account",
-        "accounts", "platform", "atrium", "root", "system", "internal", "template",
-        "information-schema", "default", "test", "localhost",
+        "public",
+        "www",
+        "admin",
+        "api",
+        "app",
+        "apps",
+        "static",
+        "media",
+        "assets",
+        "mail",
+        "smtp",
+        "ftp",
+        "ns",
+        "ns1",
+        "ns2",
+        "dns",
+        "status",
+        "health",
+        "help",
+        "support",
+        "docs",
+        "blog",
+        "billing",
+        "auth",
+        "login",
+        "signup",
+        "account",
+        "accounts",
+        "platform",
+        "atrium",
+        "root",
+        "system",
+        "internal",
+        "template",
+        "information-schema",
+        "default",
+        "test",
+        "localhost",
     }
 )
 RESERVED_PREFIXES = ("pg-", "pg_")
@@ -79,7 +112,9 @@ def validate_slug(slug: str) -> str:
 def validate_domain(raw: str, *, slug: str) -> str:
     host = normalize_host(raw or "")
     if host is None or ":" in (raw or "") or "." not in host:
-        raise errors.DomainInvalid(f"Invalid domain {raw!r}: give a host name like shop.example.com.")
+        raise errors.DomainInvalid(
+            f"Invalid domain {raw!r}: give a host name like shop.example.com."
+        )
     if is_public_host(host):
         raise errors.DomainInvalid(f"The domain {host!r} serves the platform itself.")
     base = settings.ATRIUM_BASE_DOMAIN

@@ -166,7 +166,13 @@ class HostDirectory:
     def _shared_store(self, host: str, record: TenantRecord, version: str) -> None:
         try:
             redis_client().eval(
-                _STORE_IF_CURRENT, 2, VERSION_KEY, HOSTS_KEY, version, host, json.dumps(asdict(record))
+                _STORE_IF_CURRENT,
+                2,
+                VERSION_KEY,
+                HOSTS_KEY,
+                version,
+                host,
+                json.dumps(asdict(record)),
             )
         except redis.RedisError:
             logger.warning("routing: could not store %s in the shared directory", host)
@@ -216,7 +222,9 @@ def invalidate_directory() -> None:
 
 
 def error_response(status: int, code: str, detail: str) -> JsonResponse:
-    return JsonResponse({"type": "client_error", "errors": [{"code": code, "detail": detail}]}, status=status)
+    return JsonResponse(
+        {"type": "client_error", "errors": [{"code": code, "detail": detail}]}, status=status
+    )
 
 
 def is_public_host(host: str) -> bool:

@@ -1,6 +1,7 @@
 """Settings shared by every environment; anything machine-specific comes from the environment."""
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -56,6 +57,11 @@ SHARED_APPS = [
     "django.contrib.messages",
     "django.contrib.admin",
     "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "drf_standardized_errors",
 ]
 # Everything of a tenant lives in its schema, its users included.
 TENANT_APPS = [
@@ -65,6 +71,7 @@ TENANT_APPS = [
     "django.contrib.messages",
     "django.contrib.admin",
     "atrium.platform.accounts",
+    "rest_framework_simplejwt.token_blacklist",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -180,3 +187,98 @@ LOGGING = {
 # User.email is unique case-insensitively through a Lower(email) constraint, which the
 # auth check does not recognise as making USERNAME_FIELD unique.
 SILENCED_SYSTEM_CHECKS = ["auth.E003"]
+
+# ---------------------------------------------------------------------------- API
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        # "atrium.platform.accounts.authentication.TenantJWTAuthentication"
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        # "atrium.platform.api.throttling.BurstRateThrottle",
+        # "atrium.platform.api.throttling.SustainedRateThrottle",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "atrium.platform.api.pagination.PageNumberPagination",
+    "PAGE_SIZE": 20,
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.SearchFilter",
+        "atrium.platform.api.filters.StrictOrderingFilter",
+    ],
+    "SEARCH_PARAM": "q",
+    "ORDERING_PARAM": "ordering",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "drf_standardized_errors.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "drf_standardized_errors.handler.exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 1024 * 1024)
+
+DRF_STANDARDIZED_ERRORS = {
+    "ENABLE_IN_DEBUG_FOR_UNHANDLED_EXCEPTIONS": True,
+    # Domain errors of services become API errors in the same shape.
+    "EXCEPTION_HANDLER_CLASS": "atrium.platform.api.errors.AtriumExceptionHandler",
+}
+
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("JWT_ACCESS_MINUTES", 15)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=env_int("JWT_REFRESH_DAYS", 7)),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": False,
+    "ALGORITHM": "HS256",
+    "USER_ID_FIELD": "id",
+    "USER_ID_CLAIM": "user_id",
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "AUTH_TOKEN_CLASSES": ("atrium.platform.accounts.tokens.TenantAccessToken",),
+    "TOKEN_OBTAIN_SERIALIZER": "atrium.platform.accounts.auth.TokenObtainSerializer",
+    "TOKEN_REFRESH_SERIALIZER": "atrium.platform.accounts.auth.TokenRefreshSerializer",
+    "TOKEN_VERIFY_SERIALIZER": "atrium.platform.accounts.auth.TokenVerifySerializer",
+    "TOKEN_BLACKLIST_SERIALIZER": "atrium.platform.accounts.auth.TokenBlacklistSerializer",
+}
+# The JWT claim that binds a token to the tenant it was minted on.
+ATRIUM_JWT_TENANT_CLAIM = "tid"
+
+# Requests per tenant and user (or client IP when anonymous), by plan: a short burst
+# window and a sustained one. Login has its own limits, per tenant + e-mail and per IP.
+ATRIUM_RATE_LIMITS = {
+    "free": {"burst": "30/10s", "sustained": "600/h"},
+    "pro": {"burst": "100/10s", "sustained": "6000/h"},
+    "enterprise": {"burst": "300/10s", "sustained": "60000/h"},
+}
+ATRIUM_LOGIN_RATE_LIMITS = {"per_email": "5/min", "per_ip": "20/min"}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Atrium tenant API",
+    "DESCRIPTION": (
+        "The API of one tenant, served on the tenant's own host. Every token belongs to the "
+        "tenant it was issued on and is refused everywhere else."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "ValidationErrorEnum": "drf_standardized_errors.openapi_serializers.ValidationErrorEnum.choices",
+        "ClientErrorEnum": "drf_standardized_errors.openapi_serializers.ClientErrorEnum.choices",
+        "ServerErrorEnum": "drf_standardized_errors.openapi_serializers.ServerErrorEnum.choices",
+        "ErrorCode401Enum": "drf_standardized_errors.openapi_serializers.ErrorCode401Enum.choices",
+        "ErrorCode403Enum": "drf_standardized_errors.openapi_serializers.ErrorCode403Enum.choices",
+        "ErrorCode404Enum": "drf_standardized_errors.openapi_serializers.ErrorCode404Enum.choices",
+        "ErrorCode405Enum": "drf_standardized_errors.openapi_serializers.ErrorCode405Enum.choices",
+        "ErrorCode406Enum": "drf_standardized_errors.openapi_serializers.ErrorCode406Enum.choices",
+        "ErrorCode415Enum": "drf_standardized_errors.openapi_serializers.ErrorCode415Enum.choices",
+        "ErrorCode429Enum": "drf_standardized_errors.openapi_serializers.ErrorCode429Enum.choices",
+        "ErrorCode500Enum": "drf_standardized_errors.openapi_serializers.ErrorCode500Enum.choices",
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_standardized_errors.openapi_hooks.postprocess_schema_enums",
+    ],
+}

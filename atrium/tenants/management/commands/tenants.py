@@ -94,7 +94,9 @@ class Command(BaseCommand):
 
         p = sub.add_parser("domains", help="Manage a tenant's domains.")
         dsub = p.add_subparsers(
-            dest="domains_action", metavar="<add|remove|set-primary|list>", required=True,
+            dest="domains_action",
+            metavar="<add|remove|set-primary|list>",
+            required=True,
             parser_class=OneLineErrorParser,
         )
         d = dsub.add_parser("add", help="Add a domain to a tenant.")
@@ -120,7 +122,9 @@ class Command(BaseCommand):
 
         p = sub.add_parser("pool", help="The pool of pre-built spare schemas.")
         psub = p.add_subparsers(
-            dest="pool_action", metavar="<status|fill>", required=True,
+            dest="pool_action",
+            metavar="<status|fill>",
+            required=True,
             parser_class=OneLineErrorParser,
         )
         s = psub.add_parser("status", help="How many spares are ready.")
@@ -129,6 +133,7 @@ class Command(BaseCommand):
         s.add_argument("count", type=int, metavar="N")
 
     def handle(self, *args, **options) -> None:
+        self.verbosity = options["verbosity"]  # read by the migrate progress callback
         action = options["action"].replace("-", "_")
         try:
             with public_scope():
@@ -180,9 +185,7 @@ class Command(BaseCommand):
         tenants = Tenant.objects.all()
         if options["status"]:
             tenants = tenants.filter(status=options["status"])
-        primaries = dict(
-            Domain.objects.filter(is_primary=True).values_list("tenant_id", "domain")
-        )
+        primaries = dict(Domain.objects.filter(is_primary=True).values_list("tenant_id", "domain"))
         rows = []
         for tenant in tenants:
             data = tenant_as_dict(tenant)
@@ -206,7 +209,17 @@ class Command(BaseCommand):
         if options["json"]:
             self.emit_json(data)
             return
-        for key in ("slug", "name", "status", "status_reason", "plan", "schema_name", "id", "url", "created_at"):
+        for key in (
+            "slug",
+            "name",
+            "status",
+            "status_reason",
+            "plan",
+            "schema_name",
+            "id",
+            "url",
+            "created_at",
+        ):
             self.stdout.write(f"{key + ':':<15}{data[key] or '-'}")
         for domain in data["domains"]:
             flag = " (primary)" if domain["is_primary"] else ""
@@ -234,7 +247,9 @@ class Command(BaseCommand):
             )
             return
         if options["yes"]:
-            raise CommandError("--yes only confirms --purge; without --purge the tenant is archived.")
+            raise CommandError(
+                "--yes only confirms --purge; without --purge the tenant is archived."
+            )
         tenant = services.tenant_archive(slug=options["slug"])
         self.stdout.write(
             f"Archived {tenant.slug}: no longer served, data kept. Purge with "
@@ -245,7 +260,9 @@ class Command(BaseCommand):
         action = options["domains_action"]
         slug = options["slug"]
         if action == "add":
-            record = services.domain_add(slug=slug, domain=options["domain"], primary=options["primary"])
+            record = services.domain_add(
+                slug=slug, domain=options["domain"], primary=options["primary"]
+            )
             flag = " (primary)" if record.is_primary else ""
             self.stdout.write(f"Added {record.domain}{flag} to {slug}.")
         elif action == "remove":
@@ -343,5 +360,6 @@ class Command(BaseCommand):
         if options["count"] < 0:
             raise CommandError("N must be 0 or more.")
         created = provisioning.pool_fill(options["count"])
-        self.stdout.write(f"Cloned {created} spare schema(s); the pool holds {options['count']} or more.")
-
+        self.stdout.write(
+            f"Cloned {created} spare schema(s); the pool holds {options['count']} or more."
+        )

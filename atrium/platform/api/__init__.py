@@ -1,0 +1,1 @@
+"""API conventions every tenant API follows: base views, errors, pagination, throttles."""

@@ -1,0 +1,32 @@
+"""One error shape for every API error (drf-standardized-errors), domain errors included.
+
+``{"type": "validation_error" | "client_error" | "server_error",
+   "errors": [{"code": "...", "detail": "...", "attr": "field" | null}]}``
+"""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_standardized_errors.handler import ExceptionHandler
+from rest_framework import exceptions, status
+
+from atrium.platform.errors import DomainError
+from atrium.tenants.errors import InvalidInput, TenantError
+
+
+class DomainAPIException(exceptions.APIException):
+    def __init__(self, error: DomainError | TenantError, status_code: int) -> None:
+        self.status_code = status_code
+        super().__init__(detail=error.message, code=error.code)
+
+
+class AtriumExceptionHandler(ExceptionHandler):
+    def convert_known_exceptions(self, exc: Exception) -> Exception:
+        if isinstance(exc, DomainError):
+            return DomainAPIException(exc, exc.status_code)
+        if isinstance(exc, TenantError):
+            status_code = 400 if isinstance(exc, InvalidInput) else status.HTTP_409_CONFLICT
+            return DomainAPIException(exc, status_code)
+        if isinstance(exc, DjangoValidationError):  # a model's full_clean() in a service
+            return exceptions.ValidationError(
+                detail=exc.message_dict if hasattr(exc, "error_dict") else exc.messages
+            )
+        return super().convert_known_exceptions(exc)

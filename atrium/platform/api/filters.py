@@ -1,0 +1,26 @@
+"""Filter backends: ordering that refuses unknown fields instead of silently ignoring them."""
+
+from rest_framework import filters
+from rest_framework.exceptions import ValidationError
+
+
+class StrictOrderingFilter(filters.OrderingFilter):
+    """``?ordering=`` with an unknown field is a 400, so a typo is never a silent no-op."""
+
+    def get_ordering(self, request, queryset, view):
+        params = request.query_params.get(self.ordering_param)
+        if params:
+            fields = [param.strip() for param in params.split(",") if param.strip()]
+            valid = {name for name, _ in self.get_valid_fields(queryset, view, {"request": request})}
+            unknown = [field for field in fields if field.lstrip("-") not in valid]
+            if unknown:
+                raise ValidationError(
+                    {
+                        self.ordering_param: [
+                            f"Unknown ordering field(s): {', '.join(unknown)}. "
+                            f"Allowed: {', '.join(sorted(valid))}."
+                        ]
+                    },
+                    code="invalid_ordering",
+                )
+        return super().get_ordering(request, queryset, view)

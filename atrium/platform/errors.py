@@ -1,0 +1,29 @@
+"""Domain errors raised by services; the API turns each into its one error shape."""
+
+
+class DomainError(Exception):
+    """A business rule said no. ``code`` is stable and machine-readable."""
+
+    status_code = 400
+    code = "domain_error"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+
+
+class NotFound(DomainError):
+    status_code = 404
+    code = "not_found"
+
+
+class PermissionDenied(DomainError):
+    status_code = 403
+    code = "permission_denied"
+
+
+class Conflict(DomainError):
+    status_code = 409
+    code = "conflict"
