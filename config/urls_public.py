@@ -1,12 +1,19 @@
-"""URLs of the platform host (``<base domain>``): health and the operators' admin."""
+"""URLs of the platform host (``<base domain>``): health, its API schema, operators' admin."""
 
 from django.contrib import admin
 from django.urls import path
 
+from atrium.platform.api import urls as api_urls
 from atrium.platform.health import healthz, readyz
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
+    *api_urls.schema_urls("config.urls_public"),
     path("admin/", admin.site.urls),
 ]
+
+handler400 = api_urls.bad_request
+handler403 = api_urls.permission_denied
+handler404 = api_urls.not_found
+handler500 = api_urls.server_error

@@ -1,20 +1,64 @@
 """URLs of every tenant host (``<slug>.<base domain>`` and custom domains)."""
 
-from django.http import HttpRequest, JsonResponse
-from django.urls import path
+from django.urls import include, path
+from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.decorators import api_view, permission_classes, throttle_classes
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
 
 from atrium.platform.admin import tenant_admin_site
+from atrium.platform.api import urls as api_urls
 from atrium.platform.health import healthz, readyz
 
 
-def tenant_home(request: HttpRequest) -> JsonResponse:
+@extend_schema(
+    tags=["tenant"],
+    summary="Which tenant this host serves",
+    description="Unauthenticated: the tenant's slug and name, and where its API lives.",
+    responses={
+        200: inline_serializer(
+            "TenantHome",
+            fields={
+                "tenant": serializers.CharField(),
+                "name": serializers.CharField(),
+                "api": serializers.CharField(),
+                "docs": serializers.CharField(),
+            },
+        )
+    },
+    examples=[
+        OpenApiExample(
+            "Acme",
+            value={"tenant": "acme", "name": "Acme", "api": "/api/v1/", "docs": "/api/docs/"},
+        )
+    ],
+    auth=[],
+)
+@api_view(["GET"])
+@permission_classes([AllowAny])
+@throttle_classes([])
+def tenant_home(request):
     tenant = request.tenant
-    return JsonResponse({"tenant": tenant.slug, "name": tenant.name, "admin": "/admin/"})
+    return Response(
+        {"tenant": tenant.slug, "name": tenant.name, "api": "/api/v1/", "docs": "/api/docs/"}
+    )
 
+
+api_v1 = [
+    path("", include("atrium.platform.accounts.urls")),
+]
 
 urlpatterns = [
     path("", tenant_home, name="tenant-home"),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
+    path("api/v1/", include(api_v1)),
+    *api_urls.schema_urls("config.urls_tenant"),
     path("admin/", tenant_admin_site.urls),
 ]
+
+handler400 = api_urls.bad_request
+handler403 = api_urls.permission_denied
+handler404 = api_urls.not_found
+handler500 = api_urls.server_error

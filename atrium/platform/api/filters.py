@@ -11,7 +11,9 @@ class StrictOrderingFilter(filters.OrderingFilter):
         params = request.query_params.get(self.ordering_param)
         if params:
             fields = [param.strip() for param in params.split(",") if param.strip()]
-            valid = {name for name, _ in self.get_valid_fields(queryset, view, {"request": request})}
+            valid = {
+                name for name, _ in self.get_valid_fields(queryset, view, {"request": request})
+            }
             unknown = [field for field in fields if field.lstrip("-") not in valid]
             if unknown:
                 raise ValidationError(

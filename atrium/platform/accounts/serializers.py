@@ -1,0 +1,47 @@
+"""User serializers: what the API shows of a user and what a write may set."""
+
+from rest_framework import serializers
+
+from atrium.platform.api.serializers import StrictFieldsMixin
+
+from .models import Role, User
+
+
+class UserSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = User
+        fields = ["id", "email", "name", "role", "is_active", "date_joined", "last_login"]
+        read_only_fields = fields
+
+
+class UserCreateSerializer(StrictFieldsMixin, serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    role = serializers.ChoiceField(choices=Role.choices, default=Role.MEMBER)
+    password = serializers.CharField(
+        required=False,
+        write_only=True,
+        min_length=8,
+        max_length=128,
+        help_text="Leave out to get a one-time password in the response.",
+    )
+
+
+class UserCreatedSerializer(UserSerializer):
+    one_time_password = serializers.CharField(
+        allow_null=True, help_text="Shown once, when no password was given."
+    )
+
+    class Meta(UserSerializer.Meta):
+        fields = [*UserSerializer.Meta.fields, "one_time_password"]
+        read_only_fields = fields
+
+
+class UserUpdateSerializer(StrictFieldsMixin, serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    role = serializers.ChoiceField(choices=Role.choices, required=False)
+    is_active = serializers.BooleanField(required=False)
+
+
+class ProfileUpdateSerializer(StrictFieldsMixin, serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True)
