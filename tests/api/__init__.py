@@ -1,0 +1,1 @@
+"""API suites: auth, throttling, users, conventions."""

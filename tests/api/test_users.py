@@ -1,0 +1,189 @@
+"""The users API: roles, the last-owner rule, mass assignment, pagination, filters, errors."""
+
+import pytest
+from rest_framework.test import APIClient
+
+from atrium.platform.accounts.models import Role, User
+from atrium.tenants.context import tenant_scope
+
+URL = "/api/v1/users/"
+
+
+@pytest.fixture
+def people(tenant_a):
+    """An owner (the tenant's own), an admin and a member of tenant alpha."""
+    with tenant_scope(tenant_a):
+        people = {
+            "owner": User.objects.get(email="owner@alpha.test"),
+            "admin": User.objects.create_user(email="admin@alpha.test", role=Role.ADMIN),
+            "member": User.objects.create_user(email="member@alpha.test", role=Role.MEMBER),
+        }
+    for user in people.values():
+        user.tenant = tenant_a  # for the checks below, which read back inside the tenant
+    return people
+
+
+def as_user(user: User, host: str = "alpha.localhost") -> APIClient:
+    client = APIClient(HTTP_HOST=host)
+    client.force_authenticate(user)
+    return client
+
+
+def error_codes(response) -> list[str]:
+    return [error["code"] for error in response.json()["errors"]]
+
+
+@pytest.mark.django_db
+def test_me_shows_and_updates_only_the_profile(people):
+    client = as_user(people["member"])
+    body = client.get(URL + "me/").json()
+    assert (body["email"], body["role"]) == ("member@alpha.test", "member")
+    assert client.patch(URL + "me/", {"name": "Mem Ber"}).json()["name"] == "Mem Ber"
+    # Mass assignment: role, ids and unknown fields are refused, and nothing changes.
+    for payload in ({"role": "owner"}, {"id": "x"}, {"is_staff": True}, {"tenant": "beta"}):
+        response = client.patch(URL + "me/", payload)
+        assert response.status_code == 400
+        assert response.json()["type"] == "validation_error"
+        assert error_codes(response) == ["unknown_field"]
+    with tenant_scope(people["member"].tenant):
+        people["member"].refresh_from_db()
+    assert (people["member"].role, people["member"].is_staff) == ("member", False)
+
+
+@pytest.mark.django_db
+def test_members_read_the_directory_but_cannot_manage(people):
+    client = as_user(people["member"])
+    listing = client.get(URL).json()
+    assert {u["email"] for u in listing["results"]} == {
+        "owner@alpha.test",
+        "admin@alpha.test",
+        "member@alpha.test",
+    }
+    assert client.post(URL, {"email": "x@alpha.test"}).status_code == 403
+    target = people["admin"].pk
+    assert client.patch(f"{URL}{target}/", {"role": "member"}).status_code == 403
+    assert client.delete(f"{URL}{target}/").status_code == 403
+    assert error_codes(client.delete(f"{URL}{target}/")) == ["permission_denied"]
+
+
+@pytest.mark.django_db
+def test_admin_invites_a_member_with_a_one_time_password(people):
+    response = as_user(people["admin"]).post(URL, {"email": "New@Alpha.test", "name": "New"})
+    assert response.status_code == 201
+    body = response.json()
+    assert (body["email"], body["role"]) == ("new@alpha.test", "member")
+    assert len(body["one_time_password"]) >= 32
+    with tenant_scope(people["admin"].tenant):
+        created = User.objects.get(email="new@alpha.test")
+        assert created.check_password(body["one_time_password"])
+
+
+@pytest.mark.parametrize(
+    ("actor", "payload", "status", "code"),
+    [
+        ("admin", {"email": "o2@alpha.test", "role": "owner"}, 403, "permission_denied"),
+        ("owner", {"email": "a2@alpha.test", "role": "admin"}, 201, None),
+        ("admin", {"email": "member@ALPHA.test"}, 409, "email_taken"),
+        ("admin", {"email": "not-an-email"}, 400, "invalid"),
+        ("admin", {"email": "x@alpha.test", "role": "emperor"}, 400, "invalid_choice"),
+        ("admin", {"email": "x@alpha.test", "is_staff": True}, 400, "unknown_field"),
+        ("admin", {"email": "x@alpha.test", "password": "123"}, 400, "min_length"),
+        ("admin", {"email": "x@alpha.test", "password": "password1234"}, 400, "password_invalid"),
+    ],
+)
+@pytest.mark.django_db
+def test_user_creation_rules(people, actor, payload, status, code):
+    response = as_user(people[actor]).post(URL, payload)
+    assert response.status_code == status, response.json()
+    if code:
+        assert code in error_codes(response)
+
+
+@pytest.mark.django_db
+def test_roles_change_by_the_rules(people):
+    admin, owner, member = people["admin"], people["owner"], people["member"]
+    promote = as_user(admin).patch(f"{URL}{member.pk}/", {"role": "admin"})
+    assert promote.json()["role"] == "admin"
+    # Admins never touch the owner role, either way.
+    assert as_user(admin).patch(f"{URL}{owner.pk}/", {"role": "member"}).status_code == 403
+    assert as_user(admin).patch(f"{URL}{member.pk}/", {"role": "owner"}).status_code == 403
+    # The last owner can be neither demoted nor deactivated, even by themselves.
+    for payload in ({"role": "admin"}, {"is_active": False}):
+        response = as_user(owner).patch(f"{URL}{owner.pk}/", payload)
+        assert response.status_code == 409
+        assert error_codes(response) == ["last_owner"]
+    assert as_user(owner).delete(f"{URL}{owner.pk}/").status_code == 409
+    # With a second owner, the first may step down.
+    assert as_user(owner).patch(f"{URL}{admin.pk}/", {"role": "owner"}).status_code == 200
+    assert as_user(owner).patch(f"{URL}{owner.pk}/", {"role": "admin"}).json()["role"] == "admin"
+
+
+@pytest.mark.django_db
+def test_delete_deactivates(people):
+    member = people["member"]
+    assert as_user(people["admin"]).delete(f"{URL}{member.pk}/").status_code == 204
+    with tenant_scope(member.tenant):
+        member.refresh_from_db()
+    assert member.is_active is False
+    assert as_user(people["admin"]).get(URL, {"is_active": "false"}).json()["count"] == 1
+
+
+@pytest.mark.django_db
+def test_pagination_search_filters_and_ordering(people, tenant_a):
+    with tenant_scope(tenant_a):
+        User.objects.bulk_create(
+            User(email=f"bulk{i:03}@alpha.test", password="!") for i in range(130)
+        )
+    client = as_user(people["admin"])
+    page = client.get(URL, {"page_size": 100000}).json()
+    assert page["count"] == 133 and len(page["results"]) == 100  # capped
+    assert page["next"].endswith("page=2&page_size=100000")
+    assert page["previous"] is None
+    assert client.get(URL, {"page": 2, "page_size": 100}).json()["next"] is None
+    assert client.get(URL, {"q": "bulk12"}).json()["count"] == 10
+    assert client.get(URL, {"role": "admin"}).json()["results"][0]["email"] == "admin@alpha.test"
+    first = client.get(URL, {"ordering": "-email"}).json()["results"][0]["email"]
+    assert first == "owner@alpha.test"
+    for params, code in (
+        ({"ordering": "password"}, "invalid_ordering"),
+        ({"role": "emperor"}, "invalid_choice"),
+        ({"page": 99}, "not_found"),
+        ({"page": "x"}, "not_found"),
+    ):
+        response = client.get(URL, params)
+        assert 400 <= response.status_code < 500, params
+        assert code in error_codes(response), response.json()
+
+
+@pytest.mark.parametrize("page_size", [5, 50])
+@pytest.mark.django_db
+def test_user_list_query_count_does_not_grow_with_the_page(
+    people, tenant_a, page_size, django_assert_num_queries
+):
+    with tenant_scope(tenant_a):
+        User.objects.bulk_create(User(email=f"n{i}@alpha.test", password="!") for i in range(60))
+    client = as_user(people["admin"])
+    client.get(URL + "me/")  # warms host routing
+    # The tenant's search_path, the count and the page: the same three, whatever the size.
+    with django_assert_num_queries(3):
+        assert len(client.get(URL, {"page_size": page_size}).json()["results"]) == page_size
+
+
+@pytest.mark.parametrize(
+    "path", ["not-a-uuid/", "00000000-0000-0000-0000-000000000000/", "%F0%9F%92%A9/"]
+)
+@pytest.mark.django_db
+def test_bad_or_unknown_ids_are_a_json_404(people, path):
+    response = as_user(people["admin"]).get(URL + path)
+    assert response.status_code == 404
+    assert error_codes(response) == ["not_found"]
+
+
+@pytest.mark.django_db
+def test_another_tenants_user_ids_are_not_found(people, tenant_b):
+    with tenant_scope(tenant_b):
+        beta_owner = User.objects.get(email="owner@beta.test")
+    client = as_user(people["owner"])
+    assert client.get(f"{URL}{beta_owner.pk}/").status_code == 404
+    assert client.patch(f"{URL}{beta_owner.pk}/", {"name": "pwned"}).status_code == 404
+    assert client.delete(f"{URL}{beta_owner.pk}/").status_code == 404
