@@ -4,6 +4,7 @@
    "errors": [{"code": "...", "detail": "...", "attr": "field" | null}]}``
 """
 
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_standardized_errors.handler import ExceptionHandler
 from rest_framework import exceptions, status
@@ -18,6 +19,12 @@ class DomainAPIException(exceptions.APIException):
         super().__init__(detail=error.message, code=error.code)
 
 
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "request_too_large"
+
+
 class AtriumExceptionHandler(ExceptionHandler):
     def convert_known_exceptions(self, exc: Exception) -> Exception:
         if isinstance(exc, DomainError):
@@ -25,6 +32,8 @@ class AtriumExceptionHandler(ExceptionHandler):
         if isinstance(exc, TenantError):
             status_code = 400 if isinstance(exc, InvalidInput) else status.HTTP_409_CONFLICT
             return DomainAPIException(exc, status_code)
+        if isinstance(exc, RequestDataTooBig):
+            return PayloadTooLarge()
         if isinstance(exc, DjangoValidationError):  # a model's full_clean() in a service
             return exceptions.ValidationError(
                 detail=exc.message_dict if hasattr(exc, "error_dict") else exc.messages
