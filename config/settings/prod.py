@@ -19,3 +19,10 @@ SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 STATIC_ROOT = env("STATIC_ROOT", "/app/staticfiles")
+WHITENOISE_USE_FINDERS = False  # the image runs collectstatic
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+ATRIUM_SITE_SCHEME = env("ATRIUM_SITE_SCHEME", "https")
+ATRIUM_SITE_PORT = env("ATRIUM_SITE_PORT", "")

@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from atrium.tenants import errors, migrator, provisioning, services
 from atrium.tenants.context import public_scope
-from atrium.tenants.models import Domain, Tenant
+from atrium.tenants.models import Domain, Tenant, TenantStatus
 
 
 class OneLineErrorParser(CommandParser):
@@ -71,7 +71,7 @@ class Command(BaseCommand):
         p.add_argument("--json", action="store_true", help="Print the result as JSON.")
 
         p = sub.add_parser("list", help="List tenants.")
-        p.add_argument("--status", help="Only tenants in this status.")
+        p.add_argument("--status", choices=TenantStatus.values, help="Only tenants in this status.")
         p.add_argument("--json", action="store_true", help="Print JSON.")
 
         p = sub.add_parser("show", help="Show one tenant with its domains.")
@@ -237,8 +237,8 @@ class Command(BaseCommand):
         if options["purge"]:
             if not options["yes"]:
                 raise CommandError(
-                    f"--purge drops tenant {options['slug']!r}'s schema, rows and Redis keys for "
-                    "good: add --yes to confirm."
+                    f"--purge drops the schema, rows and Redis keys of tenant {options['slug']!r} "
+                    "for good: add --yes to confirm."
                 )
             result = services.tenant_purge(slug=options["slug"])
             self.stdout.write(
@@ -283,11 +283,12 @@ class Command(BaseCommand):
         if options["parallel"] < 1:
             raise CommandError("--parallel must be at least 1.")
         quiet = options["json"]
+        only = services.tenant_get(options["tenant"]) if options["tenant"] else None
         if not quiet:
             self.stdout.write("Migrating public schema…")
         migrator.migrate_public()
-        if options["tenant"]:
-            schemas = [services.tenant_get(options["tenant"]).schema_name]
+        if only is not None:
+            schemas = [only.schema_name]
         else:
             if provisioning.template_ensure() and not quiet:
                 self.stdout.write(f"Created template schema {settings.ATRIUM_TEMPLATE_SCHEMA}.")
