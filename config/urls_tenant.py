@@ -53,6 +53,7 @@ urlpatterns = [
     path("", tenant_home, name="tenant-home"),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
+    path("api/v1/auth/", include("atrium.platform.accounts.auth_urls")),
     path("api/v1/", include(api_v1)),
     *api_urls.schema_urls("config.urls_tenant"),
     path("admin/", tenant_admin_site.urls),

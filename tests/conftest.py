@@ -67,10 +67,15 @@ def tenant_b(django_db_setup, django_db_blocker) -> Tenant:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_routing_directory() -> Iterator[None]:
-    """A test's rolled-back rows must not survive in the routing caches."""
+def _fresh_redis_state() -> Iterator[None]:
+    """A test's rolled-back rows must not survive in the routing caches, and its requests
+    must not spend the next test's rate limits (the real limits stay on)."""
     yield
     invalidate_directory()
+    client = get_redis_connection("default")
+    stale = list(client.scan_iter(match="*:ratelimit:*", count=1000))
+    if stale:
+        client.delete(*stale)
 
 
 @pytest.fixture

@@ -85,7 +85,10 @@ TENANT_LIMIT_SET_CALLS = True
 DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
 
 MIDDLEWARE = [
+    # Static files (admin, Swagger UI assets) are the same for every host: served first.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "atrium.tenants.routing.TenantRoutingMiddleware",
+    "atrium.platform.api.throttling.RateLimitHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -167,7 +170,11 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Only production collects static files (the image runs collectstatic); elsewhere WhiteNoise
+# serves them from the apps' folders.
+STATIC_ROOT = os.environ.get("STATIC_ROOT") or None
+# Without collectstatic (development, tests), serve straight from the apps' static folders.
+WHITENOISE_USE_FINDERS = env_bool("WHITENOISE_USE_FINDERS", True)
 MEDIA_ROOT = Path(env("MEDIA_ROOT", str(BASE_DIR / "media")))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -191,12 +198,12 @@ SILENCED_SYSTEM_CHECKS = ["auth.E003"]
 # ---------------------------------------------------------------------------- API
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        # "atrium.platform.accounts.authentication.TenantJWTAuthentication"
+        "atrium.platform.accounts.authentication.TenantJWTAuthentication"
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_THROTTLE_CLASSES": [
-        # "atrium.platform.api.throttling.BurstRateThrottle",
-        # "atrium.platform.api.throttling.SustainedRateThrottle",
+        "atrium.platform.api.throttling.BurstRateThrottle",
+        "atrium.platform.api.throttling.SustainedRateThrottle",
     ],
     "DEFAULT_PAGINATION_CLASS": "atrium.platform.api.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
@@ -252,6 +259,9 @@ ATRIUM_RATE_LIMITS = {
     "enterprise": {"burst": "300/10s", "sustained": "60000/h"},
 }
 ATRIUM_LOGIN_RATE_LIMITS = {"per_email": "5/min", "per_ip": "20/min"}
+# Reverse proxies in front of the app that append to X-Forwarded-For; the client address is
+# the entry the outermost one added. 0: the header is ignored (anyone can forge it).
+ATRIUM_TRUSTED_PROXY_COUNT = env_int("ATRIUM_TRUSTED_PROXY_COUNT", 0)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Atrium tenant API",

@@ -1,0 +1,73 @@
+"""Request authentication with tenant-bound access tokens (``Authorization: Bearer …``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.plumbing import build_bearer_security_scheme_object
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework_simplejwt import exceptions as simplejwt_exceptions
+from rest_framework_simplejwt.authentication import AUTH_HEADER_TYPES, JWTAuthentication
+from rest_framework_simplejwt.settings import api_settings
+
+from atrium.tenants.context import NoTenantError
+
+from .models import User
+from .tokens import InactiveUserError, TenantAccessToken, TokenError, token_user
+
+
+def token_failure(error: TokenError) -> AuthenticationFailed:
+    """The 401 for a refused token, as one plain error (simplejwt's own are nested dicts)."""
+    if isinstance(error, InactiveUserError):
+        return AuthenticationFailed(f"{error}. Sign in with an active account.", "user_inactive")
+    return AuthenticationFailed(f"{error}. Sign in again to get a new token.", "token_not_valid")
+
+
+class TenantJWTAuthentication(JWTAuthentication):
+    """Accepts only access tokens of the current tenant, for active users of its schema.
+
+    Unlike the parent it never consults ``AUTH_TOKEN_CLASSES``, so no configuration can
+    let a token signed with the global key (or another tenant's) authenticate a request.
+    """
+
+    token_class = TenantAccessToken
+
+    def get_validated_token(self, raw_token: bytes) -> TenantAccessToken:
+        try:
+            return self.token_class(raw_token)
+        except TokenError as error:
+            raise token_failure(error) from None
+        except NoTenantError:
+            # Outside a tenant (the platform host) no token can belong anywhere: fail closed.
+            raise AuthenticationFailed(
+                "Tokens are only accepted on a tenant's own host.", "token_not_valid"
+            ) from None
+
+    def get_user(self, validated_token: Any) -> User:
+        try:
+            return token_user(validated_token)
+        except TokenError as error:
+            raise token_failure(error) from None
+
+    def get_raw_token(self, header: bytes) -> bytes | None:
+        try:
+            return super().get_raw_token(header)
+        except simplejwt_exceptions.AuthenticationFailed:
+            raise AuthenticationFailed(
+                "Send the token as 'Authorization: Bearer <token>'.", "bad_authorization_header"
+            ) from None
+
+
+class TenantJWTScheme(OpenApiAuthenticationExtension):
+    """OpenAPI: our class is a bearer JWT scheme (drf-spectacular matches exact classes)."""
+
+    target_class = TenantJWTAuthentication
+    name = "jwtAuth"
+
+    def get_security_definition(self, auto_schema):
+        return build_bearer_security_scheme_object(
+            header_name=api_settings.AUTH_HEADER_NAME,
+            token_prefix=AUTH_HEADER_TYPES[0],
+            bearer_format="JWT",
+        )

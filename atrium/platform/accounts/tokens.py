@@ -1,0 +1,196 @@
+"""JSON web tokens that belong to one tenant: its own signing key and a tenant claim.
+
+A token is signed with a key derived from ``SECRET_KEY`` and the tenant's id, and carries
+the tenant's id in ``settings.ATRIUM_JWT_TENANT_CLAIM``. Both are checked against
+``current_tenant()`` on every decode, so a token minted on one tenant is refused on every
+other one, even if a key leaks or a claim is forged. simplejwt's process-wide backend
+(``rest_framework_simplejwt.state.token_backend``, signed with ``SIGNING_KEY``) is never
+used: every token class here picks its tenant's backend itself.
+
+The functions at the bottom are the token life cycle (issue, rotate, revoke, verify);
+they raise simplejwt's ``TokenError``, which the auth API turns into a 401.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils.crypto import salted_hmac
+from rest_framework_simplejwt.backends import TokenBackend
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.settings import api_settings
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+from rest_framework_simplejwt.tokens import AccessToken, RefreshToken, Token, UntypedToken
+
+from atrium.tenants.context import current_tenant
+
+from .models import User
+
+# Fixed on purpose: a token naming any other algorithm (``none``, HS512, RS256, …) in its
+# header is refused, because PyJWT only accepts the algorithms the backend lists.
+ALGORITHM = "HS256"
+SIGNING_KEY_PURPOSE = "atrium.platform.accounts.tokens.tenant-signing-key"
+
+
+def signing_key_for(tenant_id: object, *, secret_key: str | None = None) -> str:
+    """The tenant's signing key: HMAC-SHA256 of its id, keyed by SECRET_KEY and a purpose."""
+    secret = settings.SECRET_KEY if secret_key is None else secret_key
+    return salted_hmac(
+        SIGNING_KEY_PURPOSE, str(tenant_id), secret=secret, algorithm="sha256"
+    ).hexdigest()
+
+
+@functools.lru_cache(maxsize=4096)
+def _tenant_backend(tenant_id: str, secret_key: str) -> TokenBackend:
+    # Keyed by the secret too, so a changed SECRET_KEY never reuses a stale backend.
+    return TokenBackend(
+        ALGORITHM,
+        signing_key=signing_key_for(tenant_id, secret_key=secret_key),
+        audience=api_settings.AUDIENCE,
+        issuer=api_settings.ISSUER,
+        leeway=api_settings.LEEWAY,
+        json_encoder=api_settings.JSON_ENCODER,
+    )
+
+
+def token_backend_for(tenant_id: object) -> TokenBackend:
+    """The (cached) backend that signs and verifies the tokens of one tenant."""
+    return _tenant_backend(str(tenant_id), settings.SECRET_KEY)
+
+
+class TenantBoundMixin:
+    """Binds a token to the tenant that is current when it is built or decoded.
+
+    The tenant is fixed at construction, so a token minted in a tenant scope can still be
+    encoded (``str(token)``) after the scope has ended, and always with that tenant's key.
+    """
+
+    payload: dict[str, Any]
+
+    def __init__(self, token: Any = None, verify: bool = True) -> None:
+        self.tenant_id = str(current_tenant().id)
+        super().__init__(token, verify)  # type: ignore[call-arg]
+        if token is None:
+            self.payload[settings.ATRIUM_JWT_TENANT_CLAIM] = self.tenant_id
+
+    @property
+    def token_backend(self) -> TokenBackend:
+        return token_backend_for(self.tenant_id)
+
+    def get_token_backend(self) -> TokenBackend:
+        return token_backend_for(self.tenant_id)
+
+    def verify(self) -> None:
+        # Before simplejwt's checks, so a foreign token costs no blacklist query.
+        self.check_tenant()
+        super().verify()  # type: ignore[misc]
+
+    def check_tenant(self) -> None:
+        claimed = self.payload.get(settings.ATRIUM_JWT_TENANT_CLAIM)
+        if claimed is None:
+            raise TokenError("Token belongs to no tenant")
+        if str(claimed) != self.tenant_id:
+            raise TokenError("Token belongs to another tenant")
+
+
+class TenantAccessToken(TenantBoundMixin, AccessToken):
+    """An access token of the current tenant (the only kind that authenticates requests)."""
+
+
+class TenantRefreshToken(TenantBoundMixin, RefreshToken):
+    """A refresh token of the current tenant; recorded as outstanding when issued."""
+
+    access_token_class = TenantAccessToken
+
+    @property
+    def access_token(self) -> TenantAccessToken:
+        return super().access_token  # type: ignore[return-value]
+
+
+class TenantUntypedToken(TenantBoundMixin, UntypedToken):
+    """Any token of the current tenant, whatever its type (for the verify endpoint)."""
+
+
+class InactiveUserError(TokenError):
+    """The token is sound but its user no longer exists here or is deactivated."""
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPair:
+    access: str
+    refresh: str
+
+
+def token_user(token: Token) -> User:
+    """The active user a token speaks for, read from the current tenant's schema."""
+    user_id = token.get(api_settings.USER_ID_CLAIM)
+    if not user_id:
+        raise TokenError("Token names no user")
+    try:
+        user = User.objects.get(**{api_settings.USER_ID_FIELD: user_id})
+    except (User.DoesNotExist, ValidationError, ValueError):
+        raise InactiveUserError("The account of this token no longer exists") from None
+    if not user.is_active:
+        raise InactiveUserError("The account of this token is deactivated")
+    return user
+
+
+def token_pair_issue(*, user: User) -> TokenPair:
+    """A new access + refresh pair for ``user`` in the current tenant (refresh recorded)."""
+    refresh = TenantRefreshToken.for_user(user)
+    return TokenPair(access=str(refresh.access_token), refresh=str(refresh))
+
+
+def _refresh_token_spend(token: TenantRefreshToken) -> None:
+    """Blacklist ``token`` so that exactly one caller can ever spend it.
+
+    simplejwt's ``blacklist()`` uses ``get_or_create`` and raises nothing when the token is
+    already blacklisted, so two concurrent refreshes would both succeed. Here the
+    outstanding row is locked first; a second caller waits for the first to commit, then
+    finds the blacklist entry and fails. Must run inside ``transaction.atomic``.
+    """
+    jti = token[api_settings.JTI_CLAIM]
+    try:
+        # of=self: the model's default ordering joins the user table, which cannot be locked.
+        outstanding = OutstandingToken.objects.select_for_update(of=("self",)).get(jti=jti)
+    except OutstandingToken.DoesNotExist:
+        # Every refresh token we issue is recorded; an unknown one was not issued here.
+        raise TokenError("Token is not known") from None
+    if BlacklistedToken.objects.filter(token=outstanding).exists():
+        raise TokenError("Token is blacklisted")
+    try:
+        with transaction.atomic():
+            BlacklistedToken.objects.create(token=outstanding)
+    except IntegrityError:  # blacklisted by a path that does not take the lock
+        raise TokenError("Token is blacklisted") from None
+
+
+def token_pair_rotate(*, refresh: str) -> TokenPair:
+    """Spend a refresh token of the current tenant and issue a fresh pair in its place."""
+    token = TenantRefreshToken(refresh)
+    user = token_user(token)
+    with transaction.atomic():
+        _refresh_token_spend(token)
+        return token_pair_issue(user=user)
+
+
+def refresh_token_revoke(*, refresh: str) -> None:
+    """Log out: blacklist a refresh token of the current tenant (deactivated users too)."""
+    token = TenantRefreshToken(refresh)
+    with transaction.atomic():
+        _refresh_token_spend(token)
+
+
+def token_verify(*, token: str) -> TenantUntypedToken:
+    """A token of the current tenant, not blacklisted, whose user is active; else TokenError."""
+    verified = TenantUntypedToken(token)
+    jti = verified.get(api_settings.JTI_CLAIM)
+    if BlacklistedToken.objects.filter(token__jti=jti).exists():
+        raise TokenError("Token is blacklisted")
+    token_user(verified)
+    return verified
