@@ -78,3 +78,62 @@ def test_operator_cannot_log_into_a_tenant_admin(operator, tenant_a):
     client = login("alpha.localhost", "ops@atrium.test", OPERATOR_PASSWORD)
     assert client.login_response.status_code == 200
     assert client.get("/admin/").status_code == 302
+
+
+@pytest.mark.django_db
+def test_tenant_admin_manages_users_by_the_api_rules(tenant_a):
+    from atrium.platform.accounts.models import Role
+    from atrium.tenants.context import tenant_scope
+
+    with tenant_scope(tenant_a):
+        owner = User.objects.get(email="owner@alpha.test")
+        admin_user = User.objects.create_user(email="adm@alpha.test", password=OPERATOR_PASSWORD)
+        admin_user.apply_role(Role.ADMIN)
+        admin_user.save()
+    client = login("alpha.localhost", "adm@alpha.test", OPERATOR_PASSWORD)
+    assert client.login_response.status_code == 302  # admins are staff of their tenant
+    assert client.get("/admin/accounts/user/").status_code == 200
+
+    # Invite a member: a one-time password is shown once.
+    added = client.post(
+        "/admin/accounts/user/add/",
+        {"email": "Invited@Alpha.test", "name": "Invited", "role": "member", "password": ""},
+        follow=True,
+    )
+    assert b"One-time password for invited@alpha.test" in added.content
+    with tenant_scope(tenant_a):
+        invited = User.objects.get(email="invited@alpha.test")
+    assert (invited.role, invited.is_staff) == ("member", False)
+
+    # An admin may not create owners, nor touch the owner: the form says why, nothing changes.
+    refused = client.post(
+        "/admin/accounts/user/add/", {"email": "boss2@alpha.test", "name": "", "role": "owner"}
+    )
+    assert b"Only owners may grant" in refused.content
+    demote = client.post(
+        f"/admin/accounts/user/{owner.pk}/change/",
+        {"name": "", "role": "member", "is_active": "on"},
+    )
+    assert b"Only owners may grant" in demote.content
+    # Even the owner cannot demote the last owner.
+    as_owner = login("alpha.localhost", "owner@alpha.test", OWNER_PASSWORD)
+    last = as_owner.post(
+        f"/admin/accounts/user/{owner.pk}/change/", {"name": "", "role": "admin", "is_active": ""}
+    )
+    assert b"at least one active owner" in last.content
+    with tenant_scope(tenant_a):
+        owner.refresh_from_db()
+    assert (owner.role, owner.is_active) == ("owner", True)
+    # Users are deactivated, never deleted.
+    assert client.get(f"/admin/accounts/user/{invited.pk}/delete/").status_code == 403
+
+
+@pytest.mark.django_db
+def test_members_have_no_admin(tenant_a):
+    from atrium.tenants.context import tenant_scope
+
+    with tenant_scope(tenant_a):
+        User.objects.create_user(email="mem@alpha.test", password=OPERATOR_PASSWORD)
+    client = login("alpha.localhost", "mem@alpha.test", OPERATOR_PASSWORD)
+    assert client.login_response.status_code == 200
+    assert client.get("/admin/").status_code == 302

@@ -222,9 +222,10 @@ def invalidate_directory() -> None:
 
 
 def error_response(status: int, code: str, detail: str) -> JsonResponse:
-    return JsonResponse(
-        {"type": "client_error", "errors": [{"code": code, "detail": detail}]}, status=status
-    )
+    """The API's one error shape, for answers given before any view runs."""
+    kind = "server_error" if status >= 500 else "client_error"
+    body = {"type": kind, "errors": [{"code": code, "detail": detail, "attr": None}]}
+    return JsonResponse(body, status=status)
 
 
 def is_public_host(host: str) -> bool:

@@ -1,29 +1,155 @@
-"""User admin, on the tenant admin site and (for operators) on the platform admin site."""
+"""User admin: the tenant admin manages users by the same rules as the API (services);
+the platform admin lists the operators."""
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import AdminPasswordChangeForm
 
 from atrium.platform.admin import tenant_admin_site
+from atrium.platform.errors import DomainError
 
+from . import services
 from .models import User
 
 
-class UserAdmin(DjangoUserAdmin):
+@admin.register(User)
+class OperatorAdmin(DjangoUserAdmin):
+    """Operators in the public schema (platform admin)."""
+
     ordering = ["email"]
-    list_display = ["email", "name", "role", "is_active", "is_staff", "date_joined"]
-    list_filter = ["role", "is_active", "is_staff"]
+    list_display = ["email", "name", "is_active", "is_superuser", "date_joined"]
+    list_filter = ["is_active", "is_superuser"]
     search_fields = ["email", "name"]
     readonly_fields = ["date_joined", "last_login"]
     fieldsets = [
         (None, {"fields": ["email", "password"]}),
-        ("Profile", {"fields": ["name", "role"]}),
-        ("Access", {"fields": ["is_active", "is_staff", "is_superuser", "groups"]}),
+        ("Profile", {"fields": ["name"]}),
+        ("Access", {"fields": ["is_active", "is_staff", "is_superuser"]}),
         ("Dates", {"fields": ["last_login", "date_joined"]}),
     ]
     add_fieldsets = [
-        (None, {"classes": ["wide"], "fields": ["email", "name", "role", "password1", "password2"]})
+        (None, {"classes": ["wide"], "fields": ["email", "name", "password1", "password2"]})
     ]
 
 
-admin.site.register(User, UserAdmin)
-tenant_admin_site.register(User, UserAdmin)
+class TenantUserChangeForm(forms.ModelForm):
+    class Meta:
+        model = User
+        fields = ["name", "role", "is_active"]
+
+    def clean(self):
+        cleaned = super().clean()
+        try:
+            services.user_update_check(
+                actor=self.actor,
+                user=User.objects.get(pk=self.instance.pk),
+                role=cleaned.get("role"),
+                is_active=cleaned.get("is_active"),
+            )
+        except DomainError as error:
+            raise forms.ValidationError(error.message, code=error.code) from None
+        return cleaned
+
+
+class TenantUserAddForm(forms.ModelForm):
+    password = forms.CharField(
+        widget=forms.PasswordInput,
+        required=False,
+        help_text="Leave empty to generate a one-time password, shown once after saving.",
+    )
+
+    class Meta:
+        model = User
+        fields = ["email", "name", "role"]
+
+    def clean(self):
+        cleaned = super().clean()
+        try:
+            services.user_create_check(
+                actor=self.actor,
+                email=cleaned.get("email") or "",
+                role=cleaned.get("role") or "",
+                password=cleaned.get("password") or None,
+            )
+        except DomainError as error:
+            raise forms.ValidationError(error.message, code=error.code) from None
+        return cleaned
+
+
+class TenantUserAdmin(admin.ModelAdmin):
+    """Owners and admins of the tenant manage its users; users are deactivated, never deleted,
+    and every change goes through the account services (last-owner rule included)."""
+
+    ordering = ["email"]
+    list_display = ["email", "name", "role", "is_active", "date_joined", "last_login"]
+    list_filter = ["role", "is_active"]
+    search_fields = ["email", "name"]
+    readonly_fields = ["email", "date_joined", "last_login"]
+    change_password_form = AdminPasswordChangeForm
+
+    @staticmethod
+    def _manages_users(request) -> bool:
+        return getattr(request.user, "is_tenant_admin", False)
+
+    def has_module_permission(self, request) -> bool:
+        return self._manages_users(request)
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return self._manages_users(request)
+
+    def has_add_permission(self, request) -> bool:
+        return self._manages_users(request)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return self._manages_users(request)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def get_fields(self, request, obj=None):
+        return (
+            ["email", "name", "role", "password"]
+            if obj is None
+            else ["email", "name", "role", "is_active", "date_joined", "last_login"]
+        )
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else self.readonly_fields
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        kwargs["form"] = TenantUserChangeForm if obj else TenantUserAddForm
+        kwargs["fields"] = None
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.actor = request.user
+        return form
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        if change:
+            services.user_update(
+                actor=request.user,
+                user=obj,
+                name=data["name"],
+                role=data["role"],
+                is_active=data["is_active"],
+            )
+            return
+        created = services.user_create(
+            actor=request.user,
+            email=data["email"],
+            name=data["name"],
+            role=data["role"],
+            password=data["password"] or None,
+        )
+        obj.pk = created.user.pk
+        obj._state.adding = False
+        if created.one_time_password:
+            messages.warning(
+                request,
+                f"One-time password for {created.user.email}: {created.one_time_password} "
+                "(shown only now).",
+            )
+
+
+tenant_admin_site.register(User, TenantUserAdmin)

@@ -70,3 +70,14 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def __str__(self) -> str:
         return self.email
+
+    def apply_role(self, role: str) -> None:
+        """The role decides admin access: owners are superusers of their tenant's admin,
+        admins are staff, members neither."""
+        self.role = role
+        self.is_staff = role in (Role.OWNER, Role.ADMIN)
+        self.is_superuser = role == Role.OWNER
+
+    @property
+    def is_tenant_admin(self) -> bool:
+        return self.is_active and self.role in (Role.OWNER, Role.ADMIN)

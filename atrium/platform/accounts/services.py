@@ -40,34 +40,41 @@ def _check_may_manage(actor: User, *, target_role: str, target: User | None = No
         raise PermissionDenied("Only owners and admins may manage users.")
 
 
-def _ensure_another_active_owner(user: User) -> None:
-    owners = list(
-        User.objects.select_for_update()
-        .filter(role=Role.OWNER, is_active=True)
-        .values_list("pk", flat=True)
-    )
-    if owners == [user.pk]:
+def _ensure_another_active_owner(user: User, *, lock: bool) -> None:
+    owners = User.objects.filter(role=Role.OWNER, is_active=True)
+    if lock:
+        owners = owners.select_for_update()
+    if list(owners.values_list("pk", flat=True)) == [user.pk]:
         raise LastOwnerError("A tenant must keep at least one active owner.")
+
+
+def user_create_check(*, actor: User, email: str, role: str, password: str | None) -> str:
+    """Raise the domain error a creation would meet; returns the normalised e-mail."""
+    _check_may_manage(actor, target_role=role)
+    email = User.objects.normalize_email(email).strip().lower()
+    if User.objects.filter(email__iexact=email).exists():
+        raise Conflict(f"A user with the e-mail {email!r} exists already.", code="email_taken")
+    if password is not None:
+        try:
+            validate_password(password)
+        except ValidationError as exc:
+            raise DomainError(" ".join(exc.messages), code="password_invalid") from None
+    return email
 
 
 def user_create(
     *, actor: User, email: str, name: str = "", role: str = Role.MEMBER, password: str | None = None
 ) -> CreatedUser:
-    _check_may_manage(actor, target_role=role)
-    email = User.objects.normalize_email(email).strip().lower()
-    if User.objects.filter(email__iexact=email).exists():
-        raise Conflict(f"A user with the e-mail {email!r} exists already.", code="email_taken")
+    email = user_create_check(actor=actor, email=email, role=role, password=password)
     one_time = None
     if password is None:
+        # 192 random bits: a fast salted hash is enough (see GeneratedSecretHasher).
         one_time = secrets.token_urlsafe(24)
         encoded = make_password(one_time, hasher=GENERATED_SECRET_HASHER)
     else:
-        try:
-            validate_password(password)
-        except ValidationError as exc:
-            raise DomainError(" ".join(exc.messages), code="password_invalid") from None
         encoded = make_password(password)
-    user = User(email=email, name=name, role=role, password=encoded, is_staff=role != Role.MEMBER)
+    user = User(email=email, name=name, password=encoded)
+    user.apply_role(role)
     user.full_clean(exclude=["password"])
     try:
         with transaction.atomic():
@@ -79,6 +86,29 @@ def user_create(
     return CreatedUser(user=user, one_time_password=one_time)
 
 
+def user_update_check(
+    *,
+    actor: User,
+    user: User,
+    role: str | None = None,
+    is_active: bool | None = None,
+    lock: bool = False,
+) -> None:
+    """Raise the domain error a change would meet (the admin shows it on the form)."""
+    changes_access = (role is not None and role != user.role) or (
+        is_active is not None and is_active != user.is_active
+    )
+    if changes_access:
+        _check_may_manage(actor, target_role=role or user.role, target=user)
+        losing_owner = user.role == Role.OWNER and (
+            (role is not None and role != Role.OWNER) or is_active is False
+        )
+        if losing_owner and user.is_active:
+            _ensure_another_active_owner(user, lock=lock)
+    elif actor.pk != user.pk:
+        _check_may_manage(actor, target_role=user.role, target=user)
+
+
 @transaction.atomic
 def user_update(
     *,
@@ -88,22 +118,13 @@ def user_update(
     role: str | None = None,
     is_active: bool | None = None,
 ) -> User:
+    # The owner rows are locked, so two concurrent demotions cannot both pass the check.
     user = User.objects.select_for_update().get(pk=user.pk)
-    changes_access = (role is not None and role != user.role) or is_active is not None
-    if changes_access:
-        _check_may_manage(actor, target_role=role or user.role, target=user)
-        losing_owner = user.role == Role.OWNER and (
-            (role is not None and role != Role.OWNER) or is_active is False
-        )
-        if losing_owner and user.is_active:
-            _ensure_another_active_owner(user)
-    elif actor.pk != user.pk:
-        _check_may_manage(actor, target_role=user.role, target=user)
+    user_update_check(actor=actor, user=user, role=role, is_active=is_active, lock=True)
     if name is not None:
         user.name = name
     if role is not None:
-        user.role = role
-        user.is_staff = role != Role.MEMBER
+        user.apply_role(role)
     if is_active is not None:
         user.is_active = is_active
     user.full_clean(exclude=["password"])
