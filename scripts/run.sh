@@ -20,6 +20,7 @@ BIN=.venv/bin
 "$BIN/python" manage.py tenants migrate
 "$BIN/python" manage.py tenants pool fill 2
 "$BIN/python" manage.py demo_tenants
+"$BIN/python" manage.py seed_catalog acme globex
 
 # Both servers run in the background so that the traps fire at once on Ctrl-C or on a
 # TERM sent to this script alone; when either server stops, the other is stopped too.

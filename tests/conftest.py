@@ -73,7 +73,12 @@ def _fresh_redis_state() -> Iterator[None]:
     yield
     invalidate_directory()
     client = get_redis_connection("default")
-    stale = list(client.scan_iter(match="*:ratelimit:*", count=1000))
+    # Rolled-back rows must not live on in cached responses either.
+    stale = [
+        key
+        for pattern in ("*:ratelimit:*", "*:cache:*")
+        for key in client.scan_iter(match=pattern, count=1000)
+    ]
     if stale:
         client.delete(*stale)
 

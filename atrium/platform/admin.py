@@ -22,3 +22,27 @@ class TenantAdminSite(AdminSite):
 
 
 tenant_admin_site = TenantAdminSite(name="tenant_admin")
+
+
+class TenantAdminPermissions:
+    """ModelAdmin permissions by tenant role: owners and admins manage, nobody hard-deletes
+    (rows are deactivated or soft-deleted through the services)."""
+
+    @staticmethod
+    def _manages(request) -> bool:
+        return getattr(request.user, "is_tenant_admin", False)
+
+    def has_module_permission(self, request) -> bool:
+        return self._manages(request)
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return self._manages(request)
+
+    def has_add_permission(self, request, *args) -> bool:
+        return self._manages(request)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return self._manages(request)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

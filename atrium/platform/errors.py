@@ -7,9 +7,11 @@ class DomainError(Exception):
     status_code = 400
     code = "domain_error"
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
+    def __init__(self, message: str, *, code: str | None = None, field: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        # The input field the error is about, when there is one (shown as the error's attr).
+        self.field = field
         if code:
             self.code = code
 

@@ -8,14 +8,14 @@ both are restored in a ``finally`` because threads and connections are reused.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 
 if TYPE_CHECKING:
     from .models import Tenant
@@ -82,6 +82,30 @@ def schema_scope(schema_name: str) -> Iterator[Scope]:
 
     with _enter(Scope(schema_name=schema_name), FakeTenant(schema_name=schema_name)) as scope:
         yield scope
+
+
+def on_commit(callback: Callable[[], object]) -> None:
+    """``transaction.on_commit`` that runs ``callback`` in the scope active now.
+
+    A commit can happen after the scope that scheduled the work has ended (an outer
+    transaction, a test capturing callbacks); the callback must still build its keys and
+    events for the tenant that made the change.
+    """
+    scope = active_scope()
+
+    def run_in_scope() -> None:
+        with _reenter(scope):
+            callback()
+
+    transaction.on_commit(run_in_scope)
+
+
+def _reenter(scope: Scope):
+    if scope.tenant is not None:
+        return tenant_scope(scope.tenant)
+    if scope.is_public:
+        return public_scope()
+    return schema_scope(scope.schema_name)
 
 
 def active_scope() -> Scope:

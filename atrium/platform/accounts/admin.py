@@ -6,7 +6,7 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminPasswordChangeForm
 
-from atrium.platform.admin import tenant_admin_site
+from atrium.platform.admin import TenantAdminPermissions, tenant_admin_site
 from atrium.platform.errors import DomainError
 
 from . import services
@@ -77,7 +77,7 @@ class TenantUserAddForm(forms.ModelForm):
         return cleaned
 
 
-class TenantUserAdmin(admin.ModelAdmin):
+class TenantUserAdmin(TenantAdminPermissions, admin.ModelAdmin):
     """Owners and admins of the tenant manage its users; users are deactivated, never deleted,
     and every change goes through the account services (last-owner rule included)."""
 
@@ -87,25 +87,6 @@ class TenantUserAdmin(admin.ModelAdmin):
     search_fields = ["email", "name"]
     readonly_fields = ["email", "date_joined", "last_login"]
     change_password_form = AdminPasswordChangeForm
-
-    @staticmethod
-    def _manages_users(request) -> bool:
-        return getattr(request.user, "is_tenant_admin", False)
-
-    def has_module_permission(self, request) -> bool:
-        return self._manages_users(request)
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return self._manages_users(request)
-
-    def has_add_permission(self, request) -> bool:
-        return self._manages_users(request)
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return self._manages_users(request)
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     def get_fields(self, request, obj=None):
         return (

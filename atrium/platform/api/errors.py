@@ -27,6 +27,10 @@ class PayloadTooLarge(exceptions.APIException):
 
 class AtriumExceptionHandler(ExceptionHandler):
     def convert_known_exceptions(self, exc: Exception) -> Exception:
+        if isinstance(exc, DomainError) and exc.field:
+            return exceptions.ValidationError(
+                {exc.field: [exceptions.ErrorDetail(exc.message, code=exc.code)]}
+            )
         if isinstance(exc, DomainError):
             return DomainAPIException(exc, exc.status_code)
         if isinstance(exc, TenantError):

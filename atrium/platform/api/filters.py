@@ -1,11 +1,31 @@
 """Filter backends: ordering that refuses unknown fields instead of silently ignoring them."""
 
+from django.db.models import F
 from rest_framework import filters
 from rest_framework.exceptions import ValidationError
 
 
 class StrictOrderingFilter(filters.OrderingFilter):
-    """``?ordering=`` with an unknown field is a 400, so a typo is never a silent no-op."""
+    """``?ordering=`` with an unknown field is a 400, so a typo is never a silent no-op.
+
+    Rows without a value sort last in both directions (PostgreSQL puts NULLs first when
+    descending), and the primary key breaks ties so that pages never overlap or skip rows.
+    """
+
+    def filter_queryset(self, request, queryset, view):
+        ordering = self.get_ordering(request, queryset, view)
+        if not ordering:
+            return queryset
+        expressions = [
+            (
+                F(field[1:]).desc(nulls_last=True)
+                if field.startswith("-")
+                else F(field).asc(nulls_last=True)
+            )
+            for field in ordering
+            if isinstance(field, str)
+        ]
+        return queryset.order_by(*expressions, "pk")
 
     def get_ordering(self, request, queryset, view):
         params = request.query_params.get(self.ordering_param)

@@ -1,0 +1,322 @@
+"""Catalog writes: categories, products and reviews.
+
+Every write validates, saves, and after commit invalidates the catalog's cached responses
+and publishes its event. Review stats on the product are recomputed in the same
+transaction, with the product row locked first: a concurrent review waits for the lock
+and then aggregates from a snapshot that includes the first one's commit, so the stats
+stay exact under any interleaving.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Avg, Count, OuterRef, Subquery, Value
+from django.db.models.functions import Coalesce
+
+from atrium.platform.accounts.models import User
+from atrium.platform.cache import invalidate_namespace
+from atrium.platform.errors import Conflict, DomainError
+from atrium.platform.models import save_with_unique_slug
+
+from .models import Category, Product, ProductStatus, Review
+
+CACHE_NAMESPACE = "catalog"
+MAX_TAGS = 20
+
+
+def _catalog_changed(event_type: str | None = None, instance: Any = None, **data: Any) -> None:
+    invalidate_namespace(CACHE_NAMESPACE)
+    if event_type is not None:
+        from .events import publish_catalog_event
+
+        publish_catalog_event(event_type, instance, **data)
+
+
+def _clean(instance, *, exclude: Iterable[str] = ()) -> None:
+    try:
+        instance.full_clean(exclude=[*exclude], validate_constraints=False)
+    except ValidationError as exc:
+        field, messages = next(iter(exc.message_dict.items()))
+        raise DomainError(messages[0], code="invalid", field=field) from None
+
+
+def _integrity(exc: IntegrityError) -> DomainError:
+    text = str(exc)
+    if "sku" in text:
+        return DomainError(
+            "A live product with this SKU exists already.", code="unique", field="sku"
+        )
+    if "one_live_per_author" in text:
+        return DomainError(
+            "You have already reviewed this product.", code="unique", field="product"
+        )
+    if "slug" in text:
+        return Conflict("The slug is taken by a live row.", code="slug_taken")
+    raise exc
+
+
+# ---------------------------------------------------------------------------- categories
+
+
+def _check_parent(parent: Category | None, category: Category | None = None) -> None:
+    if parent is None:
+        return
+    if parent.is_deleted:
+        raise DomainError("That category is deleted.", code="does_not_exist", field="parent")
+    if parent.parent_id is not None:
+        raise DomainError(
+            "Categories nest one level deep: the parent must be a top-level category.",
+            code="invalid",
+            field="parent",
+        )
+    if category is not None and (parent.pk == category.pk or category.children.exists()):
+        raise DomainError(
+            "A category with children, or the category itself, cannot become a child.",
+            code="invalid",
+            field="parent",
+        )
+
+
+@transaction.atomic
+def category_create(
+    *, name: str, description: str = "", parent: Category | None = None
+) -> Category:
+    _check_parent(parent)
+    category = Category(name=name, description=description, parent=parent)
+    _clean(category, exclude=["slug"])
+    save_with_unique_slug(category, name)
+    _catalog_changed()
+    return category
+
+
+@transaction.atomic
+def category_update(*, category: Category, **changes: Any) -> Category:
+    if "parent" in changes:
+        _check_parent(changes["parent"], category)
+    for field, value in changes.items():
+        setattr(category, field, value)
+    _clean(category)
+    category.save()
+    _catalog_changed()
+    return category
+
+
+@transaction.atomic
+def category_delete(*, category: Category) -> None:
+    if category.products.exists() or category.children.exists():
+        raise Conflict(
+            "This category still has live products or subcategories: move or delete them first.",
+            code="category_in_use",
+        )
+    category.delete()
+    _catalog_changed()
+
+
+# ---------------------------------------------------------------------------- products
+
+
+def _check_category(category: Category | None) -> None:
+    if category is None or category.is_deleted:
+        raise DomainError("Choose a live category.", code="does_not_exist", field="category")
+
+
+def _normalise_tags(tags: Iterable[str] | None) -> list[str]:
+    cleaned = sorted({tag.strip().lower() for tag in tags or [] if tag and tag.strip()})
+    if len(cleaned) > MAX_TAGS:
+        raise DomainError(f"At most {MAX_TAGS} tags.", code="max_length", field="tags")
+    return cleaned
+
+
+def _check_sku_free(sku: str, *, exclude_pk=None) -> None:
+    clash = Product.objects.filter(sku__iexact=sku)
+    if exclude_pk is not None:
+        clash = clash.exclude(pk=exclude_pk)
+    if clash.exists():
+        raise DomainError(
+            "A live product with this SKU exists already.", code="unique", field="sku"
+        )
+
+
+@transaction.atomic
+def product_create(
+    *,
+    owner: User,
+    name: str,
+    sku: str,
+    price: Decimal,
+    category: Category,
+    stock: int = 0,
+    status: str = ProductStatus.DRAFT,
+    description: str = "",
+    tags: Iterable[str] | None = None,
+) -> Product:
+    _check_category(category)
+    sku = sku.strip()
+    _check_sku_free(sku)
+    product = Product(
+        owner=owner,
+        name=name,
+        sku=sku,
+        price=price,
+        stock=stock,
+        status=status,
+        category=category,
+        description=description,
+        tags=_normalise_tags(tags),
+    )
+    _clean(product, exclude=["slug"])
+    try:
+        save_with_unique_slug(product, name)
+    except IntegrityError as exc:
+        raise _integrity(exc) from exc
+    _catalog_changed("product.created", product)
+    return product
+
+
+PRODUCT_EDITABLE = {"name", "sku", "price", "stock", "status", "category", "description", "tags"}
+
+
+@transaction.atomic
+def product_update(*, product: Product, **changes: Any) -> Product:
+    unknown = set(changes) - PRODUCT_EDITABLE
+    if unknown:
+        raise DomainError(f"Not editable: {', '.join(sorted(unknown))}.", code="invalid")
+    if "category" in changes:
+        _check_category(changes["category"])
+    if "sku" in changes:
+        changes["sku"] = changes["sku"].strip()
+        _check_sku_free(changes["sku"], exclude_pk=product.pk)
+    if "tags" in changes:
+        changes["tags"] = _normalise_tags(changes["tags"])
+    for field, value in changes.items():
+        setattr(product, field, value)  # the slug stays: links survive a rename
+    _clean(product)
+    try:
+        with transaction.atomic():
+            product.save()
+    except IntegrityError as exc:
+        raise _integrity(exc) from exc
+    _catalog_changed("product.updated", product, fields=sorted(changes))
+    return product
+
+
+@transaction.atomic
+def product_delete(*, product: Product) -> None:
+    product.delete()
+    _catalog_changed("product.deleted", product)
+
+
+@transaction.atomic
+def product_restore(*, product: Product) -> Product:
+    if not product.is_deleted:
+        raise Conflict("This product is not deleted.", code="not_deleted")
+    if Product.objects.filter(sku__iexact=product.sku).exists():
+        raise Conflict(
+            "A live product has taken this SKU since; change that product's SKU first.",
+            code="sku_taken",
+        )
+    if Product.objects.filter(slug=product.slug).exists():
+        raise Conflict("A live product has taken this slug since.", code="slug_taken")
+    try:
+        with transaction.atomic():
+            product.restore()
+    except IntegrityError as exc:
+        raise _integrity(exc) from exc
+    _catalog_changed("product.updated", product, fields=["is_deleted"])
+    return product
+
+
+# ---------------------------------------------------------------------------- reviews
+
+
+def _lock_product(product_id) -> Product:
+    return Product.all_objects.select_for_update().get(pk=product_id)
+
+
+def _refresh_stats(product_ids: Iterable) -> None:
+    """Recompute review_count and avg_rating from the live reviews, in one UPDATE."""
+    live = Review.objects.filter(product_id=OuterRef("pk")).values("product_id")
+    Product.all_objects.filter(pk__in=list(product_ids)).update(
+        review_count=Coalesce(Subquery(live.annotate(n=Count("pk")).values("n")[:1]), Value(0)),
+        avg_rating=Subquery(live.annotate(a=Avg("rating")).values("a")[:1]),
+    )
+
+
+@transaction.atomic
+def review_create(
+    *, author: User, product: Product, rating: int, title: str, body: str = ""
+) -> Review:
+    product = _lock_product(product.pk)
+    if product.is_deleted:
+        raise DomainError("That product is deleted.", code="does_not_exist", field="product")
+    if Review.objects.filter(product=product, author=author).exists():
+        raise DomainError("You have already reviewed this product.", code="unique", field="product")
+    review = Review(author=author, product=product, rating=rating, title=title, body=body)
+    _clean(review)
+    try:
+        with transaction.atomic():
+            review.save()
+    except IntegrityError as exc:
+        raise _integrity(exc) from exc
+    _refresh_stats([product.pk])
+    _catalog_changed("review.created", review, product_id=str(product.pk), rating=rating)
+    return review
+
+
+@transaction.atomic
+def review_update(*, review: Review, **changes: Any) -> Review:
+    unknown = set(changes) - {"rating", "title", "body"}
+    if unknown:
+        raise DomainError(f"Not editable: {', '.join(sorted(unknown))}.", code="invalid")
+    _lock_product(review.product_id)
+    for field, value in changes.items():
+        setattr(review, field, value)
+    _clean(review)
+    review.save()
+    _refresh_stats([review.product_id])
+    _catalog_changed()
+    return review
+
+
+@transaction.atomic
+def review_delete(*, review: Review) -> None:
+    _lock_product(review.product_id)
+    review.delete()
+    _refresh_stats([review.product_id])
+    _catalog_changed()
+
+
+@transaction.atomic
+def review_restore(*, review: Review) -> Review:
+    _lock_product(review.product_id)
+    if not review.is_deleted:
+        raise Conflict("This review is not deleted.", code="not_deleted")
+    if Review.objects.filter(product_id=review.product_id, author_id=review.author_id).exists():
+        raise Conflict("The author has a live review of this product.", code="review_exists")
+    review.restore()
+    _refresh_stats([review.product_id])
+    _catalog_changed()
+    return review
+
+
+def product_stats_recompute(*, product_ids: Iterable | None = None, batch_size: int = 500) -> int:
+    """Repair the denormalised stats (all products, or some); returns how many were done."""
+    ids = (
+        list(product_ids)
+        if product_ids is not None
+        else list(Product.all_objects.values_list("pk", flat=True))
+    )
+    for start in range(0, len(ids), batch_size):
+        with transaction.atomic():
+            batch = ids[start : start + batch_size]
+            list(Product.all_objects.select_for_update().filter(pk__in=batch).values_list("pk"))
+            _refresh_stats(batch)
+    if ids:
+        with transaction.atomic():
+            _catalog_changed()
+    return len(ids)

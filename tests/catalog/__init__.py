@@ -1,0 +1,1 @@
+"""Catalog suites: the reference tenant app."""
