@@ -1,4 +1,4 @@
-"""ASGI entry point: one application for HTTP (and, with Channels, WebSocket)."""
+"""ASGI entry point: one application for HTTP and WebSocket (served by uvicorn)."""
 
 import os
 
@@ -7,6 +7,22 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
 django_asgi_app = get_asgi_application()
 
-from channels.routing import ProtocolTypeRouter  # noqa: E402  (after Django is set up)
+# Imported after Django is set up: they load models.
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-application = ProtocolTypeRouter({"http": django_asgi_app})
+from atrium.platform.realtime.middleware import (  # noqa: E402
+    JWTAuthMiddleware,
+    OriginMiddleware,
+    TenantMiddleware,
+)
+from atrium.platform.realtime.routing import websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        # Outermost first: origin (no I/O), tenant from Host, then the tenant's JWT.
+        "websocket": OriginMiddleware(
+            TenantMiddleware(JWTAuthMiddleware(URLRouter(websocket_urlpatterns)))
+        ),
+    }
+)

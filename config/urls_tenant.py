@@ -48,6 +48,7 @@ def tenant_home(request):
 api_v1 = [
     path("", include("atrium.platform.accounts.urls")),
     path("catalog/", include("atrium.apps.catalog.urls")),
+    path("", include("atrium.platform.jobs.urls")),
 ]
 
 urlpatterns = [

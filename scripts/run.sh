@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Local development server: migrate every schema, fill the spare pool, create the demo
-# tenants, then run a Celery worker and uvicorn until Ctrl-C.
+# tenants, then run a Celery worker, Celery beat and uvicorn until Ctrl-C.
 # Normally started through `make run` (which builds .venv and checks the services).
 set -euo pipefail
 
@@ -23,8 +23,9 @@ BIN=.venv/bin
 "$BIN/python" manage.py seed_catalog acme globex
 
 # Both servers run in the background so that the traps fire at once on Ctrl-C or on a
-# TERM sent to this script alone; when either server stops, the other is stopped too.
+# TERM sent to this script alone; when one of them stops, the others are stopped too.
 worker_pid=""
+beat_pid=""
 web_pid=""
 # shellcheck disable=SC2317  # called from the traps below
 stop() { # stop NAME PID
@@ -38,17 +39,18 @@ cleanup() {
     trap - INT TERM
     stop uvicorn "$web_pid"
     stop "the Celery worker" "$worker_pid"
+    stop "Celery beat" "$beat_pid"
     # Celery's warm shutdown lets running tasks finish; do not wait forever.
     local pid alive
     for _ in $(seq 1 20); do
         alive=0
-        for pid in $worker_pid $web_pid; do
+        for pid in $worker_pid $beat_pid $web_pid; do
             if kill -0 "$pid" 2>/dev/null; then alive=1; fi
         done
         [ "$alive" = 1 ] || break
         sleep 0.5
     done
-    for pid in $worker_pid $web_pid; do
+    for pid in $worker_pid $beat_pid $web_pid; do
         kill -KILL "$pid" 2>/dev/null || true
     done
     wait 2>/dev/null || true
@@ -59,6 +61,9 @@ trap 'exit 143' TERM
 
 "$BIN/celery" -A config.celery worker --loglevel=info --concurrency=2 &
 worker_pid=$!
+# Periodic work: the spare-pool top-up and each tenant's upkeep (CELERY_BEAT_SCHEDULE).
+"$BIN/celery" -A config.celery beat --loglevel=info &
+beat_pid=$!
 
 cat <<URLS
 
@@ -72,10 +77,10 @@ Atrium is starting on port $PORT:
 
 URLS
 
-"$BIN/uvicorn" config.asgi:application --host 0.0.0.0 --port "$PORT" &
+"$BIN/uvicorn" config.asgi:application --host 0.0.0.0 --port "$PORT" --ws-max-size 65536 &
 web_pid=$!
 
 # Returns when either server exits or a signal arrives; the EXIT trap stops the rest.
 status=0
-wait -n "$web_pid" "$worker_pid" || status=$?
+wait -n "$web_pid" "$worker_pid" "$beat_pid" || status=$?
 exit "$status"

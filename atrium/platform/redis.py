@@ -1,15 +1,25 @@
-"""Tenant key space primitives on Redis: the GCRA rate limiter.
+"""Tenant key space primitives on Redis: the GCRA rate limiter and the fenced lock.
 
 A rate limit is one Lua script (EVALSHA), so a check and its update are one atomic step
 however many processes share a bucket, and it reads Redis' own clock (``TIME``), so the
 clocks of the web servers never matter. Each bucket is one key holding its "theoretical
 arrival time" (GCRA), expiring when the bucket would be full again.
+
+A lock (``tenant_lock``) is one key per name in the active scope's space, taken with
+``SET NX PX`` and released only by its owner (compare-and-delete in Lua); every
+acquisition also draws a fencing token from a per-lock counter, so a writer can refuse a
+holder whose lock expired while it was paused.
 """
 
 from __future__ import annotations
 
+import logging
+import random
 import re
-from collections.abc import Sequence
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -17,7 +27,10 @@ from django_redis import get_redis_connection
 from redis import Redis
 from redis.commands.core import Script
 
+from atrium.platform.errors import Conflict
 from atrium.tenants.keyspace import scoped_key
+
+logger = logging.getLogger(__name__)
 
 RATELIMIT_PURPOSE = "ratelimit"
 
@@ -195,3 +208,116 @@ def rate_limit(key: str, rate: Rate, *, cost: int = 1) -> RateDecision:
     ``cost=0`` only reads the bucket. Raises ``redis.RedisError`` when Redis cannot answer.
     """
     return rate_limit_many([(key, rate)], cost=cost)[0]
+
+
+# ----------------------------------------------------------------------------- locks
+
+LOCK_PURPOSE = "lock"
+# The fencing counter has a purpose of its own, so no lock name can reach into it; it never
+# expires (a counter that restarted would hand out tokens a writer has already seen) and
+# goes with the tenant's other keys when the tenant is purged.
+LOCK_FENCE_PURPOSE = "lockfence"
+
+# KEYS: the lock, its fencing counter. ARGV: owner id, expiry (ms).
+# Taking the lock and drawing its token is one step: no holder is ever without a token,
+# and tokens follow the order in which holders got the lock.
+_ACQUIRE_LUA = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return redis.call('INCR', KEYS[2])
+end
+return -redis.call('PTTL', KEYS[1]) - 1
+"""
+# KEYS: the lock. ARGV: owner id. Deletes the key only if it still holds this owner's id.
+_RELEASE_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+_lock_scripts: tuple[Script, Script] | None = None
+
+
+class LockHeld(Conflict):
+    """Another holder has the lock and did not release it within ``blocking_timeout``."""
+
+    code = "lock_held"
+
+    def __init__(self, name: str, retry_after: float | None = None) -> None:
+        hint = f" (it expires in {retry_after:.1f}s at the latest)" if retry_after else ""
+        super().__init__(
+            f"The lock {name!r} is held by another operation{hint}; try again when it is done."
+        )
+        self.name = name
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True, slots=True)
+class Lock:
+    """A held lock. ``token`` grows with every acquisition of the same name in a tenant:
+    give it to the writer you call, which refuses a token lower than one it has seen."""
+
+    name: str
+    key: str
+    owner: str
+    token: int
+
+    def held(self) -> bool:
+        """Whether this holder still owns the lock (False once it expired or was taken)."""
+        value = get_redis_connection("default").get(self.key)
+        return value is not None and value.decode() == self.owner
+
+
+def _locks() -> tuple[tuple[Script, Script], Redis]:
+    global _lock_scripts
+    client = get_redis_connection("default")
+    if _lock_scripts is None:
+        _lock_scripts = (client.register_script(_ACQUIRE_LUA), client.register_script(_RELEASE_LUA))
+    return _lock_scripts, client
+
+
+@contextmanager
+def tenant_lock(name: str, *, timeout: float, blocking_timeout: float = 0) -> Iterator[Lock]:
+    """Hold the lock ``name`` of the active tenant for at most ``timeout`` seconds.
+
+    Waits up to ``blocking_timeout`` seconds for a current holder (0: one attempt), then
+    raises ``LockHeld`` (409, ``lock_held``). Locks of different tenants are independent:
+    the key is ``t:<schema>:lock:<name>``. The lock expires after ``timeout`` even if the
+    holder never comes back, so pick a timeout longer than the work; a holder that may
+    outlive it should pass ``lock.token`` to the writer it calls (fencing).
+    """
+    if timeout <= 0:
+        raise ValueError(f"A lock needs a positive timeout (seconds), not {timeout!r}.")
+    if blocking_timeout < 0:
+        raise ValueError(f"blocking_timeout must be 0 or more seconds, not {blocking_timeout!r}.")
+    key = scoped_key(LOCK_PURPOSE, name)
+    fence = scoped_key(LOCK_FENCE_PURPOSE, name)
+    owner = uuid.uuid4().hex
+    (acquire, release), client = _locks()
+    deadline = time.monotonic() + blocking_timeout
+    pause = 0.005
+    while True:
+        answer = int(
+            acquire(keys=[key, fence], args=[owner, max(1, int(timeout * 1000))], client=client)
+        )
+        if answer > 0:
+            break
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            # answer is -(PTTL + 1): the current holder's time left, when Redis knows it.
+            expires_in = (-answer - 1) / 1000 if answer < -1 else None
+            raise LockHeld(name, retry_after=expires_in)
+        # Jittered, growing pauses: waiters do not hammer Redis in step with each other.
+        time.sleep(min(remaining, pause * (0.5 + random.random())))
+        pause = min(pause * 2, 0.1)
+    lock = Lock(name=name, key=key, owner=owner, token=answer)
+    try:
+        yield lock
+    finally:
+        if not release(keys=[key], args=[owner], client=client):
+            logger.warning(
+                "lock %s expired before its holder released it (token %d); another holder "
+                "may have run concurrently",
+                key,
+                lock.token,
+            )

@@ -2,7 +2,11 @@
 
 Cache keys, rate-limit buckets, locks, job progress, idempotency keys and the routing
 directory are all built here, so a tenant's keys can be found and purged with one SCAN.
+Channel group names follow the same rule with periods: ``t.<schema>.<group>``.
 """
+
+import hashlib
+import re
 
 from django.conf import settings
 
@@ -35,3 +39,32 @@ def tenant_key_pattern(schema_name: str) -> str:
 def cache_key(key: str, key_prefix: str, version: int) -> str:
     """django-redis KEY_FUNCTION: cache entries live in the active tenant's key space."""
     return scoped_key("cache", version, key)
+
+
+# Channels accepts group names of ASCII alphanumerics, hyphens, underscores and periods,
+# shorter than 100 characters (channels.layers.BaseChannelLayer).
+GROUP_NAME_MAX_LENGTH = 99
+_GROUP_PART = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def group_name(*parts: object) -> str:
+    """A channel group of the active scope: ``t.<schema>.<parts…>`` (public: ``p.<parts…>``).
+
+    A part may not contain a period, so no value can reach into another group's name. When
+    a long schema name would make the name too long for Channels, the parts are replaced
+    by their digest; the tenant prefix always stays readable.
+    """
+    if not parts:
+        raise ValueError("group_name() needs at least one part, e.g. group_name('tenant').")
+    texts = [str(part) for part in parts]
+    for text in texts:
+        if not _GROUP_PART.fullmatch(text):
+            raise ValueError(
+                f"Invalid group name part {text!r}: use ASCII letters, digits, '-' and '_'."
+            )
+    prefix = prefix_for_schema(active_scope().schema_name).replace(":", ".")
+    name = ".".join([prefix, *texts])
+    if len(name) > GROUP_NAME_MAX_LENGTH:
+        digest = hashlib.sha256(".".join(texts).encode()).hexdigest()[:32]
+        name = f"{prefix}.h{digest}"
+    return name

@@ -232,6 +232,43 @@ def is_public_host(host: str) -> bool:
     return host == settings.ATRIUM_BASE_DOMAIN or host in settings.ATRIUM_PUBLIC_HOSTS
 
 
+@dataclass(frozen=True, slots=True)
+class HostResolution:
+    """What a host is: the platform, an active tenant, or a refusal (status, code, detail)."""
+
+    public: bool = False
+    tenant: Tenant | None = None
+    status: int = 200
+    code: str = ""
+    detail: str = ""
+
+
+def resolve_host(host: str | None) -> HostResolution:
+    """The one decision of which tenant (if any) serves ``host``, for HTTP and WebSocket."""
+    if host is None:
+        return HostResolution(
+            status=400, code="invalid_host", detail="The Host header is not a valid host name."
+        )
+    if is_public_host(host):
+        return HostResolution(public=True)
+    record = directory.lookup(host)
+    if record is None:
+        return HostResolution(
+            status=404, code="tenant_not_found", detail=f"No tenant serves the host {host!r}."
+        )
+    if record.status in (TenantStatus.SUSPENDED, TenantStatus.ARCHIVED):
+        return HostResolution(
+            status=403, code="tenant_suspended", detail="This tenant is suspended."
+        )
+    if record.status != TenantStatus.ACTIVE:
+        return HostResolution(
+            status=503, code="tenant_provisioning", detail="This tenant is not ready yet."
+        )
+    tenant = record.to_tenant()
+    tenant.domain_url = host
+    return HostResolution(tenant=tenant)
+
+
 class TenantRoutingMiddleware:
     """Resolves the tenant from ``Host`` and runs the rest of the request in its scope."""
 
@@ -243,27 +280,16 @@ class TenantRoutingMiddleware:
             host = normalize_host(request.get_host())
         except DisallowedHost:
             host = None
-        if host is None:
-            return error_response(400, "invalid_host", "The Host header is not a valid host name.")
-
-        if is_public_host(host):
+        resolution = resolve_host(host)
+        if resolution.public:
             # django-tenants' admin templates read request.tenant.schema_name.
             request.tenant = FakeTenant(schema_name=settings.PUBLIC_SCHEMA_NAME)
             request.urlconf = settings.PUBLIC_SCHEMA_URLCONF
             set_urlconf(request.urlconf)
             with public_scope():
                 return self.get_response(request)
-
-        record = directory.lookup(host)
-        if record is None:
-            return error_response(404, "tenant_not_found", f"No tenant serves the host {host!r}.")
-        if record.status in (TenantStatus.SUSPENDED, TenantStatus.ARCHIVED):
-            return error_response(403, "tenant_suspended", "This tenant is suspended.")
-        if record.status != TenantStatus.ACTIVE:
-            return error_response(503, "tenant_provisioning", "This tenant is not ready yet.")
-
-        tenant = record.to_tenant()
-        tenant.domain_url = host
-        request.tenant = tenant
-        with tenant_scope(tenant):
+        if resolution.tenant is None:
+            return error_response(resolution.status, resolution.code, resolution.detail)
+        request.tenant = resolution.tenant
+        with tenant_scope(resolution.tenant):
             return self.get_response(request)

@@ -3,8 +3,10 @@
 import os
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import dj_database_url
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -57,6 +59,7 @@ SHARED_APPS = [
     "django.contrib.messages",
     "django.contrib.admin",
     "django.contrib.staticfiles",
+    "django.contrib.postgres",
     "rest_framework",
     "django_filters",
     "drf_spectacular",
@@ -72,6 +75,8 @@ TENANT_APPS = [
     "django.contrib.admin",
     "atrium.platform.accounts",
     "rest_framework_simplejwt.token_blacklist",
+    "atrium.platform.jobs",
+    "atrium.apps.catalog",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -145,10 +150,54 @@ CACHES = {
 }
 DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 
+# ---------------------------------------------------------------------------- Celery
+# Background work (atrium/platform/tasks.py): the sender's tenant travels with each task.
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", REDIS_URL)
-CELERY_RESULT_BACKEND = None
+# Tasks report through the database, job progress in Redis and events, not results. Only
+# chords need a backend (for their join): set CELERY_RESULT_BACKEND (a Redis URL) to use them.
+CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", "") or None
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+# Redis hands a message to another worker when it is not acknowledged within the visibility
+# timeout; tasks declared idempotent acknowledge after their run, so no run may last that
+# long: the hard time limit stays below it (and below the idempotency lease, one hour).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 25 * 60)
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 30 * 60)
+# One message per worker process at a time: a process that dies holds no queue of others.
+CELERY_WORKER_PREFETCH_MULTIPLIER = env_int("CELERY_WORKER_PREFETCH_MULTIPLIER", 1)
+# Beat only remembers when each entry last ran; losing the file just means "run when due".
+CELERY_BEAT_SCHEDULE_FILENAME = env(
+    "CELERY_BEAT_SCHEDULE_FILENAME",
+    os.path.join(os.environ.get("TMPDIR", "/tmp"), "atrium-celerybeat-schedule"),
+)
+# Periodic work of every tenant: a @tenant_task name -> its schedule. Beat sends
+# platform.run_for_active_tenants(name), which sends the task once in the scope of each
+# active tenant (not provisioning, suspended or archived ones).
+ATRIUM_TENANT_PERIODIC_TASKS = {
+    "accounts.flush_expired_tokens": crontab(hour=3, minute=17),
+}
+CELERY_BEAT_SCHEDULE = {
+    "tenants.pool_refill": {
+        "task": "tenants.pool_refill",
+        "schedule": timedelta(minutes=5),
+        "options": {"expires": 5 * 60},
+    },
+    **{
+        f"{name} for every active tenant": {
+            "task": "platform.run_for_active_tenants",
+            "schedule": schedule,
+            "args": (name,),
+            # A fan-out that waited an hour in the queue (workers down) is dropped, not
+            # run late on top of the next one.
+            "options": {"expires": 60 * 60},
+        }
+        for name, schedule in ATRIUM_TENANT_PERIODIC_TASKS.items()
+    },
+}
+# ---------------------------------------------------------------------------- end Celery
 
 AUTH_USER_MODEL = "accounts.User"
 PASSWORD_HASHERS = [
@@ -248,6 +297,11 @@ SIMPLE_JWT = {
     "TOKEN_VERIFY_SERIALIZER": "atrium.platform.accounts.auth.TokenVerifySerializer",
     "TOKEN_BLACKLIST_SERIALIZER": "atrium.platform.accounts.auth.TokenBlacklistSerializer",
 }
+# Catalog jobs and maintenance.
+ATRIUM_IMPORT_MAX_BYTES = env_int("ATRIUM_IMPORT_MAX_BYTES", 5 * 1024 * 1024)
+ATRIUM_IMPORT_LOCK_SECONDS = env_int("ATRIUM_IMPORT_LOCK_SECONDS", 600)
+ATRIUM_SOFT_DELETE_RETENTION_DAYS = env_int("ATRIUM_SOFT_DELETE_RETENTION_DAYS", 30)
+
 # The JWT claim that binds a token to the tenant it was minted on.
 ATRIUM_JWT_TENANT_CLAIM = "tid"
 
@@ -276,6 +330,8 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
+        "ProductStatusEnum": "atrium.apps.catalog.models.ProductStatus",
+        "HealthStatusEnum": ["ok", "unavailable"],
         "ValidationErrorEnum": "drf_standardized_errors.openapi_serializers.ValidationErrorEnum.choices",
         "ClientErrorEnum": "drf_standardized_errors.openapi_serializers.ClientErrorEnum.choices",
         "ServerErrorEnum": "drf_standardized_errors.openapi_serializers.ServerErrorEnum.choices",
@@ -292,3 +348,45 @@ SPECTACULAR_SETTINGS = {
         "drf_standardized_errors.openapi_hooks.postprocess_schema_enums",
     ],
 }
+
+# ---------------------------------------------------------------------------- WebSockets
+
+
+def redis_db_url(url: str, db: int) -> str:
+    """The Redis server of ``url`` with another database index."""
+    return urlunsplit(urlsplit(url)._replace(path=f"/{db}"))
+
+
+# The channel layer has a Redis database of its own (index 2 of REDIS_URL's server), so
+# its traffic never mixes with cache keys or the Celery broker.
+CHANNEL_REDIS_URL = env("CHANNEL_REDIS_URL", redis_db_url(REDIS_URL, 2))
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            # A dead Redis fails a publish in seconds instead of hanging the request.
+            "hosts": [{"address": CHANNEL_REDIS_URL, "socket_connect_timeout": 2}],
+            # Channel-layer keys are shared infrastructure: one queue per process carries
+            # the messages of every tenant, so they cannot start with a tenant. They are
+            # platform keys (p:); the tenant is in every group name (t.<schema>.…).
+            "prefix": "p:asgi",
+            # Messages a slow socket may have queued before new ones are dropped.
+            "capacity": 100,
+            # Seconds an undelivered message is kept.
+            "expiry": 60,
+            # Seconds a socket stays in a group; a socket is closed when its access token
+            # expires (JWT_ACCESS_MINUTES), long before this.
+            "group_expiry": 86400,
+        },
+    }
+}
+# Browser origins allowed to open a WebSocket, comma-separated, as Channels'
+# OriginValidator reads them ("https://app.example.com", "https://.example.com" for every
+# subdomain). Empty: no check (tokens, not cookies, authenticate a socket).
+ALLOWED_ORIGINS = [
+    origin.strip() for origin in env("ALLOWED_ORIGINS", "").split(",") if origin.strip()
+]
+# Larger client frames close the socket with 1009 (clients only send pings).
+ATRIUM_WS_MAX_MESSAGE_BYTES = env_int("ATRIUM_WS_MAX_MESSAGE_BYTES", 64 * 1024)
+# Seconds a publish may wait for the channel layer before the event is dropped (logged).
+ATRIUM_REALTIME_PUBLISH_TIMEOUT = float(env("ATRIUM_REALTIME_PUBLISH_TIMEOUT", "2"))

@@ -3,7 +3,7 @@
 import os
 
 from .base import *  # noqa: F403
-from .base import CACHES, DATABASES, env
+from .base import CACHES, CHANNEL_LAYERS, DATABASES, env
 
 REDIS_URL = env("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 os.environ["REDIS_URL"] = REDIS_URL  # subprocesses started by the tests share it
@@ -11,6 +11,16 @@ CACHES["default"]["LOCATION"] = REDIS_URL
 CELERY_BROKER_URL = env("TEST_CELERY_BROKER_URL", "redis://127.0.0.1:6379/14")
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
+# The real channel layer, on a Redis database of its own; the run's pid in the prefix keeps
+# parallel runs (each with its own alpha and beta) out of each other's groups, and
+# subprocesses started by the tests (workers, CLI) inherit the run's prefix.
+CHANNEL_REDIS_URL = env("TEST_CHANNEL_REDIS_URL", "redis://127.0.0.1:6379/15")
+CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [
+    {**CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0], "address": CHANNEL_REDIS_URL}
+]
+CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = os.environ.setdefault(
+    "TEST_CHANNEL_PREFIX", f"p:asgi-test{os.getpid()}"
+)
 
 # Fast hashing keeps the suite quick; production keeps PBKDF2 first.
 PASSWORD_HASHERS = [

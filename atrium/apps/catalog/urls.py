@@ -2,11 +2,12 @@
 
 from rest_framework.routers import SimpleRouter
 
-from .views import CategoryViewSet, ProductViewSet, ReviewViewSet
+from .views import CatalogTransferViewSet, CategoryViewSet, ProductViewSet, ReviewViewSet
 
 router = SimpleRouter()
 router.register("categories", CategoryViewSet, basename="category")
 router.register("products", ProductViewSet, basename="product")
 router.register("reviews", ReviewViewSet, basename="review")
+router.register("", CatalogTransferViewSet, basename="catalog-transfer")
 
 urlpatterns = router.urls

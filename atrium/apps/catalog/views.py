@@ -10,16 +10,20 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_view,
 )
-from rest_framework import mixins, status
+from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
+from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
 
 from atrium.platform.api.permissions import IsObjectOwner, IsTenantAdmin, ReadOnly
 from atrium.platform.api.views import TenantGenericViewSet
 from atrium.platform.cache import cached_api_response
+from atrium.platform.jobs import services as job_services
+from atrium.platform.jobs.serializers import JobSerializer
+from atrium.platform.tasks import send_on_commit
 
-from . import selectors, services
+from . import selectors, services, tasks, transfer
 from .serializers import (
     CategorySerializer,
     CategoryWriteSerializer,
@@ -355,3 +359,48 @@ class ReviewViewSet(
     def destroy(self, request, *args, **kwargs):
         services.review_delete(review=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ImportUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(
+        help_text="CSV (UTF-8) with the columns " + ", ".join(transfer.COLUMNS)
+    )
+
+
+@extend_schema(tags=["catalog"])
+class CatalogTransferViewSet(TenantGenericViewSet):
+    """Exports and imports answer 202 with a job; follow it at ``/api/v1/jobs/{id}/``."""
+
+    serializer_class = JobSerializer
+
+    @extend_schema(
+        summary="Export the products as CSV (a job)",
+        description="202 with the job; when it succeeds, `download_url` serves the file "
+        "to this tenant only.",
+        request=None,
+        responses={202: JobSerializer},
+    )
+    @action(detail=False, methods=["post"], url_path="exports")
+    def export(self, request):
+        job = job_services.job_create(kind="catalog.export", created_by=request.user)
+        send_on_commit(tasks.export_products, str(job.pk))
+        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        summary="Import products from CSV (a job; all or nothing)",
+        description="Rows are matched by SKU (case-insensitive): updated when found, created "
+        "otherwise. A bad row fails the whole import and the job's error names its line and "
+        "field; the catalog is left exactly as it was.",
+        request={"multipart/form-data": ImportUploadSerializer},
+        responses={202: JobSerializer},
+    )
+    @action(detail=False, methods=["post"], url_path="imports", parser_classes=[MultiPartParser])
+    def import_(self, request):
+        payload = ImportUploadSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        path = transfer.import_accept(upload=payload.validated_data["file"])
+        job = job_services.job_create(
+            kind="catalog.import", created_by=request.user, input_path=path
+        )
+        send_on_commit(tasks.import_products, str(job.pk))
+        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)

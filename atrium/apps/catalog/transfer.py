@@ -1,0 +1,238 @@
+"""CSV export and import of a tenant's products, run as jobs.
+
+Import is all-or-nothing: every row is validated first (a bad row is reported with its
+line and field), then all rows are applied in one transaction, under the tenant's import
+lock so two imports of one tenant never run at once. Rows match existing products by SKU
+(case-insensitive): a match is updated, anything else created.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models.functions import Lower
+
+from atrium.platform.errors import DomainError
+from atrium.platform.jobs import services as jobs
+from atrium.platform.jobs import storage
+from atrium.platform.jobs.models import Job
+from atrium.platform.redis import LockHeld, tenant_lock
+
+from . import services
+from .models import Category, Product, ProductStatus
+
+COLUMNS = ["sku", "name", "description", "price", "stock", "status", "category", "tags"]
+REQUIRED = {"sku", "name", "price", "category"}
+EXPORT_BATCH = 500
+MAX_REPORTED_ERRORS = 20
+
+
+class ImportRejected(DomainError):
+    """The upload cannot be read at all (size, encoding, columns): refused before any job."""
+
+    code = "import_invalid"
+
+
+@dataclass
+class RowError:
+    line: int
+    field: str
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"line": self.line, "field": self.field, "message": self.message}
+
+
+# ----------------------------------------------------------------------------- export
+
+
+def export_run(*, job: Job) -> None:
+    jobs.job_start(job=job)
+    products = Product.objects.select_related("category").order_by("sku")
+    total = products.count()
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(COLUMNS)
+    done = 0
+    for product in products.iterator(chunk_size=EXPORT_BATCH):
+        writer.writerow(
+            [
+                product.sku,
+                product.name,
+                product.description,
+                product.price,
+                product.stock,
+                product.status,
+                product.category.slug,
+                ";".join(product.tags),
+            ]
+        )
+        done += 1
+        if done % EXPORT_BATCH == 0:
+            jobs.job_progress(job=job, percent=done * 100 // max(total, 1) - 1)
+    path = storage.save(f"exports/{job.pk}.csv", buffer.getvalue().encode("utf-8"))
+    jobs.job_finish(job=job, result={"rows": done}, output_path=path)
+
+
+# ----------------------------------------------------------------------------- import
+
+
+def import_accept(*, upload) -> str:
+    """Check what can be checked at once (size, encoding, header) and store the upload."""
+    if upload.size > settings.ATRIUM_IMPORT_MAX_BYTES:
+        raise ImportRejected(
+            f"The file is larger than {settings.ATRIUM_IMPORT_MAX_BYTES} bytes.",
+            code="file_too_large",
+            field="file",
+        )
+    raw = upload.read()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ImportRejected(
+            "The file is not UTF-8 text: save it as CSV UTF-8.",
+            code="invalid_encoding",
+            field="file",
+        ) from None
+    header = next(csv.reader(io.StringIO(text)), [])
+    missing = sorted(REQUIRED - {column.strip().lower() for column in header})
+    if missing:
+        raise ImportRejected(
+            f"Missing column(s): {', '.join(missing)}. Expected: {', '.join(COLUMNS)}.",
+            code="missing_columns",
+            field="file",
+        )
+    return storage.save(f"imports/{uuid.uuid4().hex}.csv", raw)
+
+
+def _parse(text: str) -> tuple[list[tuple[int, dict[str, Any]]], list[RowError]]:
+    reader = csv.DictReader(io.StringIO(text))
+    reader.fieldnames = [name.strip().lower() for name in reader.fieldnames or []]
+    categories = {c.slug: c for c in Category.objects.all()}
+    rows: list[tuple[int, dict[str, Any]]] = []
+    errors: list[RowError] = []
+    seen: dict[str, int] = {}
+    for line, raw in enumerate(reader, start=2):
+        row, problem = _parse_row(raw, line, categories)
+        if problem:
+            errors.append(problem)
+        elif row["sku"].lower() in seen:
+            errors.append(
+                RowError(
+                    line,
+                    "sku",
+                    f"Duplicate SKU in the file (also on line {seen[row['sku'].lower()]}).",
+                )
+            )
+        else:
+            seen[row["sku"].lower()] = line
+            rows.append((line, row))
+        if len(errors) >= MAX_REPORTED_ERRORS:
+            break
+    return rows, errors
+
+
+def _parse_row(raw: dict, line: int, categories: dict) -> tuple[dict[str, Any], RowError | None]:
+    def value(name: str) -> str:
+        return (raw.get(name) or "").strip()
+
+    for name in ("sku", "name", "price", "category"):
+        if not value(name):
+            return {}, RowError(line, name, "This field is required.")
+    if len(value("sku")) > 64 or len(value("name")) > 200:
+        return {}, RowError(line, "sku" if len(value("sku")) > 64 else "name", "Too long.")
+    try:
+        price = Decimal(value("price"))
+        if price < 0 or price.as_tuple().exponent < -2 or price > Decimal("9999999999.99"):
+            raise InvalidOperation
+    except InvalidOperation:
+        return {}, RowError(line, "price", f"Not a price: {value('price')!r}.")
+    try:
+        stock = int(value("stock") or 0)
+        if stock < 0:
+            raise ValueError
+    except ValueError:
+        return {}, RowError(line, "stock", f"Not a stock count: {value('stock')!r}.")
+    status = value("status") or ProductStatus.DRAFT
+    if status not in ProductStatus.values:
+        return {}, RowError(line, "status", f"Unknown status {status!r}.")
+    category = categories.get(value("category"))
+    if category is None:
+        return {}, RowError(line, "category", f"No category with the slug {value('category')!r}.")
+    tags = [tag for tag in value("tags").split(";") if tag.strip()]
+    return {
+        "sku": value("sku"),
+        "name": value("name"),
+        "description": value("description"),
+        "price": price,
+        "stock": stock,
+        "status": status,
+        "category": category,
+        "tags": tags,
+    }, None
+
+
+def import_run(*, job: Job) -> None:
+    try:
+        with tenant_lock(
+            "catalog-import", timeout=settings.ATRIUM_IMPORT_LOCK_SECONDS, blocking_timeout=0
+        ):
+            _import_locked(job)
+    except LockHeld as error:
+        jobs.job_finish(
+            job=job,
+            error={
+                "code": error.code,
+                "message": "Another import of this "
+                "catalog is running; try again when it has finished.",
+            },
+        )
+    finally:
+        storage.delete(job.input_path)
+
+
+def _import_locked(job: Job) -> None:
+    jobs.job_start(job=job)
+    with storage.open_for_tenant(job.input_path) as handle:
+        text = handle.read().decode("utf-8-sig")
+    rows, errors = _parse(text)
+    if errors:
+        jobs.job_finish(job=job, error={"rows": [e.as_dict() for e in errors]})
+        return
+    created = updated = 0
+    current_line = 0  # reported if a row fails while applying
+    step = max(len(rows) // 20, 1)
+    try:
+        with transaction.atomic():
+            wanted = [row["sku"].lower() for _, row in rows]
+            existing = {
+                product.sku.lower(): product
+                for product in Product.objects.annotate(sku_key=Lower("sku")).filter(
+                    sku_key__in=wanted
+                )
+            }
+            for index, (line, row) in enumerate(rows, start=1):
+                current_line = line
+                product = existing.get(row["sku"].lower())
+                if product is None:
+                    services.product_create(owner=job.created_by, **row)
+                    created += 1
+                else:
+                    services.product_update(product=product, **row)
+                    updated += 1
+                if index % step == 0:
+                    jobs.job_progress(job=job, percent=index * 100 // len(rows) - 1)
+    except DomainError as error:  # the whole import rolled back; report the row
+        jobs.job_finish(
+            job=job,
+            error={"rows": [RowError(current_line, error.field or "", error.message).as_dict()]},
+        )
+        return
+    jobs.job_finish(job=job, result={"created": created, "updated": updated})

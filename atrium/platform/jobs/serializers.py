@@ -1,0 +1,38 @@
+"""What the API shows of a job."""
+
+from django.urls import reverse
+from rest_framework import serializers
+
+from . import services
+from .models import Job
+
+
+class JobSerializer(serializers.ModelSerializer):
+    progress = serializers.SerializerMethodField(help_text="0-100.")
+    download_url = serializers.SerializerMethodField(
+        help_text="Where a finished export can be downloaded (this tenant only)."
+    )
+
+    class Meta:
+        model = Job
+        fields = [
+            "id",
+            "kind",
+            "status",
+            "progress",
+            "result",
+            "error",
+            "download_url",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+    def get_progress(self, job: Job) -> int:
+        return services.job_progress_get(job)
+
+    def get_download_url(self, job: Job) -> str | None:
+        if job.status != "succeeded" or not job.output_path:
+            return None
+        return reverse("job-download", kwargs={"pk": job.pk})

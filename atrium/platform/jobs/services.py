@@ -1,0 +1,89 @@
+"""Job services: create, report progress, finish; each change reaches the job's creator
+over the WebSocket (``job.progress``, ``job.finished``) after commit."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from django_redis import get_redis_connection
+
+from atrium.platform.accounts.models import User
+from atrium.platform.realtime.events import publish_to_user
+from atrium.tenants.keyspace import scoped_key
+
+from .models import Job, JobStatus
+
+logger = logging.getLogger(__name__)
+
+PROGRESS_TTL = 7 * 24 * 3600
+
+
+def _progress_key(job_id) -> str:
+    return scoped_key("job", job_id, "progress")
+
+
+def job_create(*, kind: str, created_by: User, input_path: str = "") -> Job:
+    return Job.objects.create(kind=kind, created_by=created_by, input_path=input_path)
+
+
+def job_progress_get(job: Job) -> int:
+    if job.status == JobStatus.SUCCEEDED:
+        return 100
+    try:
+        raw = get_redis_connection("default").get(_progress_key(job.pk))
+    except Exception:  # progress is a hint; the job's status stays authoritative
+        logger.warning("jobs: progress of %s unavailable", job.pk)
+        return 0
+    return int(raw or 0)
+
+
+def job_start(*, job: Job) -> Job:
+    Job.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING, started_at=timezone.now())
+    job.refresh_from_db()
+    job_progress(job=job, percent=0)
+    return job
+
+
+def job_progress(*, job: Job, percent: int) -> None:
+    """Record progress (0-100) and push it to the job's creator; cheap enough per batch."""
+    percent = max(0, min(100, int(percent)))
+    try:
+        get_redis_connection("default").set(_progress_key(job.pk), percent, ex=PROGRESS_TTL)
+    except Exception:
+        logger.warning("jobs: could not record progress of %s", job.pk)
+    publish_to_user(
+        job.created_by_id,
+        "job.progress",
+        id=str(job.pk),
+        data={"kind": job.kind, "progress": percent},
+    )
+
+
+@transaction.atomic
+def job_finish(
+    *,
+    job: Job,
+    result: dict[str, Any] | None = None,
+    error: dict[str, Any] | None = None,
+    output_path: str = "",
+) -> Job:
+    job.status = JobStatus.FAILED if error else JobStatus.SUCCEEDED
+    job.result = result or {}
+    job.error = error or {}
+    job.output_path = output_path
+    job.finished_at = timezone.now()
+    job.save(
+        update_fields=["status", "result", "error", "output_path", "finished_at", "updated_at"]
+    )
+    if not error:
+        job_progress(job=job, percent=100)
+    publish_to_user(
+        job.created_by_id,
+        "job.finished",
+        id=str(job.pk),
+        data={"kind": job.kind, "status": job.status, "result": job.result, "error": job.error},
+    )
+    return job

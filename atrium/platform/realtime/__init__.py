@@ -1,0 +1,1 @@
+"""Real time over WebSockets: ASGI tenant + JWT middleware, the events consumer, publishing."""

@@ -1,0 +1,122 @@
+"""The events socket (``/ws/events/``): a user's stream of its tenant's and its own events.
+
+The consumer joins two groups, built here from the authenticated scope and never from
+anything the client sends: its tenant's (``t.<schema>.tenant``) and its user's
+(``t.<schema>.user.<id>``). Clients only send pings; anything else is answered with an
+error message, never with a crash, and an oversized frame closes the socket (1009).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from typing import Any
+
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+from redis.exceptions import RedisError
+
+from atrium.tenants.context import current_tenant
+from atrium.tenants.keyspace import group_name
+
+from .middleware import CLOSE_UNAUTHORIZED, negotiated_subprotocol
+
+logger = logging.getLogger(__name__)
+
+CLOSE_MESSAGE_TOO_BIG = 1009
+CLOSE_TRY_AGAIN_LATER = 1013
+
+
+class EventsConsumer(AsyncJsonWebsocketConsumer):
+    """Delivers events to one authenticated user of one tenant (see the module docstring)."""
+
+    _expiry_task: asyncio.Task[None] | None = None
+    _closing = False
+
+    async def connect(self) -> None:
+        tenant = current_tenant()
+        groups = [group_name("tenant"), group_name("user", self.scope["user"].pk)]
+        try:
+            for group in groups:
+                await self.channel_layer.group_add(group, self.channel_name)
+        except (RedisError, OSError):
+            logger.exception("realtime: cannot join the groups of %s", tenant.schema_name)
+            await self.accept(negotiated_subprotocol(self.scope))
+            await self.close(code=CLOSE_TRY_AGAIN_LATER, reason="unavailable")
+            return
+        self.groups = groups  # left again by websocket_disconnect
+        await self.accept(negotiated_subprotocol(self.scope))
+        self._expiry_task = asyncio.create_task(self._close_when_token_expires())
+
+    async def _close_when_token_expires(self) -> None:
+        """A socket lives no longer than its token: the client reconnects with a fresh one,
+        and a suspended tenant or deactivated user is cut off by then at the latest."""
+        await asyncio.sleep(max(0.0, float(self.scope["token"]["exp"]) - time.time()))
+        self._closing = True
+        await self.close(code=CLOSE_UNAUTHORIZED, reason="token_expired")
+
+    async def websocket_receive(self, message: dict[str, Any]) -> None:
+        if self._closing:
+            return
+        text, data = message.get("text"), message.get("bytes")
+        size = len(text.encode()) if text is not None else len(data or b"")
+        if size > settings.ATRIUM_WS_MAX_MESSAGE_BYTES:
+            self._closing = True
+            await self.close(code=CLOSE_MESSAGE_TOO_BIG, reason="message_too_big")
+            return
+        if text is None:
+            await self.send_error("binary_not_supported", "Send JSON objects as text frames.")
+            return
+        try:
+            content = json.loads(text)
+        except (ValueError, RecursionError):
+            await self.send_error("invalid_json", "The frame is not valid JSON.")
+            return
+        if not isinstance(content, dict) or not isinstance(content.get("type"), str):
+            await self.send_error("invalid_message", 'Send a JSON object with a "type".')
+            return
+        await self.receive_json(content)
+
+    async def receive_json(self, content: dict[str, Any], **kwargs: Any) -> None:
+        if content["type"] == "ping":
+            await self.send_json({"type": "pong"})
+        else:
+            await self.send_error("unknown_type", 'The only message a client sends is "ping".')
+
+    async def send_error(self, code: str, detail: str) -> None:
+        await self.send_json({"type": "error", "code": code, "detail": detail})
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels raises on a message type without a handler, which would end the socket;
+        # a stray channel-layer message sent to a whole tenant group must not end them all.
+        name = str(message.get("type", "")).replace(".", "_")
+        if not name or name.startswith("_") or not callable(getattr(self, name, None)):
+            logger.error("realtime: dropped a message of unknown type %r", message.get("type"))
+            return
+        await super().dispatch(message)
+
+    async def realtime_event(self, message: dict[str, Any]) -> None:
+        """An event from ``events.publish_to_*`` (channel-layer type ``realtime.event``),
+        already encoded once for every socket."""
+        if message.get("schema") != self.scope["tenant"].schema_name:
+            # Group names carry the tenant, so this means a bug elsewhere: never deliver it.
+            logger.error("realtime: dropped an event of another tenant on %s", self.groups)
+            return
+        await self.send(text_data=message["text"])
+
+    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        if self._expiry_task is not None:
+            self._expiry_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._expiry_task
+        groups, self.groups = self.groups, []
+        for group in groups:
+            try:
+                await self.channel_layer.group_discard(group, self.channel_name)
+            except (RedisError, OSError):
+                # The membership expires on its own (group_expiry); the socket is gone.
+                logger.warning("realtime: could not leave %s", group, exc_info=True)
+        await super().websocket_disconnect(message)

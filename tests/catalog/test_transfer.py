@@ -1,0 +1,173 @@
+"""Export and import jobs: 202 + job, progress, per-tenant downloads, all-or-nothing imports."""
+
+from datetime import timedelta
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
+
+from atrium.apps.catalog import tasks
+from atrium.apps.catalog.models import Category, Product
+from atrium.platform.accounts.models import User
+from atrium.platform.jobs import storage
+from atrium.platform.redis import tenant_lock
+from atrium.tenants.context import tenant_scope
+
+from .conftest import client_for
+
+EXPORTS = "/api/v1/catalog/exports/"
+IMPORTS = "/api/v1/catalog/imports/"
+JOBS = "/api/v1/jobs/"
+HEADER = "sku,name,description,price,stock,status,category,tags\n"
+
+
+def upload(client, text: str | bytes, name: str = "products.csv"):
+    data = text.encode() if isinstance(text, str) else text
+    return client.post(
+        IMPORTS, {"file": SimpleUploadedFile(name, data, "text/csv")}, format="multipart"
+    )
+
+
+@pytest.fixture
+def run_jobs(django_capture_on_commit_callbacks):
+    """Run what commits schedule (the job's task, eagerly) when the block ends."""
+    return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+@pytest.mark.django_db
+def test_export_job_and_per_tenant_download(tenant_b, alpha_users, alpha_catalog, run_jobs):
+    client = client_for(alpha_users["member"])
+    with run_jobs():
+        accepted = client.post(EXPORTS)
+    assert accepted.status_code == 202
+    job_id = accepted.json()["id"]
+    assert accepted.json()["status"] == "queued"
+    job = client.get(f"{JOBS}{job_id}/").json()
+    assert (job["status"], job["progress"], job["result"]) == ("succeeded", 100, {"rows": 3})
+    download = client.get(job["download_url"])
+    assert download.status_code == 200
+    content = b"".join(download.streaming_content).decode()
+    assert content.splitlines()[0] == HEADER.strip()
+    assert "RS-1,Rocket Skates" in content and len(content.splitlines()) == 4
+    # Tenant beta cannot see the job nor fetch the file, even with the exact path.
+    with tenant_scope(tenant_b):
+        beta_owner = User.objects.get(email="owner@beta.test")
+        with pytest.raises(PermissionError):
+            storage.open_for_tenant(f"alpha/exports/{job_id}.csv")
+    beta = client_for(beta_owner, host="beta.localhost")
+    assert beta.get(f"{JOBS}{job_id}/").status_code == 404
+    assert beta.get(job["download_url"]).status_code == 404
+    # Another member of alpha does not follow someone else's job; admins do.
+    assert client_for(alpha_users["other_member"]).get(f"{JOBS}{job_id}/").status_code == 404
+    assert client_for(alpha_users["admin"]).get(f"{JOBS}{job_id}/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_import_creates_and_updates_by_sku(tenant_a, alpha_users, alpha_catalog, run_jobs):
+    client = client_for(alpha_users["member"])
+    csv_text = HEADER + (
+        "rs-1,Rocket Skates MkII,,210.00,9,active,garden,fast;rocket\n"
+        "NEW-1,Portable Hole,Black,15.5,100,active,tools,\n"
+    )
+    with run_jobs():
+        accepted = upload(client, csv_text)
+    assert accepted.status_code == 202, accepted.json()
+    job = client.get(f"{JOBS}{accepted.json()['id']}/").json()
+    assert (job["status"], job["result"]) == ("succeeded", {"created": 1, "updated": 1})
+    with tenant_scope(tenant_a):
+        skates = Product.objects.get(sku__iexact="RS-1")
+        hole = Product.objects.select_related("category", "owner").get(sku="NEW-1")
+    assert (skates.name, str(skates.price), skates.stock) == ("Rocket Skates MkII", "210.00", 9)
+    assert (hole.category.slug, hole.owner.email) == ("tools", "member@alpha.test")
+
+
+@pytest.mark.parametrize(
+    ("rows", "line", "field"),
+    [
+        ("X-1,Thing,,12.x,1,active,tools,\n", 2, "price"),
+        ("X-1,Thing,,-1,1,active,tools,\n", 2, "price"),
+        ("X-1,Thing,,1,many,active,tools,\n", 2, "stock"),
+        ("X-1,Thing,,1,1,sold,tools,\n", 2, "status"),
+        ("X-1,Thing,,1,1,active,nowhere,\n", 2, "category"),
+        ("X-1,Thing,,1,1,active,tools,\nx-1,Other,,1,1,active,tools,\n", 3, "sku"),
+        ("X-1,,,1,1,active,tools,\n", 2, "name"),
+    ],
+)
+@pytest.mark.django_db
+def test_a_bad_row_fails_the_whole_import(
+    tenant_a, alpha_users, alpha_catalog, run_jobs, rows, line, field
+):
+    client = client_for(alpha_users["member"])
+    good_first = "OK-1,Fine,,1,1,active,tools,\n"
+    with run_jobs():
+        accepted = upload(client, HEADER + good_first + rows)
+    job = client.get(f"{JOBS}{accepted.json()['id']}/").json()
+    assert job["status"] == "failed"
+    assert job["error"]["rows"][0]["line"] == line + 1  # the good first row shifts it
+    assert job["error"]["rows"][0]["field"] == field
+    with tenant_scope(tenant_a):
+        assert not Product.objects.filter(sku__in=["OK-1", "X-1"]).exists()
+        assert Product.objects.count() == 3
+
+
+@pytest.mark.parametrize(
+    ("content", "code"),
+    [
+        ("sku,name,price\nX,Y,1\n", "missing_columns"),
+        ("nom;prix\n", "missing_columns"),
+        (b"sku,name,price,category\n\xff\xfeX,\xe9,1,tools\n", "invalid_encoding"),
+    ],
+)
+@pytest.mark.django_db
+def test_unreadable_uploads_are_refused_at_once(alpha_users, alpha_catalog, content, code):
+    response = upload(client_for(alpha_users["member"]), content)
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["code"] == code
+    assert response.json()["errors"][0]["attr"] == "file"
+
+
+@pytest.mark.django_db
+def test_oversized_upload_is_refused(alpha_users, alpha_catalog, settings):
+    settings.ATRIUM_IMPORT_MAX_BYTES = 100
+    response = upload(client_for(alpha_users["member"]), HEADER + "x" * 200)
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["code"] == "file_too_large"
+
+
+@pytest.mark.django_db
+def test_two_imports_of_one_tenant_never_run_at_once(
+    tenant_a, tenant_b, alpha_users, alpha_catalog, run_jobs
+):
+    client = client_for(alpha_users["member"])
+    with tenant_scope(tenant_a), tenant_lock("catalog-import", timeout=30), run_jobs():
+        accepted = upload(client, HEADER + "L-1,Locked,,1,1,active,tools,\n")
+    job = client.get(f"{JOBS}{accepted.json()['id']}/").json()
+    assert (job["status"], job["error"]["code"]) == ("failed", "lock_held")
+    # Beta imports while alpha's lock is held: tenants do not share the lock.
+    with tenant_scope(tenant_b):
+        beta_owner = User.objects.get(email="owner@beta.test")
+        from atrium.apps.catalog import services
+
+        services.category_create(name="Tools")
+    beta = client_for(beta_owner, host="beta.localhost")
+    with tenant_scope(tenant_a), tenant_lock("catalog-import", timeout=30), run_jobs():
+        accepted = upload(beta, HEADER + "B-1,Beta thing,,1,1,active,tools,\n")
+    assert beta.get(f"{JOBS}{accepted.json()['id']}/").json()["status"] == "succeeded"
+
+
+@pytest.mark.django_db
+def test_nightly_purge_hard_deletes_old_soft_deleted_rows(tenant_a, alpha_users, alpha_catalog):
+    products = alpha_catalog["products"]
+    with tenant_scope(tenant_a):
+        from atrium.apps.catalog import services
+
+        services.product_delete(product=products["anvil"])
+        services.product_delete(product=products["magnet"])
+        Product.all_objects.filter(pk=products["anvil"].pk).update(
+            deleted_at=timezone.now() - timedelta(days=31)
+        )
+        counts = tasks.purge_deleted.delay().get()
+        assert counts["product"] == 1
+        assert not Product.all_objects.filter(pk=products["anvil"].pk).exists()
+        assert Product.all_objects.filter(pk=products["magnet"].pk).exists()  # too recent
+        assert Category.objects.count() == 2

@@ -1,0 +1,146 @@
+"""tenant_lock: one holder at a time per tenant, tenants independent, fencing, expiry."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+
+import pytest
+from django_redis import get_redis_connection
+
+from atrium.platform.redis import LockHeld, tenant_lock
+from atrium.tenants.context import NoTenantError, tenant_scope
+
+
+@pytest.fixture
+def name() -> str:
+    return f"lock-{uuid.uuid4().hex[:10]}"
+
+
+def run_threads(count: int, target) -> list[BaseException]:
+    errors: list[BaseException] = []
+
+    def guarded(index: int) -> None:
+        try:
+            target(index)
+        except BaseException as exc:  # reported by the test, not lost in the thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=guarded, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return errors
+
+
+def test_one_holder_at_a_time_within_a_tenant(tenant_a, name):
+    inside, most_inside, tokens = 0, 0, []
+    guard = threading.Lock()  # only protects the bookkeeping, not the critical section
+
+    def worker(_: int) -> None:
+        nonlocal inside, most_inside
+        with tenant_scope(tenant_a), tenant_lock(name, timeout=10, blocking_timeout=10) as lock:
+            with guard:
+                inside += 1
+                most_inside = max(most_inside, inside)
+            tokens.append(lock.token)
+            time.sleep(0.02)  # long enough for the others to try to get in
+            with guard:
+                inside -= 1
+
+    assert run_threads(8, worker) == []
+    assert most_inside == 1
+    assert len(tokens) == 8
+    # Holders got their tokens in the order they held the lock: strictly increasing.
+    assert tokens == sorted(tokens) and len(set(tokens)) == 8
+
+
+def test_tenants_locks_are_independent(tenant_a, tenant_b, name):
+    with tenant_scope(tenant_a), tenant_lock(name, timeout=10) as held_by_alpha:
+        taken: list[int] = []
+
+        def beta_takes_it(_: int) -> None:
+            with tenant_scope(tenant_b), tenant_lock(name, timeout=10) as lock:
+                taken.append(lock.token)
+
+        assert run_threads(1, beta_takes_it) == []
+        assert taken == [1]  # beta's own counter: its first acquisition
+        assert held_by_alpha.key == f"t:alpha:lock:{name}"
+        assert held_by_alpha.held()
+
+
+def test_a_held_lock_answers_lock_held_after_the_blocking_timeout(tenant_a, name):
+    with tenant_scope(tenant_a), tenant_lock(name, timeout=5):
+        started = time.monotonic()
+        with pytest.raises(LockHeld) as refused, tenant_lock(name, timeout=5, blocking_timeout=0.2):
+            pytest.fail("a second holder got in")
+        waited = time.monotonic() - started
+    assert 0.2 <= waited < 2
+    error = refused.value
+    assert (error.code, error.status_code) == ("lock_held", 409)
+    assert 0 < error.retry_after <= 5
+    assert name in error.message
+
+
+def test_a_waiter_gets_the_lock_once_it_is_released(tenant_a, name):
+    released = threading.Event()
+
+    def holder(_: int) -> None:
+        with tenant_scope(tenant_a), tenant_lock(name, timeout=10):
+            time.sleep(0.3)
+        released.set()
+
+    thread = threading.Thread(target=holder, args=(0,))
+    thread.start()
+    time.sleep(0.05)  # the holder is in
+    with tenant_scope(tenant_a), tenant_lock(name, timeout=10, blocking_timeout=5) as lock:
+        assert released.is_set()
+        assert lock.token == 2
+    thread.join()
+
+
+def test_fencing_tokens_grow_with_each_acquisition(tenant_a, name):
+    with tenant_scope(tenant_a):
+        tokens = []
+        for _ in range(3):
+            with tenant_lock(name, timeout=5) as lock:
+                tokens.append(lock.token)
+    assert tokens == [1, 2, 3]
+
+
+def test_an_expired_lock_goes_to_the_next_holder_with_a_higher_token(tenant_a, name, caplog):
+    caplog.set_level(logging.WARNING, logger="atrium.platform.redis")
+    with tenant_scope(tenant_a):
+        with tenant_lock(name, timeout=0.2) as first:
+            time.sleep(0.3)  # the holder paused past its timeout: the lock expired
+            assert not first.held()
+            with tenant_lock(name, timeout=10, blocking_timeout=0) as second:
+                assert second.held()
+        # A writer that saw `second`'s token refuses anything `first` still sends.
+        assert second.token > first.token
+    assert any("expired before its holder released it" in r.getMessage() for r in caplog.records)
+
+
+def test_old_holder_release_leaves_the_new_holders_lock(tenant_a, name):
+    with tenant_scope(tenant_a):
+        outer = tenant_lock(name, timeout=0.2)
+        first = outer.__enter__()
+        time.sleep(0.3)
+        with tenant_lock(name, timeout=10) as second:
+            outer.__exit__(None, None, None)  # the stale holder leaves while `second` holds
+            assert second.held()
+            assert get_redis_connection("default").get(second.key).decode() == second.owner
+        assert not first.held()
+
+
+def test_lock_needs_a_scope_and_sane_timeouts(tenant_a, name):
+    with pytest.raises(NoTenantError), tenant_lock(name, timeout=1):
+        pass
+    with tenant_scope(tenant_a):
+        with pytest.raises(ValueError), tenant_lock(name, timeout=0):
+            pass
+        with pytest.raises(ValueError), tenant_lock(name, timeout=1, blocking_timeout=-1):
+            pass
