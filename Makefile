@@ -3,7 +3,7 @@
 #   make venv       .venv with the locked dev requirements (re-installs when the lock changes)
 #   make services   make sure PostgreSQL and Redis are up, create the database
 #   make test       black --check, ruff, pytest
-#   make run        migrate, fill the spare pool, demo tenants, worker + uvicorn
+#   make run        migrate, fill the spare pool, demo tenants + catalogs, worker, beat, uvicorn
 #   make lock       re-compile requirements/*.txt from pyproject.toml (with hashes)
 
 SHELL := /bin/bash

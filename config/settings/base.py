@@ -154,8 +154,10 @@ DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 # Background work (atrium/platform/tasks.py): the sender's tenant travels with each task.
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", REDIS_URL)
 # Tasks report through the database, job progress in Redis and events, not results. Only
-# chords need a backend (for their join): set CELERY_RESULT_BACKEND (a Redis URL) to use them.
-CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", "") or None
+# Chords need a result backend for their join; results are kept only by tasks that ask
+# (CELERY_TASK_IGNORE_RESULT below) and expire after a day.
+CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", CELERY_BROKER_URL) or None
+CELERY_RESULT_EXPIRES = env_int("CELERY_RESULT_EXPIRES", 86400)
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"
@@ -178,6 +180,8 @@ CELERY_BEAT_SCHEDULE_FILENAME = env(
 # active tenant (not provisioning, suspended or archived ones).
 ATRIUM_TENANT_PERIODIC_TASKS = {
     "accounts.flush_expired_tokens": crontab(hour=3, minute=17),
+    "catalog.purge_deleted": crontab(hour=3, minute=37),
+    "catalog.recompute_stats": crontab(hour=4, minute=7),
 }
 CELERY_BEAT_SCHEDULE = {
     "tenants.pool_refill": {

@@ -1,6 +1,7 @@
 """Catalog in the tenant admin: every write goes through the services (stats, cache,
 events), soft-deleted rows stay visible and can be restored."""
 
+from django import forms
 from django.contrib import admin, messages
 
 from atrium.platform.admin import TenantAdminPermissions, tenant_admin_site
@@ -68,8 +69,28 @@ class ReviewInline(admin.TabularInline):
         return False
 
 
+class ProductAdminForm(forms.ModelForm):
+    class Meta:
+        model = Product
+        fields = ["name", "sku", "description", "price", "stock", "status", "category", "tags"]
+
+    def clean(self):
+        cleaned = super().clean()
+        try:
+            services.product_check(
+                sku=cleaned.get("sku"),
+                category=cleaned.get("category"),
+                tags=cleaned.get("tags"),
+                product=self.instance if self.instance.pk else None,
+            )
+        except DomainError as error:
+            self.add_error(error.field if error.field in self.fields else None, error.message)
+        return cleaned
+
+
 @admin.register(Product, site=tenant_admin_site)
 class ProductAdmin(SoftDeleteAdmin):
+    form = ProductAdminForm
     list_display = [
         "name",
         "sku",

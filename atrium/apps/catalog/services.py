@@ -142,6 +142,23 @@ def _check_sku_free(sku: str, *, exclude_pk=None) -> None:
         )
 
 
+def product_check(
+    *,
+    sku: str | None = None,
+    category: Category | None = None,
+    tags: Iterable[str] | None = None,
+    product: Product | None = None,
+) -> None:
+    """Raise the domain error a create or change with these values would meet (used by the
+    admin to show it on the form)."""
+    if category is not None or product is None:
+        _check_category(category)
+    if sku is not None:
+        _check_sku_free(sku.strip(), exclude_pk=product.pk if product else None)
+    if tags is not None:
+        _normalise_tags(tags)
+
+
 @transaction.atomic
 def product_create(
     *,
