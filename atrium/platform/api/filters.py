@@ -46,3 +46,15 @@ class StrictOrderingFilter(filters.OrderingFilter):
                     code="invalid_ordering",
                 )
         return super().get_ordering(request, queryset, view)
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        fields = [f for f in getattr(view, "ordering_fields", None) or [] if isinstance(f, str)]
+        if fields and parameters:
+            parameters[0]["description"] = (
+                "Comma-separated fields to order by, '-' for descending. One of: "
+                + ", ".join(fields)
+                + "."
+            )
+            parameters[0]["schema"] = {"type": "string", "example": f"-{fields[0]}"}
+        return parameters
