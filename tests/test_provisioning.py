@@ -65,8 +65,23 @@ def test_create_clones_the_template_when_the_pool_is_empty(live_db):
             cursor.execute(f'DROP SCHEMA "{spare}" CASCADE')
     result = provisioning.tenant_create(slug="cloned", name="Cloned", owner_email="o@cloned.test")
     assert result.schema_source == "clone"
+    with public_scope(), connection.cursor() as cursor:
+        shape = (
+            "SELECT (SELECT count(*) FROM pg_class WHERE relnamespace = %(s)s::regnamespace "
+            "AND relkind IN ('r', 'i', 'S')), (SELECT count(*) FROM pg_constraint "
+            "WHERE connamespace = %(s)s::regnamespace)"
+        )
+        cursor.execute(shape, {"s": settings.ATRIUM_TEMPLATE_SCHEMA})
+        template_shape = cursor.fetchone()
+        cursor.execute(shape, {"s": "cloned"})
+        assert cursor.fetchone() == template_shape  # tables, indexes, sequences, constraints
     with tenant_scope(result.tenant):
         assert User.objects.count() == 1
+        # The copied rows keep their ids and the sequences continue after them.
+        from django.contrib.contenttypes.models import ContentType
+
+        assert ContentType.objects.get_for_model(User).model == "user"
+        ContentType.objects.create(app_label="clonecheck", model="thing")
     with public_scope():
         assert not schemas_behind(["cloned"])
 

@@ -168,13 +168,62 @@ def _template_ready() -> None:
 
 
 def _clone_template(target: str) -> None:
+    """Copy ``_template`` into a new schema: tables, indexes, constraints, rows, sequences.
+
+    Every catalog query is filtered by the template's namespace, so the cost depends on
+    the template alone, not on how many tenant schemas exist (django-tenants'
+    ``clone_schema()`` scans every schema's columns and slows down as tenants are added).
+    The template's rows are its migration records, content types and permissions, which
+    every tenant schema needs as they are.
+    """
+    source, quoted_target = settings.ATRIUM_TEMPLATE_SCHEMA, quote_ident(target)
     with connection.cursor() as cursor:
-        # DATA mode: the template's rows are its migration records, content types and
-        # permissions, which every tenant schema needs as they are.
+        cursor.execute(f"CREATE SCHEMA {quoted_target}")
         cursor.execute(
-            "SELECT public.clone_schema(%s, %s, 'DATA')",
-            [settings.ATRIUM_TEMPLATE_SCHEMA, target],
+            "SELECT relname FROM pg_class WHERE relnamespace = %s::regnamespace "
+            "AND relkind = 'r' ORDER BY relname",
+            [source],
         )
+        tables = [row[0] for row in cursor.fetchall()]
+        for table in tables:
+            cursor.execute(
+                f"CREATE TABLE {quoted_target}.{quote_ident(table)} "
+                f"(LIKE {quote_ident(source)}.{quote_ident(table)} INCLUDING ALL)"
+            )
+            cursor.execute(
+                f"INSERT INTO {quoted_target}.{quote_ident(table)} "
+                f"SELECT * FROM {quote_ident(source)}.{quote_ident(table)}"
+            )
+        # Identity columns got fresh sequences: move them past the copied rows.
+        cursor.execute(
+            "SELECT c.relname, a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+            "WHERE c.relnamespace = %s::regnamespace AND c.relkind = 'r' AND a.attidentity <> ''",
+            [source],
+        )
+        for table, column in cursor.fetchall():
+            qualified = f"{quoted_target}.{quote_ident(table)}"
+            cursor.execute(
+                f"SELECT setval(pg_get_serial_sequence(%s, %s), "
+                f"COALESCE((SELECT max({quote_ident(column)}) FROM {qualified}), 0) + 1, false)",
+                [qualified, column],
+            )
+        # Foreign keys last (LIKE does not copy them), pointing into the new schema.
+        cursor.execute(
+            "SELECT c.relname, k.conname, pg_get_constraintdef(k.oid) FROM pg_constraint k "
+            "JOIN pg_class c ON c.oid = k.conrelid "
+            "WHERE k.connamespace = %s::regnamespace AND k.contype = 'f'",
+            [source],
+        )
+        for table, name, definition in cursor.fetchall():
+            definition = definition.replace(
+                f"REFERENCES {source}.", f"REFERENCES {quoted_target}."
+            ).replace(f"REFERENCES {quote_ident(source)}.", f"REFERENCES {quoted_target}.")
+            if f"REFERENCES {quoted_target}." not in definition:
+                raise RuntimeError(f"Unexpected foreign key outside the template: {definition}")
+            cursor.execute(
+                f"ALTER TABLE {quoted_target}.{quote_ident(table)} "
+                f"ADD CONSTRAINT {quote_ident(name)} {definition}"
+            )
 
 
 # ----------------------------------------------------------------------------- spare pool
