@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 from atrium.tenants.context import current_tenant
 from atrium.tenants.keyspace import group_name
 
+from .events import EVENT_MESSAGE_TYPE
 from .middleware import CLOSE_UNAUTHORIZED, negotiated_subprotocol
 
 logger = logging.getLogger(__name__)
@@ -92,6 +93,12 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels raises on a message type without a handler, which would end the socket;
         # a stray channel-layer message sent to a whole tenant group must not end them all.
+        if message.get("type") == EVENT_MESSAGE_TYPE:
+            # An event touches no database, so it skips Channels' per-message
+            # close_old_connections(): that runs on the one shared sync thread and would
+            # queue a fan-out to a thousand sockets behind it, one socket at a time.
+            await self.realtime_event(message)
+            return
         name = str(message.get("type", "")).replace(".", "_")
         if not name or name.startswith("_") or not callable(getattr(self, name, None)):
             logger.error("realtime: dropped a message of unknown type %r", message.get("type"))
