@@ -125,7 +125,9 @@ DATABASE_URL = env("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/atrium")
 DATABASES = {
     "default": dj_database_url.parse(
         DATABASE_URL,
-        conn_max_age=env_int("DB_CONN_MAX_AGE", 60),
+        # Under ASGI every request runs in a thread of its own, so persistent connections
+        # would pile up until PostgreSQL refuses new ones (measured by benchmarks/api.py).
+        conn_max_age=env_int("DB_CONN_MAX_AGE", 0),
         conn_health_checks=True,
     )
 }
