@@ -1,0 +1,1 @@
+"""Reproducible benchmarks; each module runs on its own, see benchmarks/README.md."""
