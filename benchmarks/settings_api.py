@@ -1,6 +1,6 @@
 """Settings of the API benchmark's server (``benchmarks/api.py``); never used elsewhere.
 
-The application's own settings (``config.settings.base``), with four changes:
+The application's own settings (``config.settings.base``), with these changes:
 
 * ``DEBUG`` off and logging at WARNING, as in production (``DEBUG`` records every query).
 * Rate limits so high that no request of a load test is refused. The throttles stay on: every
