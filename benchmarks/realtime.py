@@ -149,12 +149,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--whatif",
         nargs="?",
-        const="layer-timeouts,dispatch,db-reuse,tenant-cache",
+        const="layer-timeouts,db-reuse,tenant-cache",
         default=None,
         metavar="FIXES",
-        help="Measure with proposed fixes (benchmarks/rt_whatif.py: layer-timeouts, dispatch, "
-        "db-reuse, tenant-cache; all without a value) patched into the server and the Atrium "
-        "worker; "
+        help="Measure with proposed fixes (benchmarks/rt_whatif.py: layer-timeouts, db-reuse, "
+        "tenant-cache; all without a value) patched into the server and the Atrium worker; "
         "results go to realtime-whatif.{json,md}.",
     )
     parser.add_argument(
@@ -803,10 +802,18 @@ def run_fanout(args: argparse.Namespace, tenants: dict, workdir: Path) -> dict:
         server_cpu_connect = process_cpu_seconds(server.proc.pid) - server_cpu_0
         server.alive()
         for label, group in connected["groups"].items():
-            if group["open_after_settle"] != group["requested"]:
+            if group["connected"] != group["requested"]:
                 raise BenchmarkError(
-                    f"Tenant {label}: {group['open_after_settle']} of {group['requested']} "
-                    f"sockets open after connecting: {group}"
+                    f"Tenant {label}: {group['connected']} of {group['requested']} sockets "
+                    f"connected: {group}"
+                )
+            if group["open_after_settle"] != group["requested"]:
+                # The server dropped accepted sockets (see the server log in the results):
+                # measured on, they count as missing deliveries and closed sockets.
+                log(
+                    f"  WARNING tenant {label}: {group['requested'] - group['open_after_settle']}"
+                    f" sockets closed by the server after connecting: "
+                    f"{group['closed_after_connect']}"
                 )
         requested = args.clients + args.foreign_clients
         log(
@@ -1288,6 +1295,8 @@ def run_celery(args: argparse.Namespace, tenants: dict, workdir: Path) -> dict:
     atrium_env = dict(os.environ, LOG_LEVEL="INFO")
     if args.worker_settings:
         atrium_env["DJANGO_SETTINGS_MODULE"] = args.worker_settings
+    if args.whatif and "db-reuse" in args.whatif.split(","):
+        atrium_env["DB_CONN_MAX_AGE"] = "60"  # the worker only (see benchmarks/rt_whatif.py)
     workers: dict[str, Worker] = {}
     try:
         log(f"Starting two Celery workers (prefork, concurrency {args.concurrency})…")

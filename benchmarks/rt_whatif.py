@@ -6,25 +6,25 @@ module, and the application's code is unchanged. Each patch stands for a change 
 in benchmarks/README.md (section "Realtime"); ``ATRIUM_BENCH_RT_WHATIF`` (``--whatif
 LIST``) names the ones to apply, all by default:
 
-0. ``layer-timeouts``: the channel layer's Redis connections get a read timeout longer than
-   channels-redis' blocking receive (``BZPOPMIN`` for ``brpop_timeout`` = 5 s) and a pool
-   sized for connection storms. redis-py 8 defaults to ``socket_timeout=5`` and a
-   non-blocking pool of 100 connections: a process whose sockets get no message for 5 s
-   has the receive of the consumer that holds channels-redis' receive lock time out, the
-   exception ends that consumer and the server drops its socket; and more than 100
-   concurrent joins or leaves fail with ``MaxConnectionsError``.
-1. ``dispatch``: ``EventsConsumer`` delivers a ``realtime.event`` without Channels' per-message
-   ``aclose_old_connections()``: ``AsyncConsumer.dispatch`` (channels 4.2+) hops to the
-   one thread-sensitive executor thread before *every* handler, so one event to N sockets
-   of a process makes N serialized thread hops. The handler touches no database (its
-   database work goes through ``tenant_database_sync_to_async``, which closes old
-   connections itself).
-2. ``db-reuse``: the worker keeps its PostgreSQL connection between tasks (``CONN_MAX_AGE``): Celery
-   5.7's Django fixup closes every connection before and after every task unless
+1. ``layer-timeouts``: the channel layer's Redis connections get a read timeout longer
+   than channels-redis' blocking receive (``BZPOPMIN`` for ``brpop_timeout`` = 5 s) and a
+   pool sized for connection storms. redis-py 8 defaults to ``socket_timeout=5`` and a
+   non-blocking pool of 100 connections: when a server process's sockets get no message
+   for 5 s, the receive of the consumer that holds channels-redis' receive lock times out,
+   the exception ends that consumer and the server drops its socket (1006); and more than
+   100 concurrent joins or leaves fail with ``MaxConnectionsError``.
+2. ``db-reuse``: the worker keeps its PostgreSQL connection between tasks. Celery 5.7's
+   Django fixup closes every connection before and after every task unless
    ``CELERY_DB_REUSE_MAX`` is set; here it does what Django does around a request,
-   ``close_if_unusable_or_obsolete()``.
-3. ``tenant-cache``: the worker resolves a task's tenant from a per-process cache by schema (kept for
-   ``TENANT_CACHE_SECONDS``) instead of one SQL query per task.
+   ``close_if_unusable_or_obsolete()``, and realtime.py gives the worker (only)
+   ``DB_CONN_MAX_AGE=60``: a prefork process runs one task at a time on one thread, so
+   its connection cannot pile up the way per-request threads do under ASGI.
+3. ``tenant-cache``: the worker resolves a task's tenant from a per-process cache by
+   schema (kept for ``TENANT_CACHE_SECONDS``) instead of one SQL query per task.
+
+The fourth fix the benchmark found, events skipping Channels' per-message
+``aclose_old_connections()`` in ``EventsConsumer.dispatch``, is in the application since
+commit abe94b5, so it is not patched here.
 """
 
 from __future__ import annotations
@@ -42,11 +42,9 @@ if not apps.ready:  # uvicorn imports this module first; the worker has set Djan
     django.setup()
 
 from atrium.platform import tasks as atrium_tasks
-from atrium.platform.realtime.consumers import EventsConsumer
-from atrium.platform.realtime.events import EVENT_MESSAGE_TYPE
 
 TENANT_CACHE_SECONDS = 30.0
-FIXES = ("layer-timeouts", "dispatch", "db-reuse", "tenant-cache")
+FIXES = ("layer-timeouts", "db-reuse", "tenant-cache")
 # Which fixes to apply: a comma-separated subset of FIXES (set by realtime.py --whatif).
 ENABLED = {
     name.strip()
@@ -56,7 +54,7 @@ ENABLED = {
 if ENABLED - set(FIXES):
     raise RuntimeError(f"Unknown fixes {sorted(ENABLED - set(FIXES))}; choose from {FIXES}.")
 
-# 0. -------------------------------------------------------------------- channel layer
+# 1. -------------------------------------------------------------------- channel layer
 
 LAYER_SOCKET_TIMEOUT = 10  # seconds, above channels-redis' brpop_timeout (5)
 LAYER_MAX_CONNECTIONS = 1000  # per process
@@ -67,21 +65,6 @@ if "layer-timeouts" in ENABLED:
     for _host in settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"]:
         _host.setdefault("socket_timeout", LAYER_SOCKET_TIMEOUT)
         _host.setdefault("max_connections", LAYER_MAX_CONNECTIONS)
-
-# 1. -------------------------------------------------------------------- socket delivery
-
-_dispatch = EventsConsumer.dispatch
-
-
-async def _dispatch_event_without_thread_hop(self, message):
-    if message.get("type") == EVENT_MESSAGE_TYPE:
-        await self.realtime_event(message)
-        return
-    await _dispatch(self, message)
-
-
-if "dispatch" in ENABLED:
-    EventsConsumer.dispatch = _dispatch_event_without_thread_hop
 
 # 2. -------------------------------------------------------------------- worker connections
 
