@@ -1111,60 +1111,64 @@ def run_rounds(
 # ----------------------------------------------------------------------------- results
 
 
-def summarize_http(measurements: list[dict], label: str) -> dict:
-    summary = api.summarize(measurements, label)
-    rows = [m for m in measurements if m["path"] == label]
-    wanted = "miss" if label == "uncached" else "hit"
-    total = sum(m["requests"] for m in rows)
-    summary["cache"] = {
-        "hit": sum(m["cache"]["hit"] for m in rows),
-        "miss": sum(m["cache"]["miss"] for m in rows),
-        "other": sum(m["cache"]["other"] for m in rows),
-    }
-    summary["cache"][f"{wanted}_ratio"] = round(summary["cache"][wanted] / max(1, total), 5)
-    summary["postgres_other_databases_cpu_seconds"] = round(
-        sum(m["cpu_seconds"]["postgres_other_databases"] for m in rows), 3
-    )
-    summary["disturbed_rounds"] = {m["round"]: m["disturbances"] for m in rows if m["disturbances"]}
-    summary["redis_calls_per_request_mean_of_rounds"] = {
-        name: round(statistics.fmean(m["redis_calls_per_request"][name] for m in rows), 3)
-        for name in REDIS_COMMANDS
-    }
-    return summary
+CPU_KEYS = ("server", "postgres", "redis", "load_generator")
 
 
-def summarize_pgbench(measurements: list[dict]) -> dict:
-    rows = [m for m in measurements if m["path"] == "pgbench"]
-    tps = [m["requests_per_second"] for m in rows]
+def summarize_rows(rows: list[dict], latency_keys: tuple[str, ...]) -> dict:
+    """What the rounds of one measurement have in common (means over rounds)."""
+    rates = [m["requests_per_second"] for m in rows]
 
     def mean_of(getter) -> float:
-        values = [getter(m) for m in rows]
-        return round(statistics.fmean(v for v in values if v is not None), 3)
+        return round(statistics.fmean(getter(m) for m in rows), 3)
 
     return {
         "rounds": len(rows),
         "requests_per_second": {
-            "mean": round(statistics.fmean(tps), 1),
-            "stdev": round(statistics.stdev(tps), 1) if len(tps) > 1 else 0.0,
-            "min": min(tps),
-            "max": max(tps),
-            "per_round": tps,
+            "mean": round(statistics.fmean(rates), 1),
+            "stdev": round(statistics.stdev(rates), 1) if len(rates) > 1 else 0.0,
+            "min": min(rates),
+            "max": max(rates),
+            "per_round": rates,
         },
-        "transactions": sum(m["transactions"] for m in rows),
         "latency_ms_mean_of_rounds": {
-            key: mean_of(lambda m, key=key: m["latency_ms"][key])
-            for key in ("average", "p50", "p90", "p99")
+            key: mean_of(lambda m, key=key: m["latency_ms"][key]) for key in latency_keys
         },
         "cpu_us_per_request_mean_of_rounds": {
-            key: mean_of(lambda m, key=key: m["cpu_us_per_request"][key])
-            for key in ("server", "postgres", "redis", "load_generator")
+            key: round(mean_of(lambda m, key=key: m["cpu_us_per_request"][key]), 1)
+            for key in CPU_KEYS
         },
-        "machine_busy_percent_mean": mean_of(lambda m: m["machine_busy_percent"]),
+        "machine_busy_percent_mean": round(mean_of(lambda m: m["machine_busy_percent"]), 1),
         "postgres_other_databases_cpu_seconds": round(
             sum(m["cpu_seconds"]["postgres_other_databases"] for m in rows), 3
         ),
         "disturbed_rounds": {m["round"]: m["disturbances"] for m in rows if m["disturbances"]},
     }
+
+
+def summarize_http(measurements: list[dict], label: str) -> dict:
+    rows = [m for m in measurements if m["path"] == label]
+    summary = summarize_rows(rows, ("p50", "p90", "p99", "max"))
+    wanted = "miss" if label == "uncached" else "hit"
+    total = sum(m["requests"] for m in rows)
+    cache = {key: sum(m["cache"][key] for m in rows) for key in ("hit", "miss", "other")}
+    cache[f"{wanted}_ratio"] = round(cache[wanted] / max(1, total), 5)
+    summary.update(
+        requests=total,
+        errors=sum(sum(m["errors"].values()) for m in rows),
+        cache=cache,
+        redis_calls_per_request_mean_of_rounds={
+            name: round(statistics.fmean(m["redis_calls_per_request"][name] for m in rows), 3)
+            for name in REDIS_COMMANDS
+        },
+    )
+    return summary
+
+
+def summarize_pgbench(measurements: list[dict]) -> dict:
+    rows = [m for m in measurements if m["path"] == "pgbench"]
+    summary = summarize_rows(rows, ("average", "p50", "p90", "p99"))
+    summary["transactions"] = sum(m["transactions"] for m in rows)
+    return summary
 
 
 def compare(measurements: list[dict], uncached: dict, cached: dict, pgbench: dict) -> dict:
@@ -1599,9 +1603,16 @@ def main(argv: list[str] | None = None) -> int:
             redis_client.flushdb()
             log(f"Dropped databases {names}, flushed {args.redis_url}.")
 
-    uncached = summarize_http(measurements, "uncached")
-    cached = summarize_http(measurements, "cached")
-    pgbench = summarize_pgbench(measurements)
+    try:
+        uncached = summarize_http(measurements, "uncached")
+        cached = summarize_http(measurements, "cached")
+        pgbench = summarize_pgbench(measurements)
+    except Exception:
+        # Minutes of measurements are not lost to a bug in the reporting.
+        dump = Path(tempfile.gettempdir()) / "atrium-bench-catalog-measurements.json"
+        dump.write_text(json.dumps({"warmup": warmup, "measurements": measurements}, indent=2))
+        log(f"Summarizing failed; the measurements are in {dump}")
+        raise
     results = {
         "benchmark": "catalog",
         "command": command,
