@@ -17,15 +17,23 @@ class StrictOrderingFilter(filters.OrderingFilter):
         if not ordering:
             return queryset
         expressions = [
-            (
-                F(field[1:]).desc(nulls_last=True)
-                if field.startswith("-")
-                else F(field).asc(nulls_last=True)
-            )
+            self._order_expression(queryset.model, field)
             for field in ordering
             if isinstance(field, str)
         ]
         return queryset.order_by(*expressions, "pk")
+
+    @staticmethod
+    def _order_expression(model, field: str):
+        name = field.lstrip("-")
+        try:
+            nullable = model._meta.get_field(name).null
+        except Exception:  # an annotation or a related path: keep NULLs last to be safe
+            nullable = True
+        # NULLS LAST only where NULLs can occur: on a NOT NULL column it would stop the
+        # column's plain index from serving the order (a full sort on every page).
+        options = {"nulls_last": True} if nullable else {}
+        return F(name).desc(**options) if field.startswith("-") else F(name).asc(**options)
 
     def get_ordering(self, request, queryset, view):
         params = request.query_params.get(self.ordering_param)
