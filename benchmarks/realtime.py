@@ -20,7 +20,13 @@ flushed at the end):
    completion (each task INCRs a Redis counter). Plus what each step of the tenant task's
    guard costs, timed in-process.
 
-Results go to benchmarks/results/realtime.{json,md}. See benchmarks/README.md.
+With py-spy (``--py-spy``, or on ``PATH``) it also profiles the server over as many more
+events, and the workers' pool processes over one more measurement of each task kind; these
+passes are not in the figures. ``--whatif`` measures with the fixes the benchmark proposes
+patched into the server and the Atrium worker (``benchmarks/rt_whatif.py``).
+
+Results go to benchmarks/results/realtime.{json,md} (``--whatif``: realtime-whatif.*).
+See benchmarks/README.md.
 
     .venv/bin/python benchmarks/realtime.py                     # the full run
     .venv/bin/python benchmarks/realtime.py --clients 100 --foreign-clients 10 --events 5 \\
@@ -149,11 +155,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--whatif",
         nargs="?",
-        const="layer-timeouts,db-reuse,tenant-cache",
+        const="layer-timeouts,pubsub-layer,db-reuse,tenant-cache",
         default=None,
         metavar="FIXES",
-        help="Measure with proposed fixes (benchmarks/rt_whatif.py: layer-timeouts, db-reuse, "
-        "tenant-cache; all without a value) patched into the server and the Atrium worker; "
+        help="Measure with proposed fixes (benchmarks/rt_whatif.py: layer-timeouts, "
+        "pubsub-layer, db-reuse, tenant-cache; all without a value) patched into the server and the Atrium worker; "
         "results go to realtime-whatif.{json,md}.",
     )
     parser.add_argument(
@@ -599,23 +605,28 @@ class GroupSendTimer:
 
     def __init__(self) -> None:
         from channels_redis.core import RedisChannelLayer
+        from channels_redis.pubsub import RedisPubSubLoopLayer
 
-        self.cls = RedisChannelLayer
-        self.original = RedisChannelLayer.group_send
+        self.originals = {cls: cls.group_send for cls in (RedisChannelLayer, RedisPubSubLoopLayer)}
         self.samples: list[float] = []
-        original, samples = self.original, self.samples
+        samples = self.samples
 
-        async def timed(layer, group, message):
-            started = time.perf_counter()
-            try:
-                return await original(layer, group, message)
-            finally:
-                samples.append((time.perf_counter() - started) * 1000)
+        def timed_version(original):
+            async def timed(layer, group, message):
+                started = time.perf_counter()
+                try:
+                    return await original(layer, group, message)
+                finally:
+                    samples.append((time.perf_counter() - started) * 1000)
 
-        RedisChannelLayer.group_send = timed
+            return timed
+
+        for cls, original in self.originals.items():
+            cls.group_send = timed_version(original)
 
     def restore(self) -> None:
-        self.cls.group_send = self.original
+        for cls, original in self.originals.items():
+            cls.group_send = original
 
 
 class RecordsHandler(logging.Handler):
@@ -629,10 +640,24 @@ class RecordsHandler(logging.Handler):
         self.messages.append(record.getMessage())
 
 
+def pubsub_layer() -> bool:
+    from django.conf import settings
+
+    return settings.CHANNEL_LAYERS["default"]["BACKEND"].endswith("RedisPubSubChannelLayer")
+
+
 def channel_layer_state(client: redis.Redis, schema: str) -> dict:
     """Group size and the server's channel keys in the channel layer's Redis DB."""
     from django.conf import settings
 
+    if pubsub_layer():
+        return {
+            "group_key": None,
+            "group_members": None,
+            "process_channel_keys": None,
+            "process_keys": [],
+            "pending_messages": 0,
+        }
     prefix = settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"]
     group_key = f"{prefix}:group:t.{schema}.tenant"
     members = [name.decode() for name in client.zrange(group_key, 0, -1)]
@@ -762,6 +787,11 @@ def run_fanout(args: argparse.Namespace, tenants: dict, workdir: Path) -> dict:
     from django.conf import settings
 
     channel_redis = redis.Redis.from_url(args.channel_redis_url)
+    if args.whatif and "pubsub-layer" in args.whatif.split(","):
+        # The publisher must speak the server's layer (see benchmarks/rt_whatif.py).
+        settings.CHANNEL_LAYERS["default"][
+            "BACKEND"
+        ] = "channels_redis.pubsub.RedisPubSubChannelLayer"
     server = Server(workdir, WHATIF_APP if args.whatif else "config.asgi:application")
     clients: Clients | None = None
     timer: GroupSendTimer | None = None
@@ -823,7 +853,7 @@ def run_fanout(args: argparse.Namespace, tenants: dict, workdir: Path) -> dict:
             f"{connected['groups']['A']['connect_ms_p99']:.1f} ms"
         )
         state_before = channel_layer_state(channel_redis, tenants["A"]["schema"])
-        if state_before["group_members"] != args.clients:
+        if state_before["group_members"] not in (None, args.clients):
             raise BenchmarkError(
                 f"The group {state_before['group_key']} has {state_before['group_members']} "
                 f"members, not {args.clients}."
@@ -927,6 +957,7 @@ def run_fanout(args: argparse.Namespace, tenants: dict, workdir: Path) -> dict:
             "groups": connected["groups"],
         },
         "channel_layer": {
+            "backend": settings.CHANNEL_LAYERS["default"]["BACKEND"],
             "capacity": config_layer["capacity"],
             "expiry": config_layer["expiry"],
             "group_members_before": state_before["group_members"],
@@ -1596,11 +1627,16 @@ def render_fanout(f: dict, p: dict) -> list[str]:
         f"(client loop lag p99 {fmt(f['clients_process']['loop_lag_ms_event_phase']['p99'])} ms, "
         f"max {fmt(f['clients_process']['loop_lag_ms_event_phase']['max'])} ms).",
         "",
-        f"Channel layer: {cl['group_members_before']} members in the tenant group, "
-        f"{cl['server_channel_keys']} Redis key for the server process (capacity "
-        f"{cl['capacity']} counts messages per process key, not per socket), at most "
-        f"{cl['max_pending_after_publish']} pending right after a publish, "
-        f"{len(cl['over_capacity_log_records'])} over-capacity records.",
+        (
+            f"Channel layer `{cl['backend']}`: {cl['group_members_before']} members in the "
+            f"tenant group, {cl['server_channel_keys']} Redis key for the server process "
+            f"(capacity {cl['capacity']} counts messages per process key, not per socket), at "
+            f"most {cl['max_pending_after_publish']} pending right after a publish, "
+            f"{len(cl['over_capacity_log_records'])} over-capacity records."
+            if cl["group_members_before"] is not None
+            else f"Channel layer `{cl['backend']}`: group membership is kept in the server "
+            "process, one PUBLISH per event."
+        ),
         "",
         f"Connect: {c['wall_seconds']} s for {a['requested'] + c['groups']['B']['requested']} "
         f"sockets ({c['sockets_per_second']}/s, {p['connect_concurrency']} handshakes at a "

@@ -13,6 +13,13 @@ LIST``) names the ones to apply, all by default:
    for 5 s, the receive of the consumer that holds channels-redis' receive lock times out,
    the exception ends that consumer and the server drops its socket (1006); and more than
    100 concurrent joins or leaves fail with ``MaxConnectionsError``.
+   ``pubsub-layer``: channels-redis' Redis pub/sub layer instead of the list-based one
+   (the publisher must use it too: realtime.py switches its own settings). A group send is
+   one PUBLISH; each server process subscribes once per group and hands the message to
+   its local consumers' queues, instead of every consumer racing for channels-redis'
+   receive lock with two new asyncio tasks per message. Group membership lives in the
+   process (nothing stale in Redis when a process dies); there is no per-process
+   capacity or expiry: an event nobody is subscribed to is lost, as events already may be.
 2. ``db-reuse``: the worker keeps its PostgreSQL connection between tasks. Celery 5.7's
    Django fixup closes every connection before and after every task unless
    ``CELERY_DB_REUSE_MAX`` is set; here it does what Django does around a request,
@@ -44,7 +51,8 @@ if not apps.ready:  # uvicorn imports this module first; the worker has set Djan
 from atrium.platform import tasks as atrium_tasks
 
 TENANT_CACHE_SECONDS = 30.0
-FIXES = ("layer-timeouts", "db-reuse", "tenant-cache")
+FIXES = ("layer-timeouts", "pubsub-layer", "db-reuse", "tenant-cache")
+PUBSUB_BACKEND = "channels_redis.pubsub.RedisPubSubChannelLayer"
 # Which fixes to apply: a comma-separated subset of FIXES (set by realtime.py --whatif).
 ENABLED = {
     name.strip()
@@ -65,6 +73,11 @@ if "layer-timeouts" in ENABLED:
     for _host in settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"]:
         _host.setdefault("socket_timeout", LAYER_SOCKET_TIMEOUT)
         _host.setdefault("max_connections", LAYER_MAX_CONNECTIONS)
+
+if "pubsub-layer" in ENABLED:
+    from django.conf import settings
+
+    settings.CHANNEL_LAYERS["default"]["BACKEND"] = PUBSUB_BACKEND
 
 # 2. -------------------------------------------------------------------- worker connections
 
