@@ -371,7 +371,16 @@ CHANNEL_LAYERS = {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
             # A dead Redis fails a publish in seconds instead of hanging the request.
-            "hosts": [{"address": CHANNEL_REDIS_URL, "socket_connect_timeout": 2}],
+            # The read timeout must exceed channels-redis' 5 s blocking receive, or an idle
+            # process drops its sockets; the pool must hold a reconnect storm.
+            "hosts": [
+                {
+                    "address": CHANNEL_REDIS_URL,
+                    "socket_connect_timeout": 2,
+                    "socket_timeout": 10,
+                    "max_connections": 1000,
+                }
+            ],
             # Channel-layer keys are shared infrastructure: one queue per process carries
             # the messages of every tenant, so they cannot start with a tenant. They are
             # platform keys (p:); the tenant is in every group name (t.<schema>.…).
