@@ -24,7 +24,7 @@ class CategoryBriefSerializer(serializers.ModelSerializer):
 
 
 class CategorySerializer(serializers.ModelSerializer):
-    parent = CategoryBriefSerializer(read_only=True)
+    parent = CategoryBriefSerializer(read_only=True, allow_null=True)
 
     class Meta:
         model = Category
