@@ -16,6 +16,15 @@ from atrium.tenants.context import NoTenantError
 from .models import User
 from .tokens import InactiveUserError, TenantAccessToken, TokenError, token_user
 
+# Every code a 401 of a token-authenticated route can carry (DRF's two, and ours below).
+AUTHENTICATION_ERROR_CODES = (
+    "not_authenticated",
+    "authentication_failed",
+    "bad_authorization_header",
+    "token_not_valid",
+    "user_inactive",
+)
+
 
 def token_failure(error: TokenError) -> AuthenticationFailed:
     """The 401 for a refused token, as one plain error (simplejwt's own are nested dicts)."""
