@@ -86,7 +86,8 @@ def test_rating_filter_and_orderings_follow_reviews(tenant_a, alpha_users, alpha
         ({"min_price": "cheap"}, "invalid"),
         ({"in_stock": "maybe"}, "invalid_choice"),
         ({"min_rating": "five"}, "invalid"),
-        ({"page_size": "0"}, None),
+        ({"page_size": "0"}, "invalid"),
+        ({"page_size": "ten"}, "invalid"),
     ],
 )
 @pytest.mark.django_db
