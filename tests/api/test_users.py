@@ -126,6 +126,10 @@ def test_delete_deactivates(people):
         member.refresh_from_db()
     assert member.is_active is False
     assert as_user(people["admin"]).get(URL, {"is_active": "false"}).json()["count"] == 1
+    # A flag that is not true/false is refused, not read as "no filter" (the whole list).
+    maybe = as_user(people["admin"]).get(URL, {"is_active": "maybe"})
+    assert maybe.status_code == 400
+    assert maybe.json()["errors"][0]["attr"] == "is_active"
 
 
 @pytest.mark.django_db

@@ -3,12 +3,14 @@
 import django_filters
 from django.db.models import QuerySet
 
+from atrium.platform.api.filters import StrictBooleanFilter
+
 from .models import Role, User
 
 
 class UserFilter(django_filters.FilterSet):
     role = django_filters.ChoiceFilter(choices=Role.choices)
-    is_active = django_filters.BooleanFilter()
+    is_active = StrictBooleanFilter()
 
     class Meta:
         model = User

@@ -1,5 +1,8 @@
-"""Filter backends: ordering that refuses unknown fields instead of silently ignoring them."""
+"""Filter backends and filters that refuse what they do not understand (unknown ordering
+fields, non-boolean flags) instead of silently ignoring it."""
 
+import django_filters
+from django import forms
 from django.db.models import F
 from rest_framework import filters
 from rest_framework.exceptions import ValidationError
@@ -66,3 +69,32 @@ class StrictOrderingFilter(filters.OrderingFilter):
             )
             parameters[0]["schema"] = {"type": "string", "example": f"-{fields[0]}"}
         return parameters
+
+
+class StrictBooleanField(forms.NullBooleanField):
+    """``true``/``false`` (or ``1``/``0``); empty means no filter; anything else is invalid."""
+
+    widget = forms.TextInput
+    VALUES = {"true": True, "1": True, "false": False, "0": False}
+
+    def to_python(self, value):
+        if value in (None, ""):
+            return None
+        if isinstance(value, bool):
+            return value
+        try:
+            return self.VALUES[str(value).strip().lower()]
+        except KeyError:
+            raise forms.ValidationError(
+                "Give true or false, not %(value)r.", code="invalid", params={"value": value}
+            ) from None
+
+    def validate(self, value):
+        pass
+
+
+class StrictBooleanFilter(django_filters.BooleanFilter):
+    """A boolean filter that refuses ``?flag=maybe`` with a 400: django-filter's own reads
+    any unknown value as "no filter" and silently answers the unfiltered list."""
+
+    field_class = StrictBooleanField
