@@ -188,6 +188,28 @@ def run_environment(overrides: Mapping[str, str] | None = None) -> dict[str, str
     return env
 
 
+class ManageCommand(ManagedProcess):
+    """``manage.py <args>`` running in the background (``run_cli`` waits for its end), so a
+    test can watch it and kill it mid-way."""
+
+    name = "manage.py"
+
+    def __init__(self, *args: str, env: Mapping[str, str] | None = None) -> None:
+        super().__init__()
+        self.args = args
+        self.overrides = dict(env or {})
+
+    def command(self) -> list[str]:
+        return [sys.executable, str(REPO_ROOT / "manage.py"), *self.args]
+
+    def environment(self) -> dict[str, str]:
+        return run_environment(self.overrides)
+
+    def wait(self, timeout: float = 60) -> int:
+        assert self.process is not None, f"{self.name} was never started"
+        return self.process.wait(timeout=timeout)
+
+
 # ----------------------------------------------------------------------------- web server
 
 
