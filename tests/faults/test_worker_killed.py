@@ -1,0 +1,124 @@
+"""A Celery worker killed with SIGKILL in the middle of a catalog import.
+
+The import runs in one transaction, so the kill rolls its rows back; the message was not
+acknowledged (``acks_late``), so the broker hands it out again once its visibility timeout
+has passed, and the redelivered run creates each product exactly once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+
+from atrium.apps.catalog import services
+from atrium.apps.catalog.models import Product
+from atrium.platform.jobs.models import Job, JobStatus
+from atrium.tenants import provisioning
+from atrium.tenants.context import tenant_scope
+from atrium.tenants.models import Tenant
+from tests import driver
+from tests.conftest import OWNER_PASSWORD
+from tests.faults.blocking import LockBlocker
+
+ROWS = 120  # the first half in the category "early", the second in "late"
+MIDDLE = ROWS // 2 + 1  # the import is held while it inserts this row
+# Seconds after which the second worker takes back a message nobody acknowledged.
+VISIBILITY_TIMEOUT = 4
+
+
+def import_csv() -> str:
+    lines = ["sku,name,price,stock,status,category"]
+    for n in range(1, ROWS + 1):
+        category = "early" if n <= ROWS // 2 else "late"
+        lines.append(f"BULK-{n:03d},Bulk item {n},{n}.50,{n},active,{category}")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def shop(live_db) -> Iterator[Tenant]:
+    """A tenant of the test's own (purged after), with the import's two categories."""
+    slug = f"imp-{uuid.uuid4().hex[:6]}"
+    created = provisioning.tenant_create(
+        slug=slug, name="Import Co", owner_email=f"owner@{slug}.test", owner_password=OWNER_PASSWORD
+    )
+    live_db.append(slug)
+    with tenant_scope(created.tenant):
+        services.category_create(name="Early")
+        services.category_create(name="Late")
+    yield created.tenant
+
+
+def skus(tenant: Tenant) -> Counter:
+    with tenant_scope(tenant):
+        return Counter(Product.all_objects.values_list("sku", flat=True))
+
+
+def job_status(tenant: Tenant, job_id: str) -> str:
+    with tenant_scope(tenant):
+        return Job.objects.get(pk=job_id).status
+
+
+def finished_job(server: driver.Server, host: str, token: str, job_id: str) -> dict | None:
+    response = server.get(host, f"/api/v1/jobs/{job_id}/", token=token)
+    assert response.status_code == 200, response.text
+    job = response.json()
+    return job if job["status"] in (JobStatus.SUCCEEDED, JobStatus.FAILED) else None
+
+
+def test_an_import_killed_mid_run_is_redelivered_and_creates_each_product_once(shop):
+    host = f"{shop.slug}.localhost"
+    with (
+        driver.Worker(concurrency=1) as first,
+        driver.Server(env=first.sender_env()) as server,
+        LockBlocker() as blocker,
+    ):
+        token = server.login(host, f"owner@{shop.slug}.test", OWNER_PASSWORD)
+        # An uncommitted product with the SKU of the middle row: the import's insert of that
+        # row waits on the unique index (foreign keys are deferred to the commit, so a lock
+        # on the category would only stop it at COMMIT, which the database then completes).
+        blocker.hold(
+            f'INSERT INTO "{shop.schema_name}".catalog_product (id, created_at, updated_at,'
+            " is_deleted, name, slug, sku, description, price, stock, status, tags,"
+            " review_count, category_id, owner_id) SELECT gen_random_uuid(), now(), now(),"
+            " false, 'Holder', 'holder', %s, '', 1, 0, 'draft', '{}', 0, category.id, owner.id"
+            f' FROM "{shop.schema_name}".catalog_category category,'
+            f' "{shop.schema_name}".accounts_user owner WHERE category.slug = %s',
+            [f"BULK-{MIDDLE:03d}", "late"],
+        )
+        accepted = server.post(
+            host,
+            "/api/v1/catalog/imports/",
+            token=token,
+            files={"file": ("products.csv", import_csv(), "text/csv")},
+        )
+        assert accepted.status_code == 202, accepted.text
+        job_id = accepted.json()["id"]
+
+        blocker.wait_until_blocked(first, "the import")
+        first.kill()  # the whole worker, main process and pool: nobody acknowledges
+        blocker.release()
+        blocker.wait_for_orphan_to_end()
+        # Half the rows were written in the import's transaction: all rolled back.
+        assert skus(shop) == Counter()
+        assert job_status(shop, job_id) == JobStatus.RUNNING
+
+        with driver.Worker(
+            concurrency=1,
+            queue=first.queue,
+            env={"CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT)},
+        ) as second:
+            finished = driver.wait_for(
+                lambda: finished_job(server, host, token, job_id),
+                "the redelivered import to finish",
+                second,
+                timeout=60,
+                interval=0.5,  # within the API's rate limits
+            )
+            assert finished["status"] == JobStatus.SUCCEEDED, (finished["error"], second.logs())
+            assert finished["result"] == {"created": ROWS, "updated": 0}
+            assert "catalog.import_products success" in second.output_since_start()
+
+    assert skus(shop) == Counter({f"BULK-{n:03d}": 1 for n in range(1, ROWS + 1)})
