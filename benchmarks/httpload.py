@@ -128,30 +128,51 @@ async def fetch_once(url: str, headers: list[str], timeout: float = 10.0) -> dic
     host, port, request = build_request(url, headers)
     reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
     try:
-        writer.write(request)
-        await writer.drain()
-        raw: list[bytes] = []
-
-        class Tee:
-            async def readline(self) -> bytes:
-                line = await reader.readline()
-                raw.append(line)
-                return line
-
-            async def readexactly(self, n: int) -> bytes:
-                data = await reader.readexactly(n)
-                raw.append(data)
-                return data
-
-        status, size = await asyncio.wait_for(read_response(Tee()), timeout)  # type: ignore[arg-type]
+        return await exchange(reader, writer, request, timeout)
     finally:
         writer.close()
+
+
+async def exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes, timeout: float
+) -> dict:
+    """Send one request on an open (keep-alive) connection and read its whole response:
+    status, headers (lower-case names), body, size."""
+    writer.write(request)
+    await writer.drain()
+    raw: list[bytes] = []
+
+    class Tee:
+        async def readline(self) -> bytes:
+            line = await reader.readline()
+            raw.append(line)
+            return line
+
+        async def readexactly(self, n: int) -> bytes:
+            data = await reader.readexactly(n)
+            raw.append(data)
+            return data
+
+    status, size = await asyncio.wait_for(read_response(Tee()), timeout)  # type: ignore[arg-type]
     head, _, body = b"".join(raw).partition(b"\r\n\r\n")
     fields = {}
     for line in head.split(b"\r\n")[1:]:
         name, _, value = line.decode("latin-1").partition(":")
         fields[name.strip().lower()] = value.strip()
+    if fields.get("transfer-encoding", "").lower() == "chunked":
+        body = dechunk(body)
     return {"status": status, "headers": fields, "body": body, "size": size}
+
+
+def dechunk(data: bytes) -> bytes:
+    body, rest = b"", data
+    while rest:
+        line, _, rest = rest.partition(b"\r\n")
+        size = int(line.split(b";", 1)[0] or b"0", 16)
+        if size == 0:
+            break
+        body, rest = body + rest[:size], rest[size + 2 :]
+    return body
 
 
 def percentile(ordered: list[float], fraction: float) -> float:

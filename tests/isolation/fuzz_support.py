@@ -26,15 +26,15 @@ from atrium.tenants import provisioning, services
 from atrium.tenants.context import public_scope, tenant_scope
 from atrium.tenants.models import Tenant
 
-FUZZ_PLAN = "fuzz"
-# High enough for an in-process fuzzer, finite so the throttles still run their script.
-FUZZ_RATE_LIMITS = {"burst": "1000000/10s", "sustained": "100000000/h"}
+from .fuzz_settings import FUZZ_PLAN, FUZZ_RATE_LIMITS
+
+FUZZ_SETTINGS = "tests.isolation.fuzz_settings"  # for servers started with tests/driver.py
 PASSWORD = "Fuzz-Horse-Battery-42"
 
 
 @contextmanager
 def fuzz_plan() -> Iterator[None]:
-    """The settings of this process with the ``fuzz`` plan added (nothing else changes)."""
+    """This process's settings with the ``fuzz`` plan added, as ``FUZZ_SETTINGS`` has it."""
     with override_settings(
         ATRIUM_PLANS=[*settings.ATRIUM_PLANS, FUZZ_PLAN],
         ATRIUM_RATE_LIMITS={**settings.ATRIUM_RATE_LIMITS, FUZZ_PLAN: FUZZ_RATE_LIMITS},
