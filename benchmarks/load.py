@@ -29,6 +29,7 @@ import platform
 import random
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -320,6 +321,46 @@ def markdown(summary: dict) -> str:
     return "\n".join(lines)
 
 
+def run_test_for_report(
+    test: str, report_variable: str, env: dict[str, str], timeout: float
+) -> tuple[int, dict | None]:
+    """Run ``test`` with pytest (its own test database, as in CI) with ``env`` set; the test
+    writes its figures to the file named by ``report_variable``. (exit status, figures)"""
+    with tempfile.TemporaryDirectory() as scratch:
+        report = Path(scratch) / "report.json"
+        command = [sys.executable, "-m", "pytest", test, "-q", "-p", "no:cacheprovider", "-s"]
+        command += ["-o", f"timeout={int(timeout)}"]
+        environment = {**os.environ, **env, report_variable: str(report)}
+        status = subprocess.run(command, cwd=REPO_ROOT, env=environment).returncode
+        if not report.exists():
+            print(f"{test} wrote no results (exit {status})", file=sys.stderr)
+            return status, None
+        return status, json.loads(report.read_text())
+
+
+def run_facts(argv: list[str] | None) -> dict:
+    """When, where and from which commit a run was made."""
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    return {
+        "run_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "commit": commit + ("+changes" if dirty else ""),
+        "command": " ".join([Path(sys.argv[0]).name, *(sys.argv[1:] if argv is None else argv)]),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_average": [round(x, 2) for x in os.getloadavg()],
+        },
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=50)
@@ -331,38 +372,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     results = Path(args.results_dir)
     results.mkdir(parents=True, exist_ok=True)
-    report = results / "load.json.tmp"
-    env = dict(
-        os.environ,
-        ATRIUM_LOAD_CLIENTS=str(args.clients),
-        ATRIUM_LOAD_SECONDS=str(args.duration),
-        ATRIUM_LOAD_TENANTS=str(args.tenants),
-        ATRIUM_LOAD_SOCKETS=str(args.sockets),
-        ATRIUM_LOAD_SEED=str(args.seed),
-        ATRIUM_LOAD_REPORT=str(report),
+    env = {
+        "ATRIUM_LOAD_CLIENTS": str(args.clients),
+        "ATRIUM_LOAD_SECONDS": str(args.duration),
+        "ATRIUM_LOAD_TENANTS": str(args.tenants),
+        "ATRIUM_LOAD_SOCKETS": str(args.sockets),
+        "ATRIUM_LOAD_SEED": str(args.seed),
+    }
+    status, summary = run_test_for_report(
+        "tests/isolation/test_load_smoke.py", "ATRIUM_LOAD_REPORT", env, args.duration + 300
     )
-    test = "tests/isolation/test_load_smoke.py"
-    command = [sys.executable, "-m", "pytest", test, "-q", "-p", "no:cacheprovider", "-s"]
-    command += ["-o", f"timeout={int(args.duration) + 300}"]
-    status = subprocess.run(command, cwd=REPO_ROOT, env=env).returncode
-    if not report.exists():
-        print("load: the run wrote no results", file=sys.stderr)
+    if summary is None:
         return status or 1
-    summary = json.loads(report.read_text())
-    report.unlink()
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True
-    ).stdout.strip()
-    summary.update(
-        run_at=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        commit=commit,
-        command=" ".join(["benchmarks/load.py", *(argv or sys.argv[1:])]),
-        machine={
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "load_average": os.getloadavg(),
-        },
-    )
+    summary.update(run_facts(argv))
     (results / "load.json").write_text(json.dumps(summary, indent=2) + "\n")
     (results / "load.md").write_text(markdown(summary))
     print(markdown(summary))
