@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import uuid
 
 from django.db import IntegrityError, models, transaction
@@ -93,12 +94,16 @@ def save_with_unique_slug(instance: models.Model, source: str, *, field: str = "
     taken = set(
         model.objects.filter(**{f"{field}__startswith": base}).values_list(field, flat=True)
     )
-    suffix = 1
-    for _ in range(SLUG_MAX_ATTEMPTS):
-        candidate = base if suffix == 1 else f"{base}-{suffix}"
-        suffix += 1
-        if candidate in taken:
-            continue
+
+    def free_candidates():
+        for suffix in itertools.count(1):
+            candidate = base if suffix == 1 else f"{base}-{suffix}"
+            if candidate not in taken:
+                yield candidate
+
+    # The attempts bound the saves lost to concurrent creations, not the slugs known to be
+    # taken: those are skipped (a 21st "Garden" used to fail with an IntegrityError).
+    for candidate in itertools.islice(free_candidates(), SLUG_MAX_ATTEMPTS):
         setattr(instance, field, candidate)
         try:
             with transaction.atomic():

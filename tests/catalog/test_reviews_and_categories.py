@@ -133,3 +133,12 @@ def test_categories_are_read_for_members_and_managed_by_admins(alpha_users, alph
     assert member.get(f"{CATEGORIES}lawn/").status_code == 404
     # The slug of a deleted category is free again.
     assert admin.post(CATEGORIES, {"name": "Lawn"}).json()["slug"] == "lawn"
+
+
+@pytest.mark.django_db
+def test_any_number_of_categories_of_one_name_get_their_own_slug(alpha_users):
+    client = client_for(alpha_users["admin"])
+    created = [client.post(CATEGORIES, {"name": "Garden"}, format="json") for _ in range(25)]
+    assert [response.status_code for response in created] == [201] * 25
+    slugs = [response.json()["slug"] for response in created]
+    assert slugs[:2] == ["garden", "garden-2"] and len(set(slugs)) == 25
