@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
+from collections.abc import Collection
 
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
@@ -81,17 +82,21 @@ def live_unique(*fields, name: str, expressions=()) -> models.UniqueConstraint:
 SLUG_MAX_ATTEMPTS = 20
 
 
-def save_with_unique_slug(instance: models.Model, source: str, *, field: str = "slug") -> None:
+def save_with_unique_slug(
+    instance: models.Model, source: str, *, field: str = "slug", reserved: Collection[str] = ()
+) -> None:
     """Give a new ``instance`` a slug from ``source`` that is unique among live rows, and save.
 
-    The slug is set once, at creation, so links stay stable when the name changes. Two
+    The slug is set once, at creation, so links stay stable when the name changes. A
+    ``reserved`` slug (one that a route next to the detail route already answers, such as
+    ``products/top-rated/``) is never given: the row could not be reached by it. Two
     concurrent creations can pick the same candidate; the partial unique index decides, and
     the loser retries with the next suffix inside a savepoint, so the race cannot fail.
     """
     model = type(instance)
     max_length = model._meta.get_field(field).max_length
     base = (slugify(source) or "item")[: max_length - 6].strip("-") or "item"
-    taken = set(
+    taken = set(reserved) | set(
         model.objects.filter(**{f"{field}__startswith": base}).values_list(field, flat=True)
     )
 

@@ -351,3 +351,25 @@ def test_a_product_of_alpha_is_invisible_on_beta(tenant_b, alpha_users, alpha_ca
 @pytest.mark.django_db
 def test_anonymous_is_refused(alpha_catalog):
     assert APIClient(HTTP_HOST="alpha.localhost").get(URL).status_code == 401
+
+
+@pytest.mark.django_db
+def test_a_product_named_like_a_list_route_is_still_reachable_by_its_slug(
+    alpha_users, alpha_catalog
+):
+    client = client_for(alpha_users["member"])
+    category = str(alpha_catalog["categories"]["garden"].pk)
+    created = client.post(
+        URL, {"name": "Top rated", "sku": "TR-1", "price": "1.00", "category": category}
+    ).json()
+    assert created["slug"] != "top-rated"
+    assert client.get(f"{URL}{created['slug']}/").json()["id"] == created["id"]
+
+
+def test_every_list_route_under_products_is_a_reserved_product_slug():
+    from atrium.apps.catalog.views import ProductViewSet
+
+    list_routes = {
+        action.url_path for action in ProductViewSet.get_extra_actions() if not action.detail
+    }
+    assert list_routes <= services.RESERVED_PRODUCT_SLUGS

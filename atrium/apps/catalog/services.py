@@ -26,6 +26,9 @@ from atrium.platform.models import save_with_unique_slug
 from .models import Category, Product, ProductStatus, Review
 
 CACHE_NAMESPACE = "catalog"
+# Paths of the list routes under products/ (ProductViewSet's detail=False actions): a
+# product with one of them as its slug could not be reached by that slug.
+RESERVED_PRODUCT_SLUGS = frozenset({"top-rated"})
 MAX_TAGS = 20
 
 
@@ -188,7 +191,7 @@ def product_create(
     )
     _clean(product, exclude=["slug"])
     try:
-        save_with_unique_slug(product, name)
+        save_with_unique_slug(product, name, reserved=RESERVED_PRODUCT_SLUGS)
     except IntegrityError as exc:
         raise _integrity(exc) from exc
     _catalog_changed("product.created", product)

@@ -34,6 +34,14 @@ from .serializers import (
 )
 
 UUID_OR_SLUG = r"[0-9A-Za-z_-]+"
+# A product id or slug, but not a list route under products/ (which that path answers);
+# the lookahead also ends up in the schema's pattern, so clients know top-rated is no id.
+PRODUCT_LOOKUP = (
+    rf"(?!(?:{'|'.join(sorted(services.RESERVED_PRODUCT_SLUGS))})(?:/|$)){UUID_OR_SLUG}"
+)
+PRODUCT_ID = OpenApiParameter(
+    "id", str, OpenApiParameter.PATH, description="UUID or slug", pattern=f"^{PRODUCT_LOOKUP}$"
+)
 
 CATEGORY_EXAMPLE = OpenApiExample(
     "Category",
@@ -183,7 +191,7 @@ class CategoryViewSet(
     ),
     retrieve=extend_schema(
         summary="Get a product (by id or slug)",
-        parameters=[OpenApiParameter("id", str, OpenApiParameter.PATH, description="UUID or slug")],
+        parameters=[PRODUCT_ID],
         examples=[PRODUCT_EXAMPLE],
     ),
     create=extend_schema(
@@ -195,14 +203,14 @@ class CategoryViewSet(
     ),
     partial_update=extend_schema(
         summary="Change a product (its owner, or owners and admins)",
-        parameters=[OpenApiParameter("id", str, OpenApiParameter.PATH, description="UUID or slug")],
+        parameters=[PRODUCT_ID],
         request=ProductWriteSerializer,
         responses={200: ProductSerializer},
         examples=[OpenApiExample("Reprice", value={"price": "149.00"}, request_only=True)],
     ),
     destroy=extend_schema(
         summary="Delete a product (soft)",
-        parameters=[OpenApiParameter("id", str, OpenApiParameter.PATH, description="UUID or slug")],
+        parameters=[PRODUCT_ID],
         responses={204: None},
     ),
 )
@@ -220,7 +228,7 @@ class ProductViewSet(
     search_fields = ["name", "sku", "description"]
     ordering_fields = ["price", "created_at", "avg_rating", "review_count", "name"]
     ordering = ["-created_at"]
-    lookup_value_regex = UUID_OR_SLUG
+    lookup_value_regex = PRODUCT_LOOKUP
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
     # Members create products and change their own; owners and admins change any.
     action_permissions = {
