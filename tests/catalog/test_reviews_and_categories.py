@@ -142,3 +142,14 @@ def test_any_number_of_categories_of_one_name_get_their_own_slug(alpha_users):
     assert [response.status_code for response in created] == [201] * 25
     slugs = [response.json()["slug"] for response in created]
     assert slugs[:2] == ["garden", "garden-2"] and len(set(slugs)) == 25
+
+
+@pytest.mark.django_db
+def test_text_fields_take_text_not_numbers(alpha_users, alpha_catalog):
+    client = client_for(alpha_users["admin"])
+    response = client.post(CATEGORIES, {"name": 5, "description": True}, format="json")
+    assert response.status_code == 400
+    assert sorted(codes(response)) == [("invalid", "description"), ("invalid", "name")]
+    product = {"name": "Anvil 2", "sku": "AN-2", "price": "1.00", "tags": ["ok", 7]}
+    product["category"] = str(alpha_catalog["categories"]["tools"].pk)
+    assert codes(client.post(PRODUCTS, product, format="json")) == [("invalid", "tags")]
