@@ -10,6 +10,8 @@ schemathesis checking answers against it) would otherwise be told something fals
   (``unique``, ``invalid_encoding``, …): ``code`` is documented as a stable string instead.
 * A 401 carries the codes of the token authentication (``token_not_valid``,
   ``user_inactive``, …), not only DRF's two.
+* An empty query parameter (``?in_stock=``) means "not given" (django-filter, search,
+  ordering and pagination all read it so): the parameters say ``allowEmptyValue``.
 * Writes may answer 409 (``Conflict`` of a service: ``category_in_use``, ``slug_taken``, …).
 """
 
@@ -69,3 +71,16 @@ class AutoSchema(StandardizedErrorsAutoSchema):
 
     def _get_http400_serializer(self):
         return BadRequestResponseSerializer
+
+    def _get_filter_parameters(self):
+        return _empty_allowed(super()._get_filter_parameters())
+
+    def _get_pagination_parameters(self):
+        return _empty_allowed(super()._get_pagination_parameters())
+
+
+def _empty_allowed(parameters: list[dict]) -> list[dict]:
+    for parameter in parameters:
+        if parameter.get("in") == "query":
+            parameter["allowEmptyValue"] = True
+    return parameters
