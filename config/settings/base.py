@@ -270,10 +270,9 @@ REST_FRAMEWORK = {
     "SEARCH_PARAM": "q",
     "ORDERING_PARAM": "ordering",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
+    # JSON bodies only (415 otherwise); the one upload, the catalog import, declares its
+    # multipart parser itself. A default multipart parser read a malformed form as no change.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "atrium.platform.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "drf_standardized_errors.handler.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",

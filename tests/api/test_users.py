@@ -191,3 +191,11 @@ def test_another_tenants_user_ids_are_not_found(people, tenant_b):
     assert client.get(f"{URL}{beta_owner.pk}/").status_code == 404
     assert client.patch(f"{URL}{beta_owner.pk}/", {"name": "pwned"}).status_code == 404
     assert client.delete(f"{URL}{beta_owner.pk}/").status_code == 404
+
+
+@pytest.mark.django_db
+def test_bodies_are_json_only_a_form_is_415_not_an_empty_change(people):
+    client = as_user(people["member"])
+    response = client.patch(f"{URL}me/", {"name": "Formed"}, format="multipart")
+    assert response.status_code == 415
+    assert client.get(f"{URL}me/").json()["name"] != "Formed"
