@@ -291,8 +291,8 @@ def test_two_tenants_interleaved_see_only_their_own(stateful_pair):
     TwoTenantCatalog.pair = stateful_pair
     run = TwoTenantCatalog.TestCase
     run.settings = settings(
-        max_examples=10,
-        stateful_step_count=20,
+        max_examples=15,
+        stateful_step_count=25,
         deadline=None,
         database=None,
         suppress_health_check=list(HealthCheck),
