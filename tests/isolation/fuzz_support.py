@@ -9,14 +9,34 @@ of requests a second are not all answered 429, while throttling itself stays on.
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from urllib.parse import unquote
 
+import schemathesis
 from django.conf import settings
 from django.test.utils import override_settings
+from django.urls import Resolver404, resolve
+from hypothesis import HealthCheck, Phase, given
+from hypothesis import seed as hypothesis_seed
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.core.failures import FailureGroup
+from schemathesis.core.parameters import ParameterLocation
+from schemathesis.generation.meta import ComponentInfo, FuzzingPhaseData
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    negative_data_rejection,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from atrium.apps.catalog import services as catalog
 from atrium.platform.accounts.models import Role, User
@@ -69,9 +89,6 @@ class SeededTenant:
                 owner.is_active = True
                 owner.apply_role(Role.OWNER)
                 owner.save()
-
-    def auth(self, token: str | None = None) -> dict[str, str]:
-        return {"Authorization": f"Bearer {token or self.owner_token}"}
 
 
 def seed_tenant(slug: str, *, plan: str = FUZZ_PLAN) -> SeededTenant:
@@ -165,15 +182,13 @@ def seeded_pair(
 
 # --- Schemathesis campaign ------------------------------------------------------------------
 
-RESOURCE_OF_PATH = {  # the first path segment after /api/v1/… that names what {id} is
+RESOURCE_OF_PATH = {  # the collection whose {id} a path under it takes
     "/api/v1/catalog/products/": "products",
     "/api/v1/catalog/categories/": "categories",
     "/api/v1/catalog/reviews/": "reviews",
     "/api/v1/jobs/": "jobs",
     "/api/v1/users/": "users",
 }
-
-
 REFERENCE_FIELDS = {"category", "parent"}  # body fields that name a category by id
 
 
@@ -225,15 +240,6 @@ class CampaignReport:
 def response_checks() -> list:
     """Schemathesis' response checks that apply to one request: no 5xx, and status, content
     type, headers and body as the schema documents them; invalid input is refused."""
-    from schemathesis.checks import not_a_server_error
-    from schemathesis.specs.openapi.checks import (
-        content_type_conformance,
-        negative_data_rejection,
-        response_headers_conformance,
-        response_schema_conformance,
-        status_code_conformance,
-    )
-
     return [
         not_a_server_error,
         status_code_conformance,
@@ -247,8 +253,6 @@ def response_checks() -> list:
 def path_resolves(path: str) -> bool:
     """Whether the tenant URL conf routes ``path`` to a view (else Django answers 404 before
     any authentication runs, which says nothing about auth)."""
-    from django.urls import Resolver404, resolve
-
     try:
         resolve(path, urlconf=settings.ROOT_URLCONF)
     except Resolver404:
@@ -263,9 +267,6 @@ class Campaign:
     without a token or with ``other``'s token (public routes excepted)."""
 
     def __init__(self, app, home: SeededTenant, other: SeededTenant) -> None:
-        import schemathesis
-
-        self.app = app
         self.home = home
         self.other = other
         self.schema = schemathesis.openapi.from_wsgi("/api/schema/", app, base_url=home.base_url)
@@ -281,8 +282,6 @@ class Campaign:
         self, *, examples: int, seed: int, deadline: float | None = None, only: str = ""
     ) -> CampaignReport:
         """Fuzz every operation (or those whose label contains ``only``)."""
-        from schemathesis import GenerationMode
-
         for operation in self.operations():
             if only and only not in operation.label:
                 continue
@@ -291,14 +290,6 @@ class Campaign:
         return self.report
 
     def run_operation(self, operation, mode, *, examples: int, seed: int, deadline) -> None:
-        import time
-
-        from hypothesis import HealthCheck, Phase, given
-        from hypothesis import seed as hypothesis_seed
-        from hypothesis import settings as hypothesis_settings
-        from hypothesis import strategies as st
-        from hypothesis.errors import Unsatisfiable
-
         resource = resource_of(operation.path)
         positive = mode.name == "POSITIVE"
         # In positive cases, {id} and the body's category/parent are aimed at real rows half
@@ -400,8 +391,6 @@ class Campaign:
             self.report.add(Finding(label, "auth_bypass", replay.status_code, detail, request))
 
     def validate(self, case, response, checks, request: str) -> None:
-        from schemathesis.core.failures import FailureGroup
-
         try:
             case.validate_response(response, checks=checks)
         except FailureGroup as group:
@@ -421,10 +410,6 @@ class Campaign:
     def take_credentials(case) -> str | None:
         """Remove the generated Authorization header from ``case`` (each call sets its own)
         and forget that it was the negated part; returns the generated value."""
-        from schemathesis import GenerationMode
-        from schemathesis.core.parameters import ParameterLocation
-        from schemathesis.generation.meta import ComponentInfo, FuzzingPhaseData
-
         headers = dict(case.headers or {})
         generated = next((v for k, v in headers.items() if k.lower() == "authorization"), None)
         case.headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
