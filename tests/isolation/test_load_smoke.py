@@ -61,6 +61,7 @@ def test_load_across_tenants_without_errors_or_leaks(load_tenants):
     assert summary["errors"] == 0, f"{summary['error_samples']}\n{server_log}"
     assert summary["cross_tenant"] == []
     assert summary["responses"] > 0 and summary["products_created"] > 0
-    # Every socket stayed open and heard its own tenant's writes.
+    # Every socket stayed open and heard each write of its own tenant.
     assert summary["events"].get("sockets_open") == summary["sockets"]
     assert summary["events"].get("product.created", 0) > 0
+    assert summary["deliveries_received"] == summary["deliveries_expected"]
