@@ -384,8 +384,12 @@ CHANNEL_LAYERS = {
             # the messages of every tenant, so they cannot start with a tenant. They are
             # platform keys (p:); the tenant is in every group name (t.<schema>.…).
             "prefix": "p:asgi",
-            # Messages a slow socket may have queued before new ones are dropped.
-            "capacity": 100,
+            # Messages queued for one server process before new ones are dropped. Every
+            # socket of a process shares that process's one queue (channels-redis keys
+            # process-local channels by process), so this is not per socket: at 100, a
+            # busy server dropped a quarter of its sockets' events under the load of
+            # benchmarks/load.py (50 clients, ~30 writes/s). Expiry bounds what waits.
+            "capacity": 5000,
             # Seconds an undelivered message is kept.
             "expiry": 60,
             # Seconds a socket stays in a group; a socket is closed when its access token
