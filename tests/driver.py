@@ -20,6 +20,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -233,7 +234,16 @@ class Server(ManagedProcess):
         self.overrides = dict(env or {})
         self.port = port or free_port()
         self.log_level = log_level
-        self.session = requests.Session()
+        self._local = threading.local()  # one HTTP session per thread: load from threads
+        self._sessions: list[requests.Session] = []
+
+    @property
+    def session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+            self._sessions.append(session)
+        return session
 
     def command(self) -> list[str]:
         return [
@@ -301,7 +311,8 @@ class Server(ManagedProcess):
         return response.json()["access"]
 
     def cleanup(self) -> None:
-        self.session.close()
+        for session in self._sessions:
+            session.close()
         super().cleanup()
 
 

@@ -7,16 +7,10 @@ has passed, and the redelivered run creates each product exactly once.
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
-from collections.abc import Iterator
 
-import pytest
-
-from atrium.apps.catalog import services
 from atrium.apps.catalog.models import Product
 from atrium.platform.jobs.models import Job, JobStatus
-from atrium.tenants import provisioning
 from atrium.tenants.context import tenant_scope
 from atrium.tenants.models import Tenant
 from tests import driver
@@ -35,20 +29,6 @@ def import_csv() -> str:
         category = "early" if n <= ROWS // 2 else "late"
         lines.append(f"BULK-{n:03d},Bulk item {n},{n}.50,{n},active,{category}")
     return "\n".join(lines) + "\n"
-
-
-@pytest.fixture
-def shop(live_db) -> Iterator[Tenant]:
-    """A tenant of the test's own (purged after), with the import's two categories."""
-    slug = f"imp-{uuid.uuid4().hex[:6]}"
-    created = provisioning.tenant_create(
-        slug=slug, name="Import Co", owner_email=f"owner@{slug}.test", owner_password=OWNER_PASSWORD
-    )
-    live_db.append(slug)
-    with tenant_scope(created.tenant):
-        services.category_create(name="Early")
-        services.category_create(name="Late")
-    yield created.tenant
 
 
 def skus(tenant: Tenant) -> Counter:
