@@ -389,7 +389,7 @@ def redis_db_url(url: str, db: int) -> str:
 CHANNEL_REDIS_URL = env("CHANNEL_REDIS_URL", redis_db_url(REDIS_URL, 2))
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "BACKEND": "atrium.platform.realtime.layers.FanoutRedisChannelLayer",
         "CONFIG": {
             # A dead Redis fails a publish in seconds instead of hanging the request.
             # The read timeout must exceed channels-redis' 5 s blocking receive, or an idle
@@ -410,9 +410,10 @@ CHANNEL_LAYERS = {
             "capacity": 100,
             # Seconds an undelivered message is kept.
             "expiry": 60,
-            # Seconds a socket stays in a group; a socket is closed when its access token
-            # expires (JWT_ACCESS_MINUTES), long before this.
-            "group_expiry": 86400,
+            # Seconds a socket stays in a group. A socket is closed when its access token
+            # expires (JWT_ACCESS_MINUTES), before this; a membership whose leave failed
+            # (Redis away at disconnect) stops costing every group send after an hour.
+            "group_expiry": env_int("CHANNEL_GROUP_EXPIRY", 3600),
         },
     }
 }
