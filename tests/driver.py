@@ -482,7 +482,7 @@ class PrivateRedis(ManagedProcess):
         import redis
 
         try:
-            return redis.Redis(port=self.port, socket_timeout=0.5).ping()
+            return self.client().ping()
         except redis.RedisError:
             return False
 
@@ -490,9 +490,13 @@ class PrivateRedis(ManagedProcess):
         return f"redis://127.0.0.1:{self.port}/{db}"
 
     def client(self, db: int = 0):
+        """A client that fails at once when the server is down (redis-py retries 3 times
+        with backoff by default: seconds per call)."""
         import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
 
-        return redis.Redis.from_url(self.url(db), socket_timeout=2)
+        return redis.Redis.from_url(self.url(db), socket_timeout=2, retry=Retry(NoBackoff(), 0))
 
     def env(self) -> dict[str, str]:
         """Overrides that put cache, throttles, broker and channel layer on this server."""

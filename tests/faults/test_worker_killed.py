@@ -65,8 +65,9 @@ def test_an_import_killed_mid_run_is_redelivered_and_creates_each_product_once(s
             " review_count, category_id, owner_id) SELECT gen_random_uuid(), now(), now(),"
             " false, 'Holder', 'holder', %s, '', 1, 0, 'draft', '{}', 0, category.id, owner.id"
             f' FROM "{shop.schema_name}".catalog_category category,'
-            f' "{shop.schema_name}".accounts_user owner WHERE category.slug = %s',
-            [f"BULK-{MIDDLE:03d}", "late"],
+            f' "{shop.schema_name}".accounts_user owner WHERE category.slug = %s'
+            " AND owner.email = %s",
+            [f"BULK-{MIDDLE:03d}", "late", f"owner@{shop.slug}.test"],
         )
         accepted = server.post(
             host,
