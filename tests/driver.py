@@ -438,6 +438,44 @@ class Worker(ManagedProcess):
         self.delete_queue()
 
 
+class Beat(ManagedProcess):
+    """``celery beat`` sending to ``worker``'s queue. With ``fan_out=(task, argument)`` its
+    only entry fans ``task(argument)`` out to every active tenant each second, as beat does
+    for ``ATRIUM_TENANT_PERIODIC_TASKS`` (see ``tests/live_settings.py``)."""
+
+    name = "celery-beat"
+
+    def __init__(
+        self,
+        worker: Worker,
+        fan_out: tuple[str, str] | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__()
+        self.worker = worker
+        self.overrides = {**worker.overrides, **(env or {}), **worker.sender_env()}
+        if fan_out:
+            self.overrides["ATRIUM_TEST_BEAT_FAN_OUT"] = " ".join(fan_out)
+
+    def command(self) -> list[str]:
+        return [
+            *(sys.executable, "-m", "celery", "-A", "config.celery", "beat"),
+            *("--loglevel=INFO", "--schedule", str(self.workdir / "beat-schedule")),
+        ]
+
+    def environment(self) -> dict[str, str]:
+        return run_environment(self.overrides)
+
+    def wait_ready(self, timeout: float) -> None:
+        wait_for(
+            lambda: "beat: Starting..." in self.output_since_start(),
+            f"{self.name} to start",
+            self,
+            timeout=timeout,
+            interval=0.1,
+        )
+
+
 def _test_settings():
     from django.conf import settings
 
