@@ -30,10 +30,10 @@ from tests.faults.traffic import Answer, Traffic, answer_of
 TENANTS = ("alpha", "beta")
 READY = {"status": "ok", "checks": {"postgres": "ok", "redis": "ok"}}
 DOWN = {"status": "unavailable", "checks": {"postgres": "unavailable", "redis": "ok"}}
-OPERATOR = "ops@platform.test"
+OPERATOR = "ops@platform.test"  # a user of the public schema: must never show up in a tenant
 # Seconds after PostgreSQL is back by which the server must answer again, however long the
 # outage was (a reconnection delay that grew during the outage would exceed it).
-RECOVERY_SECONDS = 5  # a user of the public schema: must never show up in a tenant
+RECOVERY_SECONDS = 5
 
 
 def outage_seconds(connections: dict[str, str]) -> float:
