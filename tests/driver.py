@@ -1,9 +1,10 @@
-"""Real processes for tests: an ASGI server, a Celery worker, a Redis and a PostgreSQL of
-their own.
+"""Real processes for tests: the ASGI server, Celery worker and beat, ``manage.py``
+commands, and a Redis and a PostgreSQL of the test's own.
 
 Each is a class with ``start()`` / ``stop()`` that is also a context manager, captures its
 output in a log file (``log_tail()`` for assertion messages) and runs in a process group
-of its own, killed at ``stop()`` whatever state the test left it in. By default the
+of its own, killed at ``stop()`` whatever state the test left it in (and, as a last
+resort, when the test process exits). By default the
 processes run on the test run's database and Redis (``cli_env()``); the fault suites pass
 the ``env()`` of a ``PrivateRedis`` or a ``PrivatePostgres`` instead, because they stop
 and restart what they use and the shared services must never go down.
@@ -11,6 +12,7 @@ and restart what they use and the shared services must never go down.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import glob
 import os
@@ -71,6 +73,17 @@ def wait_for(
         time.sleep(interval)
 
 
+# Everything started and not cleaned up yet: stopped at exit if a test run is interrupted.
+_alive: set = set()
+
+
+@atexit.register
+def _clean_up_leftovers() -> None:
+    for leftover in list(_alive):
+        with contextlib.suppress(Exception):  # best effort: the interpreter is going away
+            leftover.cleanup()
+
+
 class ManagedProcess:
     """One long-running child process in a session of its own, logging to ``log``."""
 
@@ -98,6 +111,7 @@ class ManagedProcess:
     def start(self, timeout: float = 60) -> ManagedProcess:
         assert not self.running(), f"{self.name} is already running"
         self.log_offset = self.log.stat().st_size if self.log.exists() else 0
+        _alive.add(self)
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
                 self.command(),
@@ -146,6 +160,7 @@ class ManagedProcess:
 
     def cleanup(self) -> None:
         self.stop()
+        _alive.discard(self)
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -606,6 +621,7 @@ class PrivatePostgres:
         return result
 
     def start(self, timeout: float = 60) -> PrivatePostgres:
+        _alive.add(self)
         if not self.initialised:
             self._run(
                 postgres_bin("initdb"),
@@ -664,6 +680,7 @@ class PrivatePostgres:
             with contextlib.suppress(ProcessLookupError, ValueError, OSError):
                 pid = int((self.data / "postmaster.pid").read_text().split()[0])
                 os.kill(pid, signal.SIGKILL)
+        _alive.discard(self)
         shutil.rmtree(self.root, ignore_errors=True)
 
     def __enter__(self) -> PrivatePostgres:
