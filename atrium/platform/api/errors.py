@@ -8,9 +8,10 @@ from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError, OperationalError
 from drf_standardized_errors.handler import ExceptionHandler
+from kombu.exceptions import OperationalError as BrokerUnreachable
 from rest_framework import exceptions, status
 
-from atrium.platform.errors import DomainError
+from atrium.platform.errors import DomainError, QueueUnavailable
 from atrium.tenants.errors import InvalidInput, TenantError
 
 
@@ -18,6 +19,7 @@ class DomainAPIException(exceptions.APIException):
     def __init__(self, error: DomainError | TenantError, status_code: int) -> None:
         self.status_code = status_code
         super().__init__(detail=error.message, code=error.code)
+        self.wait = getattr(error, "retry_after", None)  # the handler sends Retry-After
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -54,6 +56,10 @@ class AtriumExceptionHandler(ExceptionHandler):
     def convert_known_exceptions(self, exc: Exception) -> Exception:
         if is_database_outage(exc):
             return DatabaseUnavailable()
+        if isinstance(exc, BrokerUnreachable):  # a task sent while the broker is away
+            exc = QueueUnavailable(
+                "Background work cannot be started right now. Please try again in a few seconds."
+            )
         if isinstance(exc, DomainError) and exc.field:
             return exceptions.ValidationError(
                 {exc.field: [exceptions.ErrorDetail(exc.message, code=exc.code)]}
