@@ -3,14 +3,19 @@
 While Redis is down the API keeps answering: cached reads become misses, the general rate
 limits let requests through (fail open), sign-in is refused with 503 (fail closed: no
 unlimited password guesses) and ``/readyz`` says 503. Once Redis is back, all of it works
-again without a restart: sign-in, caching, rate limits, readiness. The server runs on a
-Redis of the test's own (cache, throttles, broker, channel layer), on the test database.
+again without a restart: sign-in, caching, rate limits, readiness, background jobs. A job
+asked for while the broker is away is refused with 503 and leaves nothing behind (a job
+row that no worker will ever take would stay "queued" forever). The server and a Celery
+worker run on a Redis of the test's own (cache, throttles, broker, channel layer), on the
+test database.
 """
 
 from __future__ import annotations
 
 import time
 
+from atrium.platform.jobs.models import Job
+from atrium.tenants.context import tenant_scope
 from tests import driver
 from tests.conftest import OWNER_PASSWORD
 from tests.faults.traffic import Traffic, answer_of
@@ -32,10 +37,32 @@ def burst(server: driver.Server, host: str, token: str) -> list[int]:
     ]
 
 
+def export_succeeds(server: driver.Server, worker: driver.Worker, host: str, token: str) -> None:
+    accepted = server.post(host, "/api/v1/catalog/exports/", token=token)
+    assert accepted.status_code == 202, accepted.text
+    job = f"/api/v1/jobs/{accepted.json()['id']}/"
+    driver.wait_for(
+        lambda: server.get(host, job, token=token).json()["status"] == "succeeded",
+        "the export job to succeed",
+        worker,
+        timeout=30,
+        interval=0.5,
+    )
+
+
+def jobs_of(tenant) -> int:
+    with tenant_scope(tenant):
+        return Job.objects.count()
+
+
 def test_redis_outage_degrades_the_api_and_everything_recovers_without_a_restart(shop):
     host = f"{shop.slug}.localhost"
     owner_email, member_email = f"owner@{shop.slug}.test", f"member@{shop.slug}.test"
-    with driver.PrivateRedis() as redis, driver.Server(env=redis.env()) as server:
+    with (
+        driver.PrivateRedis() as redis,
+        driver.Worker(env=redis.env(), concurrency=1) as worker,
+        driver.Server(env={**redis.env(), **worker.sender_env()}) as server,
+    ):
         owner = server.login(host, owner_email, OWNER_PASSWORD)
         member = server.login(host, member_email, OWNER_PASSWORD)
         categories = server.get(host, "/api/v1/catalog/categories/", token=owner).json()
@@ -51,13 +78,14 @@ def test_redis_outage_degrades_the_api_and_everything_recovers_without_a_restart
             "hit",
         ]
         assert server.get(host, "/readyz").status_code == 200
+        export_succeeds(server, worker, host, owner)
 
         traffic = Traffic(
             {
-                "products": lambda: server.get(host, PRODUCTS, token=owner),
-                "me": lambda: server.get(host, "/api/v1/users/me/", token=owner),
+                "products": lambda: server.get(host, PRODUCTS, token=member),
+                "me": lambda: server.get(host, "/api/v1/users/me/", token=member),
             },
-            interval=0.4,  # about 25 requests per 10 s: under the owner's own burst limit
+            interval=0.4,  # about 25 requests per 10 s: under the member's own burst limit
         )
         with traffic:
             time.sleep(1)
@@ -78,7 +106,14 @@ def test_redis_outage_degrades_the_api_and_everything_recovers_without_a_restart
             assert (refused.status, refused.error_code()) == (503, "login_unavailable"), refused
             assert login.headers["Retry-After"] == "5"
             # Fail open: past the burst limit and still served.
-            assert set(burst(server, host, member)) == {200}
+            assert set(burst(server, host, owner)) == {200}
+            # No job that no worker will take: refused, nothing left behind.
+            jobs_before = jobs_of(shop)
+            export = server.post(host, "/api/v1/catalog/exports/", token=owner)
+            refused_job = answer_of("export", lambda: export)
+            assert (refused_job.status, refused_job.error_code()) == (503, "queue_unavailable")
+            assert export.headers["Retry-After"] == "5"
+            assert jobs_of(shop) == jobs_before
             # Reads miss the cache; writes still work, and the reads after them leave the
             # cache aside (its version could not be bumped).
             assert server.get(host, PRODUCTS, token=member).headers["X-Cache"] == "miss"
@@ -107,6 +142,8 @@ def test_redis_outage_degrades_the_api_and_everything_recovers_without_a_restart
                 interval=0.5,
             )
             assert server.get(host, "/readyz").status_code == 200
+            # The worker reconnected to the broker by itself.
+            export_succeeds(server, worker, host, owner)
             time.sleep(1)
 
         # No stale page (the list was cached before the outage, on a Redis that kept its
