@@ -143,11 +143,9 @@ class HostDirectory:
 
     def lookup(self, host: str) -> TenantRecord | None:
         version = self._sync_version()
-        with self._lock:
-            entry = self._entries.get(host)
-            if entry is not None:
-                self._entries.move_to_end(host)
-                return None if entry == _MISSING else entry
+        found, record = self._local_lookup(self._entries, host)
+        if found:
+            return record
         record = self._shared_lookup(host) if version is not None else None
         if record is None:
             record = self._database_lookup(host)
@@ -159,16 +157,25 @@ class HostDirectory:
     def schema_lookup(self, schema_name: str) -> TenantRecord | None:
         """The tenant that owns ``schema_name`` (any status), or None."""
         version = self._sync_version()
-        with self._lock:
-            entry = self._schemas.get(schema_name)
-            if entry is not None:
-                self._schemas.move_to_end(schema_name)
-                return None if entry == _MISSING else entry
+        found, record = self._local_lookup(self._schemas, schema_name)
+        if found:
+            return record
         with public_scope():
             row = Tenant.objects.filter(schema_name=schema_name).values(*_TENANT_FIELDS).first()
         record = TenantRecord(**{**row, "id": str(row["id"])}) if row else None
         self._local_store(self._schemas, schema_name, record, version)
         return record
+
+    def _local_lookup(
+        self, entries: OrderedDict[str, TenantRecord | str], key: str
+    ) -> tuple[bool, TenantRecord | None]:
+        """(found, record) from this process's copy; a known miss is found with None."""
+        with self._lock:
+            entry = entries.get(key)
+            if entry is None:
+                return False, None
+            entries.move_to_end(key)
+            return True, None if entry == _MISSING else entry
 
     def _local_store(
         self,
