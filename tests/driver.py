@@ -600,7 +600,14 @@ class PrivatePostgres:
         self.log = self.root / "postgres.log"
         self.os_user = "postgres" if os.geteuid() == 0 else None
         if self.os_user:
-            shutil.chown(self.root, user=self.os_user, group=self.os_user)
+            try:
+                shutil.chown(self.root, user=self.os_user, group=self.os_user)
+            except LookupError:
+                shutil.rmtree(self.root, ignore_errors=True)
+                raise RuntimeError(
+                    "initdb refuses to run as root and there is no 'postgres' OS user to run it"
+                    " as: install the PostgreSQL server package (it creates the user)."
+                ) from None
         self.initialised = False
 
     def _run(self, *command: str, timeout: float = 120) -> subprocess.CompletedProcess:
