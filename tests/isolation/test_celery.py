@@ -107,7 +107,7 @@ def test_chain_of_a_keeps_its_tenant_while_b_runs_between_its_steps(
     # (which the worker sends only when a step finishes): the process goes A, B..., A, A.
     with tenant_scope(tenant_a):
         chain(
-            record_context.si(f"{marker}-a0", pause=0.5),
+            record_context.si(f"{marker}-a0", pause=1),
             record_context.si(f"{marker}-a1"),
             record_context.si(f"{marker}-a2"),
         ).apply_async()
@@ -129,31 +129,34 @@ def test_chain_of_a_keeps_its_tenant_while_b_runs_between_its_steps(
 
 
 def test_retry_of_a_runs_in_a_after_b_used_the_process(worker, tenant_a, tenant_b, marker):
+    # B's first task holds the process while A's task and B's second one are queued, so the
+    # process goes B, A (fails), B, A's retry (queued after B's second task).
+    with tenant_scope(tenant_b):
+        record_context.delay(f"{marker}-b0", pause=1)
     with tenant_scope(tenant_a):
         result = flaky.apply_async([marker, 1], ignore_result=False)
     with tenant_scope(tenant_b):
-        record_context.delay(f"{marker}-b")
+        record_context.delay(f"{marker}-b1")
     assert result.get(timeout=TIMEOUT) == 2
 
     tries = attempts(f"t:alpha:test:{marker}:attempts")
-    b_run = seen(f"t:beta:test:{marker}-b")
+    between = seen(f"t:beta:test:{marker}-b1")
     assert [t["retries"] for t in tries] == [0, 1]
-    # A failed, B ran, then A's retry, all in the one process.
-    assert tries[0]["seq"] < b_run["seq"] < tries[1]["seq"]
-    assert len({t["pid"] for t in tries} | {b_run["pid"]}) == 1
+    assert tries[0]["seq"] < between["seq"] < tries[1]["seq"]  # A failed, B ran, A retried
+    assert len({t["pid"] for t in tries} | {between["pid"]}) == 1  # all in the one process
     for run in tries:
-        assert (run["schema"], run["tenant"], run["search_path"]) == (
+        assert (run["schema"], run["tenant"], run["search_path"], run["users"]) == (
             "alpha",
             "alpha",
             "alpha, public",
+            ["owner@alpha.test"],
         )
-        assert run["users"] == ["owner@alpha.test"]
-    assert (b_run["schema"], b_run["tenant"], b_run["search_path"]) == (
-        "beta",
-        "beta",
-        "beta, public",
-    )
-    assert keys_for(marker) == {f"t:alpha:test:{marker}:attempts", f"t:beta:test:{marker}-b"}
+    assert_in_its_own_tenant({**between, "key": f"t:beta:test:{marker}-b1"}, tenant_b)
+    assert keys_for(marker) == {
+        f"t:alpha:test:{marker}:attempts",
+        f"t:beta:test:{marker}-b0",
+        f"t:beta:test:{marker}-b1",
+    }
 
 
 def test_beat_fan_out_runs_once_per_active_tenant_each_in_its_schema(
