@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import io
 import json
 import math
@@ -128,8 +127,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument(
         "--db-pool",
-        action="store_true",
-        help="Django's psycopg connection pool instead (needs psycopg_pool installed).",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="psycopg's connection pool, the application's default (DB_POOL); --no-db-pool: "
+        "a new connection per request; results go to api-nopool.{json,md}.",
     )
     parser.add_argument(
         "--breakdown-requests",
@@ -166,7 +167,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if args.breakdown_requests < 0:
         parser.error("--breakdown-requests must be 0 or more")
     if args.db_pool and args.db_conn_max_age:
-        parser.error("--db-pool needs --db-conn-max-age 0 (Django refuses both together)")
+        parser.error(
+            "the pool needs --db-conn-max-age 0 (Django refuses both together): add --no-db-pool"
+        )
     if not 1 <= args.connections <= 1000:
         parser.error("--connections must be between 1 and 1000")
     return args
@@ -246,7 +249,7 @@ def configure_environment(args: argparse.Namespace) -> None:
     os.environ["DB_CONN_MAX_AGE"] = str(args.db_conn_max_age)
     # The bare path's database alias connects with this schema as its search_path.
     os.environ["ATRIUM_BENCH_SCHEMA"] = TENANT_SLUG
-    os.environ["ATRIUM_BENCH_DB_POOL"] = "1" if args.db_pool else "0"
+    os.environ["DB_POOL"] = "1" if args.db_pool else "0"
     # The one access token must outlive the run (the default lifetime is 15 minutes).
     os.environ["JWT_ACCESS_MINUTES"] = str(max(15, run_minutes(args) + 10))
 
@@ -885,7 +888,7 @@ def render_markdown(results: dict) -> str:
 
 def db_mode(parameters: dict) -> str:
     if parameters["db_pool"]:
-        return "Django's psycopg pool (`--db-pool`)"
+        return "psycopg's pool, the application's default (`DB_POOL=1`)"
     age = parameters["db_conn_max_age"]
     return f"`DB_CONN_MAX_AGE={age}`" + (", a new connection per request" if age == 0 else "")
 
@@ -979,8 +982,6 @@ def main(argv: list[str] | None = None) -> int:
             "dropped and re-created, so its name must contain 'bench'."
         )
     client = pick_client(args.client)
-    if args.db_pool and importlib.util.find_spec("psycopg_pool") is None:
-        raise BenchmarkError("--db-pool needs psycopg_pool (pip install psycopg-pool).")
     configure_environment(args)
     command = shlex.join([".venv/bin/python", "benchmarks/api.py", *sys.argv[1:]])
     started_at = datetime.now(UTC)
@@ -1066,7 +1067,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {**machine, "load_average_1_5_15_at_start": load_at_start},
     }
     # A pooled run answers another question than the default one: it gets files of its own.
-    name = "api-pool" if args.db_pool else "api"
+    name = "api" if args.db_pool else "api-nopool"
     write_atomically(args.results_dir / f"{name}.json", json.dumps(results, indent=2) + "\n")
     write_atomically(args.results_dir / f"{name}.md", render_markdown(results))
     print_summary(results)

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import json
 import math
 import os
@@ -178,9 +177,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument(
         "--db-pool",
-        action="store_true",
-        help="Django's psycopg connection pool instead (needs psycopg_pool installed); "
-        "results go to catalog-pool.{json,md}.",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="psycopg's connection pool, the application's default (DB_POOL); --no-db-pool: "
+        "a new connection per request; results go to catalog-nopool.{json,md}.",
     )
     parser.add_argument(
         "--breakdown-requests",
@@ -226,7 +226,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if not 1 <= args.pgbench_jobs <= args.pgbench_clients:
         parser.error("--pgbench-jobs must be between 1 and --pgbench-clients")
     if args.db_pool and args.db_conn_max_age:
-        parser.error("--db-pool needs --db-conn-max-age 0 (Django refuses both together)")
+        parser.error(
+            "the pool needs --db-conn-max-age 0 (Django refuses both together): add --no-db-pool"
+        )
     if args.pgbench_scale < 1:
         parser.error("--pgbench-scale must be at least 1")
     for url in (args.database_url, args.pgbench_database_url):
@@ -279,7 +281,7 @@ def configure_environment(args: argparse.Namespace) -> None:
     os.environ["CHANNEL_REDIS_URL"] = args.redis_url
     os.environ["ATRIUM_SPARE_POOL_SIZE"] = "0"
     os.environ["DB_CONN_MAX_AGE"] = str(args.db_conn_max_age)
-    os.environ["ATRIUM_BENCH_DB_POOL"] = "1" if args.db_pool else "0"
+    os.environ["DB_POOL"] = "1" if args.db_pool else "0"
     # The one access token must outlive the run (the default lifetime is 15 minutes).
     os.environ["JWT_ACCESS_MINUTES"] = str(max(15, run_minutes(args) + 10))
 
@@ -1536,8 +1538,6 @@ def main(argv: list[str] | None = None) -> int:
         return load_main(argv[1:])
     args = parse_args(argv)
     client = api.pick_client(args.client)
-    if args.db_pool and importlib.util.find_spec("psycopg_pool") is None:
-        raise BenchmarkError("--db-pool needs psycopg_pool (pip install psycopg-pool).")
     if not shutil.which("pgbench"):
         raise BenchmarkError("pgbench is not installed (apt-get install postgresql-contrib).")
     configure_environment(args)
@@ -1668,7 +1668,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {**machine, "load_average_1_5_15_at_start": load_at_start},
     }
     # A pooled run answers another question than the default one: it gets files of its own.
-    name = "catalog-pool" if args.db_pool else "catalog"
+    name = "catalog" if args.db_pool else "catalog-nopool"
     api.write_atomically(args.results_dir / f"{name}.json", json.dumps(results, indent=2) + "\n")
     api.write_atomically(args.results_dir / f"{name}.md", render_markdown(results))
     print_summary(results)

@@ -9,9 +9,6 @@ The application's own settings (``config.settings.base``), with these changes:
 * ``TenantRoutingMiddleware`` is wrapped by ``benchmarks.api_bare.BenchRoutingMiddleware``,
   which hands every request to it unchanged, except those under ``/bench/bare/``: these skip
   tenant routing and are resolved against the bare urlconf (``benchmarks.api_bare``).
-* Optionally (``ATRIUM_BENCH_DB_POOL=1``, ``benchmarks/api.py --db-pool``) Django's psycopg
-  connection pool instead of a connection per request; it needs ``psycopg_pool``, which the
-  application does not install.
 * A second database alias, ``bare``, for the bare path only: the same database through
   Django's own PostgreSQL backend, with the bench tenant's schema as the connection's
   ``search_path`` from its start-up packet (``ATRIUM_BENCH_SCHEMA``), the way a
@@ -26,7 +23,7 @@ import copy
 import os
 
 from config.settings.base import *  # noqa: F403
-from config.settings.base import ATRIUM_PLANS, DATABASES, LOGGING, MIDDLEWARE, env_bool
+from config.settings.base import ATRIUM_PLANS, DATABASES, LOGGING, MIDDLEWARE
 
 DEBUG = False
 LOGGING["root"]["level"] = "WARNING"
@@ -44,11 +41,6 @@ MIDDLEWARE = [
     for entry in MIDDLEWARE
 ]
 
-if env_bool("ATRIUM_BENCH_DB_POOL", False):
-    # Under ASGI every request runs in a thread of its own, so a pool is the only way to
-    # reuse connections; Django refuses a pool together with persistent connections.
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
-    DATABASES["default"]["OPTIONS"]["pool"] = {"min_size": 4, "max_size": 32, "timeout": 10}
 
 ATRIUM_BENCH_SCHEMA = os.environ.get("ATRIUM_BENCH_SCHEMA", "")
 ATRIUM_BENCH_USER_ID = os.environ.get("ATRIUM_BENCH_USER_ID", "")

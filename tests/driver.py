@@ -1,9 +1,10 @@
-"""Real processes for tests: an ASGI server, a Celery worker, a Redis and a PostgreSQL of
-their own.
+"""Real processes for tests: the ASGI server, Celery worker and beat, ``manage.py``
+commands, and a Redis and a PostgreSQL of the test's own.
 
 Each is a class with ``start()`` / ``stop()`` that is also a context manager, captures its
 output in a log file (``log_tail()`` for assertion messages) and runs in a process group
-of its own, killed at ``stop()`` whatever state the test left it in. By default the
+of its own, killed at ``stop()`` whatever state the test left it in (and, as a last
+resort, when the test process exits). By default the
 processes run on the test run's database and Redis (``cli_env()``); the fault suites pass
 the ``env()`` of a ``PrivateRedis`` or a ``PrivatePostgres`` instead, because they stop
 and restart what they use and the shared services must never go down.
@@ -11,6 +12,7 @@ and restart what they use and the shared services must never go down.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import glob
 import os
@@ -20,6 +22,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -70,6 +73,17 @@ def wait_for(
         time.sleep(interval)
 
 
+# Everything started and not cleaned up yet: stopped at exit if a test run is interrupted.
+_alive: set = set()
+
+
+@atexit.register
+def _clean_up_leftovers() -> None:
+    for leftover in list(_alive):
+        with contextlib.suppress(Exception):  # best effort: the interpreter is going away
+            leftover.cleanup()
+
+
 class ManagedProcess:
     """One long-running child process in a session of its own, logging to ``log``."""
 
@@ -97,6 +111,7 @@ class ManagedProcess:
     def start(self, timeout: float = 60) -> ManagedProcess:
         assert not self.running(), f"{self.name} is already running"
         self.log_offset = self.log.stat().st_size if self.log.exists() else 0
+        _alive.add(self)
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
                 self.command(),
@@ -145,6 +160,7 @@ class ManagedProcess:
 
     def cleanup(self) -> None:
         self.stop()
+        _alive.discard(self)
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -233,7 +249,16 @@ class Server(ManagedProcess):
         self.overrides = dict(env or {})
         self.port = port or free_port()
         self.log_level = log_level
-        self.session = requests.Session()
+        self._local = threading.local()  # one HTTP session per thread: load from threads
+        self._sessions: list[requests.Session] = []
+
+    @property
+    def session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+            self._sessions.append(session)
+        return session
 
     def command(self) -> list[str]:
         return [
@@ -301,7 +326,8 @@ class Server(ManagedProcess):
         return response.json()["access"]
 
     def cleanup(self) -> None:
-        self.session.close()
+        for session in self._sessions:
+            session.close()
         super().cleanup()
 
 
@@ -427,6 +453,44 @@ class Worker(ManagedProcess):
         self.delete_queue()
 
 
+class Beat(ManagedProcess):
+    """``celery beat`` sending to ``worker``'s queue. With ``fan_out=(task, argument)`` its
+    only entry fans ``task(argument)`` out to every active tenant each second, as beat does
+    for ``ATRIUM_TENANT_PERIODIC_TASKS`` (see ``tests/live_settings.py``)."""
+
+    name = "celery-beat"
+
+    def __init__(
+        self,
+        worker: Worker,
+        fan_out: tuple[str, str] | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__()
+        self.worker = worker
+        self.overrides = {**worker.overrides, **(env or {}), **worker.sender_env()}
+        if fan_out:
+            self.overrides["ATRIUM_TEST_BEAT_FAN_OUT"] = " ".join(fan_out)
+
+    def command(self) -> list[str]:
+        return [
+            *(sys.executable, "-m", "celery", "-A", "config.celery", "beat"),
+            *("--loglevel=INFO", "--schedule", str(self.workdir / "beat-schedule")),
+        ]
+
+    def environment(self) -> dict[str, str]:
+        return run_environment(self.overrides)
+
+    def wait_ready(self, timeout: float) -> None:
+        wait_for(
+            lambda: "beat: Starting..." in self.output_since_start(),
+            f"{self.name} to start",
+            self,
+            timeout=timeout,
+            interval=0.1,
+        )
+
+
 def _test_settings():
     from django.conf import settings
 
@@ -471,7 +535,7 @@ class PrivateRedis(ManagedProcess):
         import redis
 
         try:
-            return redis.Redis(port=self.port, socket_timeout=0.5).ping()
+            return self.client().ping()
         except redis.RedisError:
             return False
 
@@ -479,9 +543,13 @@ class PrivateRedis(ManagedProcess):
         return f"redis://127.0.0.1:{self.port}/{db}"
 
     def client(self, db: int = 0):
+        """A client that fails at once when the server is down (redis-py retries 3 times
+        with backoff by default: seconds per call)."""
         import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
 
-        return redis.Redis.from_url(self.url(db), socket_timeout=2)
+        return redis.Redis.from_url(self.url(db), socket_timeout=2, retry=Retry(NoBackoff(), 0))
 
     def env(self) -> dict[str, str]:
         """Overrides that put cache, throttles, broker and channel layer on this server."""
@@ -532,7 +600,14 @@ class PrivatePostgres:
         self.log = self.root / "postgres.log"
         self.os_user = "postgres" if os.geteuid() == 0 else None
         if self.os_user:
-            shutil.chown(self.root, user=self.os_user, group=self.os_user)
+            try:
+                shutil.chown(self.root, user=self.os_user, group=self.os_user)
+            except LookupError:
+                shutil.rmtree(self.root, ignore_errors=True)
+                raise RuntimeError(
+                    "initdb refuses to run as root and there is no 'postgres' OS user to run it"
+                    " as: install the PostgreSQL server package (it creates the user)."
+                ) from None
         self.initialised = False
 
     def _run(self, *command: str, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -553,6 +628,7 @@ class PrivatePostgres:
         return result
 
     def start(self, timeout: float = 60) -> PrivatePostgres:
+        _alive.add(self)
         if not self.initialised:
             self._run(
                 postgres_bin("initdb"),
@@ -611,6 +687,7 @@ class PrivatePostgres:
             with contextlib.suppress(ProcessLookupError, ValueError, OSError):
                 pid = int((self.data / "postmaster.pid").read_text().split()[0])
                 os.kill(pid, signal.SIGKILL)
+        _alive.discard(self)
         shutil.rmtree(self.root, ignore_errors=True)
 
     def __enter__(self) -> PrivatePostgres:

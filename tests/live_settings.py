@@ -21,3 +21,15 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_interval": 1,
     "unacked_restore_throttle": 1,
 }
+# Beat started by a test (driver.Beat) runs one entry of the test's own instead of the real
+# schedule: ATRIUM_TEST_BEAT_FAN_OUT="<tenant task name> <argument>" is fanned out to every
+# active tenant every second, exactly as the entries of ATRIUM_TENANT_PERIODIC_TASKS are.
+if os.environ.get("ATRIUM_TEST_BEAT_FAN_OUT"):
+    _task, _argument = os.environ["ATRIUM_TEST_BEAT_FAN_OUT"].split()
+    CELERY_BEAT_SCHEDULE = {
+        f"{_task} for every active tenant": {
+            "task": "platform.run_for_active_tenants",
+            "schedule": 1.0,
+            "args": (_task, _argument),
+        }
+    }

@@ -1,8 +1,9 @@
 """Host routing: tenant hosts, the public host, unknown and malformed hosts, caching."""
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from atrium.tenants import services
 from atrium.tenants.context import public_scope
@@ -130,3 +131,25 @@ def test_a_rolled_back_change_does_not_leak_into_the_cache(tenant_a):
         Domain(domain="ghost.example", tenant=tenant_a, is_primary=False).save()
         raise RuntimeError("roll back")
     assert get("ghost.example").status_code == 404
+
+
+@pytest.mark.django_db
+def test_schema_lookup_for_workers_does_no_sql_once_warm(tenant_a, django_assert_num_queries):
+    other_process = HostDirectory()
+    with CaptureQueriesContext(connection) as cold:
+        assert other_process.schema_lookup(tenant_a.schema_name).slug == "alpha"
+    assert any('"tenants_tenant"' in query["sql"] for query in cold.captured_queries)
+    with django_assert_num_queries(0):
+        assert other_process.schema_lookup(tenant_a.schema_name).slug == "alpha"
+    assert other_process.schema_lookup("no_such_schema") is None
+
+
+def test_schema_lookup_sees_a_change_made_in_another_process(live_db, tenant_b):
+    other_process = HostDirectory()
+    assert other_process.schema_lookup(tenant_b.schema_name).status == TenantStatus.ACTIVE
+    try:
+        services.tenant_suspend(slug="beta")
+        assert other_process.schema_lookup(tenant_b.schema_name).status == TenantStatus.SUSPENDED
+    finally:
+        services.tenant_activate(slug="beta")
+    assert other_process.schema_lookup(tenant_b.schema_name).status == TenantStatus.ACTIVE

@@ -52,7 +52,7 @@ from celery.exceptions import Ignore, Reject, Retry
 from celery.signals import task_postrun, task_prerun
 from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import InterfaceError, OperationalError, close_old_connections, transaction
 from django.db.models import Model, QuerySet
 from django_redis import get_redis_connection
 from redis import Redis
@@ -203,20 +203,21 @@ class ScopedTask(SchemaHeaderTask):
 
 
 def _tenant_for_schema(schema_name: str):
-    from atrium.tenants.models import Tenant
+    """The tenant a message was sent for, from the routing directory (no SQL once warm,
+    and a suspension or deletion is seen on the next task, as on the next request)."""
+    from atrium.tenants.routing import directory
 
-    # An eager task started inside its sender's scope needs no query.
+    # An eager task started inside its sender's scope needs no lookup.
     active = current_tenant_or_none()
     if active is not None and active.schema_name == schema_name:
         return active
-    with public_scope():
-        try:
-            return Tenant.objects.get(schema_name=schema_name)
-        except Tenant.DoesNotExist:
-            raise TenantRequired(
-                f"The task was sent for the schema {schema_name!r}, which belongs to no tenant "
-                "(deleted since?); it is refused."
-            ) from None
+    record = directory.schema_lookup(schema_name)
+    if record is None:
+        raise TenantRequired(
+            f"The task was sent for the schema {schema_name!r}, which belongs to no tenant "
+            "(deleted since?); it is refused."
+        )
+    return record.to_tenant()
 
 
 # The worker side of the door. tenant-schemas-celery connects its own schema switch at
@@ -238,6 +239,7 @@ def _enter_task_scope(sender=None, task=None, **_: Any) -> None:
     """
     task = task or sender
     request = task.request
+    _recycle_connections(request)
     stack = ExitStack()
     schema_name = _header(request, SCHEMA_HEADER)
     try:
@@ -268,6 +270,16 @@ def _leave_task_scope(sender=None, task=None, **_: Any) -> None:
     if stack is not None:
         delattr(task.request, _SCOPE_STACK)
         stack.close()
+    _recycle_connections(task.request)
+
+
+def _recycle_connections(request) -> None:
+    """Per task what Django does per request: hand back (to the pool) or close connections
+    that are obsolete or broken. Celery's own per-task close is off (CELERY_DB_REUSE_MAX):
+    it closed the connection, and with a pool the whole pool, around every task. Eager
+    runs share their caller's connection and transaction, so they are left alone."""
+    if not getattr(request, "is_eager", False):
+        close_old_connections()
 
 
 # ----------------------------------------------------------------------------- idempotency

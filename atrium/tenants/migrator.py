@@ -141,6 +141,15 @@ def _migrate_in_worker(schema_name: str) -> tuple[str, str | None]:
         connections.close_all()
 
 
+def close_before_fork() -> None:
+    """Never share a database socket, or a connection pool and its threads, with forked
+    workers: a child would wait forever on the parent's pool."""
+    for conn in connections.all(initialized_only=True):
+        conn.close()
+        if getattr(conn, "pool", None) is not None:
+            conn.close_pool()
+
+
 def migrate_schemas(
     schemas: list[str],
     *,
@@ -159,7 +168,7 @@ def migrate_schemas(
         for schema, error in results:
             _record(report, schema, error, on_progress)
     else:
-        connections.close_all()  # never share a database socket with forked workers
+        close_before_fork()
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=parallel, mp_context=context) as pool:
             futures = [pool.submit(_migrate_in_worker, schema) for schema in todo]

@@ -48,6 +48,7 @@ return 0
 
 _HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _MISSING = "-"  # a host known not to exist (cached in this process only)
+_TENANT_FIELDS = ("id", "slug", "name", "schema_name", "status", "plan")
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,17 +97,23 @@ def redis_client() -> redis.Redis:
 
 
 class HostDirectory:
-    """Host → TenantRecord, cached in this process and in Redis, invalidated by version."""
+    """Host → TenantRecord, cached in this process and in Redis, invalidated by version.
+
+    It also answers schema → TenantRecord for the Celery worker (a message names its
+    schema, not a host), from a per-process copy under the same version.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._entries: OrderedDict[str, TenantRecord | str] = OrderedDict()
+        self._schemas: OrderedDict[str, TenantRecord | str] = OrderedDict()
         self._version: str | None = None
         self._checked_at = 0.0
 
     def clear_local(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._schemas.clear()
             self._version = None
 
     def _shared_version(self) -> str | None:
@@ -124,37 +131,66 @@ class HostDirectory:
                 # Redis is away: trust the local copy for a short while, then re-read the DB.
                 if now - self._checked_at > settings.ATRIUM_ROUTING_FALLBACK_TTL:
                     self._entries.clear()
+                    self._schemas.clear()
                     self._checked_at = now
                 return None
             if version != self._version:
                 self._entries.clear()
+                self._schemas.clear()
                 self._version = version
             self._checked_at = now
         return version
 
     def lookup(self, host: str) -> TenantRecord | None:
         version = self._sync_version()
-        with self._lock:
-            entry = self._entries.get(host)
-            if entry is not None:
-                self._entries.move_to_end(host)
-                return None if entry == _MISSING else entry
+        found, record = self._local_lookup(self._entries, host)
+        if found:
+            return record
         record = self._shared_lookup(host) if version is not None else None
         if record is None:
             record = self._database_lookup(host)
             if record is not None and version is not None:
                 self._shared_store(host, record, version)
-        self._local_store(host, record, version)
+        self._local_store(self._entries, host, record, version)
         return record
 
-    def _local_store(self, host: str, record: TenantRecord | None, version: str | None) -> None:
+    def schema_lookup(self, schema_name: str) -> TenantRecord | None:
+        """The tenant that owns ``schema_name`` (any status), or None."""
+        version = self._sync_version()
+        found, record = self._local_lookup(self._schemas, schema_name)
+        if found:
+            return record
+        with public_scope():
+            row = Tenant.objects.filter(schema_name=schema_name).values(*_TENANT_FIELDS).first()
+        record = TenantRecord(**{**row, "id": str(row["id"])}) if row else None
+        self._local_store(self._schemas, schema_name, record, version)
+        return record
+
+    def _local_lookup(
+        self, entries: OrderedDict[str, TenantRecord | str], key: str
+    ) -> tuple[bool, TenantRecord | None]:
+        """(found, record) from this process's copy; a known miss is found with None."""
+        with self._lock:
+            entry = entries.get(key)
+            if entry is None:
+                return False, None
+            entries.move_to_end(key)
+            return True, None if entry == _MISSING else entry
+
+    def _local_store(
+        self,
+        entries: OrderedDict[str, TenantRecord | str],
+        key: str,
+        record: TenantRecord | None,
+        version: str | None,
+    ) -> None:
         with self._lock:
             if version is not None and version != self._version:
                 return
-            self._entries[host] = record if record is not None else _MISSING
-            self._entries.move_to_end(host)
-            while len(self._entries) > settings.ATRIUM_ROUTING_LOCAL_MAX_HOSTS:
-                self._entries.popitem(last=False)
+            entries[key] = record if record is not None else _MISSING
+            entries.move_to_end(key)
+            while len(entries) > settings.ATRIUM_ROUTING_LOCAL_MAX_HOSTS:
+                entries.popitem(last=False)
 
     def _shared_lookup(self, host: str) -> TenantRecord | None:
         try:

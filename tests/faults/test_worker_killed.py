@@ -1,22 +1,20 @@
 """A Celery worker killed with SIGKILL in the middle of a catalog import.
 
-The import runs in one transaction, so the kill rolls its rows back; the message was not
-acknowledged (``acks_late``), so the broker hands it out again once its visibility timeout
-has passed, and the redelivered run creates each product exactly once.
+The message was not acknowledged (``acks_late``), so the broker hands it out again once its
+visibility timeout has passed, to another worker, and each product exists exactly once
+afterwards. Killed while inserting the rows, the import's one transaction is rolled back and
+the redelivered run creates them all; killed while its COMMIT waits, the database completes
+the commit it was sent, and the redelivered run finds every row and updates it.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
-from collections.abc import Iterator
 
 import pytest
 
-from atrium.apps.catalog import services
 from atrium.apps.catalog.models import Product
 from atrium.platform.jobs.models import Job, JobStatus
-from atrium.tenants import provisioning
 from atrium.tenants.context import tenant_scope
 from atrium.tenants.models import Tenant
 from tests import driver
@@ -37,20 +35,6 @@ def import_csv() -> str:
     return "\n".join(lines) + "\n"
 
 
-@pytest.fixture
-def shop(live_db) -> Iterator[Tenant]:
-    """A tenant of the test's own (purged after), with the import's two categories."""
-    slug = f"imp-{uuid.uuid4().hex[:6]}"
-    created = provisioning.tenant_create(
-        slug=slug, name="Import Co", owner_email=f"owner@{slug}.test", owner_password=OWNER_PASSWORD
-    )
-    live_db.append(slug)
-    with tenant_scope(created.tenant):
-        services.category_create(name="Early")
-        services.category_create(name="Late")
-    yield created.tenant
-
-
 def skus(tenant: Tenant) -> Counter:
     with tenant_scope(tenant):
         return Counter(Product.all_objects.values_list("sku", flat=True))
@@ -68,7 +52,45 @@ def finished_job(server: driver.Server, host: str, token: str, job_id: str) -> d
     return job if job["status"] in (JobStatus.SUCCEEDED, JobStatus.FAILED) else None
 
 
-def test_an_import_killed_mid_run_is_redelivered_and_creates_each_product_once(shop):
+def hold_the_middle_row(blocker: LockBlocker, shop: Tenant) -> None:
+    """An uncommitted product with the SKU of the middle row: the import's insert of that row
+    waits on the unique index, half its rows written in its transaction."""
+    blocker.hold(
+        f'INSERT INTO "{shop.schema_name}".catalog_product (id, created_at, updated_at,'
+        " is_deleted, name, slug, sku, description, price, stock, status, tags,"
+        " review_count, category_id, owner_id) SELECT gen_random_uuid(), now(), now(),"
+        " false, 'Holder', 'holder', %s, '', 1, 0, 'draft', '{}', 0, category.id, owner.id"
+        f' FROM "{shop.schema_name}".catalog_category category,'
+        f' "{shop.schema_name}".accounts_user owner WHERE category.slug = %s'
+        " AND owner.email = %s",
+        [f"BULK-{MIDDLE:03d}", "late", f"owner@{shop.slug}.test"],
+    )
+
+
+def hold_the_commit(blocker: LockBlocker, shop: Tenant) -> None:
+    """Foreign keys are checked at COMMIT (Django makes them deferred), with FOR KEY SHARE
+    on the category: holding the category FOR UPDATE stops the import in its COMMIT."""
+    blocker.hold(
+        f'SELECT 1 FROM "{shop.schema_name}".catalog_category WHERE slug = %s FOR UPDATE',
+        ["late"],
+    )
+
+
+ALL_ROWS = Counter({f"BULK-{n:03d}": 1 for n in range(1, ROWS + 1)})
+
+
+@pytest.mark.parametrize(
+    ("hold", "left_by_the_kill", "redelivered_result"),
+    [
+        pytest.param(
+            hold_the_middle_row, Counter(), {"created": ROWS, "updated": 0}, id="mid-rows"
+        ),
+        pytest.param(hold_the_commit, ALL_ROWS, {"created": 0, "updated": ROWS}, id="at-commit"),
+    ],
+)
+def test_an_import_killed_mid_run_is_redelivered_and_each_product_exists_once(
+    shop, hold, left_by_the_kill, redelivered_result
+):
     host = f"{shop.slug}.localhost"
     with (
         driver.Worker(concurrency=1) as first,
@@ -76,18 +98,7 @@ def test_an_import_killed_mid_run_is_redelivered_and_creates_each_product_once(s
         LockBlocker() as blocker,
     ):
         token = server.login(host, f"owner@{shop.slug}.test", OWNER_PASSWORD)
-        # An uncommitted product with the SKU of the middle row: the import's insert of that
-        # row waits on the unique index (foreign keys are deferred to the commit, so a lock
-        # on the category would only stop it at COMMIT, which the database then completes).
-        blocker.hold(
-            f'INSERT INTO "{shop.schema_name}".catalog_product (id, created_at, updated_at,'
-            " is_deleted, name, slug, sku, description, price, stock, status, tags,"
-            " review_count, category_id, owner_id) SELECT gen_random_uuid(), now(), now(),"
-            " false, 'Holder', 'holder', %s, '', 1, 0, 'draft', '{}', 0, category.id, owner.id"
-            f' FROM "{shop.schema_name}".catalog_category category,'
-            f' "{shop.schema_name}".accounts_user owner WHERE category.slug = %s',
-            [f"BULK-{MIDDLE:03d}", "late"],
-        )
+        hold(blocker, shop)
         accepted = server.post(
             host,
             "/api/v1/catalog/imports/",
@@ -101,8 +112,7 @@ def test_an_import_killed_mid_run_is_redelivered_and_creates_each_product_once(s
         first.kill()  # the whole worker, main process and pool: nobody acknowledges
         blocker.release()
         blocker.wait_for_orphan_to_end()
-        # Half the rows were written in the import's transaction: all rolled back.
-        assert skus(shop) == Counter()
+        assert skus(shop) == left_by_the_kill
         assert job_status(shop, job_id) == JobStatus.RUNNING
 
         with driver.Worker(
@@ -118,7 +128,7 @@ def test_an_import_killed_mid_run_is_redelivered_and_creates_each_product_once(s
                 interval=0.5,  # within the API's rate limits
             )
             assert finished["status"] == JobStatus.SUCCEEDED, (finished["error"], second.logs())
-            assert finished["result"] == {"created": ROWS, "updated": 0}
+            assert finished["result"] == redelivered_result
             assert "catalog.import_products success" in second.output_since_start()
 
-    assert skus(shop) == Counter({f"BULK-{n:03d}": 1 for n in range(1, ROWS + 1)})
+    assert skus(shop) == ALL_ROWS
