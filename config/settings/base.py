@@ -142,7 +142,8 @@ CACHES = {
         # Every cache key goes through the tenant key space (t:<schema>:cache:…).
         "KEY_FUNCTION": "atrium.tenants.keyspace.cache_key",
         "OPTIONS": {
-            "CLIENT_CLASS": "django_redis.client.DefaultClient",
+            # clear() empties the active tenant's cache only, not the shared database.
+            "CLIENT_CLASS": "atrium.tenants.keyspace.TenantCacheClient",
             "SOCKET_CONNECT_TIMEOUT": 1,
             "SOCKET_TIMEOUT": 1,
             # A cache outage degrades to misses instead of failing requests.
