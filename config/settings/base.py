@@ -135,6 +135,13 @@ DATABASES["default"]["ENGINE"] = "django_tenants.postgresql_backend"
 DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int("DB_CONNECT_TIMEOUT", 3)
 
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def redis_db_url(url: str, db: int) -> str:
+    """The Redis server of ``url`` with another database index."""
+    return urlunsplit(urlsplit(url)._replace(path=f"/{db}"))
+
+
 CACHES = {
     "default": {
         "BACKEND": "django_redis.cache.RedisCache",
@@ -155,7 +162,10 @@ DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 
 # ---------------------------------------------------------------------------- Celery
 # Background work (atrium/platform/tasks.py): the sender's tenant travels with each task.
-CELERY_BROKER_URL = env("CELERY_BROKER_URL", REDIS_URL)
+# The broker (and the result backend) use a Redis database of their own (index 1 of
+# REDIS_URL's server): Celery's keys cannot carry a tenant prefix, so they stay out of the
+# tenant key space, where every key is t:<schema>:… or p:… (atrium/tenants/keyspace.py).
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", redis_db_url(REDIS_URL, 1))
 # Tasks report through the database, job progress in Redis and events, not results. Only
 # Chords need a result backend for their join; results are kept only by tasks that ask
 # (CELERY_TASK_IGNORE_RESULT below) and expire after a day.
@@ -357,11 +367,6 @@ SPECTACULAR_SETTINGS = {
 }
 
 # ---------------------------------------------------------------------------- WebSockets
-
-
-def redis_db_url(url: str, db: int) -> str:
-    """The Redis server of ``url`` with another database index."""
-    return urlunsplit(urlsplit(url)._replace(path=f"/{db}"))
 
 
 # The channel layer has a Redis database of its own (index 2 of REDIS_URL's server), so
