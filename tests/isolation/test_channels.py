@@ -98,6 +98,9 @@ async def test_no_client_input_chooses_a_group(tenant_a, tenant_b, lookalike, jo
         await in_thread(
             publish_user_event, tenant_b, beta_owner.pk, "job.progress", id="b", data={}
         )
+        # Alpha's event, sent last, is the first to arrive: nothing of beta came before it.
+        await in_thread(publish_tenant_event, tenant_a, "product.created", id="a", data={})
+        assert (await socket.receive_json_from(timeout=5))["id"] == "a"
         assert await socket.receive_nothing(timeout=0.3)
     finally:
         await socket.disconnect(timeout=5)
@@ -127,10 +130,11 @@ async def test_the_same_user_id_in_two_tenants_is_two_groups(
         open_socket(host="beta.localhost", subprotocols=["bearer", twin_token]) as beta_socket,
     ):
         await in_thread(publish_user_event, tenant_b, twin.pk, "job.finished", id="b", data={})
-        assert (await beta_socket.receive_json_from(timeout=3))["id"] == "b"
-        assert await alpha_socket.receive_nothing(timeout=0.3)
         await in_thread(publish_user_event, tenant_a, owner.pk, "job.finished", id="a", data={})
-        assert (await alpha_socket.receive_json_from(timeout=3))["id"] == "a"
+        # Each socket's first message is its own tenant's, sent after the other's.
+        assert (await beta_socket.receive_json_from(timeout=5))["id"] == "b"
+        assert (await alpha_socket.receive_json_from(timeout=5))["id"] == "a"
+        assert await alpha_socket.receive_nothing(timeout=0.3)
         assert await beta_socket.receive_nothing(timeout=0.3)
 
 
@@ -197,11 +201,16 @@ async def test_interleaved_events_of_both_tenants_reach_exactly_their_own_socket
             beta_writes, tenant_b, beta_owner, tokens["beta"], shelves["beta"]
         )
 
+        # A last event per tenant marks the end: each socket's queue is in order.
+        for tenant in (tenant_a, tenant_b):
+            await in_thread(publish_tenant_event, tenant, "x.end", id="end", data={})
+
         async def drain(socket) -> list[str]:
             got = []
-            while not await socket.receive_nothing(timeout=0.3):
-                got.append((await socket.receive_json_from(timeout=3))["id"])
-            return got
+            while not got or got[-1] != "end":
+                got.append((await socket.receive_json_from(timeout=5))["id"])
+            assert await socket.receive_nothing(timeout=0.2)
+            return got[:-1]
 
         received = await asyncio.gather(drain(a1), drain(a2), drain(b1), drain(b2))
     for got in received[:2]:
