@@ -216,3 +216,39 @@ def test_restore_and_reviews_with_alpha_ids_still_work(alpha):
         404,
         "not_found",
     )
+
+
+@pytest.mark.django_db
+def test_imports_and_exports_stay_in_their_tenant(alpha, beta, django_capture_on_commit_callbacks):
+    """An import matches rows by SKU and categories by slug in its own tenant only: beta's SKU
+    creates a product of alpha, beta's category slug is an error; an export holds only
+    alpha's rows."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    beta_before = tenant_rows(beta.tenant)
+    client = alpha.client()
+    header = "sku,name,description,price,stock,status,category,tags\n"
+    cases = {
+        "same-sku": f"W-beta,Taken over,,1.00,1,active,{alpha.category.slug},\n",
+        "their-category": f"NEW-1,Smuggled,,1.00,1,active,{beta.category.slug},\n",
+    }
+    jobs_of = {}
+    for name, row in cases.items():
+        upload = SimpleUploadedFile("p.csv", (header + row).encode(), "text/csv")
+        with django_capture_on_commit_callbacks(execute=True):
+            accepted = client.post("/api/v1/catalog/imports/", {"file": upload}, format="multipart")
+        assert accepted.status_code == 202, accepted.json()
+        jobs_of[name] = client.get(f"/api/v1/jobs/{accepted.json()['id']}/").json()
+    assert jobs_of["same-sku"]["status"] == "succeeded", jobs_of["same-sku"]
+    assert jobs_of["same-sku"]["result"] == {"created": 1, "updated": 0}
+    assert jobs_of["their-category"]["status"] == "failed"
+    assert jobs_of["their-category"]["error"]["rows"][0]["field"] == "category"
+    with tenant_scope(alpha.tenant):
+        assert Product.objects.get(sku="W-beta").name == "Taken over"  # alpha's own now
+    with django_capture_on_commit_callbacks(execute=True):
+        exported = client.post("/api/v1/catalog/exports/")
+    job = client.get(f"/api/v1/jobs/{exported.json()['id']}/").json()
+    content = b"".join(client.get(job["download_url"]).streaming_content).decode()
+    assert "W-alpha" in content and "Taken over" in content
+    assert "Widget beta" not in content and beta.category.slug not in content
+    assert tenant_rows(beta.tenant) == beta_before
