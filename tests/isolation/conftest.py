@@ -16,7 +16,7 @@ import json
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -131,7 +131,6 @@ class World:
     job: Job  # a finished export with its file in the tenant's storage
     running_job: Job
     tokens: TokenPair  # the owner's
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def host(self) -> str:
@@ -435,16 +434,3 @@ def _close_everything() -> None:
     connection.close()
     if hasattr(connection, "close_pool"):
         connection.close_pool()
-
-
-def backend_pid() -> int:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        return cursor.fetchone()[0]
-
-
-def real_search_path() -> str:
-    """What PostgreSQL itself says, on this thread's connection (after Django's SET)."""
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW search_path")
-        return cursor.fetchone()[0]
