@@ -115,12 +115,15 @@ def cli_env() -> dict[str, str]:
     return env
 
 
-def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    """Run ``manage.py <args>`` as an operator would, against the test database."""
+def run_cli(
+    *args: str, timeout: float = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """Run ``manage.py <args>`` as an operator would, against the test database (or what
+    ``env`` overrides, e.g. a private cluster's ``DATABASE_URL``)."""
     return subprocess.run(
         [sys.executable, str(REPO_ROOT / "manage.py"), *args],
         cwd=REPO_ROOT,
-        env=cli_env(),
+        env={**cli_env(), **(env or {})},
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -5,14 +5,23 @@ by namespace, version and the full request path with its query string. A write b
 version after commit, so the next read misses and every older entry is simply never read
 again (they expire on their own). Keys go through the cache's KEY_FUNCTION, so they live
 under ``t:<schema>:cache:…`` and one tenant can never read another's entries.
+
+Redis away when a write commits: the bump is lost, and the entries cached before the outage
+would be served again once Redis is back (for up to ``RESPONSE_TTL``). So a process keeps
+the bumps Redis missed and applies them before it next uses the cache; until they are
+applied, it serves reads without the cache. (A process that dies before Redis returns takes
+its missed bumps along: those entries then live out their TTL.)
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 
+import redis
 from django.core.cache import cache
+from django_redis import get_redis_connection
 
 from atrium.tenants.context import on_commit
 
@@ -23,6 +32,30 @@ RESPONSE_TTL = 300
 
 def _version_key(namespace: str) -> str:
     return f"ver:{namespace}"
+
+
+# Full Redis keys of versions whose bump Redis did not take (see the module docstring).
+_missed_bumps: set[str] = set()
+_missed_lock = threading.Lock()
+
+
+def _apply_missed_bumps() -> bool:
+    """Bump the versions Redis missed; False while some are still missing."""
+    if not _missed_bumps:
+        return True
+    with _missed_lock:
+        keys = sorted(_missed_bumps)
+        try:
+            client = get_redis_connection("default")
+            for key in keys:
+                # INCR creates a missing key at 1, the first version: skip past it.
+                if client.incr(key) == 1:
+                    client.incr(key)
+                _missed_bumps.discard(key)
+        except redis.RedisError:
+            return False
+    logger.info("cache: applied %d version bump(s) missed while Redis was away", len(keys))
+    return True
 
 
 def namespace_version(namespace: str) -> int:
@@ -43,10 +76,15 @@ def invalidate_namespace(namespace: str) -> None:
     """Make every cached response of ``namespace`` stale, once the transaction commits."""
 
     def bump() -> None:
+        key = _version_key(namespace)
         try:
-            cache.incr(_version_key(namespace))
+            bumped = cache.incr(key)  # None: the cache ignored a Redis error
         except ValueError:  # never read yet: nothing is cached under any version
-            cache.add(_version_key(namespace), 2, timeout=None)
+            bumped = cache.add(key, 2, timeout=None)
+        if bumped is None:
+            logger.warning("cache: Redis unavailable, the %s version bump is kept", namespace)
+            with _missed_lock:
+                _missed_bumps.add(cache.make_key(key))
 
     on_commit(bump)
 
@@ -55,10 +93,15 @@ def cached_api_response(request, namespace: str, produce):
     """Serve a GET from the cache of ``namespace``, or ``produce()`` it and keep a 200.
 
     Only the response data and status are cached, so per-request headers (rate limits)
-    stay live; ``X-Cache`` says whether the cache answered.
+    stay live; ``X-Cache`` says whether the cache answered (``hit``, ``miss``, or ``bypass``
+    while version bumps missed during a Redis outage are not applied yet).
     """
     from rest_framework.response import Response
 
+    if not _apply_missed_bumps():  # entries from before an outage may be stale
+        response = produce()
+        response["X-Cache"] = "bypass"
+        return response
     key = response_key(namespace, request.get_full_path())
     cached = cache.get(key)
     if cached is not None:

@@ -6,6 +6,7 @@ class DomainError(Exception):
 
     status_code = 400
     code = "domain_error"
+    retry_after: int | None = None  # seconds, sent as Retry-After
 
     def __init__(self, message: str, *, code: str | None = None, field: str | None = None) -> None:
         super().__init__(message)
@@ -29,3 +30,17 @@ class PermissionDenied(DomainError):
 class Conflict(DomainError):
     status_code = 409
     code = "conflict"
+
+
+class ServiceUnavailable(DomainError):
+    """A service the operation needs is down; nothing was done, the client may retry."""
+
+    status_code = 503
+    code = "service_unavailable"
+    retry_after = 5
+
+
+class QueueUnavailable(ServiceUnavailable):
+    """The task broker cannot take a message: the background work was not started."""
+
+    code = "queue_unavailable"

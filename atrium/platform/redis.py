@@ -220,9 +220,12 @@ LOCK_FENCE_PURPOSE = "lockfence"
 
 # KEYS: the lock, its fencing counter. ARGV: owner id, expiry (ms).
 # Taking the lock and drawing its token is one step: no holder is ever without a token,
-# and tokens follow the order in which holders got the lock.
+# and tokens follow the order in which holders got the lock. A lock still held by the same
+# owner id is taken over (see ``tenant_lock``'s ``owner``).
 _ACQUIRE_LUA = """
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+local holder = redis.call('GET', KEYS[1])
+if not holder or holder == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   return redis.call('INCR', KEYS[2])
 end
 return -redis.call('PTTL', KEYS[1]) - 1
@@ -277,7 +280,9 @@ def _locks() -> tuple[tuple[Script, Script], Redis]:
 
 
 @contextmanager
-def tenant_lock(name: str, *, timeout: float, blocking_timeout: float = 0) -> Iterator[Lock]:
+def tenant_lock(
+    name: str, *, timeout: float, blocking_timeout: float = 0, owner: str | None = None
+) -> Iterator[Lock]:
     """Hold the lock ``name`` of the active tenant for at most ``timeout`` seconds.
 
     Waits up to ``blocking_timeout`` seconds for a current holder (0: one attempt), then
@@ -285,6 +290,12 @@ def tenant_lock(name: str, *, timeout: float, blocking_timeout: float = 0) -> It
     the key is ``t:<schema>:lock:<name>``. The lock expires after ``timeout`` even if the
     holder never comes back, so pick a timeout longer than the work; a holder that may
     outlive it should pass ``lock.token`` to the writer it calls (fencing).
+
+    ``owner`` names the work that holds the lock (e.g. ``job:<id>``; default: this call
+    alone). A lock still held by the same owner is taken over: the redelivery of a task
+    whose worker died mid-run must not wait for the dead run's lock to expire, and Celery
+    redelivers a message only once its previous run is gone (the visibility timeout exceeds
+    the longest run). The takeover draws a new token, so the dead run is fenced off.
     """
     if timeout <= 0:
         raise ValueError(f"A lock needs a positive timeout (seconds), not {timeout!r}.")
@@ -292,7 +303,7 @@ def tenant_lock(name: str, *, timeout: float, blocking_timeout: float = 0) -> It
         raise ValueError(f"blocking_timeout must be 0 or more seconds, not {blocking_timeout!r}.")
     key = scoped_key(LOCK_PURPOSE, name)
     fence = scoped_key(LOCK_FENCE_PURPOSE, name)
-    owner = uuid.uuid4().hex
+    owner = owner or uuid.uuid4().hex
     (acquire, release), client = _locks()
     deadline = time.monotonic() + blocking_timeout
     pause = 0.005

@@ -149,6 +149,11 @@ if env_bool("DB_POOL", True):
         "timeout": float(env("DB_POOL_TIMEOUT", "5")),
         "max_lifetime": float(env("DB_POOL_MAX_LIFETIME", "600")),
         "max_idle": float(env("DB_POOL_MAX_IDLE", "120")),
+        # The pool reconnects with a delay that doubles on every failure for this long, and
+        # then starts again at one second when a request needs a connection: without a
+        # short bound (the default is 5 minutes), after an outage of N seconds the next
+        # attempt could come about N seconds after PostgreSQL was back.
+        "reconnect_timeout": float(env("DB_POOL_RECONNECT_TIMEOUT", "5")),
     }
 
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")

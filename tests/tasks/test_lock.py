@@ -85,6 +85,20 @@ def test_a_held_lock_answers_lock_held_after_the_blocking_timeout(tenant_a, name
     assert name in error.message
 
 
+def test_a_lock_left_by_a_dead_holder_is_taken_over_by_the_same_owner_only(tenant_a, name):
+    """A job's redelivery (its worker died holding the lock) takes the job's lock over at
+    once, with a higher token; any other owner still waits for the expiry."""
+    with tenant_scope(tenant_a):
+        dead_run = tenant_lock(name, timeout=30, owner="job:1")
+        first = dead_run.__enter__()  # never released: its process is gone
+        with pytest.raises(LockHeld), tenant_lock(name, timeout=30, owner="job:2"):
+            pytest.fail("another job got in")
+        with tenant_lock(name, timeout=30, owner="job:1") as redelivered:
+            assert redelivered.token > first.token
+            assert redelivered.held()
+        assert get_redis_connection("default").get(first.key) is None  # released by it
+
+
 def test_a_waiter_gets_the_lock_once_it_is_released(tenant_a, name):
     released = threading.Event()
 

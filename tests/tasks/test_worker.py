@@ -8,27 +8,17 @@ in Redis under keys built with ``scoped_key`` in the scope they ran in.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from celery import chain, chord
-from django.conf import settings
-from django.test import override_settings
 
 from atrium.platform.tasks import TenantRequired, active_tenants, run_for_active_tenants
 from atrium.tenants import provisioning, services
 from atrium.tenants.context import public_scope, tenant_scope
-from config.celery import app as celery_app
-from tests.conftest import REPO_ROOT, cli_env
+from tests import driver
 from tests.tasks.worker_tasks import (
     attempts,
     count_effect,
@@ -45,108 +35,15 @@ from tests.tasks.worker_tasks import (
 TIMEOUT = 30
 
 
-@dataclass
-class Worker:
-    process: subprocess.Popen
-    log: Path
-    hostname: str
-
-    def log_tail(self, lines: int = 200) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-
-
-def wait_for(check: Callable[[], object], worker: Worker, what: str, timeout: float = TIMEOUT):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        if worker.process.poll() is not None:
-            pytest.fail(f"the worker exited while waiting for {what}:\n{worker.log_tail()}")
-        time.sleep(0.05)
-    pytest.fail(f"timed out waiting for {what}; worker log:\n{worker.log_tail()}")
-
-
-def _reset_result_backend() -> None:
-    celery_app._backend_cache = None
-    celery_app._local.__dict__.pop("backend", None)
+def wait_for(check: Callable[[], object], worker: driver.Worker, what: str, timeout=TIMEOUT):
+    return driver.wait_for(check, what, worker, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
-def worker(django_db_setup, tmp_path_factory) -> Iterator[Worker]:
-    run_id = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    queue = f"atrium-tests-{run_id}"
-    hostname = f"{queue}@localhost"
-    log = tmp_path_factory.mktemp("celery") / "worker.log"
-    env = cli_env()
-    env.update(
-        DJANGO_SETTINGS_MODULE="tests.tasks.worker_settings",
-        ATRIUM_TEST_CELERY_QUEUE=queue,
-        ATRIUM_TEST_CELERY_RESULT_BACKEND=settings.CELERY_BROKER_URL,
-    )
-    # The sending side: no eager mode, the same queue, a result backend to read outcomes.
-    sending = {
-        "task_always_eager": False,
-        "task_default_queue": queue,
-        "result_backend": settings.CELERY_BROKER_URL,
-    }
-    saved = {key: celery_app.conf[key] for key in sending}
-    overrides = override_settings(CELERY_TASK_ALWAYS_EAGER=False)
-    overrides.enable()
-    celery_app.conf.update(sending)
-    _reset_result_backend()
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "celery", "-A", "config.celery", "worker"),
-                *("--pool=prefork", "--concurrency=2", "--loglevel=INFO"),
-                *("--queues", queue, "--hostname", hostname),
-                *("--include", "tests.tasks.worker_tasks"),
-                *("--without-heartbeat", "--without-gossip", "--without-mingle"),
-            ],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # its pool processes share its group: stopped together
-        )
-    running = Worker(process=process, log=log, hostname=hostname)
-    try:
-        wait_for(
-            lambda: celery_app.control.ping(destination=[hostname], timeout=0.5),
-            running,
-            "the worker to answer a ping",
-            timeout=60,
-        )
+def worker(django_db_setup) -> Iterator[driver.Worker]:
+    """One worker for the module (two pool processes), and this process sending to it."""
+    with driver.Worker(concurrency=2) as running, running.sending():
         yield running
-    finally:
-        _stop(process)
-        _delete_queue(queue)
-        celery_app.conf.update(saved)
-        _reset_result_backend()
-        overrides.disable()
-
-
-def _delete_queue(name: str) -> None:
-    """Remove the run's queue, any message left in it and its binding from the broker."""
-    with celery_app.connection_for_write() as connection:
-        # Redis unbinds only what the channel declared itself: declare, then delete.
-        queue = celery_app.amqp.queues[name](connection.default_channel)
-        queue.declare()
-        queue.delete()
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()  # warm shutdown: the main process lets running tasks finish
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-    with contextlib.suppress(ProcessLookupError):  # pool processes of a killed parent
-        os.killpg(process.pid, signal.SIGKILL)
 
 
 def all_present(keys: set[str]) -> Callable[[], bool]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 
 from django.db import connection
 from django_redis import get_redis_connection
@@ -17,7 +18,11 @@ from django_redis import get_redis_connection
 from atrium.platform.accounts.models import User
 from atrium.platform.tasks import platform_task, tenant_task
 from atrium.tenants.context import active_scope, current_tenant_or_none
-from atrium.tenants.keyspace import scoped_key
+from atrium.tenants.keyspace import public_key, scoped_key
+
+# One counter for every run of the test tasks, so runs of different tenants can be put in
+# the order they happened (a platform key: it belongs to no tenant).
+SEQUENCE_KEY = public_key("test", "sequence")
 
 
 def redis():
@@ -36,12 +41,20 @@ def observe() -> dict:
         "search_path": search_path,
         "users": sorted(User.objects.values_list("email", flat=True)) if tenant else None,
         "pid": os.getpid(),
+        "seq": redis().incr(SEQUENCE_KEY),
     }
 
 
 @tenant_task(name="tests.record_context")
-def record_context(marker: str) -> dict:
+def record_context(marker: str, pause: float = 0, row: bool = False) -> dict:
+    """Records what it saw under ``marker``; with ``row``, also writes a category named
+    ``marker`` into the schema it runs in. ``pause``: seconds to take first."""
+    time.sleep(pause)
     seen = observe()
+    if row:
+        from atrium.apps.catalog.services import category_create
+
+        category_create(name=marker)
     redis().set(scoped_key("test", marker), json.dumps(seen), ex=600)
     return seen
 

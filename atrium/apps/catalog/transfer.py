@@ -181,8 +181,12 @@ def _parse_row(raw: dict, line: int, categories: dict) -> tuple[dict[str, Any], 
 
 def import_run(*, job: Job) -> None:
     try:
+        # Owned by the job: its own redelivery after a worker died takes the lock over.
         with tenant_lock(
-            "catalog-import", timeout=settings.ATRIUM_IMPORT_LOCK_SECONDS, blocking_timeout=0
+            "catalog-import",
+            timeout=settings.ATRIUM_IMPORT_LOCK_SECONDS,
+            blocking_timeout=0,
+            owner=f"job:{job.pk}",
         ):
             _import_locked(job)
     except LockHeld as error:

@@ -21,7 +21,6 @@ from atrium.platform.api.views import TenantGenericViewSet
 from atrium.platform.cache import cached_api_response
 from atrium.platform.jobs import services as job_services
 from atrium.platform.jobs.serializers import JobSerializer
-from atrium.platform.tasks import send_on_commit
 
 from . import selectors, services, tasks, transfer
 from .serializers import (
@@ -382,8 +381,9 @@ class CatalogTransferViewSet(TenantGenericViewSet):
     )
     @action(detail=False, methods=["post"], url_path="exports")
     def export(self, request):
-        job = job_services.job_create(kind="catalog.export", created_by=request.user)
-        send_on_commit(tasks.export_products, str(job.pk))
+        job = job_services.job_submit(
+            kind="catalog.export", created_by=request.user, task=tasks.export_products
+        )
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
@@ -399,8 +399,10 @@ class CatalogTransferViewSet(TenantGenericViewSet):
         payload = ImportUploadSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         path = transfer.import_accept(upload=payload.validated_data["file"])
-        job = job_services.job_create(
-            kind="catalog.import", created_by=request.user, input_path=path
+        job = job_services.job_submit(
+            kind="catalog.import",
+            created_by=request.user,
+            task=tasks.import_products,
+            input_path=path,
         )
-        send_on_commit(tasks.import_products, str(job.pk))
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)

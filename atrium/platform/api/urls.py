@@ -1,5 +1,7 @@
 """OpenAPI endpoints and JSON error pages shared by the tenant and platform URL confs."""
 
+import sys
+
 from django.http import JsonResponse
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
@@ -27,6 +29,16 @@ def not_found(request, exception=None) -> JsonResponse:
 
 
 def server_error(request) -> JsonResponse:
+    """Django's answer to an exception no view handled (a middleware's, e.g. the host
+    lookup of routing): it is called inside the exception's handling, so the exception is
+    still ``sys.exc_info()``; a database outage is a 503 there too, as in the API."""
+    from .errors import DatabaseUnavailable, is_database_outage
+
+    if is_database_outage(sys.exc_info()[1]):
+        outage = DatabaseUnavailable()
+        response = _error(outage.status_code, outage.default_code, str(outage.detail))
+        response["Retry-After"] = str(outage.wait)
+        return response
     return _error(500, "error", "A server error occurred.")
 
 

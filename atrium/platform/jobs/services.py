@@ -9,11 +9,15 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 from django_redis import get_redis_connection
+from kombu.exceptions import OperationalError as BrokerUnreachable
 
 from atrium.platform.accounts.models import User
+from atrium.platform.errors import QueueUnavailable
 from atrium.platform.realtime.events import publish_to_user
+from atrium.tenants.context import on_commit
 from atrium.tenants.keyspace import scoped_key
 
+from . import storage
 from .models import Job, JobStatus
 
 logger = logging.getLogger(__name__)
@@ -27,6 +31,31 @@ def _progress_key(job_id) -> str:
 
 def job_create(*, kind: str, created_by: User, input_path: str = "") -> Job:
     return Job.objects.create(kind=kind, created_by=created_by, input_path=input_path)
+
+
+def job_submit(*, kind: str, created_by: User, task, input_path: str = "") -> Job:
+    """Create a job and send ``task(job id)`` once it is committed.
+
+    When the broker cannot take the message, the job would wait as queued forever: it is
+    deleted with its input and ``QueueUnavailable`` (503) is raised, so the request did
+    nothing and can simply be sent again.
+    """
+    job = job_create(kind=kind, created_by=created_by, input_path=input_path)
+
+    def send() -> None:
+        try:
+            task.apply_async([str(job.pk)])
+        except BrokerUnreachable as exc:
+            logger.warning("jobs: %s not queued, the broker is unreachable: %s", job.pk, exc)
+            Job.objects.filter(pk=job.pk).delete()
+            if input_path:
+                storage.delete(input_path)
+            raise QueueUnavailable(
+                "Background work cannot be started right now. Please try again in a few " "seconds."
+            ) from exc
+
+    on_commit(send)
+    return job
 
 
 def job_progress_get(job: Job) -> int:
