@@ -9,6 +9,9 @@ import hashlib
 import re
 
 from django.conf import settings
+from django_redis.client import DefaultClient
+from django_redis.client.default import _main_exceptions
+from django_redis.exceptions import ConnectionInterrupted
 
 from .context import active_scope
 
@@ -39,6 +42,30 @@ def tenant_key_pattern(schema_name: str) -> str:
 def cache_key(key: str, key_prefix: str, version: int) -> str:
     """django-redis KEY_FUNCTION: cache entries live in the active tenant's key space."""
     return scoped_key("cache", version, key)
+
+
+class TenantCacheClient(DefaultClient):
+    """django-redis' client, except that ``clear()`` empties the active scope's cache only.
+
+    Its own ``clear()`` is FLUSHDB: called in one tenant it would drop every tenant's cache
+    and everything else in the database (rate limits, locks and their fencing counters,
+    idempotency claims, the routing directory).
+    """
+
+    def clear(self, client=None) -> None:
+        if client is None:
+            client = self.get_client(write=True)
+        try:
+            batch = []
+            for key in client.scan_iter(match=scoped_key("cache") + ":*", count=1000):
+                batch.append(key)
+                if len(batch) >= 1000:
+                    client.delete(*batch)
+                    batch.clear()
+            if batch:
+                client.delete(*batch)
+        except _main_exceptions as error:
+            raise ConnectionInterrupted(connection=client) from error
 
 
 # Channels accepts group names of ASCII alphanumerics, hyphens, underscores and periods,

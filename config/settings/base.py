@@ -157,6 +157,13 @@ if env_bool("DB_POOL", True):
     }
 
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def redis_db_url(url: str, db: int) -> str:
+    """The Redis server of ``url`` with another database index."""
+    return urlunsplit(urlsplit(url)._replace(path=f"/{db}"))
+
+
 CACHES = {
     "default": {
         "BACKEND": "django_redis.cache.RedisCache",
@@ -164,7 +171,8 @@ CACHES = {
         # Every cache key goes through the tenant key space (t:<schema>:cache:…).
         "KEY_FUNCTION": "atrium.tenants.keyspace.cache_key",
         "OPTIONS": {
-            "CLIENT_CLASS": "django_redis.client.DefaultClient",
+            # clear() empties the active tenant's cache only, not the shared database.
+            "CLIENT_CLASS": "atrium.tenants.keyspace.TenantCacheClient",
             "SOCKET_CONNECT_TIMEOUT": 1,
             "SOCKET_TIMEOUT": 1,
             # A cache outage degrades to misses instead of failing requests.
@@ -176,7 +184,10 @@ DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 
 # ---------------------------------------------------------------------------- Celery
 # Background work (atrium/platform/tasks.py): the sender's tenant travels with each task.
-CELERY_BROKER_URL = env("CELERY_BROKER_URL", REDIS_URL)
+# The broker (and the result backend) use a Redis database of their own (index 1 of
+# REDIS_URL's server): Celery's keys cannot carry a tenant prefix, so they stay out of the
+# tenant key space, where every key is t:<schema>:… or p:… (atrium/tenants/keyspace.py).
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", redis_db_url(REDIS_URL, 1))
 # Tasks report through the database, job progress in Redis and events, not results. Only
 # Chords need a result backend for their join; results are kept only by tasks that ask
 # (CELERY_TASK_IGNORE_RESULT below) and expire after a day.
@@ -381,11 +392,6 @@ SPECTACULAR_SETTINGS = {
 }
 
 # ---------------------------------------------------------------------------- WebSockets
-
-
-def redis_db_url(url: str, db: int) -> str:
-    """The Redis server of ``url`` with another database index."""
-    return urlunsplit(urlsplit(url)._replace(path=f"/{db}"))
 
 
 # The channel layer has a Redis database of its own (index 2 of REDIS_URL's server), so

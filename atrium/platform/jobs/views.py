@@ -63,7 +63,12 @@ class JobViewSet(mixins.RetrieveModelMixin, TenantGenericViewSet):
         job = self.get_object()
         if job.status != "succeeded" or not job.output_path:
             raise Http404
-        handle = storage.open_for_tenant(job.output_path)
+        try:
+            handle = storage.open_for_tenant(job.output_path)
+        except (PermissionError, FileNotFoundError):
+            # A path outside this tenant's folder, or a file gone from storage: to the
+            # client both are a download that does not exist, never a 500.
+            raise Http404 from None
         return FileResponse(
             handle, as_attachment=True, filename=f"{job.kind}-{job.pk}.csv", content_type="text/csv"
         )

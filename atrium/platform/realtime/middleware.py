@@ -14,6 +14,7 @@ before the handshake makes the server answer a bare HTTP 403, and a browser sees
 from __future__ import annotations
 
 import functools
+import io
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -23,7 +24,7 @@ from channels.db import database_sync_to_async
 from channels.security.websocket import OriginValidator
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
-from django.http import HttpRequest
+from django.core.handlers.asgi import ASGIRequest
 
 from atrium.platform.accounts.models import User
 from atrium.platform.accounts.tokens import (
@@ -113,15 +114,19 @@ class OriginMiddleware:
 
 
 def request_host(scope: Scope) -> str | None:
-    """The normalized host of a handshake, read by Django's own ``HttpRequest.get_host``
-    (``ALLOWED_HOSTS``, ``USE_X_FORWARDED_HOST``) as for an HTTP request; None if invalid."""
-    request = HttpRequest()
-    server_name, server_port = scope.get("server") or ("", "")
-    request.META = {"SERVER_NAME": server_name or "", "SERVER_PORT": str(server_port or "")}
-    for key, value in scope.get("headers", ()):
-        name = "HTTP_" + key.decode("latin-1").upper().replace("-", "_")
-        value = value.decode("latin-1")
-        request.META[name] = f"{request.META[name]},{value}" if name in request.META else value
+    """The normalized host of a handshake, read exactly as for an HTTP request; None if invalid.
+
+    The handshake is turned into Django's own ``ASGIRequest``, so its headers reach
+    ``get_host`` (``ALLOWED_HOSTS``, ``USE_X_FORWARDED_HOST``) the way an HTTP request's do:
+    repeated headers joined, and names with underscores dropped (``X_Forwarded_Host`` is not
+    ``X-Forwarded-Host``, or a proxy that only overwrites the latter would be bypassed here).
+    """
+    request = ASGIRequest(
+        # Only the headers and the server matter; the query string stays out of it (Django
+        # would decode it as UTF-8 and fail on a client's stray bytes).
+        dict(scope, type="http", method="GET", query_string=b""),
+        io.BytesIO(),
+    )
     try:
         return normalize_host(request.get_host())
     except DisallowedHost:

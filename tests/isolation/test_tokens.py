@@ -1,0 +1,323 @@
+"""A token of tenant alpha is refused on tenant beta: every route, every method, every door.
+
+The matrix is generated from the tenant OpenAPI schema, so a new endpoint is covered the
+day it is added. So that the generated list can neither be empty nor quietly incomplete,
+it is checked against the URL conf itself: every (method, path) that a DRF view of the
+tenant URL conf answers must be in the schema, and the other way round. Routes documented
+without authentication are on a short list, so a route cannot become public unnoticed.
+
+Each refusal is checked against a control: the same request with beta's own token is not
+refused, so the 401 is about the token and nothing else. Refresh, verify, logout and the
+WebSocket connect get the same attack, and none of them changes anything in either tenant.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+
+import pytest
+import yaml
+from django.urls import URLPattern, URLResolver, get_resolver
+from drf_spectacular.views import SpectacularAPIView
+from rest_framework.test import APIClient
+from rest_framework.views import APIView
+from rest_framework.viewsets import ViewSetMixin
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+
+from atrium.platform.accounts.models import User
+from atrium.tenants.context import tenant_scope
+from tests.conftest import OWNER_PASSWORD
+from tests.realtime.sockets import async_test, communicator, open_socket, refusal
+
+from .conftest import BETA_HOST, World, api, assert_error, tenant_rows
+
+# Routes that take no credentials: probes, the host's landing, and the auth endpoints,
+# which check the tokens they are given in the body instead.
+PUBLIC_OPERATIONS = {
+    ("GET", "/"),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("POST", "/api/v1/auth/token/"),
+    ("POST", "/api/v1/auth/token/refresh/"),
+    ("POST", "/api/v1/auth/token/verify/"),
+    ("POST", "/api/v1/auth/logout/"),
+}
+SCHEMA_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+# Every method a client can send; the documented ones and the others alike.
+ALL_METHODS = ("GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE", "TRACE")
+# The fewest protected operations the tenant API has today: the matrix is never empty.
+MIN_PROTECTED = 25
+
+
+@functools.cache
+def tenant_schema() -> dict:
+    response = APIClient(HTTP_HOST=BETA_HOST).get("/api/schema/")
+    assert response.status_code == 200
+    return yaml.safe_load(response.content)
+
+
+def schema_operations(schema: dict) -> dict[tuple[str, str], dict]:
+    operations = {}
+    for path, item in schema["paths"].items():
+        for method in SCHEMA_METHODS:
+            if method in item:
+                operations[(method.upper(), path)] = item[method]
+    return operations
+
+
+def is_public(operation: dict) -> bool:
+    """No security requirement, or only the empty one, means no credentials are needed."""
+    return all(not requirement for requirement in operation.get("security") or [{}])
+
+
+def _walk(patterns, prefix: str = ""):
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            yield from _walk(pattern.url_patterns, prefix + str(pattern.pattern))
+        elif isinstance(pattern, URLPattern):
+            yield prefix + str(pattern.pattern), pattern.callback
+
+
+def _openapi_path(route: str) -> str:
+    route = route.replace("^", "").replace("$", "")
+    route = re.sub(
+        r"\(\?P<(\w+)>[^)]*\)", lambda m: "{id}" if m[1] == "pk" else f"{{{m[1]}}}", route
+    )
+    route = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", route)
+    return "/" + route
+
+
+def urlconf_operations() -> set[tuple[str, str]]:
+    """(method, path) of every DRF view of the tenant URL conf, read from the views."""
+    found = set()
+    for route, callback in _walk(get_resolver("config.urls_tenant").url_patterns):
+        view = getattr(callback, "cls", None)
+        if view is None or not issubclass(view, APIView) or issubclass(view, SpectacularAPIView):
+            continue
+        if view.__module__.startswith("drf_spectacular"):
+            continue  # the schema and docs pages themselves
+        allowed = set(view.http_method_names) - {"options", "head", "trace"}
+        if issubclass(view, ViewSetMixin):
+            methods = set(callback.actions) & allowed
+        else:
+            methods = {method for method in allowed if hasattr(view, method)}
+        found |= {(method.upper(), _openapi_path(route)) for method in methods}
+    return found
+
+
+@pytest.mark.django_db
+def test_the_generated_matrix_is_complete_and_the_public_routes_are_the_known_ones(tenant_b):
+    operations = schema_operations(tenant_schema())
+    assert set(operations) == urlconf_operations(), (
+        "The OpenAPI schema and the URL conf disagree: a route missing from the schema "
+        "would be missing from this matrix too."
+    )
+    public = {key for key, operation in operations.items() if is_public(operation)}
+    assert public == PUBLIC_OPERATIONS
+    assert len(operations) - len(public) >= MIN_PROTECTED
+    # Every method of the API appears, so none can be skipped unnoticed.
+    assert {method for method, _ in operations} == {"GET", "POST", "PATCH", "DELETE"}
+
+
+# ---------------------------------------------------------------------------- real ids of beta
+
+# A path parameter of each detail route, filled with a real object of beta: a refusal must
+# not be a plain "not found". A new detail route needs its object here.
+REAL_IDS = {
+    "/api/v1/users/{id}/": lambda w: w.member.pk,
+    "/api/v1/catalog/categories/{id}/": lambda w: w.category.pk,
+    "/api/v1/catalog/products/{id}/": lambda w: w.product.pk,
+    "/api/v1/catalog/products/{id}/restore/": lambda w: w.deleted_product.pk,
+    "/api/v1/catalog/products/{id}/reviews/": lambda w: w.product.pk,
+    "/api/v1/catalog/reviews/{id}/": lambda w: w.review.pk,
+    "/api/v1/jobs/{id}/": lambda w: w.job.pk,
+    "/api/v1/jobs/{id}/download/": lambda w: w.job.pk,
+}
+
+
+def concrete(path: str, world: World) -> str:
+    if "{" not in path:
+        return path
+    assert path in REAL_IDS, f"add a real object of beta for the new route {path} to REAL_IDS"
+    return re.sub(r"\{[^}]+\}", str(REAL_IDS[path](world)), path)
+
+
+def protected_paths() -> list[str]:
+    operations = schema_operations(tenant_schema())
+    return sorted({path for (_, path), op in operations.items() if not is_public(op)})
+
+
+@pytest.mark.django_db
+def test_alpha_tokens_are_refused_on_every_beta_route_and_method(alpha, beta, roomy_limits):
+    paths = protected_paths()
+    before = tenant_rows(beta.tenant)
+    tried = 0
+    for token in (alpha.tokens.access, alpha.tokens.refresh):
+        client = api(BETA_HOST, token)
+        for path in paths:
+            for method in ALL_METHODS:
+                response = client.generic(
+                    method, concrete(path, beta), "{}", content_type="application/json"
+                )
+                assert response.status_code == 401, (method, path, response.status_code)
+                if method != "HEAD":
+                    assert_error(response, 401, "token_not_valid")
+                tried += 1
+    assert tried == 2 * len(paths) * len(ALL_METHODS)
+    assert tenant_rows(beta.tenant) == before
+
+
+@pytest.mark.django_db
+def test_control_beta_token_is_accepted_on_the_same_requests(beta, roomy_limits):
+    """The refusals above are about the token: beta's own gets past authentication."""
+    operations = schema_operations(tenant_schema())
+    client = api(BETA_HOST, beta.tokens.access)
+    for (method, path), operation in sorted(operations.items()):
+        if is_public(operation):
+            continue
+        response = client.generic(
+            method, concrete(path, beta), "{}", content_type="application/json"
+        )
+        assert response.status_code not in (401, 403), (method, path, response.content[:300])
+        assert response.status_code < 500, (method, path)
+
+
+@pytest.mark.django_db
+def test_on_public_routes_a_foreign_token_is_refused_or_ignored_never_honoured(alpha, beta):
+    for method, path in sorted(PUBLIC_OPERATIONS):
+        anonymous = APIClient(HTTP_HOST=BETA_HOST).generic(
+            method, path, "{}", content_type="application/json"
+        )
+        foreign = api(BETA_HOST, alpha.tokens.access).generic(
+            method, path, "{}", content_type="application/json"
+        )
+        if foreign.status_code == 401:
+            assert_error(foreign, 401, "token_not_valid")
+        else:
+            assert (foreign.status_code, foreign.content) == (
+                anonymous.status_code,
+                anonymous.content,
+            ), (method, path)
+
+
+@pytest.mark.django_db
+def test_alpha_tokens_work_on_alpha(alpha):
+    response = alpha.client().get("/api/v1/users/me/")
+    assert response.json()["email"] == "owner@alpha.test"
+
+
+# ---------------------------------------------------------------------------- the auth endpoints
+
+
+def token_state(world: World) -> tuple[int, int]:
+    with tenant_scope(world.tenant):
+        return OutstandingToken.objects.count(), BlacklistedToken.objects.count()
+
+
+AUTH_ENDPOINTS = [
+    ("/api/v1/auth/token/refresh/", "refresh"),
+    ("/api/v1/auth/token/verify/", "token"),
+    ("/api/v1/auth/logout/", "refresh"),
+]
+
+
+@pytest.mark.parametrize(("path", "field"), AUTH_ENDPOINTS)
+@pytest.mark.django_db
+def test_alpha_tokens_are_refused_by_beta_auth_endpoints_and_change_nothing(
+    alpha, beta, path, field
+):
+    before = token_state(alpha), token_state(beta)
+    for token in (alpha.tokens.access, alpha.tokens.refresh):
+        for client in (APIClient(HTTP_HOST=BETA_HOST), api(BETA_HOST, alpha.tokens.access)):
+            response = client.post(path, {field: token}, format="json")
+            assert response.status_code == 401, (path, response.json())
+            assert response.json()["errors"][0]["code"] in {"token_not_valid"}, response.json()
+            assert "access" not in response.json() and "refresh" not in response.json()
+    assert (token_state(alpha), token_state(beta)) == before
+    # Nothing was spent on alpha either: its refresh token still rotates there, once.
+    rotated = APIClient(HTTP_HOST=alpha.host).post(
+        "/api/v1/auth/token/refresh/", {"refresh": alpha.tokens.refresh}, format="json"
+    )
+    assert rotated.status_code == 200, rotated.json()
+
+
+@pytest.mark.django_db
+def test_alpha_credentials_do_not_sign_in_on_beta(alpha, beta):
+    response = APIClient(HTTP_HOST=BETA_HOST).post(
+        "/api/v1/auth/token/",
+        {"email": alpha.owner.email, "password": OWNER_PASSWORD},
+        format="json",
+    )
+    assert_error(response, 401, "invalid_credentials")
+
+
+@pytest.mark.django_db
+def test_a_person_in_both_tenants_holds_tokens_bound_to_each(alpha, beta):
+    """Same e-mail and password in alpha and beta: each sign-in is good for its host only."""
+    with tenant_scope(beta.tenant):
+        twin = User(email=alpha.member.email)
+        twin.set_password(OWNER_PASSWORD)
+        twin.save()
+    pairs = {}
+    for world in (alpha, beta):
+        response = APIClient(HTTP_HOST=world.host).post(
+            "/api/v1/auth/token/",
+            {"email": alpha.member.email, "password": OWNER_PASSWORD},
+            format="json",
+        )
+        assert response.status_code == 200, response.json()
+        pairs[world.tenant.slug] = response.json()
+    for mine, theirs in (("alpha", beta), ("beta", alpha)):
+        me = api(theirs.host, pairs[mine]["access"]).get("/api/v1/users/me/")
+        assert_error(me, 401, "token_not_valid")
+        refreshed = APIClient(HTTP_HOST=theirs.host).post(
+            "/api/v1/auth/token/refresh/", {"refresh": pairs[mine]["refresh"]}, format="json"
+        )
+        assert_error(refreshed, 401, "token_not_valid")
+    for world, user in ((alpha, alpha.member), (beta, twin)):
+        me = api(world.host, pairs[world.tenant.slug]["access"]).get("/api/v1/users/me/")
+        assert me.json()["id"] == str(user.pk)
+
+
+# ---------------------------------------------------------------------------- the WebSocket door
+
+WS_HOST_VARIANTS = ["beta.localhost", "BETA.localhost:8000", "beta.localhost.", "Beta.Localhost."]
+
+
+@async_test
+async def test_alpha_tokens_cannot_open_a_socket_on_beta(socket_tokens):
+    alpha_pair, beta_pair = socket_tokens["alpha"], socket_tokens["beta"]
+    for host in WS_HOST_VARIANTS:
+        for token in (alpha_pair.access, alpha_pair.refresh, beta_pair.refresh):
+            for socket in (
+                communicator(host=host, subprotocols=["bearer", token]),
+                communicator(host=host, token=token),
+            ):
+                assert await refusal(socket) == (4401, "token_not_valid"), host
+        # Control: beta's access token opens a socket on the same host.
+        async with open_socket(host=host, subprotocols=["bearer", beta_pair.access]):
+            pass
+
+
+@pytest.mark.django_db
+def test_a_beta_user_with_alpha_s_user_id_does_not_make_alpha_s_token_good_on_beta(alpha, beta):
+    """Ids are UUIDs, so only a forgery makes them collide; even then the token is alpha's."""
+    with tenant_scope(beta.tenant):
+        User(pk=alpha.owner.pk, email="twin@beta.test").save(force_insert=True)
+    for token in (alpha.tokens.access, alpha.tokens.refresh):
+        assert_error(api(BETA_HOST, token).get("/api/v1/users/me/"), 401, "token_not_valid")
+        refreshed = APIClient(HTTP_HOST=BETA_HOST).post(
+            "/api/v1/auth/token/refresh/", {"refresh": token}, format="json"
+        )
+        assert_error(refreshed, 401, "token_not_valid")
+
+
+@pytest.mark.django_db
+def test_the_platform_host_accepts_no_tenant_token(alpha, beta):
+    for token in (alpha.tokens.access, beta.tokens.access):
+        for path in ("/api/schema/", "/api/docs/", "/api/redoc/"):
+            response = api("localhost", token).get(path)
+            assert response.status_code == 401, path
+            if path == "/api/schema/":  # renders its errors as YAML, in the same shape
+                assert_error(yaml.safe_load(response.content), 401, "token_not_valid")
