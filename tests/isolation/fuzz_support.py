@@ -45,7 +45,7 @@ from atrium.platform.jobs import services as jobs
 from atrium.tenants import provisioning, services
 from atrium.tenants.context import public_scope, tenant_scope
 from atrium.tenants.models import Tenant
-from tests.api.test_cross_tenant import is_public
+from tests.isolation.test_tokens import is_public
 
 from .fuzz_settings import FUZZ_PLAN, FUZZ_RATE_LIMITS
 

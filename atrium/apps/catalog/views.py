@@ -33,13 +33,15 @@ from .serializers import (
 )
 
 UUID_OR_SLUG = r"[0-9A-Za-z_-]+"
-# A product id or slug, but not a list route under products/ (which that path answers);
-# the lookahead also ends up in the schema's pattern, so clients know top-rated is no id.
-PRODUCT_LOOKUP = (
-    rf"(?!(?:{'|'.join(sorted(services.RESERVED_PRODUCT_SLUGS))})(?:/|$)){UUID_OR_SLUG}"
-)
+# products/<list route>/ is that list route (the router puts list routes first), so the
+# detail's id is documented as never one of them: clients know top-rated is no product id.
+NOT_A_LIST_ROUTE = rf"(?!(?:{'|'.join(sorted(services.RESERVED_PRODUCT_SLUGS))})$)"
 PRODUCT_ID = OpenApiParameter(
-    "id", str, OpenApiParameter.PATH, description="UUID or slug", pattern=f"^{PRODUCT_LOOKUP}$"
+    "id",
+    str,
+    OpenApiParameter.PATH,
+    description="UUID or slug",
+    pattern=f"^{NOT_A_LIST_ROUTE}{UUID_OR_SLUG}$",
 )
 
 CATEGORY_EXAMPLE = OpenApiExample(
@@ -227,7 +229,7 @@ class ProductViewSet(
     search_fields = ["name", "sku", "description"]
     ordering_fields = ["price", "created_at", "avg_rating", "review_count", "name"]
     ordering = ["-created_at"]
-    lookup_value_regex = PRODUCT_LOOKUP
+    lookup_value_regex = UUID_OR_SLUG
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
     # Members create products and change their own; owners and admins change any.
     action_permissions = {
