@@ -307,7 +307,7 @@ def test_tenants_have_separate_buckets_in_their_own_key_space(tenant_a, tenant_b
     with tenant_scope(tenant_b):
         key_b = scoped_key("ratelimit", "isolation", "ip:203.0.113.9")
         assert [rate_limit(key_b, rate).allowed for _ in range(4)] == [True] * 3 + [False]
-    assert redis_keys("*isolation*") == {
+    assert redis_keys("*:ratelimit:isolation:*") == {
         "t:alpha:ratelimit:isolation:ip:203.0.113.9",
         "t:beta:ratelimit:isolation:ip:203.0.113.9",
     }
