@@ -1,5 +1,7 @@
 """Host routing: tenant hosts, the public host, unknown and malformed hosts, caching."""
 
+import time
+
 import pytest
 from django.db import connection, transaction
 from django.test import Client
@@ -144,12 +146,29 @@ def test_schema_lookup_for_workers_does_no_sql_once_warm(tenant_a, django_assert
     assert other_process.schema_lookup("no_such_schema") is None
 
 
-def test_schema_lookup_sees_a_change_made_in_another_process(live_db, tenant_b):
+def test_schema_lookup_sees_a_change_made_in_another_process(live_db, tenant_b, settings):
+    settings.ATRIUM_TASK_TENANT_RECHECK_SECONDS = 0.3
     other_process = HostDirectory()
     assert other_process.schema_lookup(tenant_b.schema_name).status == TenantStatus.ACTIVE
     try:
         services.tenant_suspend(slug="beta")
+        time.sleep(0.35)  # the worker's copy is trusted for at most the recheck window
         assert other_process.schema_lookup(tenant_b.schema_name).status == TenantStatus.SUSPENDED
     finally:
         services.tenant_activate(slug="beta")
+    time.sleep(0.35)
     assert other_process.schema_lookup(tenant_b.schema_name).status == TenantStatus.ACTIVE
+
+
+@pytest.mark.django_db
+def test_schema_lookup_trusts_its_copy_within_the_recheck_window(
+    tenant_a, settings, django_assert_num_queries
+):
+    settings.ATRIUM_TASK_TENANT_RECHECK_SECONDS = 60
+    other_process = HostDirectory()
+    other_process.schema_lookup(tenant_a.schema_name)
+    redis_calls = []
+    other_process._shared_version = lambda: redis_calls.append(1)  # must not be asked
+    with django_assert_num_queries(0):
+        assert other_process.schema_lookup(tenant_a.schema_name).slug == "alpha"
+    assert redis_calls == []

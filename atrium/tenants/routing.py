@@ -123,9 +123,13 @@ class HostDirectory:
         except redis.RedisError:
             return None
 
-    def _sync_version(self) -> str | None:
-        version = self._shared_version()
+    def _sync_version(self, max_age: float = 0.0) -> str | None:
+        """The directory version, read from Redis unless it was read less than ``max_age``
+        seconds ago; the local copy is dropped when it moved."""
         now = time.monotonic()
+        if max_age and self._version is not None and now - self._checked_at < max_age:
+            return self._version
+        version = self._shared_version()
         with self._lock:
             if version is None:
                 # Redis is away: trust the local copy for a short while, then re-read the DB.
@@ -155,8 +159,13 @@ class HostDirectory:
         return record
 
     def schema_lookup(self, schema_name: str) -> TenantRecord | None:
-        """The tenant that owns ``schema_name`` (any status), or None."""
-        version = self._sync_version()
+        """The tenant that owns ``schema_name`` (any status), or None.
+
+        For the Celery worker: a change is seen within ATRIUM_TASK_TENANT_RECHECK_SECONDS
+        (a Redis round trip per task was a quarter of a no-op task's cost). A task that
+        starts in that window for a tenant purged just before fails on its missing schema;
+        it never runs in another tenant's or the public schema."""
+        version = self._sync_version(settings.ATRIUM_TASK_TENANT_RECHECK_SECONDS)
         found, record = self._local_lookup(self._schemas, schema_name)
         if found:
             return record

@@ -48,6 +48,9 @@ ATRIUM_PLANS = ["free", "pro", "enterprise"]
 # How long the in-process host directory trusts itself when Redis cannot be asked.
 ATRIUM_ROUTING_FALLBACK_TTL = float(env("ATRIUM_ROUTING_FALLBACK_TTL", "5"))
 ATRIUM_ROUTING_LOCAL_MAX_HOSTS = env_int("ATRIUM_ROUTING_LOCAL_MAX_HOSTS", 50_000)
+# How long a Celery worker trusts its copy of the tenant directory before it asks Redis
+# whether it changed (HTTP asks on every request).
+ATRIUM_TASK_TENANT_RECHECK_SECONDS = float(env("ATRIUM_TASK_TENANT_RECHECK_SECONDS", "1"))
 
 SHARED_APPS = [
     "django_tenants",
