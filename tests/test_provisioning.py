@@ -326,3 +326,26 @@ def test_a_killed_creation_leaves_nothing_behind(live_db):
     assert tenant_state("killed") == NOTHING
     with public_scope():
         assert provisioning.spare_schemas() == spares_before
+
+
+@pytest.mark.django_db
+def test_no_foreign_key_crosses_a_schema_boundary(tenant_a, tenant_b):
+    """Every foreign key stays inside its schema: no tenant table references a public one
+    (nor another tenant's), and no public table references a tenant schema. What Citus'
+    schema-based sharding needs to place each tenant schema on any node (docs/scaling.md)."""
+    with public_scope(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid "
+            "WHERE k.contype = 'f' AND c.relnamespace = ANY(%s::regnamespace[])",
+            [[settings.ATRIUM_TEMPLATE_SCHEMA, tenant_a.schema_name]],
+        )
+        assert cursor.fetchone()[0] > 10  # the check below has foreign keys to look at
+        cursor.execute(
+            "SELECT c.relnamespace::regnamespace::text, k.conname, "
+            "f.relnamespace::regnamespace::text FROM pg_constraint k "
+            "JOIN pg_class c ON c.oid = k.conrelid JOIN pg_class f ON f.oid = k.confrelid "
+            "WHERE k.contype = 'f' AND c.relnamespace <> f.relnamespace "
+            "AND c.relnamespace::regnamespace::text NOT LIKE 'pg\\_%%' "
+            "AND c.relnamespace::regnamespace::text <> 'information_schema'"
+        )
+        assert cursor.fetchall() == []
