@@ -54,6 +54,7 @@ from benchmarks.common import (  # noqa: E402 (the repository root must be impor
     BenchmarkError,
     children_of,
     claim_redis_db,
+    cpu_seconds,
     database_name,
     drop_database,
     free_port,
@@ -245,13 +246,21 @@ class Fleet:
         self.passwords: dict[str, str] = {}
         self.create_seconds: list[float] = []
         self.catalog_seconds: list[float] = []
+        # CPU of this process and of its PostgreSQL backend per tenant (create + catalog):
+        # unlike wall time, it does not grow when other work on the machine takes the CPUs.
+        self.cpu_seconds: list[float] = []
 
     def grow_to(self, total: int) -> None:
+        from django.db import connection
+
         from atrium.tenants.provisioning import tenant_create
 
         start = len(self.passwords)
         for index in range(start, total):
             slug = slug_for(index)
+            connection.ensure_connection()
+            backend = connection.connection.info.backend_pid
+            cpu_before = time.process_time() + (cpu_seconds(backend) or 0.0)
             started = time.perf_counter()
             result = tenant_create(
                 slug=slug, name=f"Scale {slug}", owner_email=f"owner@{slug}.test"
@@ -260,6 +269,8 @@ class Fleet:
             seed_catalog(result.tenant, self.products)
             self.create_seconds.append(created - started)
             self.catalog_seconds.append(time.perf_counter() - created)
+            cpu_after = time.process_time() + (cpu_seconds(backend) or 0.0)
+            self.cpu_seconds.append(cpu_after - cpu_before)
             self.passwords[slug] = result.owner_password
             done = index + 1 - start
             if done % 250 == 0 or index + 1 == total:
@@ -290,6 +301,10 @@ def provisioning_figures(fleet: Fleet, upto: int, previous: int) -> dict:
         figures["first_100_per_second"] = round(100 / sum(first), 1)
         figures["last_100_per_second"] = round(100 / sum(last), 1)
         figures["degradation_last_over_first"] = round(sum(last) / sum(first), 3)
+        cpu = fleet.cpu_seconds[:upto]
+        figures["cpu_first_100_mean_ms"] = round(sum(cpu[:100]) / 100 * 1000, 2)
+        figures["cpu_last_100_mean_ms"] = round(sum(cpu[-100:]) / 100 * 1000, 2)
+        figures["cpu_degradation_last_over_first"] = round(sum(cpu[-100:]) / sum(cpu[:100]), 3)
     return figures
 
 
@@ -975,7 +990,7 @@ def render_tenants(results: dict) -> str:
         f"Run {results['started_at']} with `{results['command']}`"
         f"{' (in progress)' if not results.get('finished') else ''}.",
         "",
-        "| tenants | tenant_create p50 / p99 ms | + catalog p50 ms | first/last 100 | DB MiB "
+        "| tenants | tenant_create p50 / p99 ms | + catalog p50 ms | last/first 100 | DB MiB "
         "| pg_class rows | list p50 / p99 ms | list, 1st request per tenant p50 ms "
         "| web RSS MiB | worker RSS MiB (fan-out s) | backend cache KiB/tenant |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -985,7 +1000,8 @@ def render_tenants(results: dict) -> str:
         lines.append(
             f"| {s['tenants']} | {p['tenant_create_all']['p50_ms']:.1f} / "
             f"{p['tenant_create_all']['p99_ms']:.1f} | {p['catalog_all']['p50_ms']:.1f} | "
-            f"{p.get('degradation_last_over_first', '-')} | {s['database']['database_mib']} | "
+            f"{p.get('degradation_last_over_first', '-')} (CPU "
+            f"{p.get('cpu_degradation_last_over_first', '-')}) | {s['database']['database_mib']} | "
             f"{s['database']['pg_class_rows']} | {h['product_list']['p50_ms']:.2f} / "
             f"{h['product_list']['p99_ms']:.2f} | {h['product_list_touching_many']['p50_ms']:.2f} | "
             f"{fmt_kib(h['web_rss_kib_after_touching'])} | "
