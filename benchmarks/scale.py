@@ -127,6 +127,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument(
         "--fanout-timeout", type=float, default=300, help="Seconds for the worker fan-out."
     )
+    p.add_argument(
+        "--server-touch",
+        type=int,
+        default=1000,
+        help="Different tenants the server then serves (first request each).",
+    )
+    p.add_argument(
+        "--workers", type=int, default=1, help="Tenants provisioned at a time (threads)."
+    )
 
     p = sub.add_parser("migrate", help="tenants migrate against django-tenants' migrate_schemas.")
     common(p, "postgres://postgres@127.0.0.1:5432/atrium_bench_scale_migrate")
@@ -249,37 +258,76 @@ class Fleet:
         # CPU of this process and of its PostgreSQL backend per tenant (create + catalog):
         # unlike wall time, it does not grow when other work on the machine takes the CPUs.
         self.cpu_seconds: list[float] = []
+        self.step_seconds: list[float] = []  # wall time of each grow_to()
 
-    def grow_to(self, total: int) -> None:
-        from django.db import connection
-
-        from atrium.tenants.provisioning import tenant_create
+    def grow_to(self, total: int, workers: int = 1) -> None:
+        """Provision tenants up to ``total``, ``workers`` at a time (threads, a connection each)."""
+        import threading
 
         start = len(self.passwords)
+        results: dict[int, tuple] = {}
+        failures: list[BaseException] = []
+        progress = {"done": 0}
+        lock = threading.Lock()
+
+        def work(first: int) -> None:
+            from django.db import connection
+
+            try:
+                for index in range(first, total, workers):
+                    results[index] = self._provision_one(index)
+                    with lock:
+                        progress["done"] += 1
+                        done = progress["done"]
+                    if done % 250 == 0:
+                        log(f"  provisioned {start + done}/{total}")
+            except BaseException as exc:  # re-raised in the caller
+                failures.append(exc)
+            finally:
+                connection.close()
+
+        started = time.perf_counter()
+        threads = [threading.Thread(target=work, args=(start + k,)) for k in range(workers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if failures:
+            raise failures[0]
+        self.step_seconds.append(round(time.perf_counter() - started, 1))
         for index in range(start, total):
-            slug = slug_for(index)
+            slug, password, create, catalog, cpu = results[index]
+            self.passwords[slug] = password
+            self.create_seconds.append(create)
+            self.catalog_seconds.append(catalog)
+            self.cpu_seconds.append(cpu)
+        recent = self.create_seconds[-250:]
+        log(
+            f"  provisioned {total}: last 250 tenant_create p50 "
+            f"{percentile(recent, 0.5) * 1000:.1f} ms, catalog p50 "
+            f"{percentile(self.catalog_seconds[-250:], 0.5) * 1000:.1f} ms"
+        )
+
+    def _provision_one(self, index: int) -> tuple:
+        from django.db import connection
+
+        from atrium.tenants.context import public_scope
+        from atrium.tenants.provisioning import tenant_create
+
+        slug = slug_for(index)
+        with public_scope():
             connection.ensure_connection()
             backend = connection.connection.info.backend_pid
-            cpu_before = time.process_time() + (cpu_seconds(backend) or 0.0)
+            cpu_before = time.thread_time() + (cpu_seconds(backend) or 0.0)
             started = time.perf_counter()
             result = tenant_create(
                 slug=slug, name=f"Scale {slug}", owner_email=f"owner@{slug}.test"
             )
             created = time.perf_counter()
             seed_catalog(result.tenant, self.products)
-            self.create_seconds.append(created - started)
-            self.catalog_seconds.append(time.perf_counter() - created)
-            cpu_after = time.process_time() + (cpu_seconds(backend) or 0.0)
-            self.cpu_seconds.append(cpu_after - cpu_before)
-            self.passwords[slug] = result.owner_password
-            done = index + 1 - start
-            if done % 250 == 0 or index + 1 == total:
-                recent = self.create_seconds[-250:]
-                log(
-                    f"  provisioned {index + 1}/{total}: last 250 tenant_create p50 "
-                    f"{percentile(recent, 0.5) * 1000:.1f} ms, catalog p50 "
-                    f"{percentile(self.catalog_seconds[-250:], 0.5) * 1000:.1f} ms"
-                )
+            finished = time.perf_counter()
+            cpu = time.thread_time() + (cpu_seconds(backend) or 0.0) - cpu_before
+        return slug, result.owner_password, created - started, finished - created, cpu
 
 
 def provisioning_figures(fleet: Fleet, upto: int, previous: int) -> dict:
@@ -291,6 +339,7 @@ def provisioning_figures(fleet: Fleet, upto: int, previous: int) -> dict:
         "tenant_create_all": summarize_ms(create, keep_samples=False),
         "catalog_all": summarize_ms(catalog, keep_samples=False),
         "tenant_create_since_previous_size": summarize_ms(create[previous:], keep_samples=False),
+        "wall_seconds_of_each_step": fleet.step_seconds,
         "total_seconds_tenant_create": round(sum(create), 1),
         "total_seconds_with_catalog": round(sum(both), 1),
     }
@@ -558,7 +607,7 @@ def measure_http(args, fleet: Fleet, size: int, rng: random.Random, workdir: Pat
             )
         web_rss_after_sample = server.rss_kib()
         # Then the server's pooled connections serve `touch` different tenants.
-        touch = rng.sample(sorted(fleet.passwords), min(args.touch, len(fleet.passwords)))
+        touch = rng.sample(sorted(fleet.passwords), min(args.server_touch, len(fleet.passwords)))
         first_requests = []
         for slug in touch:
             token = tokens.get(slug) or server.login(slug, fleet.passwords[slug])
@@ -649,7 +698,7 @@ def run_tenants(args: argparse.Namespace, redis_client, workdir: Path, results: 
     for size in args.size_list:
         log(f"Provisioning up to {size} tenants…")
         with public_scope():
-            fleet.grow_to(size)
+            fleet.grow_to(size, args.workers)
         log(f"At {size} tenants: CLI creations, database size, HTTP, memory, worker…")
         cli = cli_creations(3, size)
         db = database_figures()
