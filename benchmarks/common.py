@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import platform
+import re
 import socket
 import statistics
 import subprocess
@@ -23,6 +24,12 @@ from psycopg import sql
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
+
+# The summary line of `tenants migrate` (atrium/tenants/management/commands/tenants.py).
+MIGRATE_SUMMARY = re.compile(
+    r"Checked (?P<checked>\d+) schemas in (?P<seconds>[\d.]+) s: (?P<migrated>\d+) migrated, "
+    r"(?P<current>\d+) already up to date, (?P<failed>\d+) failed\."
+)
 
 
 class BenchmarkError(RuntimeError):

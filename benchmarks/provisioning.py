@@ -25,8 +25,6 @@ import argparse
 import io
 import json
 import os
-import platform
-import re
 import secrets
 import shlex
 import statistics
@@ -45,14 +43,15 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from benchmarks.common import (  # noqa: E402 (the repository root must be importable first)
+    MIGRATE_SUMMARY,
     BenchmarkError,
     claim_redis_db,
     database_name,
     drop_database,
     git_state,
     log,
+    machine_basics,
     percentile,
-    read_first,
     refuse_foreign_database,
     write_atomically,
 )
@@ -66,12 +65,6 @@ REDIS_MARKER_KEY = "atrium-bench:provisioning"
 TARGET_P50_MS = 100.0
 TARGET_SPEEDUP = 10.0
 TARGET_MIGRATE_SECONDS = 60.0
-
-# The summary line of `tenants migrate` (atrium/tenants/management/commands/tenants.py).
-MIGRATE_SUMMARY = re.compile(
-    r"Checked (?P<checked>\d+) schemas in (?P<seconds>[\d.]+) s: (?P<migrated>\d+) migrated, "
-    r"(?P<current>\d+) already up to date, (?P<failed>\d+) failed\."
-)
 
 
 # ----------------------------------------------------------------------------- arguments
@@ -431,13 +424,8 @@ def machine_info(redis_client: redis.Redis) -> dict:
         for name in ("shared_buffers", "synchronous_commit", "fsync", "max_connections"):
             cursor.execute(f"SHOW {name}")
             pg_settings[name] = cursor.fetchone()[0]
-    mem_kib = read_first("/proc/meminfo", "MemTotal")
     return {
-        "nproc": len(os.sched_getaffinity(0)),
-        "cpu_model": read_first("/proc/cpuinfo", "model name") or platform.processor(),
-        "memory_gib": round(int(mem_kib.split()[0]) / 1024**2, 1) if mem_kib else None,
-        "os": platform.platform(),
-        "python": platform.python_version(),
+        **machine_basics(),
         "django": metadata.version("django"),
         "django_tenants": metadata.version("django-tenants"),
         "psycopg": metadata.version("psycopg"),

@@ -33,7 +33,6 @@ import io
 import json
 import os
 import random
-import re
 import shlex
 import shutil
 import subprocess
@@ -50,6 +49,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from benchmarks.common import (  # noqa: E402 (the repository root must be importable first)
+    MIGRATE_SUMMARY,
     RESULTS_DIR,
     BenchmarkError,
     children_of,
@@ -82,12 +82,6 @@ TARGET_LATENCY_RATIO = 1.2
 TARGET_PROVISIONING_DEGRADATION = 1.5
 TARGET_NOOP_MIGRATE_SECONDS = 60.0
 TARGET_REAL_MIGRATE_SECONDS = 600.0
-
-# The summary line of `tenants migrate` (atrium/tenants/management/commands/tenants.py).
-MIGRATE_SUMMARY = re.compile(
-    r"Checked (?P<checked>\d+) schemas in (?P<seconds>[\d.]+) s: (?P<migrated>\d+) migrated, "
-    r"(?P<current>\d+) already up to date, (?P<failed>\d+) failed\."
-)
 
 
 # ----------------------------------------------------------------------------- arguments
