@@ -24,10 +24,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import math
 import os
-import platform
-import re
 import secrets
 import shlex
 import statistics
@@ -38,15 +35,26 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
 import redis
-from psycopg import sql
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
+
+from benchmarks.common import (  # noqa: E402 (the repository root must be importable first)
+    MIGRATE_SUMMARY,
+    BenchmarkError,
+    claim_redis_db,
+    database_name,
+    drop_database,
+    git_state,
+    log,
+    machine_basics,
+    percentile,
+    refuse_foreign_database,
+    write_atomically,
+)
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/atrium_bench"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/9"
@@ -57,20 +65,6 @@ REDIS_MARKER_KEY = "atrium-bench:provisioning"
 TARGET_P50_MS = 100.0
 TARGET_SPEEDUP = 10.0
 TARGET_MIGRATE_SECONDS = 60.0
-
-# The summary line of `tenants migrate` (atrium/tenants/management/commands/tenants.py).
-MIGRATE_SUMMARY = re.compile(
-    r"Checked (?P<checked>\d+) schemas in (?P<seconds>[\d.]+) s: (?P<migrated>\d+) migrated, "
-    r"(?P<current>\d+) already up to date, (?P<failed>\d+) failed\."
-)
-
-
-class BenchmarkError(RuntimeError):
-    """The run cannot give an honest measurement; the message says why."""
-
-
-def log(message: str) -> None:
-    print(f"[{datetime.now():%H:%M:%S}] {message}", flush=True)
 
 
 # ----------------------------------------------------------------------------- arguments
@@ -133,38 +127,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 # ----------------------------------------------------------------------------- services
 
 
-def database_name(url: str) -> str:
-    return urlsplit(url).path.lstrip("/")
-
-
-def maintenance_url(url: str) -> str:
-    """The same server, database ``postgres``: where CREATE/DROP DATABASE run."""
-    return urlunsplit(urlsplit(url)._replace(path="/postgres"))
-
-
-def drop_database(url: str, *, create_again: bool = False) -> None:
-    name = sql.Identifier(database_name(url))
-    with psycopg.connect(maintenance_url(url), autocommit=True, connect_timeout=5) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
-        if create_again:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
-
-
-def claim_redis_db(url: str) -> redis.Redis:
-    """The bench Redis DB, emptied; refuses a DB holding keys the benchmark did not write."""
-    client = redis.Redis.from_url(url, socket_connect_timeout=3)
-    client.ping()
-    size = client.dbsize()
-    if size and not client.exists(REDIS_MARKER_KEY):
-        raise BenchmarkError(
-            f"Redis DB {url} holds {size} keys that this benchmark did not write; "
-            "choose a free one with --redis-url."
-        )
-    client.flushdb()
-    client.set(REDIS_MARKER_KEY, "1")
-    return client
-
-
 def configure_environment(args: argparse.Namespace) -> None:
     """Point Django at the bench database and Redis DB; must run before django.setup()."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
@@ -220,14 +182,6 @@ def check_preconditions() -> dict:
 
 
 # ----------------------------------------------------------------------------- statistics
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    """Linear interpolation between closest ranks (NumPy's default method)."""
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * fraction
-    low, high = math.floor(position), math.ceil(position)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def summarize(seconds: list[float]) -> dict:
@@ -460,35 +414,6 @@ def run_in_process_migrate(schemas: list[str]) -> float:
 # ----------------------------------------------------------------------------- machine
 
 
-def read_first(path: str, key: str) -> str | None:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            for line in handle:
-                name, _, value = line.partition(":")
-                if name.strip() == key:
-                    return value.strip()
-    except OSError:
-        return None
-    return None
-
-
-def git_state() -> dict:
-    """The commit measured, and what in the tree differed from it."""
-
-    def git(*args: str) -> str:
-        result = subprocess.run(
-            ["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=False
-        )
-        return result.stdout.strip() if result.returncode == 0 else ""
-
-    changes = git("status", "--porcelain", "--untracked-files=normal").splitlines()
-    return {
-        "commit": git("rev-parse", "HEAD") or None,
-        "dirty": bool(changes),
-        "uncommitted": changes[:50],
-    }
-
-
 def machine_info(redis_client: redis.Redis) -> dict:
     from django.db import connection
 
@@ -499,13 +424,8 @@ def machine_info(redis_client: redis.Redis) -> dict:
         for name in ("shared_buffers", "synchronous_commit", "fsync", "max_connections"):
             cursor.execute(f"SHOW {name}")
             pg_settings[name] = cursor.fetchone()[0]
-    mem_kib = read_first("/proc/meminfo", "MemTotal")
     return {
-        "nproc": len(os.sched_getaffinity(0)),
-        "cpu_model": read_first("/proc/cpuinfo", "model name") or platform.processor(),
-        "memory_gib": round(int(mem_kib.split()[0]) / 1024**2, 1) if mem_kib else None,
-        "os": platform.platform(),
-        "python": platform.python_version(),
+        **machine_basics(),
         "django": metadata.version("django"),
         "django_tenants": metadata.version("django-tenants"),
         "psycopg": metadata.version("psycopg"),
@@ -615,13 +535,6 @@ def render_markdown(results: dict) -> str:
         "",
     ]
     return "\n".join(lines)
-
-
-def write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
 
 
 def print_summary(results: dict) -> None:
@@ -752,18 +665,14 @@ def purge_refill_queue() -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    if "bench" not in database_name(args.database_url):
-        raise SystemExit(
-            f"Refusing to use {database_name(args.database_url)!r}: the bench database is "
-            "dropped and re-created, so its name must contain 'bench'."
-        )
+    refuse_foreign_database(args.database_url)
     configure_environment(args)
     command = shlex.join([".venv/bin/python", "benchmarks/provisioning.py", *sys.argv[1:]])
     started_at = datetime.now(UTC)
     started = time.perf_counter()
     load_at_start = [round(x, 2) for x in os.getloadavg()]
 
-    redis_client = claim_redis_db(args.redis_url)
+    redis_client = claim_redis_db(args.redis_url, REDIS_MARKER_KEY)
     log(f"Creating database {database_name(args.database_url)!r}…")
     drop_database(args.database_url, create_again=True)
     django_ready = queue_purged = False

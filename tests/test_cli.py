@@ -677,6 +677,35 @@ def test_migrate_failure_in_one_schema_does_not_stop_the_others(live_db):
     assert has_session_table("cli_mig_a_broken")
 
 
+def test_migrate_in_parallel_reports_a_failing_tenant_and_a_rerun_finishes(live_db):
+    for slug in ("cli-pf-one", "cli-pf-broken", "cli-pf-three"):
+        make_tenant(live_db, slug)
+    forget_sessions_migration("cli_pf_one", drop_table=True)
+    forget_sessions_migration("cli_pf_broken", drop_table=False)  # re-applying it fails
+    forget_sessions_migration("cli_pf_three", drop_table=True)
+
+    result = tenants("migrate", "--parallel", "2", "--json")
+
+    assert result.returncode == 1, result.stderr
+    report = json.loads(result.stdout)
+    assert report["migrated"] == ["cli_pf_one", "cli_pf_three"]
+    assert list(report["failed"]) == ["cli_pf_broken"]
+    assert "django_session" in report["failed"]["cli_pf_broken"]
+    assert "already exists" in report["failed"]["cli_pf_broken"]
+    assert result.stderr.strip().endswith(
+        "CommandError: 1 schema(s) failed to migrate; fix and re-run `tenants migrate` to "
+        "finish them."
+    )
+    assert not records_sessions_migration("cli_pf_broken")
+
+    with connection.cursor() as cursor:  # the operator's fix
+        cursor.execute("DROP TABLE cli_pf_broken.django_session")
+    rerun = as_json(tenants("migrate", "--parallel", "2", "--json"))
+
+    assert (rerun["migrated"], rerun["failed"]) == (["cli_pf_broken"], {})
+    assert records_sessions_migration("cli_pf_broken") and has_session_table("cli_pf_broken")
+
+
 # ----------------------------------------------------------------------------- pool
 
 

@@ -9,4 +9,6 @@ class TenantsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import signals  # noqa: F401  (connects routing invalidation)
+        from . import database, signals  # noqa: F401  (signals: routing invalidation)
+
+        database.install()

@@ -158,6 +158,11 @@ if env_bool("DB_POOL", True):
         # attempt could come about N seconds after PostgreSQL was back.
         "reconnect_timeout": float(env("DB_POOL_RECONNECT_TIMEOUT", "5")),
     }
+# atrium/tenants/database.py: a transaction-mode pooler (PgBouncer) is refused at the first
+# connection of each process; a pooled connection is retired after DB_POOL_MAX_USES borrows,
+# which bounds its backend's catalog cache (~0.2 MiB per tenant schema served; 0: never).
+ATRIUM_DB_POOLER_CHECK = env_bool("DB_POOLER_CHECK", True)
+ATRIUM_DB_POOL_MAX_USES = env_int("DB_POOL_MAX_USES", 200)
 
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
 
