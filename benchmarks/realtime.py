@@ -22,10 +22,9 @@ flushed at the end):
 
 With py-spy (``--py-spy``, or on ``PATH``) it also profiles the server over as many more
 events, and the workers' pool processes over one more measurement of each task kind; these
-passes are not in the figures. ``--whatif`` measures with the fixes the benchmark proposes
-patched into the server and the Atrium worker (``benchmarks/rt_whatif.py``).
+passes are not in the figures.
 
-Results go to benchmarks/results/realtime.{json,md} (``--whatif``: realtime-whatif.*).
+Results go to benchmarks/results/realtime.{json,md}.
 See benchmarks/README.md.
 
     .venv/bin/python benchmarks/realtime.py                     # the full run
@@ -85,7 +84,6 @@ USERS_PER_TENANT = 10  # sockets use their tokens in turn
 EVENTS_PATH = "/ws/events/"
 TICK_TYPE = "bench.tick"  # the events to tenant A
 CONTROL_TYPE = "bench.control"  # the one event to tenant B at the end
-WHATIF_APP = "benchmarks.rt_whatif:application"
 PROFILED_TYPE = "bench.profiled"  # tenant A's events of the pass with py-spy attached
 
 ATRIUM_QUEUE = "bench-rt-atrium"
@@ -151,16 +149,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         type=int,
         default=2000,
         help="Iterations of each in-process timing of the tenant task's guard steps.",
-    )
-    parser.add_argument(
-        "--whatif",
-        nargs="?",
-        const="layer-timeouts,pubsub-layer,db-reuse,tenant-cache",
-        default=None,
-        metavar="FIXES",
-        help="Measure with proposed fixes (benchmarks/rt_whatif.py: layer-timeouts, "
-        "pubsub-layer, db-reuse, tenant-cache; all without a value) patched into the server and the Atrium worker; "
-        "results go to realtime-whatif.{json,md}.",
     )
     parser.add_argument(
         "--worker-settings",
@@ -267,8 +255,6 @@ def configure_environment(args: argparse.Namespace) -> None:
     # A socket is closed when its token expires: far beyond the run.
     os.environ["JWT_ACCESS_MINUTES"] = "120"
     os.environ["ATRIUM_BENCH_RT_COUNTER_URL"] = args.redis_url
-    if args.whatif:
-        os.environ["ATRIUM_BENCH_RT_WHATIF"] = args.whatif
     os.environ["PYTHONPATH"] = os.pathsep.join(
         [str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
     )
@@ -787,12 +773,7 @@ def run_fanout(args: argparse.Namespace, tenants: dict, workdir: Path) -> dict:
     from django.conf import settings
 
     channel_redis = redis.Redis.from_url(args.channel_redis_url)
-    if args.whatif and "pubsub-layer" in args.whatif.split(","):
-        # The publisher must speak the server's layer (see benchmarks/rt_whatif.py).
-        settings.CHANNEL_LAYERS["default"][
-            "BACKEND"
-        ] = "channels_redis.pubsub.RedisPubSubChannelLayer"
-    server = Server(workdir, WHATIF_APP if args.whatif else "config.asgi:application")
+    server = Server(workdir, "config.asgi:application")
     clients: Clients | None = None
     timer: GroupSendTimer | None = None
     capacity_log = RecordsHandler()
@@ -1326,8 +1307,6 @@ def run_celery(args: argparse.Namespace, tenants: dict, workdir: Path) -> dict:
     atrium_env = dict(os.environ, LOG_LEVEL="INFO")
     if args.worker_settings:
         atrium_env["DJANGO_SETTINGS_MODULE"] = args.worker_settings
-    if args.whatif and "db-reuse" in args.whatif.split(","):
-        atrium_env["DB_CONN_MAX_AGE"] = "60"  # the worker only (see benchmarks/rt_whatif.py)
     workers: dict[str, Worker] = {}
     try:
         log(f"Starting two Celery workers (prefork, concurrency {args.concurrency})…")
@@ -1337,7 +1316,7 @@ def run_celery(args: argparse.Namespace, tenants: dict, workdir: Path) -> dict:
             concurrency=args.concurrency,
             workdir=workdir,
             env=atrium_env,
-            include="benchmarks.rt_tasks" + (",benchmarks.rt_whatif" if args.whatif else ""),
+            include="benchmarks.rt_tasks",
         )
         workers["plain"] = Worker(
             app="benchmarks.rt_plain",
@@ -1772,19 +1751,12 @@ def render_markdown(results: dict) -> str:
         else ""
     )
     lines = [
-        "# Realtime benchmark" + (": what-if, with the proposed fixes" if p["whatif"] else ""),
+        "# Realtime benchmark",
         "",
         f"Run {results['started_at']} ({results['duration_seconds']:.0f} s) with "
         f"`{results['command']}`.",
         "",
     ]
-    if p["whatif"]:
-        lines += [
-            "**Not the application as it is:** the server and the Atrium worker ran with the "
-            f"fixes proposed in benchmarks/README.md patched in by `benchmarks/rt_whatif.py`: "
-            f"{p['whatif']}.",
-            "",
-        ]
     if "fanout" in results:
         lines += render_fanout(results["fanout"], p)
     if "celery" in results:
@@ -1916,7 +1888,6 @@ def main(argv: list[str] | None = None) -> int:
         "duration_seconds": round(time.perf_counter() - started, 1),
         "parameters": {
             "only": args.only,
-            "whatif": args.whatif,
             "clients": args.clients,
             "foreign_clients": args.foreign_clients,
             "events": args.events,
@@ -1941,7 +1912,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     results["machine"]["load_average_1_5_15_at_start"] = load_at_start
     results["targets"] = evaluate_targets(results)
-    stem = "realtime-whatif" if args.whatif else "realtime"
+    stem = "realtime"
     write_atomically(args.results_dir / f"{stem}.json", json.dumps(results, indent=2) + "\n")
     write_atomically(args.results_dir / f"{stem}.md", render_markdown(results))
     print_summary(results)
