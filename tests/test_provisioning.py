@@ -251,6 +251,7 @@ def test_missing_template_is_a_clear_error(live_db):
     assert tenant_state("orphan") == NOTHING
 
 
+@pytest.mark.django_db
 def test_no_foreign_key_crosses_a_schema_boundary(tenant_a, tenant_b):
     """Every foreign key stays inside its schema: no tenant table references a public one
     (nor another tenant's), and no public table references a tenant schema. What Citus'
