@@ -26,12 +26,10 @@ import io
 import json
 import math
 import os
-import platform
 import resource
 import secrets
 import shlex
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -40,17 +38,26 @@ import time
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import redis
-from psycopg import sql
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from benchmarks.api_breakdown import COMPONENTS, run_breakdown  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    BenchmarkError,
+    claim_redis_db,
+    database_name,
+    drop_database,
+    free_port,
+    log,
+    machine_basics,
+    maintenance_url,
+    write_atomically,
+)
 from benchmarks.httpload import fetch_once  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/atrium_bench_api"
@@ -82,14 +89,6 @@ done = function(summary, latency, requests)
     latency.max, latency.mean))
 end
 """
-
-
-class BenchmarkError(RuntimeError):
-    """The run cannot give an honest measurement; the message says why."""
-
-
-def log(message: str) -> None:
-    print(f"[{datetime.now():%H:%M:%S}] {message}", flush=True)
 
 
 # ----------------------------------------------------------------------------- arguments
@@ -178,26 +177,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 # ----------------------------------------------------------------------------- services
 
 
-def database_name(url: str) -> str:
-    return urlsplit(url).path.lstrip("/")
-
-
-def _on_maintenance_db(url: str, *statements: sql.Composable) -> None:
-    """Run CREATE/DROP DATABASE on the same server's ``postgres`` database."""
-    maintenance = urlunsplit(urlsplit(url)._replace(path="/postgres"))
-    with psycopg.connect(maintenance, autocommit=True, connect_timeout=5) as conn:
-        for statement in statements:
-            conn.execute(statement)
-
-
 # pg_try_advisory_lock key held for a whole run: two runs would drop each other's database.
 RUN_LOCK_KEY = 0x61747269756D4150  # "atriumAP"
 
 
 def take_run_lock(url: str) -> psycopg.Connection:
     """A session-level advisory lock on the server, released when this process ends."""
-    maintenance = urlunsplit(urlsplit(url)._replace(path="/postgres"))
-    conn = psycopg.connect(maintenance, autocommit=True, connect_timeout=5)
+    conn = psycopg.connect(maintenance_url(url), autocommit=True, connect_timeout=5)
     if not conn.execute("SELECT pg_try_advisory_lock(%s)", [RUN_LOCK_KEY]).fetchone()[0]:
         conn.close()
         raise BenchmarkError(
@@ -205,29 +191,6 @@ def take_run_lock(url: str) -> psycopg.Connection:
             "it would drop this run's database. Wait for it to finish."
         )
     return conn
-
-
-def drop_database(url: str, *, create_again: bool = False) -> None:
-    name = sql.Identifier(database_name(url))
-    statements = [sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name)]
-    if create_again:
-        statements.append(sql.SQL("CREATE DATABASE {}").format(name))
-    _on_maintenance_db(url, *statements)
-
-
-def claim_redis_db(url: str) -> redis.Redis:
-    """The bench Redis DB, emptied; refuses a DB holding keys the benchmark did not write."""
-    client = redis.Redis.from_url(url, socket_connect_timeout=3)
-    client.ping()
-    size = client.dbsize()
-    if size and not client.exists(REDIS_MARKER_KEY):
-        raise BenchmarkError(
-            f"Redis DB {url} holds {size} keys that this benchmark did not write; "
-            "choose a free one with --redis-url."
-        )
-    client.flushdb()
-    client.set(REDIS_MARKER_KEY, "1")
-    return client
 
 
 def run_minutes(args: argparse.Namespace) -> int:
@@ -287,12 +250,6 @@ def provision() -> dict:
 
 
 # ----------------------------------------------------------------------------- server
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Server:
@@ -727,19 +684,6 @@ def compare(measurements: list[dict], bare: dict, full: dict) -> dict:
     }
 
 
-def read_first(path: str, key: str) -> str | None:
-    """The value of the first ``key: value`` line of a /proc file."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            for line in handle:
-                name, _, value = line.partition(":")
-                if name.strip() == key:
-                    return value.strip()
-    except OSError:
-        return None
-    return None
-
-
 def git_state() -> dict:
     def git(*args: str) -> str:
         result = subprocess.run(
@@ -750,13 +694,6 @@ def git_state() -> dict:
     status = git("status", "--porcelain").splitlines()
     # The uncommitted files, so that a run on a work tree in progress can be traced.
     return {"commit": git("rev-parse", "HEAD") or None, "dirty": bool(status), "changes": status}
-
-
-def write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
 
 
 def tool_version(command: list[str]) -> str | None:
@@ -771,7 +708,6 @@ def tool_version(command: list[str]) -> str | None:
 def machine_info(client: str, redis_client: redis.Redis, database_url: str) -> dict:
     with psycopg.connect(database_url, connect_timeout=5) as conn:
         pg_version = conn.execute("SELECT version()").fetchone()[0]
-    mem_kib = read_first("/proc/meminfo", "MemTotal")
 
     def version(name: str) -> str | None:
         try:
@@ -780,11 +716,7 @@ def machine_info(client: str, redis_client: redis.Redis, database_url: str) -> d
             return None
 
     return {
-        "nproc": len(os.sched_getaffinity(0)),
-        "cpu_model": read_first("/proc/cpuinfo", "model name") or platform.processor(),
-        "memory_gib": round(int(mem_kib.split()[0]) / 1024**2, 1) if mem_kib else None,
-        "os": platform.platform(),
-        "python": platform.python_version(),
+        **machine_basics(),
         "packages": {
             name: version(name)
             for name in (
@@ -989,7 +921,7 @@ def main(argv: list[str] | None = None) -> int:
     load_at_start = [round(x, 2) for x in os.getloadavg()]
 
     run_lock = take_run_lock(args.database_url)
-    redis_client = claim_redis_db(args.redis_url)
+    redis_client = claim_redis_db(args.redis_url, REDIS_MARKER_KEY)
     log(f"Creating database {database_name(args.database_url)!r}…")
     drop_database(args.database_url, create_again=True)
     server = None

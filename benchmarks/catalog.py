@@ -53,6 +53,7 @@ if str(REPO_ROOT) not in sys.path:
 from benchmarks import api  # noqa: E402
 from benchmarks.api import BenchmarkError, log  # noqa: E402
 from benchmarks.api_breakdown import Meter  # noqa: E402
+from benchmarks.common import claim_redis_db  # noqa: E402
 from benchmarks.httpload import build_request, percentile, read_response  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/atrium_bench_catalog"
@@ -243,24 +244,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 # ----------------------------------------------------------------------------- services
-
-
-def claim_redis_db(url: str) -> redis.Redis:
-    """The bench Redis DB, emptied; refuses a DB holding keys the benchmark did not write.
-
-    ``api.claim_redis_db`` with this benchmark's marker key (api's is a module constant).
-    """
-    client = redis.Redis.from_url(url, socket_connect_timeout=3)
-    client.ping()
-    size = client.dbsize()
-    if size and not client.exists(REDIS_MARKER_KEY):
-        raise BenchmarkError(
-            f"Redis DB {url} holds {size} keys that this benchmark did not write; "
-            "choose a free one with --redis-url."
-        )
-    client.flushdb()
-    client.set(REDIS_MARKER_KEY, "1")
-    return client
 
 
 def run_minutes(args: argparse.Namespace) -> int:
@@ -1546,7 +1529,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     load_at_start = [round(x, 2) for x in os.getloadavg()]
 
-    redis_client = claim_redis_db(args.redis_url)
+    redis_client = claim_redis_db(args.redis_url, REDIS_MARKER_KEY)
     names = [api.database_name(args.database_url), api.database_name(args.pgbench_database_url)]
     log(f"Creating databases {names[0]!r} and {names[1]!r}…")
     api.drop_database(args.database_url, create_again=True)

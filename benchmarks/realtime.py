@@ -42,12 +42,10 @@ import json
 import logging
 import math
 import os
-import platform
 import resource
 import shlex
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -60,15 +58,25 @@ from importlib import metadata
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import redis
-from psycopg import sql
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
+
+from benchmarks.common import (  # noqa: E402
+    BenchmarkError,
+    database_name,
+    drop_database,
+    free_port,
+    git_state,
+    log,
+    machine_basics,
+    percentile,
+    write_atomically,
+)
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/atrium_bench_rt"
 # Three Redis DBs of the benchmark's own: the app's (cache, routing, idempotency keys, the
@@ -100,14 +108,6 @@ TARGET_FOREIGN = 0
 TARGET_RATIO = 0.80
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-class BenchmarkError(RuntimeError):
-    """The run cannot give an honest measurement; the message says why."""
-
-
-def log(message: str) -> None:
-    print(f"[{datetime.now():%H:%M:%S}] {message}", flush=True)
 
 
 # ----------------------------------------------------------------------------- arguments
@@ -207,23 +207,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 # ----------------------------------------------------------------------------- services
 
 
-def database_name(url: str) -> str:
-    return urlsplit(url).path.lstrip("/")
-
-
-def maintenance_url(url: str) -> str:
-    """The same server, database ``postgres``: where CREATE/DROP DATABASE run."""
-    return urlunsplit(urlsplit(url)._replace(path="/postgres"))
-
-
-def drop_database(url: str, *, create_again: bool = False) -> None:
-    name = sql.Identifier(database_name(url))
-    with psycopg.connect(maintenance_url(url), autocommit=True, connect_timeout=5) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
-        if create_again:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
-
-
 def claim_redis_db(url: str) -> redis.Redis:
     """A bench Redis DB, emptied; refuses a DB holding keys the benchmark did not write."""
     client = redis.Redis.from_url(url, socket_connect_timeout=3)
@@ -273,14 +256,6 @@ def raise_open_files(needed: int) -> list[int]:
 
 
 # ----------------------------------------------------------------------------- statistics
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    """Linear interpolation between closest ranks (NumPy's default method)."""
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * fraction
-    low, high = math.floor(position), math.ceil(position)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def summarize_ms(values: list[float]) -> dict:
@@ -344,12 +319,6 @@ def rss_mib(pid: int) -> float | None:
 def redis_cpu_seconds(client: redis.Redis) -> float:
     info = client.info("cpu")
     return float(info["used_cpu_sys"]) + float(info["used_cpu_user"])
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def stop_process_group(proc: subprocess.Popen, timeout: float = 20) -> None:
@@ -1424,35 +1393,6 @@ def run_celery(args: argparse.Namespace, tenants: dict, workdir: Path) -> dict:
 # ----------------------------------------------------------------------------- machine
 
 
-def read_first(path: str, key: str) -> str | None:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            for line in handle:
-                name, _, value = line.partition(":")
-                if name.strip() == key:
-                    return value.strip()
-    except OSError:
-        return None
-    return None
-
-
-def git_state() -> dict:
-    """The commit measured, and what in the tree differed from it."""
-
-    def git(*args: str) -> str:
-        result = subprocess.run(
-            ["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=False
-        )
-        return result.stdout.strip() if result.returncode == 0 else ""
-
-    changes = git("status", "--porcelain", "--untracked-files=normal").splitlines()
-    return {
-        "commit": git("rev-parse", "HEAD") or None,
-        "dirty": bool(changes),
-        "uncommitted": changes[:50],
-    }
-
-
 def package_version(name: str) -> str | None:
     try:
         return metadata.version(name)
@@ -1466,7 +1406,6 @@ def machine_info(redis_client: redis.Redis) -> dict:
     with connection.cursor() as cursor:
         cursor.execute("SELECT version()")
         pg_version = cursor.fetchone()[0]
-    mem_kib = read_first("/proc/meminfo", "MemTotal")
     packages = (
         "django",
         "django-tenants",
@@ -1482,11 +1421,7 @@ def machine_info(redis_client: redis.Redis) -> dict:
         "psycopg",
     )
     return {
-        "nproc": len(os.sched_getaffinity(0)),
-        "cpu_model": read_first("/proc/cpuinfo", "model name") or platform.processor(),
-        "memory_gib": round(int(mem_kib.split()[0]) / 1024**2, 1) if mem_kib else None,
-        "os": platform.platform(),
-        "python": platform.python_version(),
+        **machine_basics(),
         "packages": {name: package_version(name) for name in packages},
         "postgresql": pg_version.split(" on ")[0],
         "redis_server": redis_client.info("server").get("redis_version"),
@@ -1778,13 +1713,6 @@ def render_markdown(results: dict) -> str:
         "",
     ]
     return "\n".join(lines)
-
-
-def write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
 
 
 def print_summary(results: dict) -> None:
