@@ -84,7 +84,26 @@ def _clean_up_leftovers() -> None:
             leftover.cleanup()
 
 
-class ManagedProcess:
+class _StartedInWith:
+    """``with thing:`` starts it and always cleans up, also when starting fails halfway."""
+
+    def start(self): ...
+
+    def cleanup(self) -> None: ...
+
+    def __enter__(self):
+        try:
+            self.start()
+        except BaseException:
+            self.cleanup()
+            raise
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.cleanup()
+
+
+class ManagedProcess(_StartedInWith):
     """One long-running child process in a session of its own, logging to ``log``."""
 
     name = "process"
@@ -163,17 +182,6 @@ class ManagedProcess:
         _alive.discard(self)
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def __enter__(self):
-        try:
-            self.start()
-        except BaseException:
-            self.cleanup()
-            raise
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.cleanup()
 
     # -- diagnostics
     def log_tail(self, lines: int = 80) -> str:
@@ -582,7 +590,7 @@ def postgres_bin(program: str) -> str:
     raise FileNotFoundError(f"{program} not found: install the PostgreSQL server package")
 
 
-class PrivatePostgres:
+class PrivatePostgres(_StartedInWith):
     """A throwaway PostgreSQL cluster (``initdb`` in a temporary directory, ``pg_ctl`` on a
     free port) that a test may stop, start and restart; removed at ``cleanup()``.
 
@@ -689,17 +697,6 @@ class PrivatePostgres:
                 os.kill(pid, signal.SIGKILL)
         _alive.discard(self)
         shutil.rmtree(self.root, ignore_errors=True)
-
-    def __enter__(self) -> PrivatePostgres:
-        try:
-            self.start()
-        except BaseException:
-            self.cleanup()
-            raise
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.cleanup()
 
     def log_tail(self, lines: int = 80) -> str:
         try:
