@@ -68,12 +68,8 @@ class FanoutRedisChannelLayer(RedisChannelLayer):
 
     def _ensure_reader(self) -> None:
         if self._reader is None or self._reader.done():
-            self._reader = asyncio.create_task(self._read(self.non_local_name(self.client_channel)))
-
-    @property
-    def client_channel(self) -> str:
-        """A process-local channel name of this layer (its non-local part is the queue)."""
-        return f"specific.{self.client_prefix}!"
+            # The Redis queue that all process-local channels of this layer share.
+            self._reader = asyncio.create_task(self._read(f"specific.{self.client_prefix}!"))
 
     def _forget(self, channel: str) -> None:
         self._buffers.pop(channel, None)
@@ -94,9 +90,7 @@ class FanoutRedisChannelLayer(RedisChannelLayer):
                     buffer = self._buffers.get(name)
                     if buffer is not None:
                         buffer.put_nowait(message)
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:
+        except Exception as error:  # not CancelledError: a stopped reader just stops
             logger.warning("realtime: the channel layer reader failed: %r", error)
             for buffer in self._buffers.values():
                 buffer.put_nowait(_ReaderFailed(error))
