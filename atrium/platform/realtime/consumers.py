@@ -21,9 +21,10 @@ from redis.exceptions import RedisError
 
 from atrium.tenants.context import current_tenant
 from atrium.tenants.keyspace import group_name
+from atrium.tenants.sockets import CLOSE_UNAUTHORIZED
 
 from .events import EVENT_MESSAGE_TYPE
-from .middleware import CLOSE_UNAUTHORIZED, negotiated_subprotocol
+from .middleware import negotiated_subprotocol
 
 logger = logging.getLogger(__name__)
 
@@ -113,6 +114,11 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
             logger.error("realtime: dropped an event of another tenant on %s", self.groups)
             return
         await self.send(text_data=message["text"])
+
+    async def socket_close(self, message: dict[str, Any]) -> None:
+        """A status change elsewhere (``tenants.sockets.close_sockets``) ends this socket."""
+        self._closing = True
+        await self.close(code=int(message["code"]), reason=str(message.get("reason", "")))
 
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
         if self._expiry_task is not None:

@@ -22,15 +22,13 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
-from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
 from atrium.tenants.context import current_tenant
 from atrium.tenants.keyspace import group_name
+from atrium.tenants.sockets import send_to_group
 
 logger = logging.getLogger(__name__)
 
@@ -115,15 +113,7 @@ def _publish(
 
 def _send(group: str, message: dict[str, Any]) -> None:
     try:
-        async_to_sync(_group_send)(group, message)
+        send_to_group(group, message)
     except Exception:
         # The write has committed; a lost event must not turn it into an error.
         logger.exception("realtime: could not publish an event to %s", group)
-
-
-async def _group_send(group: str, message: dict[str, Any]) -> None:
-    layer = get_channel_layer()
-    if layer is None:
-        raise RuntimeError("CHANNEL_LAYERS is not configured.")
-    async with asyncio.timeout(settings.ATRIUM_REALTIME_PUBLISH_TIMEOUT):
-        await layer.group_send(group, message)

@@ -35,6 +35,7 @@ from atrium.platform.accounts.tokens import (
 )
 from atrium.tenants.context import current_tenant, tenant_scope
 from atrium.tenants.routing import normalize_host, resolve_host
+from atrium.tenants.sockets import CLOSE_FORBIDDEN, CLOSE_NOT_FOUND, CLOSE_UNAUTHORIZED
 
 logger = logging.getLogger(__name__)
 
@@ -43,10 +44,6 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-# Application close codes (4000-4999), the WebSocket twins of the HTTP statuses.
-CLOSE_UNAUTHORIZED = 4401
-CLOSE_FORBIDDEN = 4403
-CLOSE_NOT_FOUND = 4404
 
 # The subprotocol that carries the token: ``new WebSocket(url, ["bearer", token])``.
 BEARER_SUBPROTOCOL = "bearer"

@@ -1,0 +1,58 @@
+"""Closing open WebSockets from anywhere, so a change of status reaches sockets already open.
+
+    close_sockets(group_name("tenant"), code=CLOSE_FORBIDDEN, reason="tenant_suspended")
+
+Every events socket handles the channel-layer message ``socket.close`` by closing itself
+with the code and reason it carries. The message is sent after the current transaction
+commits (at once outside one), through the channel layer, so it reaches the sockets of
+every server process. Delivery is best effort within ATRIUM_REALTIME_PUBLISH_TIMEOUT:
+the token expiry and the checks at connect time remain the backstop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+# WebSocket close codes of Atrium (4000-4999 are the application's own range).
+CLOSE_UNAUTHORIZED = 4401  # the token or the user is no longer valid
+CLOSE_FORBIDDEN = 4403  # the tenant is not active, or the origin is not allowed
+CLOSE_NOT_FOUND = 4404  # no tenant at this host
+
+# The channel-layer message type; Channels dispatches it to the consumer's socket_close.
+SOCKET_CLOSE_MESSAGE_TYPE = "socket.close"
+
+
+def close_sockets(group: str, *, code: int, reason: str) -> None:
+    """Close every socket in ``group`` with ``code`` once the current transaction commits."""
+    message = {"type": SOCKET_CLOSE_MESSAGE_TYPE, "code": code, "reason": reason}
+    transaction.on_commit(functools.partial(_send, group, message))
+
+
+def send_to_group(group: str, message: dict) -> None:
+    """Send a channel-layer message to a group now (blocking, within the publish timeout)."""
+    async_to_sync(_group_send)(group, message)
+
+
+def _send(group: str, message: dict) -> None:
+    try:
+        send_to_group(group, message)
+    except Exception:
+        # The status change has committed; sockets still close when their token expires.
+        logger.exception("realtime: could not close the sockets of %s", group)
+
+
+async def _group_send(group: str, message: dict) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        raise RuntimeError("CHANNEL_LAYERS is not configured.")
+    async with asyncio.timeout(settings.ATRIUM_REALTIME_PUBLISH_TIMEOUT):
+        await layer.group_send(group, message)
