@@ -22,8 +22,10 @@ key so a duplicate or redelivered message has one effect, write one structured l
 run, and refuse model instances as arguments: tasks take ids.
 
 Idempotency. The key is ``scoped_key("idem", <task name>, <key>)`` where ``<key>`` is the
-``idempotency_key=`` keyword given at send time (moved to a message header, so the task
-function never sees it) or, without one, the task id — which a retry and a redelivery
+``idempotency_key=`` given at send time, as a keyword of the task or as an option of
+``apply_async`` / ``send_task`` / a signature (moved to a message header, so the task
+function never sees it; two different keys for one message are refused) or, without one,
+the task id — which a retry and a redelivery
 (``acks_late``) keep, so a message the broker delivers twice has one effect, while two
 separate sends only share an effect when they share an explicit key. A run claims the key
 (``SET NX``, a lease of ``idempotency_lease`` seconds holding the task id), marks it
@@ -125,13 +127,28 @@ def _header(request, name: str) -> Any:
 
 
 def _move_idempotency_key(kwargs: Mapping[str, Any] | None, options: dict[str, Any]) -> Any:
-    """Move ``idempotency_key=`` from the task's kwargs into a header (kwargs returned)."""
-    if not kwargs or IDEMPOTENCY_KWARG not in kwargs:
+    """Move ``idempotency_key=`` into a header, so the task function never sees it, whether
+    it was given as a keyword of the task (``delay(..., idempotency_key=k)``) or as an option
+    of the send (``apply_async(..., idempotency_key=k)``, ``sig.set(idempotency_key=k)``),
+    which Celery would otherwise pass to the broker as a message property and forget.
+    Two different keys for one message are refused. Returns the task's kwargs."""
+    given: list[Any] = [options.pop(IDEMPOTENCY_KWARG, None)]
+    if kwargs and IDEMPOTENCY_KWARG in kwargs:
+        kwargs = dict(kwargs)
+        given.append(kwargs.pop(IDEMPOTENCY_KWARG))
+    keys = {str(key) for key in given if key is not None}
+    if not keys:
         return kwargs
-    kwargs = dict(kwargs)
-    key = kwargs.pop(IDEMPOTENCY_KWARG)
-    if key is not None:
-        options["headers"] = {**(options.get("headers") or {}), IDEMPOTENCY_HEADER: str(key)}
+    headers = dict(options.get("headers") or {})
+    if IDEMPOTENCY_HEADER in headers:
+        keys.add(str(headers[IDEMPOTENCY_HEADER]))
+    if len(keys) > 1:
+        raise ValueError(
+            f"Two different idempotency keys for one message ({', '.join(sorted(keys))}): "
+            "give idempotency_key= once."
+        )
+    headers[IDEMPOTENCY_HEADER] = keys.pop()
+    options["headers"] = headers
     return kwargs
 
 
@@ -165,6 +182,10 @@ class AtriumCelery(CeleryApp):
         )
 
     def send_task(self, name, args=None, kwargs=None, **options):
+        # Only the option moves: an ``idempotency_key`` keyword sent by name reaches the
+        # worker as a keyword, where ``AtriumTask.__call__`` takes it (a task of no base of
+        # ours keeps its own keyword).
+        _move_idempotency_key(None, options)
         options["headers"] = headers_with_scope(options.get("headers"))
         return super().send_task(name, args=args, kwargs=kwargs, **options)
 
