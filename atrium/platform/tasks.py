@@ -592,10 +592,15 @@ class TenantTask(AtriumTask):
         status = _tenant_status(tenant)
         if status == TenantStatus.ACTIVE:
             return
+        if status is None:
+            raise TenantRequired(
+                f"The task {self.name!r} was sent for the tenant {tenant.slug!r}, which no "
+                "longer exists; it is refused."
+            )
         raise TenantInactive(
-            f"The task {self.name!r} did not run: its tenant {tenant.slug!r} is "
-            f"{status or 'gone'}. Send it again once the tenant is active.",
-            status or "",
+            f"The task {self.name!r} did not run: its tenant {tenant.slug!r} is {status}. "
+            "Send it again once the tenant is active.",
+            status,
         )
 
 
