@@ -10,6 +10,7 @@ activated again is served at once.
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from collections.abc import Iterator
 
@@ -42,12 +43,11 @@ def new_tenant(live_db: list[str], prefix: str) -> Tenant:
 
 @pytest.fixture
 def files() -> Iterator[list[str]]:
-    """Storage folders of the test's tenants, removed after (purge leaves files)."""
+    """Storage folders of the test's tenants (their schema names), removed after."""
     folders: list[str] = []
     yield folders
     for folder in folders:
-        for name in default_storage.listdir(folder)[1] if default_storage.exists(folder) else ():
-            default_storage.delete(f"{folder}/{name}")
+        shutil.rmtree(default_storage.path(folder), ignore_errors=True)
 
 
 def submit_jobs(tenant: Tenant) -> tuple[Job, Job]:
@@ -79,9 +79,7 @@ def test_work_queued_before_suspend_or_archive_fails_with_a_stable_code_and_neve
     live_db, files, marker
 ):
     suspended, archived = new_tenant(live_db, "susp"), new_tenant(live_db, "arch")
-    files.extend(
-        f"{t.schema_name}/{kind}" for t in (suspended, archived) for kind in ("exports", "imports")
-    )
+    files.extend(tenant.schema_name for tenant in (suspended, archived))
     worker = driver.Worker(concurrency=1)
     with worker.sending():
         # Queued while both tenants are active; no worker takes anything yet.
