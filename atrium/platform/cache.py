@@ -7,10 +7,15 @@ again (they expire on their own). Keys go through the cache's KEY_FUNCTION, so t
 under ``t:<schema>:cache:…`` and one tenant can never read another's entries.
 
 Redis away when a write commits: the bump is lost, and the entries cached before the outage
-would be served again once Redis is back (for up to ``RESPONSE_TTL``). So a process keeps
-the bumps Redis missed and applies them before it next uses the cache; until they are
-applied, it serves reads without the cache. (A process that dies before Redis returns takes
-its missed bumps along: those entries then live out their TTL.)
+would be served again once Redis is back. So a process keeps the bumps Redis missed and
+applies them before it next uses the cache or bumps a version again; until they are
+applied, it serves reads without the cache. That keeps them only as long as the process
+lives: one that dies before Redis returns (or a worker that never reads the cache and
+writes nothing more) takes its missed bumps along. The bound that holds whatever happens
+is the entries' own TTL: every response is cached for ``ATRIUM_RESPONSE_CACHE_TTL`` seconds
+(60 by default), so a missed invalidation leaves a response stale for at most that long
+after the write (plus the time of one request that read the database before the write
+committed and stored its answer after).
 """
 
 from __future__ import annotations
@@ -20,14 +25,13 @@ import logging
 import threading
 
 import redis
+from django.conf import settings
 from django.core.cache import cache
 from django_redis import get_redis_connection
 
 from atrium.tenants.context import on_commit
 
 logger = logging.getLogger(__name__)
-
-RESPONSE_TTL = 300
 
 
 def _version_key(namespace: str) -> str:
@@ -85,6 +89,8 @@ def invalidate_namespace(namespace: str) -> None:
             logger.warning("cache: Redis unavailable, the %s version bump is kept", namespace)
             with _missed_lock:
                 _missed_bumps.add(cache.make_key(key))
+        else:  # Redis answers: a process that only writes (a worker) catches up here
+            _apply_missed_bumps()
 
     on_commit(bump)
 
@@ -110,6 +116,6 @@ def cached_api_response(request, namespace: str, produce):
         return response
     response = produce()
     if response.status_code == 200:
-        cache.set(key, response.data, timeout=RESPONSE_TTL)
+        cache.set(key, response.data, timeout=settings.ATRIUM_RESPONSE_CACHE_TTL)
     response["X-Cache"] = "miss"
     return response

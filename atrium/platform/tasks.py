@@ -14,7 +14,8 @@ The header itself is written from the active scope (``AtriumCelery.send_task`` a
 The bases.
 - ``TenantTask`` (``@tenant_task``): tenant business work. Refuses to run without a tenant
   (``TenantRequired``: the sender had none, or its tenant no longer exists), so it never
-  runs in the public schema.
+  runs in the public schema, and refuses a queued message of a tenant that is not active
+  (``TenantInactive``, see "Inactive tenants" below).
 - ``PlatformTask`` (``@platform_task``): platform work (the spare pool, the per-tenant
   fan-out). Always runs in the public scope, whoever sent it.
 Both retry transient failures with exponential backoff and jitter, record an idempotency
@@ -22,17 +23,31 @@ key so a duplicate or redelivered message has one effect, write one structured l
 run, and refuse model instances as arguments: tasks take ids.
 
 Idempotency. The key is ``scoped_key("idem", <task name>, <key>)`` where ``<key>`` is the
-``idempotency_key=`` keyword given at send time (moved to a message header, so the task
-function never sees it) or, without one, the task id — which a retry and a redelivery
-(``acks_late``) keep, so a message the broker delivers twice has one effect, while two
-separate sends only share an effect when they share an explicit key. A run claims the key
-(``SET NX``, a lease of ``idempotency_lease`` seconds holding the task id), marks it
-``done`` for ``idempotency_ttl`` seconds after success and frees it after a failure (so a
-retry, or a later send, can run). A message whose key is ``done``, or held by a different
-task id that is running now, is skipped (outcome ``duplicate``); a message with the task id
-that holds the lease is that task's own redelivery after a crash and takes over. The
-broker's visibility timeout must exceed the longest run, as Celery requires for
-``acks_late`` anyway.
+``idempotency_key=`` given at send time, as a keyword of the task or as an option of
+``apply_async`` / ``send_task`` / a signature (moved to a message header, so the task
+function never sees it; two different keys for one message are refused) or, without one,
+the task id — which a retry and a redelivery (``acks_late``) keep, so a message the broker
+delivers twice has one effect, while two separate sends only share an effect when they
+share an explicit key. A run claims the key (``SET NX``, a lease of ``idempotency_lease``
+seconds holding the task id), marks it ``done`` for ``idempotency_ttl`` seconds after
+success and frees it after a failure (so a retry, or a later send, can run). A message
+whose key is ``done``, or held by a different task id that is running now, is skipped
+(outcome ``duplicate``); a message with the task id that holds the lease is that task's own
+redelivery after a crash and takes over. The broker's visibility timeout must exceed the
+longest run, as Celery requires for ``acks_late`` anyway.
+
+Inactive tenants. Work queued for a tenant that is suspended or archived by the time a
+worker takes it fails (``TenantInactive``, logged with outcome ``inactive``) rather than
+waiting for a reactivation: a suspended tenant may never come back and an archived one is
+on its way out, a deferred message would have to be kept past the broker and re-sent, and
+an import or export run days later would act on what was asked for long before. The
+refusal comes before the idempotency key is claimed and before the body takes any lock, so
+nothing is left held; a job task (``atrium.platform.jobs.tasks``) marks its job failed with
+the code ``tenant_inactive``, so no job stays queued, and the tenant's users can ask again
+once it is active. Beat's fan-out sends to active tenants only. The bound: the worker
+trusts its copy of the tenant directory for ATRIUM_TASK_TENANT_RECHECK_SECONDS (1 s) and a
+status change bumps the directory's version when it commits, so a message that starts at
+most that long after a suspension may still run; a run already under way finishes.
 """
 
 from __future__ import annotations
@@ -96,6 +111,23 @@ class TenantRequired(NoTenantError):
     """A tenant-scoped task was sent without a tenant, or for a tenant that is gone."""
 
 
+class TenantInactive(Exception):
+    """A queued tenant task's tenant is not active (suspended, archived): it does not run.
+
+    ``code`` is stable; ``status`` is the tenant's status when the task was refused. Both
+    are arguments, so the exception survives the result backend whole."""
+
+    code = "tenant_inactive"
+
+    def __init__(self, message: str, status: str = "") -> None:
+        super().__init__(message, status)
+        self.message = message
+        self.status = status
+
+    def __str__(self) -> str:
+        return self.message
+
+
 # ----------------------------------------------------------------------------- headers
 
 
@@ -125,13 +157,28 @@ def _header(request, name: str) -> Any:
 
 
 def _move_idempotency_key(kwargs: Mapping[str, Any] | None, options: dict[str, Any]) -> Any:
-    """Move ``idempotency_key=`` from the task's kwargs into a header (kwargs returned)."""
-    if not kwargs or IDEMPOTENCY_KWARG not in kwargs:
+    """Move ``idempotency_key=`` into a header, so the task function never sees it, whether
+    it was given as a keyword of the task (``delay(..., idempotency_key=k)``) or as an option
+    of the send (``apply_async(..., idempotency_key=k)``, ``sig.set(idempotency_key=k)``),
+    which Celery would otherwise pass to the broker as a message property and forget.
+    Two different keys for one message are refused. Returns the task's kwargs."""
+    given: list[Any] = [options.pop(IDEMPOTENCY_KWARG, None)]
+    if kwargs and IDEMPOTENCY_KWARG in kwargs:
+        kwargs = dict(kwargs)
+        given.append(kwargs.pop(IDEMPOTENCY_KWARG))
+    keys = {str(key) for key in given if key is not None}
+    if not keys:
         return kwargs
-    kwargs = dict(kwargs)
-    key = kwargs.pop(IDEMPOTENCY_KWARG)
-    if key is not None:
-        options["headers"] = {**(options.get("headers") or {}), IDEMPOTENCY_HEADER: str(key)}
+    headers = dict(options.get("headers") or {})
+    if IDEMPOTENCY_HEADER in headers:
+        keys.add(str(headers[IDEMPOTENCY_HEADER]))
+    if len(keys) > 1:
+        raise ValueError(
+            f"Two different idempotency keys for one message ({', '.join(sorted(keys))}): "
+            "give idempotency_key= once."
+        )
+    headers[IDEMPOTENCY_HEADER] = keys.pop()
+    options["headers"] = headers
     return kwargs
 
 
@@ -165,6 +212,10 @@ class AtriumCelery(CeleryApp):
         )
 
     def send_task(self, name, args=None, kwargs=None, **options):
+        # Only the option moves: an ``idempotency_key`` keyword sent by name reaches the
+        # worker as a keyword, where ``AtriumTask.__call__`` takes it (a task of no base of
+        # ours keeps its own keyword).
+        _move_idempotency_key(None, options)
         options["headers"] = headers_with_scope(options.get("headers"))
         return super().send_task(name, args=args, kwargs=kwargs, **options)
 
@@ -388,6 +439,16 @@ class AtriumTask(ScopedTask):
     def check_scope(self, scope: Scope) -> None:
         """Raise when the task may not run in ``scope``."""
 
+    def check_queued_run(self, scope: Scope) -> None:
+        """Raise when a message may not run in ``scope`` now (a direct call skips this)."""
+        self.check_scope(scope)
+
+    def on_final_failure(self, exc: Exception, args: tuple, kwargs: dict) -> None:
+        """Called when a run fails for good (not before a retry): its body raised, its
+        retries ran out, or it was refused. Runs inside the run's scope — the task's tenant,
+        or the public scope when it had none — in eager mode too (unlike Celery's
+        ``on_failure``, which eager propagation skips)."""
+
     def direct_scope(self) -> AbstractContextManager:
         """The scope of a plain function call (``task(...)``): the caller's."""
         return nullcontext()
@@ -412,12 +473,15 @@ class AtriumTask(ScopedTask):
                 if scope_error is not None:
                     raise scope_error
                 scope = active_scope()
-                self.check_scope(scope)
                 schema = scope.schema_name
+                self.check_queued_run(scope)
                 key = _header(request, IDEMPOTENCY_HEADER) or key_kwarg or request.id
                 claim = _claim(self.name, str(key), request.id, self.idempotency_lease)
             except TenantRequired:
                 outcome = "refused"
+                raise
+            except TenantInactive:
+                outcome = "inactive"
                 raise
             except self.autoretry_for as exc:
                 raise self._retry_transient(exc) from exc
@@ -438,6 +502,12 @@ class AtriumTask(ScopedTask):
             raise
         except (Ignore, Reject):
             outcome = "ignored"
+            raise
+        except Exception as exc:
+            try:
+                self.on_final_failure(exc, args, kwargs)
+            except Exception:
+                logger.exception("task %s: on_final_failure failed", self.name)
             raise
         finally:
             if claim is not None and outcome != "success":
@@ -476,6 +546,7 @@ class AtriumTask(ScopedTask):
             "duplicate": logging.INFO,
             "retry": logging.WARNING,
             "ignored": logging.WARNING,
+            "inactive": logging.WARNING,
         }.get(outcome, logging.ERROR)
         logger.log(
             level,
@@ -502,6 +573,43 @@ class TenantTask(AtriumTask):
                 f"{scope.schema_name!r} schema: send it inside tenant_scope(tenant), or fan it "
                 "out with platform.run_for_active_tenants."
             )
+
+    def check_queued_run(self, scope: Scope) -> None:
+        """A queued message of a tenant that is not active is refused (``TenantInactive``).
+
+        The scope's tenant comes from the worker's copy of the routing directory, which a
+        status change makes stale (it bumps the directory version) and which the worker
+        re-checks every ATRIUM_TASK_TENANT_RECHECK_SECONDS: so a message that starts up to
+        that long after a suspension commits may still run. A refusal is rare, so it is
+        decided on the database's status, not on the copy: a tenant just activated again is
+        never refused from a stale copy."""
+        from atrium.tenants.models import TenantStatus
+
+        super().check_queued_run(scope)
+        tenant = scope.tenant
+        if tenant.is_serving:
+            return
+        status = _tenant_status(tenant)
+        if status == TenantStatus.ACTIVE:
+            return
+        if status is None:
+            raise TenantRequired(
+                f"The task {self.name!r} was sent for the tenant {tenant.slug!r}, which no "
+                "longer exists; it is refused."
+            )
+        raise TenantInactive(
+            f"The task {self.name!r} did not run: its tenant {tenant.slug!r} is {status}. "
+            "Send it again once the tenant is active.",
+            status,
+        )
+
+
+def _tenant_status(tenant) -> str | None:
+    """The tenant's status in the database (None: the row is gone)."""
+    from atrium.tenants.models import Tenant
+
+    with public_scope():
+        return Tenant.objects.filter(pk=tenant.pk).values_list("status", flat=True).first()
 
 
 class PlatformTask(AtriumTask):

@@ -189,6 +189,10 @@ CACHES = {
     }
 }
 DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
+# Seconds a cached API response lives (atrium/platform/cache.py). Also the longest a cached
+# response can stay stale after a write whose invalidation Redis missed and whose process
+# died before it could apply it; lower it to tighten that bound.
+ATRIUM_RESPONSE_CACHE_TTL = env_int("ATRIUM_RESPONSE_CACHE_TTL", 60)
 
 # ---------------------------------------------------------------------------- Celery
 # Background work (atrium/platform/tasks.py): the sender's tenant travels with each task.

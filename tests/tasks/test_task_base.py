@@ -145,6 +145,32 @@ def test_same_idempotency_key_twice_has_one_effect(tenant_a, tenant_b, marker, c
     }
 
 
+def test_idempotency_key_as_a_send_option_works_like_the_keyword(tenant_a, marker, caplog):
+    caplog.set_level(logging.INFO, logger="atrium.tasks")
+    with tenant_scope(tenant_a):
+        first = count_effect.apply_async([marker], idempotency_key="invoice-9").get()
+        again = count_effect.apply_async([marker], idempotency_key="invoice-9").get()
+        signature = count_effect.s(marker).set(idempotency_key="invoice-9").delay().get()
+        keyword = count_effect.delay(marker, idempotency_key="invoice-9").get()
+        other = count_effect.apply_async([marker], idempotency_key="invoice-10").get()
+    assert (first, again, signature, keyword, other) == (1, None, None, None, 2)
+    assert effects("alpha", marker) == 2
+    outcomes = [r.outcome for r in task_records(caplog, "tests.count_effect")]
+    assert outcomes == ["success", "duplicate", "duplicate", "duplicate", "success"]
+    assert {key for key in _idem_keys("tests.count_effect") if "invoice-" in key} == {
+        "t:alpha:idem:tests.count_effect:invoice-9",
+        "t:alpha:idem:tests.count_effect:invoice-10",
+    }
+
+
+def test_two_different_idempotency_keys_for_one_message_are_refused(tenant_a, marker):
+    with tenant_scope(tenant_a), pytest.raises(ValueError, match="Two different idempotency"):
+        count_effect.apply_async([marker], {"idempotency_key": "a"}, idempotency_key="b")
+    with tenant_scope(tenant_a):  # the same key given both ways is one key
+        count_effect.apply_async([marker], {"idempotency_key": "a"}, idempotency_key="a")
+    assert effects("alpha", marker) == 1
+
+
 def test_redelivered_message_has_one_effect(tenant_a, marker):
     task_id = str(uuid.uuid4())
     with tenant_scope(tenant_a):

@@ -18,6 +18,7 @@ from celery import chain, chord
 from atrium.platform.tasks import TenantRequired, active_tenants, run_for_active_tenants
 from atrium.tenants import provisioning, services
 from atrium.tenants.context import public_scope, tenant_scope
+from config.celery import app as celery_app
 from tests import driver
 from tests.tasks.worker_tasks import (
     attempts,
@@ -157,6 +158,22 @@ def test_duplicate_sends_with_one_idempotency_key_have_one_effect(worker, tenant
     outcomes = sorted((r.get(timeout=TIMEOUT) for r in results), key=lambda v: v is not None)
     assert outcomes == [None, None, 1]
     assert effects("alpha", marker) == 1
+
+
+def test_idempotency_key_as_a_send_option_has_one_effect(worker, tenant_b, marker):
+    # As an option of apply_async and of send_task by name: Celery alone would pass it to
+    # the broker as a message property and run every send.
+    with tenant_scope(tenant_b):
+        results = [
+            count_effect.apply_async([marker], idempotency_key="invoice-8", ignore_result=False),
+            celery_app.send_task(
+                "tests.count_effect", [marker], idempotency_key="invoice-8", ignore_result=False
+            ),
+            count_effect.apply_async([marker], idempotency_key="invoice-8", ignore_result=False),
+        ]
+    outcomes = sorted((r.get(timeout=TIMEOUT) for r in results), key=lambda v: v is not None)
+    assert outcomes == [None, None, 1]
+    assert effects("beta", marker) == 1
 
 
 def test_redelivered_message_has_one_effect(worker, tenant_b, marker):

@@ -7,20 +7,21 @@ from django.conf import settings
 from django.utils import timezone
 
 from atrium.platform.jobs.models import Job
+from atrium.platform.jobs.tasks import job_task
 from atrium.platform.tasks import tenant_task
 
 from . import services, transfer
 from .models import Category, Product, Review
 
 
-@tenant_task(name="catalog.export_products", idempotent=True)
+@job_task(name="catalog.export_products")
 def export_products(job_id: str) -> None:
     job = Job.objects.get(pk=job_id)
     if not job.is_finished:
         transfer.export_run(job=job)
 
 
-@tenant_task(name="catalog.import_products", idempotent=True)
+@job_task(name="catalog.import_products")
 def import_products(job_id: str) -> None:
     job = Job.objects.get(pk=job_id)
     if not job.is_finished:

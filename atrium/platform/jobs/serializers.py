@@ -12,6 +12,13 @@ class JobSerializer(serializers.ModelSerializer):
     download_url = serializers.SerializerMethodField(
         help_text="Where a finished export can be downloaded (this tenant only)."
     )
+    error = serializers.JSONField(
+        read_only=True,
+        help_text="Empty unless the job failed. Then `{code, message}` with a stable `code`: "
+        "`tenant_inactive` (the tenant was suspended or archived when the job was due, so "
+        "it did not run), `lock_held` (another import was running), `job_failed` (an "
+        "unexpected error); or `{rows: [{line, field, message}]}` for an import's rows.",
+    )
 
     class Meta:
         model = Job

@@ -34,12 +34,19 @@ def job_create(*, kind: str, created_by: User, input_path: str = "") -> Job:
 
 
 def job_submit(*, kind: str, created_by: User, task, input_path: str = "") -> Job:
-    """Create a job and send ``task(job id)`` once it is committed.
+    """Create a job and send ``task(job id)`` (a ``@job_task``) once it is committed.
 
     When the broker cannot take the message, the job would wait as queued forever: it is
     deleted with its input and ``QueueUnavailable`` (503) is raised, so the request did
     nothing and can simply be sent again.
     """
+    from .tasks import JobTask  # the task module imports these services
+
+    if not isinstance(task, JobTask):
+        raise TypeError(
+            f"{getattr(task, 'name', task)!r} is not a job task: declare it with "
+            "atrium.platform.jobs.tasks.job_task, so a job it cannot finish is marked failed."
+        )
     job = job_create(kind=kind, created_by=created_by, input_path=input_path)
 
     def send() -> None:
@@ -115,4 +122,18 @@ def job_finish(
         id=str(job.pk),
         data={"kind": job.kind, "status": job.status, "result": job.result, "error": job.error},
     )
+    return job
+
+
+def job_fail(*, job_id: object, code: str, message: str) -> Job | None:
+    """Mark a job that has not finished as failed with ``code`` and drop its input file:
+    its task failed for good (an error, retries exhausted) or was refused (its tenant is
+    not active). A finished job is left as it is. None when the job does not exist."""
+    with transaction.atomic():
+        job = Job.objects.select_for_update().filter(pk=job_id).first()
+        if job is None or job.is_finished:
+            return job
+        job = job_finish(job=job, error={"code": code, "message": message})
+    if job.input_path:
+        storage.delete(job.input_path)
     return job
