@@ -66,7 +66,7 @@ def test_export_job_and_per_tenant_download(tenant_b, alpha_users, alpha_catalog
 def test_import_creates_and_updates_by_sku(tenant_a, alpha_users, alpha_catalog, run_jobs):
     client = client_for(alpha_users["member"])
     csv_text = HEADER + (
-        "rs-1,Rocket Skates MkII,,210.00,9,active,garden,fast;rocket\n"
+        "gm-1,Giant Magnet MkII,,210.00,9,active,garden,fast;heavy\n"  # the member's own
         "NEW-1,Portable Hole,Black,15.5,100,active,tools,\n"
     )
     with run_jobs():
@@ -75,9 +75,9 @@ def test_import_creates_and_updates_by_sku(tenant_a, alpha_users, alpha_catalog,
     job = client.get(f"{JOBS}{accepted.json()['id']}/").json()
     assert (job["status"], job["result"]) == ("succeeded", {"created": 1, "updated": 1})
     with tenant_scope(tenant_a):
-        skates = Product.objects.get(sku__iexact="RS-1")
+        magnet = Product.objects.get(sku__iexact="GM-1")
         hole = Product.objects.select_related("category", "owner").get(sku="NEW-1")
-    assert (skates.name, str(skates.price), skates.stock) == ("Rocket Skates MkII", "210.00", 9)
+    assert (magnet.name, str(magnet.price), magnet.stock) == ("Giant Magnet MkII", "210.00", 9)
     assert (hole.category.slug, hole.owner.email) == ("tools", "member@alpha.test")
 
 
@@ -171,3 +171,42 @@ def test_nightly_purge_hard_deletes_old_soft_deleted_rows(tenant_a, alpha_users,
         assert not Product.all_objects.filter(pk=products["anvil"].pk).exists()
         assert Product.all_objects.filter(pk=products["magnet"].pk).exists()  # too recent
         assert Category.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_import_applies_the_apis_permission_rules_row_by_row(
+    tenant_a, alpha_users, alpha_catalog, run_jobs
+):
+    """A member's PATCH of the owner's product is a 403; so is an import row with its SKU."""
+    skates = alpha_catalog["products"]["skates"]  # the owner's
+    member = client_for(alpha_users["member"])
+    assert (
+        member.patch(f"/api/v1/catalog/products/{skates.pk}/", {"name": "Mine"}).status_code == 403
+    )
+    csv_text = HEADER + (
+        "GM-1,Giant Magnet II,,81.00,2,draft,tools,\n"  # the member's own: allowed
+        "NEW-9,Brand new,,1.00,1,active,tools,\n"  # a create: any member may
+        "rs-1,Hijacked,,0.01,1,active,garden,\n"  # the owner's: refused
+        "AN-1,Hijacked too,,0.01,1,active,tools,\n"  # the owner's: refused
+    )
+    with run_jobs():
+        accepted = upload(member, csv_text)
+    job = member.get(f"{JOBS}{accepted.json()['id']}/").json()
+    assert job["status"] == "failed"
+    assert [(row["line"], row["field"], row["code"]) for row in job["error"]["rows"]] == [
+        (4, "sku", "permission_denied"),
+        (5, "sku", "permission_denied"),
+    ]
+    with tenant_scope(tenant_a):  # all or nothing: not even the allowed rows were written
+        assert Product.objects.get(sku="RS-1").name == "Rocket Skates"
+        assert str(Product.objects.get(sku="AN-1").price) == "49.50"
+        assert Product.objects.get(sku="GM-1").name == "Giant Magnet"
+        assert not Product.objects.filter(sku="NEW-9").exists()
+    # An admin may change any product, through the API and the import alike.
+    admin = client_for(alpha_users["admin"])
+    with run_jobs():
+        accepted = upload(admin, HEADER + "rs-1,Renamed by admin,,150.00,1,active,garden,\n")
+    job = admin.get(f"{JOBS}{accepted.json()['id']}/").json()
+    assert (job["status"], job["result"]) == ("succeeded", {"created": 0, "updated": 1})
+    with tenant_scope(tenant_a):
+        assert Product.objects.get(sku__iexact="RS-1").name == "Renamed by admin"

@@ -23,6 +23,7 @@ from atrium.platform.jobs import services as job_services
 from atrium.platform.jobs.serializers import JobSerializer
 
 from . import selectors, services, tasks, transfer
+from .permissions import MayChangeProduct
 from .serializers import (
     CategorySerializer,
     CategoryWriteSerializer,
@@ -231,10 +232,11 @@ class ProductViewSet(
     ordering = ["-created_at"]
     lookup_value_regex = UUID_OR_SLUG
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
-    # Members create products and change their own; owners and admins change any.
+    # Members create products and change their own; owners and admins change any. The
+    # CSV import asks the same predicate of each row.
     action_permissions = {
-        "partial_update": (IsTenantAdmin | IsObjectOwner,),
-        "destroy": (IsTenantAdmin | IsObjectOwner,),
+        "partial_update": (MayChangeProduct,),
+        "destroy": (MayChangeProduct,),
         "restore": (IsTenantAdmin,),
     }
 
@@ -399,8 +401,15 @@ class CatalogTransferViewSet(TenantGenericViewSet):
     @extend_schema(
         summary="Import products from CSV (a job; all or nothing)",
         description="Rows are matched by SKU (case-insensitive): updated when found, created "
-        "otherwise. A bad row fails the whole import and the job's error names its line and "
-        "field; the catalog is left exactly as it was.",
+        "otherwise. Any member may import; each row follows the same permission rules as the "
+        "product API: a row may create a product, but may change an existing one only if the "
+        "importing user may `PATCH` it (its owner, or the tenant's owners and admins). A "
+        "row the API would refuse is refused with the code `permission_denied`.\n\n"
+        "All or nothing: a bad or refused row fails the whole import, and the catalog is "
+        "left exactly as it was. The failed job's `error` is "
+        '`{"code": "rows_refused", "message": …, "rows": [{"line", "field", "code", '
+        '"message"}, …]}` (codes: `required`, `max_length`, `invalid`, `invalid_choice`, '
+        "`does_not_exist`, `duplicate`, `permission_denied`, `sku_taken`).",
         request={"multipart/form-data": ImportUploadSerializer},
         responses={202: JobSerializer},
     )
