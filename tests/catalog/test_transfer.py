@@ -1,10 +1,15 @@
 """Export and import jobs: 202 + job, progress, per-tenant downloads, all-or-nothing imports."""
 
+import csv
+import io
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
+from hypothesis import given
+from hypothesis import strategies as st
 
 from atrium.apps.catalog import tasks
 from atrium.apps.catalog.models import Category, Product
@@ -210,3 +215,85 @@ def test_import_applies_the_apis_permission_rules_row_by_row(
     assert (job["status"], job["result"]) == ("succeeded", {"created": 0, "updated": 1})
     with tenant_scope(tenant_a):
         assert Product.objects.get(sku__iexact="RS-1").name == "Renamed by admin"
+
+
+FORMULAS = ["=cmd|' /C calc'!A0", "+SUM(1,2)", "-2+3+cmd|' /C calc'!A0", "@SUM(A1)"]
+
+
+def export_rows(client, run_jobs) -> list[list[str]]:
+    with run_jobs():
+        accepted = client.post(EXPORTS)
+    job = client.get(f"{JOBS}{accepted.json()['id']}/").json()
+    content = b"".join(client.get(job["download_url"]).streaming_content).decode()
+    return list(csv.reader(io.StringIO(content, newline="")))
+
+
+@pytest.mark.django_db
+def test_export_neutralises_formulas(tenant_a, alpha_users, alpha_catalog, run_jobs):
+    tools = alpha_catalog["categories"]["tools"]
+    with tenant_scope(tenant_a):
+        from atrium.apps.catalog import services
+
+        for index, formula in enumerate(FORMULAS):
+            services.product_create(
+                owner=alpha_users["owner"],
+                name=formula,
+                sku=f"{formula[0]}F-{index}",
+                price=Decimal("1.00"),
+                category=tools,
+                description="\tnot a formula either" if index else "\rnor this",
+                tags=[formula[0] + "tag"],
+            )
+    rows = export_rows(client_for(alpha_users["owner"]), run_jobs)
+    cells = [cell for row in rows[1:] for cell in row]
+    assert not [cell for cell in cells if cell[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    assert (
+        "'=cmd|' /C calc'!A0" in cells
+        and "'@SUM(A1)" in cells
+        and "'\tnot a formula either" in cells
+    )
+
+
+@pytest.mark.django_db
+def test_export_then_import_is_lossless_for_honest_data(
+    tenant_a, alpha_users, alpha_catalog, run_jobs
+):
+    """The import removes exactly the quote the export added: honest values that start with
+    a quote or a minus sign come back as they were."""
+    tools = alpha_catalog["categories"]["tools"]
+    honest = ["-20% sale", "'quoted' name", "'", "''", "'=already quoted", "-5", "plain", *FORMULAS]
+    with tenant_scope(tenant_a):
+        from atrium.apps.catalog import services
+
+        for index, name in enumerate(honest):
+            services.product_create(
+                owner=alpha_users["owner"],
+                name=name,
+                sku=f"{name[:1]}H-{index}",
+                price=Decimal("2.50"),
+                category=tools,
+                description=f"{name} described",
+                tags=[f"{name[:1]}t{index}"],
+            )
+        fields = ("sku", "name", "description", "price", "stock", "status", "tags")
+        before = sorted(Product.objects.values_list(*fields))
+    owner = client_for(alpha_users["owner"])
+    rows = export_rows(owner, run_jobs)
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(rows)
+    with run_jobs():
+        accepted = upload(owner, buffer.getvalue())
+    job = owner.get(f"{JOBS}{accepted.json()['id']}/").json()
+    assert (job["status"], job["result"]) == ("succeeded", {"created": 0, "updated": len(before)})
+    with tenant_scope(tenant_a):
+        assert sorted(Product.objects.values_list(*fields)) == before
+    assert export_rows(owner, run_jobs) == rows
+
+
+@given(st.text())
+def test_unescape_undoes_exactly_what_escape_added(value):
+    from atrium.apps.catalog.transfer import escape_cell, unescape_cell
+
+    exported = escape_cell(value)
+    assert not exported.startswith(("=", "+", "-", "@", "\t", "\r"))
+    assert unescape_cell(exported) == value

@@ -7,6 +7,12 @@ SKU (case-insensitive): a match is updated, anything else created. A row follows
 permission rules (``permissions.may_change_product``, the predicate the API's PATCH asks):
 a member's row that matches a product they may not change is refused (``permission_denied``),
 and then, like any bad row, nothing of the file is written.
+
+Cells that a spreadsheet would run as a formula (OWASP's CSV injection: a cell starting with
+``=``, ``+``, ``-``, ``@``, tab or CR) are exported with a leading single quote, which
+spreadsheets show as text. A value that itself starts with a quote gets one more, so that
+the import can undo exactly what the export added: it drops one leading quote where the next
+character is one of those or a quote. An export imported again is the same data.
 """
 
 from __future__ import annotations
@@ -36,6 +42,22 @@ COLUMNS = ["sku", "name", "description", "price", "stock", "status", "category",
 REQUIRED = {"sku", "name", "price", "category"}
 EXPORT_BATCH = 500
 MAX_REPORTED_ERRORS = 20
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+QUOTE = "'"
+_ESCAPED_STARTS = (*FORMULA_STARTS, QUOTE)
+
+
+def escape_cell(value: Any) -> str:
+    """The cell as exported: formulas (and values starting with a quote) get a quote."""
+    text = str(value)
+    return QUOTE + text if text.startswith(_ESCAPED_STARTS) else text
+
+
+def unescape_cell(text: str) -> str:
+    """The exact inverse of ``escape_cell``: ``unescape_cell(escape_cell(v)) == str(v)``."""
+    return text[1:] if text.startswith(QUOTE) and text[1:].startswith(_ESCAPED_STARTS) else text
 
 
 class ImportRejected(DomainError):
@@ -84,18 +106,17 @@ def export_run(*, job: Job) -> None:
     writer.writerow(COLUMNS)
     done = 0
     for product in products.iterator(chunk_size=EXPORT_BATCH):
-        writer.writerow(
-            [
-                product.sku,
-                product.name,
-                product.description,
-                product.price,
-                product.stock,
-                product.status,
-                product.category.slug,
-                ";".join(product.tags),
-            ]
-        )
+        cells = [
+            product.sku,
+            product.name,
+            product.description,
+            product.price,
+            product.stock,
+            product.status,
+            product.category.slug,
+            ";".join(product.tags),
+        ]
+        writer.writerow([escape_cell(cell) for cell in cells])
         done += 1
         if done % EXPORT_BATCH == 0:
             jobs.job_progress(job=job, percent=done * 100 // max(total, 1) - 1)
@@ -164,7 +185,7 @@ def _parse(text: str) -> tuple[list[tuple[int, dict[str, Any]]], list[RowError]]
 
 def _parse_row(raw: dict, line: int, categories: dict) -> tuple[dict[str, Any], RowError | None]:
     def value(name: str) -> str:
-        return (raw.get(name) or "").strip()
+        return unescape_cell((raw.get(name) or "").strip())
 
     for name in ("sku", "name", "price", "category"):
         if not value(name):

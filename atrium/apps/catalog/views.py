@@ -374,7 +374,10 @@ class ReviewViewSet(
 
 class ImportUploadSerializer(serializers.Serializer):
     file = serializers.FileField(
-        help_text="CSV (UTF-8) with the columns " + ", ".join(transfer.COLUMNS)
+        help_text="CSV (UTF-8) with the columns "
+        + ", ".join(transfer.COLUMNS)
+        + ". A cell's leading `'` before `=`, `+`, `-`, `@`, tab, CR or another `'` is "
+        "removed (the export adds it so that spreadsheets do not run formulas)."
     )
 
 
@@ -387,7 +390,9 @@ class CatalogTransferViewSet(TenantGenericViewSet):
     @extend_schema(
         summary="Export the products as CSV (a job)",
         description="202 with the job; when it succeeds, `download_url` serves the file "
-        "to this tenant only.",
+        "to this tenant only. A cell that a spreadsheet would run as a formula (starting "
+        "with `=`, `+`, `-`, `@`, tab or CR) is written with a leading `'`, as is a value "
+        "that starts with `'`; the import removes exactly that quote again.",
         request=None,
         responses={202: JobSerializer},
     )
