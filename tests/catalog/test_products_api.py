@@ -3,6 +3,7 @@
 from decimal import Decimal
 
 import pytest
+import yaml
 from django_redis import get_redis_connection
 from rest_framework.test import APIClient
 
@@ -154,7 +155,6 @@ def test_renaming_keeps_the_slug(alpha_users, alpha_catalog):
     [
         ({"price": "-1"}, ("min_value", "price")),
         ({"stock": -3}, ("min_value", "stock")),
-        ({"sku": "rs-1"}, ("unique", "sku")),  # case-insensitive duplicate of RS-1
         ({"category": "not-a-uuid"}, ("invalid", "category")),
         ({"category": "00000000-0000-0000-0000-000000000000"}, ("does_not_exist", "category")),
         ({"owner": "someone"}, ("unknown_field", "owner")),
@@ -373,3 +373,26 @@ def test_every_list_route_under_products_is_a_reserved_product_slug():
         action.url_path for action in ProductViewSet.get_extra_actions() if not action.detail
     }
     assert list_routes <= services.RESERVED_PRODUCT_SLUGS
+
+
+@pytest.mark.django_db
+def test_a_taken_sku_is_a_409_conflict_as_documented(tenant_a, alpha_users, alpha_catalog):
+    garden = alpha_catalog["categories"]["garden"]
+    client = client_for(alpha_users["owner"])
+    body = {"name": "Twin", "sku": " rs-1", "price": "1.00", "category": str(garden.pk)}
+    created = client.post(URL, body, format="json")  # case-insensitive duplicate of RS-1
+    assert created.status_code == 409, created.json()
+    assert created.json()["type"] == "client_error"
+    assert codes(created) == [("sku_taken", None)]
+    anvil = alpha_catalog["products"]["anvil"]
+    changed = client.patch(f"{URL}{anvil.pk}/", {"sku": "RS-1"}, format="json")
+    assert changed.status_code == 409 and codes(changed) == [("sku_taken", None)]
+    with tenant_scope(tenant_a):
+        assert Product.objects.filter(sku__iexact="rs-1").count() == 1
+    schema = yaml.safe_load(client.get("/api/schema/").content)
+    for method, path in (("post", URL), ("patch", URL + "{id}/")):
+        operation = schema["paths"][path][method]
+        assert "409" in operation["responses"], method
+        assert "`sku_taken`" in operation["description"], method
+        examples = operation["responses"]["409"]["content"]["application/json"]["examples"]
+        assert [e["value"]["errors"][0]["code"] for e in examples.values()] == ["sku_taken"]

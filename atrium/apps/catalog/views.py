@@ -100,6 +100,25 @@ PRODUCT_WRITE_EXAMPLE = OpenApiExample(
     },
     request_only=True,
 )
+SKU_TAKEN = (
+    "409 `sku_taken` when a live product has this SKU already (compared case-insensitively)."
+)
+SKU_TAKEN_EXAMPLE = OpenApiExample(
+    "SKU taken",
+    value={
+        "type": "client_error",
+        "errors": [
+            {
+                "code": "sku_taken",
+                "detail": "A live product with this SKU exists already (SKUs are compared "
+                "case-insensitively): choose another SKU, or change that product.",
+                "attr": None,
+            }
+        ],
+    },
+    response_only=True,
+    status_codes=["409"],
+)
 REVIEW_EXAMPLE = OpenApiExample(
     "Review",
     value={"rating": 5, "title": "Worth every penny", "body": "Caught the bird. Almost."},
@@ -198,17 +217,22 @@ class CategoryViewSet(
     ),
     create=extend_schema(
         summary="Create a product",
-        description="Any member may create products; the owner is the requesting user.",
+        description="Any member may create products; the owner is the requesting user. "
+        + SKU_TAKEN,
         request=ProductWriteSerializer,
         responses={201: ProductSerializer},
-        examples=[PRODUCT_WRITE_EXAMPLE],
+        examples=[PRODUCT_WRITE_EXAMPLE, SKU_TAKEN_EXAMPLE],
     ),
     partial_update=extend_schema(
         summary="Change a product (its owner, or owners and admins)",
+        description=SKU_TAKEN,
         parameters=[PRODUCT_ID],
         request=ProductWriteSerializer,
         responses={200: ProductSerializer},
-        examples=[OpenApiExample("Reprice", value={"price": "149.00"}, request_only=True)],
+        examples=[
+            OpenApiExample("Reprice", value={"price": "149.00"}, request_only=True),
+            SKU_TAKEN_EXAMPLE,
+        ],
     ),
     destroy=extend_schema(
         summary="Delete a product (soft)",
