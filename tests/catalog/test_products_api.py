@@ -396,3 +396,28 @@ def test_a_taken_sku_is_a_409_conflict_as_documented(tenant_a, alpha_users, alph
         assert "`sku_taken`" in operation["description"], method
         examples = operation["responses"]["409"]["content"]["application/json"]["examples"]
         assert [e["value"]["errors"][0]["code"] for e in examples.values()] == ["sku_taken"]
+
+
+@pytest.mark.django_db
+def test_cached_list_links_carry_the_host_that_asked(
+    alpha_users, alpha_catalog, django_capture_on_commit_callbacks
+):
+    """A page cached through one of the tenant's hosts is never served with its links to
+    another: `next`/`previous` name the host (and port) of the request they answer."""
+    from atrium.tenants import services as tenant_services
+
+    with django_capture_on_commit_callbacks(execute=True):
+        tenant_services.domain_add(slug="alpha", domain="shop.alpha.example")
+    owner = alpha_users["owner"]
+    query = {"page_size": 1, "page": 2}
+    first = client_for(owner, host="alpha.localhost:8000").get(URL, query)
+    assert first["X-Cache"] == "miss"
+    assert first.json()["next"] == f"http://alpha.localhost:8000{URL}?page=3&page_size=1"
+    for _ in range(2):  # a miss that fills the cache for this host, then a hit
+        other = client_for(owner, host="shop.alpha.example").get(URL, query)
+        assert other.json()["next"] == f"http://shop.alpha.example{URL}?page=3&page_size=1"
+        assert other.json()["previous"] == f"http://shop.alpha.example{URL}?page_size=1"
+        assert other.json()["results"] == first.json()["results"]
+    assert other["X-Cache"] == "hit"
+    again = client_for(owner, host="alpha.localhost:8000").get(URL, query)
+    assert again["X-Cache"] == "hit" and again.json() == first.json()
