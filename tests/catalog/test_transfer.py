@@ -135,8 +135,27 @@ def test_unreadable_uploads_are_refused_at_once(alpha_users, alpha_catalog, cont
 def test_oversized_upload_is_refused(alpha_users, alpha_catalog, settings):
     settings.ATRIUM_IMPORT_MAX_BYTES = 100
     response = upload(client_for(alpha_users["member"]), HEADER + "x" * 200)
-    assert response.status_code == 400
+    assert response.status_code == 413
     assert response.json()["errors"][0]["code"] == "file_too_large"
+
+
+@pytest.mark.django_db
+def test_a_body_past_the_request_limit_is_refused_before_it_is_parsed(
+    alpha_users, alpha_catalog, settings
+):
+    """Django's upload handlers see the declared length first: past the limit, no part of
+    the body is parsed into a file (the real server's door is tested in test_upload_limits)."""
+    settings.ATRIUM_REQUEST_MAX_BYTES = 1024
+    response = upload(client_for(alpha_users["member"]), HEADER + "x" * 2000)
+    assert response.status_code == 413
+    assert response.json()["errors"] == [
+        {
+            "code": "request_too_large",
+            "detail": response.json()["errors"][0]["detail"],
+            "attr": None,
+        }
+    ]
+    assert upload(client_for(alpha_users["member"]), "x" * 500).status_code == 400  # under it
 
 
 @pytest.mark.django_db

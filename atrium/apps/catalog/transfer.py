@@ -66,6 +66,14 @@ class ImportRejected(DomainError):
     code = "import_invalid"
 
 
+class ImportTooLarge(DomainError):
+    """The file is larger than this catalog's import takes (the request itself is limited
+    before it is read, by ``ATRIUM_REQUEST_MAX_BYTES``)."""
+
+    status_code = 413
+    code = "file_too_large"
+
+
 @dataclass
 class RowError:
     line: int
@@ -130,10 +138,9 @@ def export_run(*, job: Job) -> None:
 def import_accept(*, upload) -> str:
     """Check what can be checked at once (size, encoding, header) and store the upload."""
     if upload.size > settings.ATRIUM_IMPORT_MAX_BYTES:
-        raise ImportRejected(
-            f"The file is larger than {settings.ATRIUM_IMPORT_MAX_BYTES} bytes.",
-            code="file_too_large",
-            field="file",
+        raise ImportTooLarge(
+            f"The file is larger than {settings.ATRIUM_IMPORT_MAX_BYTES} bytes, the most an "
+            "import takes: split it into several files."
         )
     raw = upload.read()
     try:
