@@ -6,6 +6,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+import yaml
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 from hypothesis import given
@@ -156,6 +157,9 @@ def test_a_body_past_the_request_limit_is_refused_before_it_is_parsed(
         }
     ]
     assert upload(client_for(alpha_users["member"]), "x" * 500).status_code == 400  # under it
+    schema = yaml.safe_load(client_for(alpha_users["member"]).get("/api/schema/").content)
+    documented = schema["paths"][IMPORTS]["post"]["responses"]["413"]["description"]
+    assert "request_too_large" in documented and "file_too_large" in documented
 
 
 @pytest.mark.django_db

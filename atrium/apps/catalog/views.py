@@ -7,8 +7,10 @@ from django.http import Http404
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
+    OpenApiResponse,
     extend_schema,
     extend_schema_view,
+    inline_serializer,
 )
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
@@ -405,6 +407,31 @@ class ImportUploadSerializer(serializers.Serializer):
     )
 
 
+IMPORT_TOO_LARGE = OpenApiResponse(
+    description="The request body is larger than the server reads "
+    "(`request_too_large`: refused by its Content-Length before it is read, or cut off "
+    "while a chunked body streams in), or the file larger than an import takes "
+    "(`file_too_large`).",
+    response=inline_serializer(
+        "PayloadTooLargeResponse",
+        fields={
+            "type": serializers.CharField(help_text="`client_error`."),
+            "errors": inline_serializer(
+                "PayloadTooLargeError",
+                fields={
+                    "code": serializers.CharField(
+                        help_text="`request_too_large` or `file_too_large`."
+                    ),
+                    "detail": serializers.CharField(help_text="The limit, and what to do."),
+                    "attr": serializers.CharField(allow_null=True, help_text="Always null."),
+                },
+                many=True,
+            ),
+        },
+    ),
+)
+
+
 @extend_schema(tags=["catalog"])
 class CatalogTransferViewSet(TenantGenericViewSet):
     """Exports and imports answer 202 with a job; follow it at ``/api/v1/jobs/{id}/``."""
@@ -440,7 +467,7 @@ class CatalogTransferViewSet(TenantGenericViewSet):
         '"message"}, …]}` (codes: `required`, `max_length`, `invalid`, `invalid_choice`, '
         "`does_not_exist`, `duplicate`, `permission_denied`, `sku_taken`).",
         request={"multipart/form-data": ImportUploadSerializer},
-        responses={202: JobSerializer},
+        responses={202: JobSerializer, 413: IMPORT_TOO_LARGE},
     )
     @action(detail=False, methods=["post"], url_path="imports", parser_classes=[MultiPartParser])
     def import_(self, request):
