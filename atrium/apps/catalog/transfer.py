@@ -61,7 +61,7 @@ def unescape_cell(text: str) -> str:
 
 
 class ImportRejected(DomainError):
-    """The upload cannot be read at all (size, encoding, columns): refused before any job."""
+    """The upload cannot be read at all (encoding, columns): refused before any job."""
 
     code = "import_invalid"
 
