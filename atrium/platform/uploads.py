@@ -11,8 +11,7 @@ the limit, ``ATRIUM_REQUEST_MAX_BYTES``, is enforced where the bytes come in:
   length, so that Django parses it (Django reads a multipart body without one as empty).
 * ``SizeLimitUploadHandler``, Django's upload handler mechanism (first of
   ``FILE_UPLOAD_HANDLERS``), for every other way a multipart body reaches Django (WSGI,
-  the test client): a declared length above the limit is refused before parsing, and a file
-  is cut off once the bytes received pass it.
+  the test client): a declared length above the limit is refused before parsing.
 
 Both answer the one error shape: 413 ``request_too_large``. Smaller limits of their own
 (``DATA_UPLOAD_MAX_MEMORY_SIZE`` for form and JSON bodies, an endpoint's largest file) still
@@ -42,20 +41,20 @@ def too_large_message(limit: int) -> str:
 
 
 class UploadTooLarge(RequestDataTooBig):
-    """A multipart body or file past the limit (the API answers 413 ``request_too_large``)."""
+    """A multipart body past the limit (the API answers 413 ``request_too_large``)."""
 
 
 class SizeLimitUploadHandler(FileUploadHandler):
-    """Refuses a multipart body by its declared length, and files while they stream in.
+    """Refuses a multipart body by its declared length, before any part is parsed.
 
-    It keeps nothing itself: every chunk goes on to the next handler (memory or temporary
-    file), so it only counts.
+    That length bounds the body (HTTP servers deliver no more than it declares, and Django
+    parses a multipart body without one as empty), so no file can stream past it. The
+    handler keeps nothing: the memory and temporary-file handlers after it store the files.
     """
 
     def __init__(self, request=None) -> None:
         super().__init__(request)
         self.limit = max_request_bytes()
-        self.received = 0
 
     def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
         if content_length > self.limit:
@@ -63,9 +62,6 @@ class SizeLimitUploadHandler(FileUploadHandler):
         return None  # the parsing is left to Django and the handlers after this one
 
     def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes:
-        self.received += len(raw_data)
-        if self.received > self.limit:
-            raise UploadTooLarge(too_large_message(self.limit))
         return raw_data
 
     def file_complete(self, file_size: int) -> None:
