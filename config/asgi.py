@@ -16,10 +16,12 @@ from atrium.platform.realtime.middleware import (  # noqa: E402
     TenantMiddleware,
 )
 from atrium.platform.realtime.routing import websocket_urlpatterns  # noqa: E402
+from atrium.platform.uploads import BodySizeLimit  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        # Bodies past ATRIUM_REQUEST_MAX_BYTES: 413 before (or while) they are read.
+        "http": BodySizeLimit(django_asgi_app),
         # Outermost first: origin (no I/O), tenant from Host, then the tenant's JWT.
         "websocket": OriginMiddleware(
             TenantMiddleware(JWTAuthMiddleware(URLRouter(websocket_urlpatterns)))

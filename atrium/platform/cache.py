@@ -1,7 +1,10 @@
 """Versioned response caching in the tenant's key space.
 
 A namespace (``"catalog"``) has a version number in the cache; cached responses are keyed
-by namespace, version and the full request path with its query string. A write bumps the
+by namespace, version and the request's absolute URL: scheme, host and port included, because
+a body may embed links built from them (a page's ``next`` and ``previous``), and one tenant
+answers on several hosts. A page cached through ``acme.localhost:8000`` is therefore never
+served, links and all, to ``shop.acme.example``. A write bumps the
 version after commit, so the next read misses and every older entry is simply never read
 again (they expire on their own). Keys go through the cache's KEY_FUNCTION, so they live
 under ``t:<schema>:cache:…`` and one tenant can never read another's entries.
@@ -71,8 +74,8 @@ def namespace_version(namespace: str) -> int:
     return int(version)
 
 
-def response_key(namespace: str, full_path: str) -> str:
-    digest = hashlib.sha256(full_path.encode()).hexdigest()[:32]
+def response_key(namespace: str, url: str) -> str:
+    digest = hashlib.sha256(url.encode()).hexdigest()[:32]
     return f"resp:{namespace}:v{namespace_version(namespace)}:{digest}"
 
 
@@ -108,7 +111,8 @@ def cached_api_response(request, namespace: str, produce):
         response = produce()
         response["X-Cache"] = "bypass"
         return response
-    key = response_key(namespace, request.get_full_path())
+    # The absolute URL, not the path: links in the body carry the request's scheme and host.
+    key = response_key(namespace, request.build_absolute_uri())
     cached = cache.get(key)
     if cached is not None:
         response = Response(cached)

@@ -353,6 +353,15 @@ SIMPLE_JWT = {
 }
 # Catalog jobs and maintenance.
 ATRIUM_IMPORT_MAX_BYTES = env_int("ATRIUM_IMPORT_MAX_BYTES", 5 * 1024 * 1024)
+# The largest request body of any kind (the import's CSV plus its multipart framing):
+# refused by Content-Length before it is read, and cut off while it streams in
+# (atrium/platform/uploads.py), with 413 request_too_large.
+ATRIUM_REQUEST_MAX_BYTES = env_int("ATRIUM_REQUEST_MAX_BYTES", ATRIUM_IMPORT_MAX_BYTES + 64 * 1024)
+FILE_UPLOAD_HANDLERS = [
+    "atrium.platform.uploads.SizeLimitUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 ATRIUM_IMPORT_LOCK_SECONDS = env_int("ATRIUM_IMPORT_LOCK_SECONDS", 600)
 ATRIUM_SOFT_DELETE_RETENTION_DAYS = env_int("ATRIUM_SOFT_DELETE_RETENTION_DAYS", 30)
 

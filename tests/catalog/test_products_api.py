@@ -3,6 +3,7 @@
 from decimal import Decimal
 
 import pytest
+import yaml
 from django_redis import get_redis_connection
 from rest_framework.test import APIClient
 
@@ -154,7 +155,6 @@ def test_renaming_keeps_the_slug(alpha_users, alpha_catalog):
     [
         ({"price": "-1"}, ("min_value", "price")),
         ({"stock": -3}, ("min_value", "stock")),
-        ({"sku": "rs-1"}, ("unique", "sku")),  # case-insensitive duplicate of RS-1
         ({"category": "not-a-uuid"}, ("invalid", "category")),
         ({"category": "00000000-0000-0000-0000-000000000000"}, ("does_not_exist", "category")),
         ({"owner": "someone"}, ("unknown_field", "owner")),
@@ -373,3 +373,51 @@ def test_every_list_route_under_products_is_a_reserved_product_slug():
         action.url_path for action in ProductViewSet.get_extra_actions() if not action.detail
     }
     assert list_routes <= services.RESERVED_PRODUCT_SLUGS
+
+
+@pytest.mark.django_db
+def test_a_taken_sku_is_a_409_conflict_as_documented(tenant_a, alpha_users, alpha_catalog):
+    garden = alpha_catalog["categories"]["garden"]
+    client = client_for(alpha_users["owner"])
+    body = {"name": "Twin", "sku": " rs-1", "price": "1.00", "category": str(garden.pk)}
+    created = client.post(URL, body, format="json")  # case-insensitive duplicate of RS-1
+    assert created.status_code == 409, created.json()
+    assert created.json()["type"] == "client_error"
+    assert codes(created) == [("sku_taken", None)]
+    anvil = alpha_catalog["products"]["anvil"]
+    changed = client.patch(f"{URL}{anvil.pk}/", {"sku": "RS-1"}, format="json")
+    assert changed.status_code == 409 and codes(changed) == [("sku_taken", None)]
+    with tenant_scope(tenant_a):
+        assert Product.objects.filter(sku__iexact="rs-1").count() == 1
+    schema = yaml.safe_load(client.get("/api/schema/").content)
+    for method, path in (("post", URL), ("patch", URL + "{id}/")):
+        operation = schema["paths"][path][method]
+        assert "409" in operation["responses"], method
+        assert "`sku_taken`" in operation["description"], method
+        examples = operation["responses"]["409"]["content"]["application/json"]["examples"]
+        assert [e["value"]["errors"][0]["code"] for e in examples.values()] == ["sku_taken"]
+
+
+@pytest.mark.django_db
+def test_cached_list_links_carry_the_host_that_asked(
+    alpha_users, alpha_catalog, django_capture_on_commit_callbacks
+):
+    """A page cached through one of the tenant's hosts is never served with its links to
+    another: `next`/`previous` name the host (and port) of the request they answer."""
+    from atrium.tenants import services as tenant_services
+
+    with django_capture_on_commit_callbacks(execute=True):
+        tenant_services.domain_add(slug="alpha", domain="shop.alpha.example")
+    owner = alpha_users["owner"]
+    query = {"page_size": 1, "page": 2}
+    first = client_for(owner, host="alpha.localhost:8000").get(URL, query)
+    assert first["X-Cache"] == "miss"
+    assert first.json()["next"] == f"http://alpha.localhost:8000{URL}?page=3&page_size=1"
+    for _ in range(2):  # a miss that fills the cache for this host, then a hit
+        other = client_for(owner, host="shop.alpha.example").get(URL, query)
+        assert other.json()["next"] == f"http://shop.alpha.example{URL}?page=3&page_size=1"
+        assert other.json()["previous"] == f"http://shop.alpha.example{URL}?page_size=1"
+        assert other.json()["results"] == first.json()["results"]
+    assert other["X-Cache"] == "hit"
+    again = client_for(owner, host="alpha.localhost:8000").get(URL, query)
+    assert again["X-Cache"] == "hit" and again.json() == first.json()

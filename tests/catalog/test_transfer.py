@@ -1,10 +1,16 @@
 """Export and import jobs: 202 + job, progress, per-tenant downloads, all-or-nothing imports."""
 
+import csv
+import io
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
+import yaml
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
+from hypothesis import given
+from hypothesis import strategies as st
 
 from atrium.apps.catalog import tasks
 from atrium.apps.catalog.models import Category, Product
@@ -66,7 +72,7 @@ def test_export_job_and_per_tenant_download(tenant_b, alpha_users, alpha_catalog
 def test_import_creates_and_updates_by_sku(tenant_a, alpha_users, alpha_catalog, run_jobs):
     client = client_for(alpha_users["member"])
     csv_text = HEADER + (
-        "rs-1,Rocket Skates MkII,,210.00,9,active,garden,fast;rocket\n"
+        "gm-1,Giant Magnet MkII,,210.00,9,active,garden,fast;heavy\n"  # the member's own
         "NEW-1,Portable Hole,Black,15.5,100,active,tools,\n"
     )
     with run_jobs():
@@ -75,9 +81,9 @@ def test_import_creates_and_updates_by_sku(tenant_a, alpha_users, alpha_catalog,
     job = client.get(f"{JOBS}{accepted.json()['id']}/").json()
     assert (job["status"], job["result"]) == ("succeeded", {"created": 1, "updated": 1})
     with tenant_scope(tenant_a):
-        skates = Product.objects.get(sku__iexact="RS-1")
+        magnet = Product.objects.get(sku__iexact="GM-1")
         hole = Product.objects.select_related("category", "owner").get(sku="NEW-1")
-    assert (skates.name, str(skates.price), skates.stock) == ("Rocket Skates MkII", "210.00", 9)
+    assert (magnet.name, str(magnet.price), magnet.stock) == ("Giant Magnet MkII", "210.00", 9)
     assert (hole.category.slug, hole.owner.email) == ("tools", "member@alpha.test")
 
 
@@ -130,8 +136,30 @@ def test_unreadable_uploads_are_refused_at_once(alpha_users, alpha_catalog, cont
 def test_oversized_upload_is_refused(alpha_users, alpha_catalog, settings):
     settings.ATRIUM_IMPORT_MAX_BYTES = 100
     response = upload(client_for(alpha_users["member"]), HEADER + "x" * 200)
-    assert response.status_code == 400
+    assert response.status_code == 413
     assert response.json()["errors"][0]["code"] == "file_too_large"
+
+
+@pytest.mark.django_db
+def test_a_body_past_the_request_limit_is_refused_before_it_is_parsed(
+    alpha_users, alpha_catalog, settings
+):
+    """Django's upload handlers see the declared length first: past the limit, no part of
+    the body is parsed into a file (the real server's door is tested in test_upload_limits)."""
+    settings.ATRIUM_REQUEST_MAX_BYTES = 1024
+    response = upload(client_for(alpha_users["member"]), HEADER + "x" * 2000)
+    assert response.status_code == 413
+    assert response.json()["errors"] == [
+        {
+            "code": "request_too_large",
+            "detail": response.json()["errors"][0]["detail"],
+            "attr": None,
+        }
+    ]
+    assert upload(client_for(alpha_users["member"]), "x" * 500).status_code == 400  # under it
+    schema = yaml.safe_load(client_for(alpha_users["member"]).get("/api/schema/").content)
+    documented = schema["paths"][IMPORTS]["post"]["responses"]["413"]["description"]
+    assert "request_too_large" in documented and "file_too_large" in documented
 
 
 @pytest.mark.django_db
@@ -171,3 +199,124 @@ def test_nightly_purge_hard_deletes_old_soft_deleted_rows(tenant_a, alpha_users,
         assert not Product.all_objects.filter(pk=products["anvil"].pk).exists()
         assert Product.all_objects.filter(pk=products["magnet"].pk).exists()  # too recent
         assert Category.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_import_applies_the_apis_permission_rules_row_by_row(
+    tenant_a, alpha_users, alpha_catalog, run_jobs
+):
+    """A member's PATCH of the owner's product is a 403; so is an import row with its SKU."""
+    skates = alpha_catalog["products"]["skates"]  # the owner's
+    member = client_for(alpha_users["member"])
+    assert (
+        member.patch(f"/api/v1/catalog/products/{skates.pk}/", {"name": "Mine"}).status_code == 403
+    )
+    csv_text = HEADER + (
+        "GM-1,Giant Magnet II,,81.00,2,draft,tools,\n"  # the member's own: allowed
+        "NEW-9,Brand new,,1.00,1,active,tools,\n"  # a create: any member may
+        "rs-1,Hijacked,,0.01,1,active,garden,\n"  # the owner's: refused
+        "AN-1,Hijacked too,,0.01,1,active,tools,\n"  # the owner's: refused
+    )
+    with run_jobs():
+        accepted = upload(member, csv_text)
+    job = member.get(f"{JOBS}{accepted.json()['id']}/").json()
+    assert job["status"] == "failed"
+    assert [(row["line"], row["field"], row["code"]) for row in job["error"]["rows"]] == [
+        (4, "sku", "permission_denied"),
+        (5, "sku", "permission_denied"),
+    ]
+    with tenant_scope(tenant_a):  # all or nothing: not even the allowed rows were written
+        assert Product.objects.get(sku="RS-1").name == "Rocket Skates"
+        assert str(Product.objects.get(sku="AN-1").price) == "49.50"
+        assert Product.objects.get(sku="GM-1").name == "Giant Magnet"
+        assert not Product.objects.filter(sku="NEW-9").exists()
+    # An admin may change any product, through the API and the import alike.
+    admin = client_for(alpha_users["admin"])
+    with run_jobs():
+        accepted = upload(admin, HEADER + "rs-1,Renamed by admin,,150.00,1,active,garden,\n")
+    job = admin.get(f"{JOBS}{accepted.json()['id']}/").json()
+    assert (job["status"], job["result"]) == ("succeeded", {"created": 0, "updated": 1})
+    with tenant_scope(tenant_a):
+        assert Product.objects.get(sku__iexact="RS-1").name == "Renamed by admin"
+
+
+FORMULAS = ["=cmd|' /C calc'!A0", "+SUM(1,2)", "-2+3+cmd|' /C calc'!A0", "@SUM(A1)"]
+
+
+def export_rows(client, run_jobs) -> list[list[str]]:
+    with run_jobs():
+        accepted = client.post(EXPORTS)
+    job = client.get(f"{JOBS}{accepted.json()['id']}/").json()
+    content = b"".join(client.get(job["download_url"]).streaming_content).decode()
+    return list(csv.reader(io.StringIO(content, newline="")))
+
+
+@pytest.mark.django_db
+def test_export_neutralises_formulas(tenant_a, alpha_users, alpha_catalog, run_jobs):
+    tools = alpha_catalog["categories"]["tools"]
+    with tenant_scope(tenant_a):
+        from atrium.apps.catalog import services
+
+        for index, formula in enumerate(FORMULAS):
+            services.product_create(
+                owner=alpha_users["owner"],
+                name=formula,
+                sku=f"{formula[0]}F-{index}",
+                price=Decimal("1.00"),
+                category=tools,
+                description="\tnot a formula either" if index else "\rnor this",
+                tags=[formula[0] + "tag"],
+            )
+    rows = export_rows(client_for(alpha_users["owner"]), run_jobs)
+    cells = [cell for row in rows[1:] for cell in row]
+    assert not [cell for cell in cells if cell[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    assert (
+        "'=cmd|' /C calc'!A0" in cells
+        and "'@SUM(A1)" in cells
+        and "'\tnot a formula either" in cells
+    )
+
+
+@pytest.mark.django_db
+def test_export_then_import_is_lossless_for_honest_data(
+    tenant_a, alpha_users, alpha_catalog, run_jobs
+):
+    """The import removes exactly the quote the export added: honest values that start with
+    a quote or a minus sign come back as they were."""
+    tools = alpha_catalog["categories"]["tools"]
+    honest = ["-20% sale", "'quoted' name", "'", "''", "'=already quoted", "-5", "plain", *FORMULAS]
+    with tenant_scope(tenant_a):
+        from atrium.apps.catalog import services
+
+        for index, name in enumerate(honest):
+            services.product_create(
+                owner=alpha_users["owner"],
+                name=name,
+                sku=f"{name[:1]}H-{index}",
+                price=Decimal("2.50"),
+                category=tools,
+                description=f"{name} described",
+                tags=[f"{name[:1]}t{index}"],
+            )
+        fields = ("sku", "name", "description", "price", "stock", "status", "tags")
+        before = sorted(Product.objects.values_list(*fields))
+    owner = client_for(alpha_users["owner"])
+    rows = export_rows(owner, run_jobs)
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(rows)
+    with run_jobs():
+        accepted = upload(owner, buffer.getvalue())
+    job = owner.get(f"{JOBS}{accepted.json()['id']}/").json()
+    assert (job["status"], job["result"]) == ("succeeded", {"created": 0, "updated": len(before)})
+    with tenant_scope(tenant_a):
+        assert sorted(Product.objects.values_list(*fields)) == before
+    assert export_rows(owner, run_jobs) == rows
+
+
+@given(st.text())
+def test_unescape_undoes_exactly_what_escape_added(value):
+    from atrium.apps.catalog.transfer import escape_cell, unescape_cell
+
+    exported = escape_cell(value)
+    assert not exported.startswith(("=", "+", "-", "@", "\t", "\r"))
+    assert unescape_cell(exported) == value

@@ -51,9 +51,7 @@ def _clean(instance, *, exclude: Iterable[str] = ()) -> None:
 def _integrity(exc: IntegrityError) -> DomainError:
     text = str(exc)
     if "sku" in text:
-        return DomainError(
-            "A live product with this SKU exists already.", code="unique", field="sku"
-        )
+        return _sku_taken()
     if "one_live_per_author" in text:
         return DomainError(
             "You have already reviewed this product.", code="unique", field="product"
@@ -140,9 +138,16 @@ def _check_sku_free(sku: str, *, exclude_pk=None) -> None:
     if exclude_pk is not None:
         clash = clash.exclude(pk=exclude_pk)
     if clash.exists():
-        raise DomainError(
-            "A live product with this SKU exists already.", code="unique", field="sku"
-        )
+        raise _sku_taken()
+
+
+def _sku_taken() -> Conflict:
+    # A conflict with a live row, like a taken e-mail (409 email_taken) or slug: 409.
+    return Conflict(
+        "A live product with this SKU exists already (SKUs are compared case-insensitively): "
+        "choose another SKU, or change that product.",
+        code="sku_taken",
+    )
 
 
 def product_check(

@@ -1,9 +1,18 @@
 """CSV export and import of a tenant's products, run as jobs.
 
 Import is all-or-nothing: every row is validated first (a bad row is reported with its
-line and field), then all rows are applied in one transaction, under the tenant's import
-lock so two imports of one tenant never run at once. Rows match existing products by SKU
-(case-insensitive): a match is updated, anything else created.
+line, field and code), then all rows are applied in one transaction, under the tenant's
+import lock so two imports of one tenant never run at once. Rows match existing products by
+SKU (case-insensitive): a match is updated, anything else created. A row follows the API's
+permission rules (``permissions.may_change_product``, the predicate the API's PATCH asks):
+a member's row that matches a product they may not change is refused (``permission_denied``),
+and then, like any bad row, nothing of the file is written.
+
+Cells that a spreadsheet would run as a formula (OWASP's CSV injection: a cell starting with
+``=``, ``+``, ``-``, ``@``, tab or CR) are exported with a leading single quote, which
+spreadsheets show as text. A value that itself starts with a quote gets one more, so that
+the import can undo exactly what the export added: it drops one leading quote where the next
+character is one of those or a quote. An export imported again is the same data.
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ from atrium.platform.redis import LockHeld, tenant_lock
 
 from . import services
 from .models import Category, Product, ProductStatus
+from .permissions import may_change_product
 
 COLUMNS = ["sku", "name", "description", "price", "stock", "status", "category", "tags"]
 REQUIRED = {"sku", "name", "price", "category"}
@@ -34,10 +44,34 @@ EXPORT_BATCH = 500
 MAX_REPORTED_ERRORS = 20
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+QUOTE = "'"
+_ESCAPED_STARTS = (*FORMULA_STARTS, QUOTE)
+
+
+def escape_cell(value: Any) -> str:
+    """The cell as exported: formulas (and values starting with a quote) get a quote."""
+    text = str(value)
+    return QUOTE + text if text.startswith(_ESCAPED_STARTS) else text
+
+
+def unescape_cell(text: str) -> str:
+    """The exact inverse of ``escape_cell``: ``unescape_cell(escape_cell(v)) == str(v)``."""
+    return text[1:] if text.startswith(QUOTE) and text[1:].startswith(_ESCAPED_STARTS) else text
+
+
 class ImportRejected(DomainError):
-    """The upload cannot be read at all (size, encoding, columns): refused before any job."""
+    """The upload cannot be read at all (encoding, columns): refused before any job."""
 
     code = "import_invalid"
+
+
+class ImportTooLarge(DomainError):
+    """The file is larger than this catalog's import takes (the request itself is limited
+    before it is read, by ``ATRIUM_REQUEST_MAX_BYTES``)."""
+
+    status_code = 413
+    code = "file_too_large"
 
 
 @dataclass
@@ -45,9 +79,27 @@ class RowError:
     line: int
     field: str
     message: str
+    code: str = "invalid"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"line": self.line, "field": self.field, "message": self.message}
+        return {"line": self.line, "field": self.field, "code": self.code, "message": self.message}
+
+
+class RowsRefused(Exception):
+    """Rows that cannot be applied: the import's transaction rolls back."""
+
+    def __init__(self, errors: list[RowError]) -> None:
+        super().__init__(errors)
+        self.errors = errors
+
+
+def _failed_rows(errors: list[RowError]) -> dict[str, Any]:
+    """A failed import's job error: what to do, and each refused row with its code."""
+    return {
+        "code": "rows_refused",
+        "message": "Nothing was imported: correct the rows listed and upload the file again.",
+        "rows": [error.as_dict() for error in errors],
+    }
 
 
 # ----------------------------------------------------------------------------- export
@@ -62,18 +114,17 @@ def export_run(*, job: Job) -> None:
     writer.writerow(COLUMNS)
     done = 0
     for product in products.iterator(chunk_size=EXPORT_BATCH):
-        writer.writerow(
-            [
-                product.sku,
-                product.name,
-                product.description,
-                product.price,
-                product.stock,
-                product.status,
-                product.category.slug,
-                ";".join(product.tags),
-            ]
-        )
+        cells = [
+            product.sku,
+            product.name,
+            product.description,
+            product.price,
+            product.stock,
+            product.status,
+            product.category.slug,
+            ";".join(product.tags),
+        ]
+        writer.writerow([escape_cell(cell) for cell in cells])
         done += 1
         if done % EXPORT_BATCH == 0:
             jobs.job_progress(job=job, percent=done * 100 // max(total, 1) - 1)
@@ -87,10 +138,9 @@ def export_run(*, job: Job) -> None:
 def import_accept(*, upload) -> str:
     """Check what can be checked at once (size, encoding, header) and store the upload."""
     if upload.size > settings.ATRIUM_IMPORT_MAX_BYTES:
-        raise ImportRejected(
-            f"The file is larger than {settings.ATRIUM_IMPORT_MAX_BYTES} bytes.",
-            code="file_too_large",
-            field="file",
+        raise ImportTooLarge(
+            f"The file is larger than {settings.ATRIUM_IMPORT_MAX_BYTES} bytes, the most an "
+            "import takes: split it into several files."
         )
     raw = upload.read()
     try:
@@ -129,6 +179,7 @@ def _parse(text: str) -> tuple[list[tuple[int, dict[str, Any]]], list[RowError]]
                     line,
                     "sku",
                     f"Duplicate SKU in the file (also on line {seen[row['sku'].lower()]}).",
+                    code="duplicate",
                 )
             )
         else:
@@ -141,13 +192,14 @@ def _parse(text: str) -> tuple[list[tuple[int, dict[str, Any]]], list[RowError]]
 
 def _parse_row(raw: dict, line: int, categories: dict) -> tuple[dict[str, Any], RowError | None]:
     def value(name: str) -> str:
-        return (raw.get(name) or "").strip()
+        return unescape_cell((raw.get(name) or "").strip())
 
     for name in ("sku", "name", "price", "category"):
         if not value(name):
-            return {}, RowError(line, name, "This field is required.")
+            return {}, RowError(line, name, "This field is required.", code="required")
     if len(value("sku")) > 64 or len(value("name")) > 200:
-        return {}, RowError(line, "sku" if len(value("sku")) > 64 else "name", "Too long.")
+        field = "sku" if len(value("sku")) > 64 else "name"
+        return {}, RowError(line, field, "Too long.", code="max_length")
     try:
         price = Decimal(value("price"))
         if price < 0 or price.as_tuple().exponent < -2 or price > Decimal("9999999999.99"):
@@ -162,10 +214,15 @@ def _parse_row(raw: dict, line: int, categories: dict) -> tuple[dict[str, Any], 
         return {}, RowError(line, "stock", f"Not a stock count: {value('stock')!r}.")
     status = value("status") or ProductStatus.DRAFT
     if status not in ProductStatus.values:
-        return {}, RowError(line, "status", f"Unknown status {status!r}.")
+        return {}, RowError(line, "status", f"Unknown status {status!r}.", code="invalid_choice")
     category = categories.get(value("category"))
     if category is None:
-        return {}, RowError(line, "category", f"No category with the slug {value('category')!r}.")
+        return {}, RowError(
+            line,
+            "category",
+            f"No category with the slug {value('category')!r}.",
+            code="does_not_exist",
+        )
     tags = [tag for tag in value("tags").split(";") if tag.strip()]
     return {
         "sku": value("sku"),
@@ -208,20 +265,15 @@ def _import_locked(job: Job) -> None:
         text = handle.read().decode("utf-8-sig")
     rows, errors = _parse(text)
     if errors:
-        jobs.job_finish(job=job, error={"rows": [e.as_dict() for e in errors]})
+        jobs.job_finish(job=job, error=_failed_rows(errors))
         return
     created = updated = 0
     current_line = 0  # reported if a row fails while applying
     step = max(len(rows) // 20, 1)
     try:
         with transaction.atomic():
-            wanted = [row["sku"].lower() for _, row in rows]
-            existing = {
-                product.sku.lower(): product
-                for product in Product.objects.annotate(sku_key=Lower("sku")).filter(
-                    sku_key__in=wanted
-                )
-            }
+            existing = _existing_products(rows)
+            _check_permissions(job.created_by, rows, existing)
             for index, (line, row) in enumerate(rows, start=1):
                 current_line = line
                 product = existing.get(row["sku"].lower())
@@ -233,10 +285,40 @@ def _import_locked(job: Job) -> None:
                     updated += 1
                 if index % step == 0:
                     jobs.job_progress(job=job, percent=index * 100 // len(rows) - 1)
+    except RowsRefused as refused:
+        jobs.job_finish(job=job, error=_failed_rows(refused.errors))
+        return
     except DomainError as error:  # the whole import rolled back; report the row
-        jobs.job_finish(
-            job=job,
-            error={"rows": [RowError(current_line, error.field or "", error.message).as_dict()]},
-        )
+        row_error = RowError(current_line, error.field or "", error.message, code=error.code)
+        jobs.job_finish(job=job, error=_failed_rows([row_error]))
         return
     jobs.job_finish(job=job, result={"created": created, "updated": updated})
+
+
+def _existing_products(rows: list[tuple[int, dict[str, Any]]]) -> dict[str, Product]:
+    """The live products the rows match by SKU, locked until the import commits."""
+    wanted = [row["sku"].lower() for _, row in rows]
+    matches = (
+        Product.objects.annotate(sku_key=Lower("sku"))
+        .filter(sku_key__in=wanted)
+        .select_for_update()
+    )
+    return {product.sku.lower(): product for product in matches}
+
+
+def _check_permissions(user, rows, existing: dict[str, Product]) -> None:
+    """Refuse, before anything is written, every row the API would refuse this user."""
+    refused = [
+        RowError(
+            line,
+            "sku",
+            f"You may not change the product {product.sku!r}: only its owner, or the "
+            "tenant's owners and admins, may.",
+            code="permission_denied",
+        )
+        for line, row in rows
+        if (product := existing.get(row["sku"].lower())) is not None
+        and not may_change_product(user, product)
+    ]
+    if refused:
+        raise RowsRefused(refused[:MAX_REPORTED_ERRORS])

@@ -7,8 +7,10 @@ from django.http import Http404
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
+    OpenApiResponse,
     extend_schema,
     extend_schema_view,
+    inline_serializer,
 )
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
@@ -23,6 +25,7 @@ from atrium.platform.jobs import services as job_services
 from atrium.platform.jobs.serializers import JobSerializer
 
 from . import selectors, services, tasks, transfer
+from .permissions import MayChangeProduct
 from .serializers import (
     CategorySerializer,
     CategoryWriteSerializer,
@@ -98,6 +101,25 @@ PRODUCT_WRITE_EXAMPLE = OpenApiExample(
         "tags": ["fast", "rocket"],
     },
     request_only=True,
+)
+SKU_TAKEN = (
+    "409 `sku_taken` when a live product has this SKU already (compared case-insensitively)."
+)
+SKU_TAKEN_EXAMPLE = OpenApiExample(
+    "SKU taken",
+    value={
+        "type": "client_error",
+        "errors": [
+            {
+                "code": "sku_taken",
+                "detail": "A live product with this SKU exists already (SKUs are compared "
+                "case-insensitively): choose another SKU, or change that product.",
+                "attr": None,
+            }
+        ],
+    },
+    response_only=True,
+    status_codes=["409"],
 )
 REVIEW_EXAMPLE = OpenApiExample(
     "Review",
@@ -197,17 +219,22 @@ class CategoryViewSet(
     ),
     create=extend_schema(
         summary="Create a product",
-        description="Any member may create products; the owner is the requesting user.",
+        description="Any member may create products; the owner is the requesting user. "
+        + SKU_TAKEN,
         request=ProductWriteSerializer,
         responses={201: ProductSerializer},
-        examples=[PRODUCT_WRITE_EXAMPLE],
+        examples=[PRODUCT_WRITE_EXAMPLE, SKU_TAKEN_EXAMPLE],
     ),
     partial_update=extend_schema(
         summary="Change a product (its owner, or owners and admins)",
+        description=SKU_TAKEN,
         parameters=[PRODUCT_ID],
         request=ProductWriteSerializer,
         responses={200: ProductSerializer},
-        examples=[OpenApiExample("Reprice", value={"price": "149.00"}, request_only=True)],
+        examples=[
+            OpenApiExample("Reprice", value={"price": "149.00"}, request_only=True),
+            SKU_TAKEN_EXAMPLE,
+        ],
     ),
     destroy=extend_schema(
         summary="Delete a product (soft)",
@@ -231,10 +258,11 @@ class ProductViewSet(
     ordering = ["-created_at"]
     lookup_value_regex = UUID_OR_SLUG
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
-    # Members create products and change their own; owners and admins change any.
+    # Members create products and change their own; owners and admins change any. The
+    # CSV import asks the same predicate of each row.
     action_permissions = {
-        "partial_update": (IsTenantAdmin | IsObjectOwner,),
-        "destroy": (IsTenantAdmin | IsObjectOwner,),
+        "partial_update": (MayChangeProduct,),
+        "destroy": (MayChangeProduct,),
         "restore": (IsTenantAdmin,),
     }
 
@@ -372,8 +400,36 @@ class ReviewViewSet(
 
 class ImportUploadSerializer(serializers.Serializer):
     file = serializers.FileField(
-        help_text="CSV (UTF-8) with the columns " + ", ".join(transfer.COLUMNS)
+        help_text="CSV (UTF-8) with the columns "
+        + ", ".join(transfer.COLUMNS)
+        + ". A cell's leading `'` before `=`, `+`, `-`, `@`, tab, CR or another `'` is "
+        "removed (the export adds it so that spreadsheets do not run formulas)."
     )
+
+
+IMPORT_TOO_LARGE = OpenApiResponse(
+    description="The request body is larger than the server reads "
+    "(`request_too_large`: refused by its Content-Length before it is read, or cut off "
+    "while a chunked body streams in), or the file larger than an import takes "
+    "(`file_too_large`).",
+    response=inline_serializer(
+        "PayloadTooLargeResponse",
+        fields={
+            "type": serializers.CharField(help_text="`client_error`."),
+            "errors": inline_serializer(
+                "PayloadTooLargeError",
+                fields={
+                    "code": serializers.CharField(
+                        help_text="`request_too_large` or `file_too_large`."
+                    ),
+                    "detail": serializers.CharField(help_text="The limit, and what to do."),
+                    "attr": serializers.CharField(allow_null=True, help_text="Always null."),
+                },
+                many=True,
+            ),
+        },
+    ),
+)
 
 
 @extend_schema(tags=["catalog"])
@@ -385,7 +441,9 @@ class CatalogTransferViewSet(TenantGenericViewSet):
     @extend_schema(
         summary="Export the products as CSV (a job)",
         description="202 with the job; when it succeeds, `download_url` serves the file "
-        "to this tenant only.",
+        "to this tenant only. A cell that a spreadsheet would run as a formula (starting "
+        "with `=`, `+`, `-`, `@`, tab or CR) is written with a leading `'`, as is a value "
+        "that starts with `'`; the import removes exactly that quote again.",
         request=None,
         responses={202: JobSerializer},
     )
@@ -399,10 +457,17 @@ class CatalogTransferViewSet(TenantGenericViewSet):
     @extend_schema(
         summary="Import products from CSV (a job; all or nothing)",
         description="Rows are matched by SKU (case-insensitive): updated when found, created "
-        "otherwise. A bad row fails the whole import and the job's error names its line and "
-        "field; the catalog is left exactly as it was.",
+        "otherwise. Any member may import; each row follows the same permission rules as the "
+        "product API: a row may create a product, but may change an existing one only if the "
+        "importing user may `PATCH` it (its owner, or the tenant's owners and admins). A "
+        "row the API would refuse is refused with the code `permission_denied`.\n\n"
+        "All or nothing: a bad or refused row fails the whole import, and the catalog is "
+        "left exactly as it was. The failed job's `error` is "
+        '`{"code": "rows_refused", "message": …, "rows": [{"line", "field", "code", '
+        '"message"}, …]}` (codes: `required`, `max_length`, `invalid`, `invalid_choice`, '
+        "`does_not_exist`, `duplicate`, `permission_denied`, `sku_taken`).",
         request={"multipart/form-data": ImportUploadSerializer},
-        responses={202: JobSerializer},
+        responses={202: JobSerializer, 413: IMPORT_TOO_LARGE},
     )
     @action(detail=False, methods=["post"], url_path="imports", parser_classes=[MultiPartParser])
     def import_(self, request):

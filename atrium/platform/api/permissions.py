@@ -1,8 +1,23 @@
-"""Role permissions of a tenant, as composable DRF permission classes."""
+"""Role permissions of a tenant: plain predicates, and the composable DRF permission
+classes that ask them (so work outside a request, such as an import job, asks the same)."""
 
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 from atrium.platform.accounts.models import Role
+
+OWNER_FIELDS = ("owner_id", "author_id")
+
+
+def is_tenant_admin(user) -> bool:
+    """An owner or admin of the tenant."""
+    return bool(user and user.is_authenticated and user.role in (Role.OWNER, Role.ADMIN))
+
+
+def is_object_owner(user, obj) -> bool:
+    """The object's ``owner`` (or ``author``) is ``user``."""
+    return bool(user and user.is_authenticated) and any(
+        getattr(obj, field, None) == user.pk for field in OWNER_FIELDS
+    )
 
 
 class IsTenantAdmin(BasePermission):
@@ -11,8 +26,7 @@ class IsTenantAdmin(BasePermission):
     message = "Only the tenant's owners and admins may do this."
 
     def has_permission(self, request, view) -> bool:
-        user = request.user
-        return bool(user and user.is_authenticated and user.role in (Role.OWNER, Role.ADMIN))
+        return is_tenant_admin(request.user)
 
 
 class IsTenantOwner(BasePermission):
@@ -31,10 +45,8 @@ class ReadOnly(BasePermission):
 class IsObjectOwner(BasePermission):
     """The object's ``owner`` (or ``author``) is the requesting user."""
 
-    owner_fields = ("owner_id", "author_id")
-
     def has_permission(self, request, view) -> bool:
         return True
 
     def has_object_permission(self, request, view, obj) -> bool:
-        return any(getattr(obj, field, None) == request.user.pk for field in self.owner_fields)
+        return is_object_owner(request.user, obj)
