@@ -202,6 +202,10 @@ def test_help_describes_each_subcommand(path, mentions):
 REFUSALS = [
     pytest.param(create_args("Bad_Slug"), 1, "Invalid slug 'Bad_Slug'", id="slug-case"),
     pytest.param(create_args("x"), 1, "Invalid slug 'x'", id="slug-short"),
+    pytest.param(create_args("newco\n"), 1, "Invalid slug 'newco\\n'", id="slug-newline"),
+    pytest.param(
+        create_args("newco", "--domain", "127.0.0.1"), 1, "an IP address never", id="domain-ip"
+    ),
     pytest.param(create_args("9lives"), 1, "Invalid slug", id="slug-digit"),
     pytest.param(create_args("trailing-"), 1, "Invalid slug", id="slug-dash"),
     pytest.param(create_args("public"), 1, "'public' is reserved", id="public"),
@@ -548,6 +552,23 @@ def test_domains_add_set_primary_remove_and_list(live_db):
 
 
 DOMAIN_REFUSALS = [
+    *(
+        pytest.param(
+            ("add", "cli-dom-errors", ip), "an IP address never routes to a tenant", id=f"ip-{ip}"
+        )
+        for ip in (
+            "127.0.0.1",
+            "127.0.0.1.",
+            "::1",
+            "[::1]",
+            "::ffff:127.0.0.1",
+            "2130706433",
+            "0x7f000001",
+            "0177.0.0.1",
+            "127.1",
+            "10.0.0.0x1",
+        )
+    ),
     pytest.param(
         ("add", "cli-dom-errors", "shop.cli-dom-errors.example"),
         "The domain 'shop.cli-dom-errors.example' is already in use.",

@@ -28,11 +28,12 @@ from . import errors
 from .context import public_scope, tenant_scope
 from .migrator import migrate_schema, quote_ident, schemas_behind
 from .models import Domain, Tenant, TenantStatus
-from .routing import is_public_host, normalize_host
+from .routing import is_ip_literal, is_public_host, normalize_host
 
 logger = logging.getLogger(__name__)
 
-SLUG_PATTERN = re.compile(r"^[a-z][a-z0-9-]{1,62}$")
+# Matched with fullmatch: '$' would also match before a trailing newline ("acme\n").
+SLUG_PATTERN = re.compile(r"[a-z][a-z0-9-]{1,62}")
 RESERVED_SLUGS = frozenset(
     {
         "public",
@@ -99,7 +100,7 @@ def tenant_url(host: str) -> str:
 
 
 def validate_slug(slug: str) -> str:
-    if not isinstance(slug, str) or not SLUG_PATTERN.match(slug) or slug.endswith("-"):
+    if not isinstance(slug, str) or not SLUG_PATTERN.fullmatch(slug) or slug.endswith("-"):
         raise errors.SlugInvalid(
             f"Invalid slug {slug!r}: use 2-63 characters of a-z, 0-9 and '-', "
             "starting with a letter and not ending with '-'."
@@ -110,6 +111,11 @@ def validate_slug(slug: str) -> str:
 
 
 def validate_domain(raw: str, *, slug: str) -> str:
+    if is_ip_literal(raw or ""):
+        raise errors.DomainInvalid(
+            f"Invalid domain {raw!r}: an IP address never routes to a tenant; give a host "
+            "name like shop.example.com."
+        )
     host = normalize_host(raw or "")
     if host is None or ":" in (raw or "") or "." not in host:
         raise errors.DomainInvalid(
