@@ -132,9 +132,20 @@ def validate_domain(raw: str, *, slug: str) -> str:
     return host
 
 
-def _ensure_domain_free(host: str) -> None:
-    if Domain.objects.filter(domain__iexact=host).exists():
-        raise errors.DomainTaken(f"The domain {host!r} is already in use.")
+def domain_ensure_free(host: str) -> None:
+    """Refuse a host another tenant (or this one) already has, naming who holds it.
+
+    Only operators see this message (CLI, platform admin): the holder's slug is no secret
+    to them and tells them where to look next.
+    """
+    with public_scope():
+        holder = (
+            Domain.objects.filter(domain__iexact=host)
+            .values_list("tenant__slug", flat=True)
+            .first()
+        )
+    if holder is not None:
+        raise errors.DomainTaken(f"The domain {host!r} is already in use by tenant {holder!r}.")
 
 
 # ----------------------------------------------------------------------------- template
@@ -397,7 +408,7 @@ def tenant_create(
         if Tenant.objects.filter(slug=slug).exists():
             raise errors.SlugTaken(f"The slug {slug!r} is taken.")
         for host in hosts:
-            _ensure_domain_free(host)
+            domain_ensure_free(host)
         try:
             with transaction.atomic():
                 tenant = Tenant(

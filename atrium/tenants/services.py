@@ -16,7 +16,7 @@ from .context import public_scope
 from .keyspace import tenant_key_pattern
 from .migrator import quote_ident
 from .models import Domain, Tenant, TenantStatus
-from .provisioning import validate_domain
+from .provisioning import domain_ensure_free, validate_domain
 
 logger = logging.getLogger(__name__)
 
@@ -99,14 +99,14 @@ def domain_list(*, slug: str) -> list[Domain]:
 def domain_add(*, slug: str, domain: str, primary: bool = False) -> Domain:
     tenant = tenant_get(slug)
     host = validate_domain(domain, slug=slug)
+    domain_ensure_free(host)
     with public_scope():
-        if Domain.objects.filter(domain__iexact=host).exists():
-            raise errors.DomainTaken(f"The domain {host!r} is already in use.")
         try:
             with transaction.atomic():
                 record = Domain(domain=host, tenant=tenant, is_primary=primary)
                 record.save()
         except IntegrityError:
+            domain_ensure_free(host)  # names the tenant that won the race
             raise errors.DomainTaken(f"The domain {host!r} is already in use.") from None
     return record
 

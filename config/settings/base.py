@@ -53,8 +53,10 @@ ATRIUM_ROUTING_LOCAL_MAX_HOSTS = env_int("ATRIUM_ROUTING_LOCAL_MAX_HOSTS", 50_00
 ATRIUM_TASK_TENANT_RECHECK_SECONDS = float(env("ATRIUM_TASK_TENANT_RECHECK_SECONDS", "1"))
 
 SHARED_APPS = [
-    "django_tenants",
+    # Before django_tenants: its management commands (create_tenant, migrate_schemas,
+    # migrate, …) would bypass Atrium; ours of the same names refuse or go through it.
     "atrium.tenants",
+    "django_tenants",
     "atrium.platform.accounts",
     "django.contrib.contenttypes",
     "django.contrib.auth",
