@@ -28,6 +28,7 @@ from . import errors
 from .context import public_scope, tenant_scope
 from .migrator import migrate_schema, quote_ident, schemas_behind
 from .models import Domain, Tenant, TenantStatus
+from .plans import validate_plan
 from .routing import is_ip_literal, is_public_host, normalize_host
 
 logger = logging.getLogger(__name__)
@@ -108,6 +109,13 @@ def validate_slug(slug: str) -> str:
     if slug in RESERVED_SLUGS or slug.startswith(RESERVED_PREFIXES):
         raise errors.SlugReserved(f"The slug {slug!r} is reserved; choose another.")
     return slug
+
+
+def validate_name(name: str) -> str:
+    name = (name or "").strip()
+    if not name or len(name) > 200:
+        raise errors.InvalidInput("A tenant needs a name of 1-200 characters (--name).")
+    return name
 
 
 def validate_domain(raw: str, *, slug: str) -> str:
@@ -370,18 +378,12 @@ def tenant_create(
 ) -> ProvisionedTenant:
     started = time.perf_counter()
     slug = validate_slug(slug)
-    name = (name or "").strip()
-    if not name or len(name) > 200:
-        raise errors.InvalidInput("A tenant needs a name of 1-200 characters (--name).")
+    name = validate_name(name)
     try:
         validate_email(owner_email or "")
     except ValidationError:
         raise errors.InvalidInput(f"Invalid owner e-mail {owner_email!r}.") from None
-    plan = plan or settings.ATRIUM_DEFAULT_PLAN
-    if plan not in settings.ATRIUM_PLANS:
-        raise errors.InvalidInput(
-            f"Unknown plan {plan!r}; choose one of: {', '.join(settings.ATRIUM_PLANS)}."
-        )
+    plan = validate_plan(plan or settings.ATRIUM_DEFAULT_PLAN)
     default_host = f"{slug}.{settings.ATRIUM_BASE_DOMAIN}"
     hosts = [default_host]
     if domain:
