@@ -1,10 +1,14 @@
 """The two admins: each tenant's own, for its staff, and the operators' platform admin."""
 
 import pytest
+from django.db import connection
 from django.test import Client
 
 from atrium.platform.accounts.models import User
+from atrium.tenants import provisioning
 from atrium.tenants.context import public_scope
+from atrium.tenants.models import Domain, Tenant
+from atrium.tenants.routing import directory
 
 from .conftest import OWNER_PASSWORD
 
@@ -137,3 +141,218 @@ def test_members_have_no_admin(tenant_a):
     client = login("alpha.localhost", "mem@alpha.test", OPERATOR_PASSWORD)
     assert client.login_response.status_code == 200
     assert client.get("/admin/").status_code == 302
+
+
+# ----------------------------------------------------------------------------- platform admin
+# Everything an operator changes here goes through the CLI's services and validation.
+
+
+def domain_count(**filters) -> int:
+    with public_scope():
+        return Domain.objects.filter(**filters).count()
+
+
+@pytest.fixture
+def ops(operator) -> Client:
+    client = login("localhost", "ops@atrium.test", OPERATOR_PASSWORD)
+    assert client.login_response.status_code == 302
+    return client
+
+
+@pytest.mark.parametrize(
+    ("tenant", "domain", "message"),
+    [
+        ("alpha", "Not A Host!!", "Invalid domain"),
+        ("alpha", "beta.localhost", "may only use alpha.localhost there"),
+        ("alpha", "BETA.LOCALHOST", "may only use alpha.localhost there"),
+        ("beta", "beta.localhost", "already in use by tenant &#x27;beta&#x27;"),
+        ("alpha", "127.0.0.1", "an IP address never routes to a tenant"),
+        ("alpha", "2130706433", "an IP address never routes to a tenant"),
+        ("alpha", "www.localhost", "serves the platform itself"),
+    ],
+)
+@pytest.mark.django_db
+def test_platform_admin_refuses_the_domains_the_cli_refuses(
+    ops, tenant_a, tenant_b, tenant, domain, message
+):
+    tenant_id = {"alpha": tenant_a.pk, "beta": tenant_b.pk}[tenant]
+    before = domain_count()
+
+    response = ops.post(
+        "/admin/tenants/domain/add/", {"tenant": tenant_id, "domain": domain, "is_primary": ""}
+    )
+
+    assert response.status_code == 200  # the form again, with the error on the field
+    assert message in response.content.decode()
+    assert domain_count() == before
+
+
+@pytest.mark.django_db
+def test_platform_admin_refuses_an_unknown_plan(ops, tenant_a):
+    response = ops.post(
+        f"/admin/tenants/tenant/{tenant_a.pk}/change/",
+        {**tenant_change_data(ops, tenant_a), "plan": "gold"},
+    )
+    assert response.status_code == 200
+    assert "Select a valid choice. gold is not one of the available choices." in (
+        response.content.decode()
+    )
+    with public_scope():
+        assert Tenant.objects.get(pk=tenant_a.pk).plan == "free"
+
+
+def tenant_change_data(client: Client, tenant) -> dict:
+    """The change form's fields as the page renders them (inline management form included)."""
+    page = client.get(f"/admin/tenants/tenant/{tenant.pk}/change/")
+    data = {"name": tenant.name, "plan": tenant.plan}
+    for formset in page.context["inline_admin_formsets"]:
+        management = formset.formset.management_form
+        for name, field in management.fields.items():
+            data[management.add_prefix(name)] = management.initial.get(name, field.initial)
+        for form in formset.formset.forms:
+            data[form.add_prefix("id")] = form.instance.pk
+            data[form.add_prefix("tenant")] = tenant.pk
+    return data
+
+
+@pytest.fixture
+def live_ops(live_db) -> Client:
+    with public_scope():
+        user = User.objects.create_superuser(email="ops@atrium.test", password=OPERATOR_PASSWORD)
+    try:
+        client = login("localhost", "ops@atrium.test", OPERATOR_PASSWORD)
+        assert client.login_response.status_code == 302
+        yield client
+    finally:
+        # Raw: the ORM's cascade would look for tenant-only tables (jobs) in public.
+        with public_scope(), connection.cursor() as cursor:
+            cursor.execute("DELETE FROM django_admin_log WHERE user_id = %s", [user.pk])
+            cursor.execute("DELETE FROM accounts_user WHERE id = %s", [user.pk])
+
+
+def live_tenant(live_db, slug: str):
+    live_db.append(slug)
+    return provisioning.tenant_create(
+        slug=slug,
+        name=slug.title(),
+        owner_email=f"owner@{slug}.test",
+        owner_password=OWNER_PASSWORD,
+    ).tenant
+
+
+def serve(host: str):
+    return Client().get("/", HTTP_HOST=host)
+
+
+def test_platform_admin_changes_name_and_plan_through_the_service(live_db, live_ops):
+    tenant = live_tenant(live_db, "adm-plan")
+    assert directory.lookup("adm-plan.localhost").plan == "free"  # warm the routing cache
+
+    response = live_ops.post(
+        f"/admin/tenants/tenant/{tenant.pk}/change/",
+        {**tenant_change_data(live_ops, tenant), "name": "  Renamed Co  ", "plan": "pro"},
+    )
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    with public_scope():
+        tenant.refresh_from_db()
+    assert (tenant.name, tenant.plan) == ("Renamed Co", "pro")
+    record = directory.lookup("adm-plan.localhost")  # routing was invalidated after commit
+    assert (record.name, record.plan) == ("Renamed Co", "pro")
+
+
+def test_platform_admin_manages_domains_through_the_services(live_db, live_ops):
+    tenant = live_tenant(live_db, "adm-dom")
+    assert serve("shop.adm-dom.example").status_code == 404
+
+    added = live_ops.post(
+        "/admin/tenants/domain/add/",
+        {"tenant": tenant.pk, "domain": "Shop.ADM-Dom.Example.", "is_primary": ""},
+    )
+    assert added.status_code == 302, added.content.decode()[:2000]
+    with public_scope():
+        shop = Domain.objects.get(domain="shop.adm-dom.example")
+    assert (shop.tenant_id, shop.is_primary) == (tenant.pk, False)
+    assert serve("shop.adm-dom.example").json()["tenant"] == "adm-dom"
+
+    primary = live_ops.post(f"/admin/tenants/domain/{shop.pk}/change/", {"is_primary": "on"})
+    assert primary.status_code == 302
+    with public_scope():
+        assert dict(Domain.objects.filter(tenant=tenant).values_list("domain", "is_primary")) == {
+            "shop.adm-dom.example": True,
+            "adm-dom.localhost": False,
+        }
+        old = Domain.objects.get(domain="adm-dom.localhost")
+    # The primary domain cannot be removed; the other one can, and stops routing at once.
+    assert live_ops.get(f"/admin/tenants/domain/{shop.pk}/delete/").status_code == 403
+    removed = live_ops.post(f"/admin/tenants/domain/{old.pk}/delete/", {"post": "yes"})
+    assert removed.status_code == 302
+    assert domain_count(tenant=tenant) == 1
+    assert serve("adm-dom.localhost").status_code == 404
+
+
+def test_platform_admin_status_actions_run_the_services(live_db, live_ops):
+    tenant = live_tenant(live_db, "adm-life")
+    host = "adm-life.localhost"
+    assert serve(host).status_code == 200
+
+    def act(action: str):
+        return live_ops.post(
+            "/admin/tenants/tenant/",
+            {"action": action, "_selected_action": [str(tenant.pk)]},
+            follow=True,
+        )
+
+    page = act("suspend_tenants")
+    assert "Suspended adm-life." in page.content.decode()
+    with public_scope():
+        tenant.refresh_from_db()
+    assert tenant.status == "suspended"
+    assert tenant.status_reason == "suspended in the platform admin by ops@atrium.test"
+    response = serve(host)
+    assert (response.status_code, response.json()["errors"][0]["code"]) == (
+        403,
+        "tenant_suspended",
+    )
+
+    act("activate_tenants")
+    assert serve(host).status_code == 200
+
+    act("archive_tenants")
+    with public_scope():
+        tenant.refresh_from_db()
+    assert tenant.status == "archived"
+    assert serve(host).status_code == 403
+
+    page = act("suspend_tenants")  # the service's refusal is shown, nothing changes
+    assert "is archived; it cannot be suspended" in page.content.decode()
+    with public_scope():
+        tenant.refresh_from_db()
+    assert tenant.status == "archived"
+
+
+@pytest.mark.django_db
+def test_plans_are_a_validated_choice_from_settings(tenant_a, settings):
+    from django.core.exceptions import ImproperlyConfigured, ValidationError
+
+    from atrium.tenants import errors, plans, services
+
+    with pytest.raises(errors.InvalidInput, match="Unknown plan 'gold'; choose one of: free, pro"):
+        services.tenant_update(slug="alpha", plan="gold")
+    with pytest.raises(ValidationError, match="gold"):
+        Tenant(slug="x", name="X", schema_name="x", plan="gold").clean_fields()
+
+    settings.ATRIUM_PLANS = {**settings.ATRIUM_PLANS, "gold": {"burst": None, "sustained": "1/s"}}
+    Tenant(slug="x", name="X", schema_name="x", plan="gold").clean_fields(exclude=["schema_name"])
+    plans.check_settings()
+
+    for bad in (
+        ["free", "pro"],
+        {},
+        {"free": {"burst": "30/10s"}},
+        {"Free Plan": {"burst": "30/10s", "sustained": "600/h"}},
+        {"pro": {"burst": "30/10s", "sustained": "600/h"}},  # the default plan is missing
+    ):
+        settings.ATRIUM_PLANS = bad
+        with pytest.raises(ImproperlyConfigured):
+            plans.check_settings()

@@ -9,14 +9,20 @@ is always the subprocess.
 from __future__ import annotations
 
 import json
+import os
+import pty
 import re
+import select
 import subprocess
+import sys
+import time
 
 import pytest
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django_redis import get_redis_connection
 
 from atrium.platform.accounts.models import User
@@ -25,7 +31,7 @@ from atrium.tenants.context import public_scope, tenant_scope
 from atrium.tenants.migrator import quote_ident
 from atrium.tenants.models import Domain, Tenant, TenantStatus
 
-from .conftest import OWNER_PASSWORD, run_cli, schema_exists
+from .conftest import OWNER_PASSWORD, REPO_ROOT, cli_env, run_cli, schema_exists
 
 BASE = settings.ATRIUM_BASE_DOMAIN
 SPARE_PREFIX = settings.ATRIUM_SPARE_SCHEMA_PREFIX
@@ -164,22 +170,51 @@ def all_schemas_to_migrate() -> int:
 # ----------------------------------------------------------------------------- --help
 
 HELP_CASES = [
-    ((), ["create", "list", "show", "suspend", "activate", "delete", "domains", "migrate", "pool"]),
-    (("create",), ["slug", "--name", "--owner-email", "--owner-password", "--plan", "--domain"]),
+    (
+        (),
+        [
+            "create",
+            "list",
+            "show",
+            "suspend",
+            "activate",
+            "delete",
+            "domains",
+            "migrate",
+            "pool",
+            "run",
+        ],
+    ),
+    (
+        ("create",),
+        [
+            "slug",
+            "--name",
+            "--owner-email",
+            "--owner-password",
+            "--plan",
+            "--domain",
+            "--json",
+            "--owner-password-stdin",
+            "--owner-password-prompt",
+            "--verbosity",
+        ],
+    ),
     (("list",), ["--status", "--json"]),
     (("show",), ["slug", "--json"]),
-    (("suspend",), ["slug", "--reason"]),
-    (("activate",), ["slug"]),
-    (("delete",), ["slug", "--purge", "--yes"]),
+    (("suspend",), ["slug", "--reason", "--json", "--verbosity"]),
+    (("activate",), ["slug", "--json"]),
+    (("delete",), ["slug", "--purge", "--yes", "--json"]),
     (("domains",), ["add", "remove", "set-primary", "list"]),
-    (("domains", "add"), ["slug", "domain", "--primary"]),
-    (("domains", "remove"), ["slug", "domain"]),
-    (("domains", "set-primary"), ["slug", "domain"]),
+    (("domains", "add"), ["slug", "domain", "--primary", "--json", "--verbosity"]),
+    (("domains", "remove"), ["slug", "domain", "--json"]),
+    (("domains", "set-primary"), ["slug", "domain", "--json"]),
     (("domains", "list"), ["slug", "--json"]),
-    (("migrate",), ["--tenant", "--parallel", "--json"]),
+    (("migrate",), ["--tenant", "--parallel", "--json", "--verbosity"]),
     (("pool",), ["status", "fill"]),
     (("pool", "status"), ["--json"]),
-    (("pool", "fill"), ["N"]),
+    (("pool", "fill"), ["N", "--json"]),
+    (("run",), ["slug", "--all", "--include-inactive", "--json"]),
 ]
 
 
@@ -202,6 +237,10 @@ def test_help_describes_each_subcommand(path, mentions):
 REFUSALS = [
     pytest.param(create_args("Bad_Slug"), 1, "Invalid slug 'Bad_Slug'", id="slug-case"),
     pytest.param(create_args("x"), 1, "Invalid slug 'x'", id="slug-short"),
+    pytest.param(create_args("newco\n"), 1, "Invalid slug 'newco\\n'", id="slug-newline"),
+    pytest.param(
+        create_args("newco", "--domain", "127.0.0.1"), 1, "an IP address never", id="domain-ip"
+    ),
     pytest.param(create_args("9lives"), 1, "Invalid slug", id="slug-digit"),
     pytest.param(create_args("trailing-"), 1, "Invalid slug", id="slug-dash"),
     pytest.param(create_args("public"), 1, "'public' is reserved", id="public"),
@@ -373,7 +412,10 @@ def test_create_refuses_a_domain_in_use(live_db):
 
     line = failed(tenants(*create_args("cli-dom-thief", "--domain", "SHARED.cli.example")), 1)
 
-    assert line == "CommandError: The domain 'shared.cli.example' is already in use."
+    assert line == (
+        "CommandError: The domain 'shared.cli.example' is already in use by tenant "
+        "'cli-dom-owner'."
+    )
     assert platform_state() == before
 
 
@@ -385,10 +427,15 @@ def test_list_as_table_json_and_by_status(live_db, tenant_a, tenant_b):
     services.tenant_suspend(slug="cli-listed", reason="unpaid")
 
     table = succeeded(tenants("list")).splitlines()
-    assert re.split(r"\s{2,}", table[0]) == ["SLUG", "STATUS", "PLAN", "PRIMARY DOMAIN"]
-    rows = {line.split()[0]: line.split()[1:] for line in table[1:]}
-    assert rows["alpha"] == ["active", "free", host_of("alpha")]
-    assert rows["cli-listed"] == ["suspended", "enterprise", "www.cli-listed.example"]
+    assert re.split(r"\s{2,}", table[0]) == [
+        *("SLUG", "NAME", "STATUS", "PLAN", "USERS", "SIZE", "PRIMARY DOMAIN")
+    ]
+    rows = {cells[0]: cells[1:] for cells in (re.split(r"\s{2,}", line) for line in table[1:])}
+    assert rows["alpha"][:4] == ["Alpha Ltd", "active", "free", "1"]
+    assert re.fullmatch(r"\d+\.\d (kB|MB)", rows["alpha"][4])
+    assert rows["alpha"][5] == host_of("alpha")
+    assert rows["cli-listed"][:4] == ["Cli-Listed", "suspended", "enterprise", "1"]
+    assert rows["cli-listed"][5] == "www.cli-listed.example"
     with public_scope():
         assert sorted(rows) == sorted(Tenant.objects.values_list("slug", flat=True))
 
@@ -404,6 +451,45 @@ def test_list_as_table_json_and_by_status(live_db, tenant_a, tenant_b):
 
     suspended_table = succeeded(tenants("list", "--status", "suspended")).splitlines()[1:]
     assert [line.split()[0] for line in suspended_table] == [row["slug"] for row in suspended]
+
+
+def schema_size(schema: str) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT sum(pg_total_relation_size(oid)) FROM pg_class "
+            "WHERE relnamespace = %s::regnamespace AND relkind IN ('r', 'm', 'p')",
+            [schema],
+        )
+        return int(cursor.fetchone()[0])
+
+
+def test_list_shows_name_users_and_size(live_db, tenant_a):
+    tenant = make_tenant(live_db, "cli-usage")
+    with tenant_scope(tenant):
+        for n in range(3):
+            User.objects.create_user(email=f"user{n}@cli-usage.test", password=OWNER_PASSWORD)
+        User.objects.filter(email="user2@cli-usage.test").update(is_active=False)
+
+    listed = {row["slug"]: row for row in as_json(tenants("list", "--json"))}
+
+    assert listed["cli-usage"]["name"] == "Cli-Usage"
+    assert listed["cli-usage"]["users"] == 3  # the owner and two active users
+    assert listed["cli-usage"]["size_bytes"] == schema_size("cli_usage")
+    assert listed["alpha"]["users"] == 1
+    assert listed["alpha"]["size_bytes"] == schema_size("alpha")
+
+
+def test_usage_of_many_schemas_takes_the_same_two_queries(live_db, tenant_a, tenant_b):
+    from atrium.tenants.selectors import schema_usage
+
+    for schemas in (["alpha"], ["alpha", "beta", "no_such_schema"]):
+        with CaptureQueriesContext(connection) as queries:
+            usage = schema_usage(schemas)
+        statements = [q["sql"] for q in queries if not q["sql"].startswith("SET search_path")]
+        assert len(statements) == 2, statements
+        assert usage["alpha"].users == 1 and usage["alpha"].size_bytes > 0
+    assert usage["no_such_schema"].users is None
+    assert usage["no_such_schema"].size_bytes is None
 
 
 def test_show_as_text_and_json(live_db, tenant_a):
@@ -548,9 +634,26 @@ def test_domains_add_set_primary_remove_and_list(live_db):
 
 
 DOMAIN_REFUSALS = [
+    *(
+        pytest.param(
+            ("add", "cli-dom-errors", ip), "an IP address never routes to a tenant", id=f"ip-{ip}"
+        )
+        for ip in (
+            "127.0.0.1",
+            "127.0.0.1.",
+            "::1",
+            "[::1]",
+            "::ffff:127.0.0.1",
+            "2130706433",
+            "0x7f000001",
+            "0177.0.0.1",
+            "127.1",
+            "10.0.0.0x1",
+        )
+    ),
     pytest.param(
         ("add", "cli-dom-errors", "shop.cli-dom-errors.example"),
-        "The domain 'shop.cli-dom-errors.example' is already in use.",
+        "The domain 'shop.cli-dom-errors.example' is already in use by tenant 'cli-dom-errors'.",
         id="duplicate",
     ),
     pytest.param(
@@ -774,3 +877,157 @@ def test_demo_tenants_are_created_once_with_working_logins(live_db):
         with tenant_scope(tenant):
             assert User.objects.count() == 1
             assert authenticate(email=email, password=password) is not None
+
+
+# ----------------------------------------------------------------------------- CLI gaps
+
+
+def test_a_second_suspend_activate_or_delete_says_nothing_changed(live_db):
+    make_tenant(live_db, "cli-twice")
+    succeeded(tenants("suspend", "cli-twice", "--reason", "unpaid"))
+    before = tenant_or_none("cli-twice")
+
+    out = succeeded(tenants("suspend", "cli-twice", "--reason", "other"))
+    assert out.startswith("cli-twice is already suspended (unpaid) since ")
+    assert out.endswith("; nothing changed.\n")
+    data = as_json(tenants("suspend", "cli-twice", "--json"))
+    assert (data["status"], data["changed"]) == ("suspended", False)
+    after = tenant_or_none("cli-twice")
+    assert (after.status_reason, after.updated_at) == ("unpaid", before.updated_at)
+
+    succeeded(tenants("activate", "cli-twice"))
+    assert succeeded(tenants("activate", "cli-twice")) == (
+        "cli-twice is already active; nothing changed.\n"
+    )
+    succeeded(tenants("delete", "cli-twice"))
+    out = succeeded(tenants("delete", "cli-twice"))
+    assert out.startswith("cli-twice is already archived; nothing changed.")
+
+
+def test_every_subcommand_that_changes_something_speaks_json(live_db):
+    make_tenant(live_db, "cli-jsonall")
+    host = "shop.cli-jsonall.example"
+
+    data = as_json(tenants("suspend", "cli-jsonall", "--reason", "audit", "--json"))
+    assert (data["slug"], data["status"], data["status_reason"], data["changed"]) == (
+        "cli-jsonall",
+        "suspended",
+        "audit",
+        True,
+    )
+    data = as_json(tenants("activate", "cli-jsonall", "--json"))
+    assert (data["status"], data["changed"]) == ("active", True)
+
+    data = as_json(tenants("domains", "add", "cli-jsonall", host.upper(), "--json"))
+    assert (data["slug"], data["domain"], data["is_primary"]) == ("cli-jsonall", host, False)
+    assert data["domains"] == [
+        {"domain": host_of("cli-jsonall"), "is_primary": True},
+        {"domain": host, "is_primary": False},
+    ]
+    data = as_json(tenants("domains", "set-primary", "cli-jsonall", host, "--json"))
+    assert (data["domain"], data["is_primary"]) == (host, True)
+    data = as_json(tenants("domains", "remove", "cli-jsonall", host_of("cli-jsonall"), "--json"))
+    assert (data["domain"], data["removed"]) == (host_of("cli-jsonall"), True)
+    assert data["domains"] == [{"domain": host, "is_primary": True}]
+
+    data = as_json(tenants("delete", "cli-jsonall", "--json"))
+    assert (data["status"], data["changed"]) == ("archived", True)
+    data = as_json(tenants("delete", "cli-jsonall", "--purge", "--yes", "--json"))
+    assert (data["slug"], data["schema_name"], data["purged"]) == (
+        "cli-jsonall",
+        "cli_jsonall",
+        True,
+    )
+    assert tenant_or_none("cli-jsonall") is None
+
+    spares = len(spare_schemas_in_catalog())
+    data = as_json(tenants("pool", "fill", str(spares), "--json"))
+    assert data == {"cloned": 0, "spares": spares}
+
+
+def test_django_options_work_after_the_subcommand(live_db):
+    make_tenant(live_db, "cli-verbose")
+    forget_sessions_migration("cli_verbose", drop_table=True)
+
+    out = succeeded(tenants("migrate", "--tenant", "cli-verbose", "-v", "2"))
+
+    assert "migrated cli_verbose\n" in out
+    out = succeeded(tenants("migrate", "--tenant", "cli-verbose", "--verbosity", "0"))
+    assert out == ""
+    out = succeeded(tenants("domains", "list", "cli-verbose", "--traceback", "--no-color"))
+    assert out == f"{host_of('cli-verbose')} (primary)\n"
+
+
+def run_cli_with_input(text: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(REPO_ROOT / "manage.py"), *args],
+        cwd=REPO_ROOT,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        input=text,
+    )
+
+
+def test_owner_password_from_stdin(live_db):
+    live_db.append("cli-stdin")
+    result = run_cli_with_input(
+        OWNER_PASSWORD + "\n", "tenants", *create_args("cli-stdin", "--owner-password-stdin")
+    )
+    out = succeeded(result)
+    assert "Password:" not in out and OWNER_PASSWORD not in out
+    with tenant_scope(tenant_or_none("cli-stdin")):
+        assert authenticate(email="owner@newco.test", password=OWNER_PASSWORD) is not None
+
+
+@pytest.mark.parametrize(
+    ("flags", "stdin", "message"),
+    [
+        (("--owner-password-stdin",), "", "read no password from standard input"),
+        (("--owner-password-stdin",), "123\n", "Owner password refused"),
+        (("--owner-password-prompt",), OWNER_PASSWORD + "\n", "needs a terminal"),
+    ],
+    ids=["stdin-empty", "stdin-weak", "prompt-without-terminal"],
+)
+def test_owner_password_refusals(live_db, flags, stdin, message):
+    before = platform_state()
+    line = failed(run_cli_with_input(stdin, "tenants", *create_args("cli-nopass", *flags)), 1)
+    assert line.startswith("CommandError: ") and message in line
+    assert platform_state() == before
+
+
+def test_owner_password_prompt_on_a_terminal(live_db):
+    """The password is typed at a prompt on a real pseudo-terminal, twice, never echoed."""
+    live_db.append("cli-prompt")
+    argv = [sys.executable, str(REPO_ROOT / "manage.py"), "tenants"]
+    argv += create_args("cli-prompt", "--owner-password-prompt")
+    fd, terminal = pty.openpty()
+    process = subprocess.Popen(
+        argv, cwd=REPO_ROOT, env=cli_env(), stdin=terminal, stdout=terminal, stderr=terminal
+    )
+    os.close(terminal)
+    transcript = b""
+
+    def read_until(marker: bytes) -> None:
+        nonlocal transcript
+        deadline = time.monotonic() + 60
+        while marker not in transcript:
+            assert time.monotonic() < deadline, transcript
+            ready, _, _ = select.select([fd], [], [], 1)
+            if ready:
+                transcript += os.read(fd, 4096)
+
+    try:
+        read_until(b"Owner password: ")
+        os.write(fd, OWNER_PASSWORD.encode() + b"\n")
+        read_until(b"Owner password (again): ")
+        os.write(fd, OWNER_PASSWORD.encode() + b"\n")
+        read_until(b"Owner:")
+        assert process.wait(timeout=60) == 0, transcript
+    finally:
+        process.kill()
+        os.close(fd)
+    assert OWNER_PASSWORD.encode() not in transcript  # not echoed, not printed
+    with tenant_scope(tenant_or_none("cli-prompt")):
+        assert authenticate(email="owner@newco.test", password=OWNER_PASSWORD) is not None

@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from atrium.tenants import services
 from atrium.tenants.context import public_scope
 from atrium.tenants.models import Domain, TenantStatus
-from atrium.tenants.routing import HostDirectory, directory, normalize_host
+from atrium.tenants.routing import HostDirectory, directory, is_ip_literal, normalize_host
 
 
 def get(host: str, path: str = "/"):
@@ -58,9 +58,45 @@ def test_malformed_host_is_refused_cleanly(host):
     assert response.json()["errors"][0]["code"] in ("invalid_host", "tenant_not_found")
 
 
+@pytest.mark.parametrize(
+    "host", ["beta.localhost..", "beta.localhost..:8000", "beta..localhost", ".beta.localhost"]
+)
+@pytest.mark.django_db
+def test_a_host_with_an_empty_label_reaches_no_tenant(tenant_b, host):
+    response = get(host)
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["code"] == "invalid_host"
+
+
+@pytest.mark.parametrize(
+    ("host", "ip"),
+    [
+        ("127.0.0.1", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("fe80::1%eth0", True),
+        ("2130706433", True),
+        ("0x7f000001", True),
+        ("127.1", True),
+        ("0177.0.0.01", True),
+        ("shop.example.1", True),
+        ("shop.example.com", False),
+        ("1password.com", False),
+        ("123.example.com", False),
+        ("0x7f.example", False),
+        ("alpha.localhost", False),
+    ],
+)
+def test_is_ip_literal(host, ip):
+    assert is_ip_literal(host) is ip
+
+
 def test_normalize_host():
     assert normalize_host("Acme.Example.COM:8443") == "acme.example.com"
     assert normalize_host("acme.localhost.") == "acme.localhost"
+    assert normalize_host("acme.localhost..") is None  # one root dot, not any number
+    assert normalize_host("acme\n.localhost") is None  # '$' matched before a newline
+    assert normalize_host("acme.localhost\n.example") is None
     assert normalize_host("127.0.0.1:8000") == "127.0.0.1"
     assert normalize_host("[::1]") is None
     assert normalize_host("ex ample.com") is None

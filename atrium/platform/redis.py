@@ -50,7 +50,7 @@ _UNITS = {
     "day": 86400,
     "days": 86400,
 }
-_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([a-z]+)\s*$", re.IGNORECASE)
+_RATE = re.compile(r"\s*(\d+)\s*/\s*(\d*)\s*([a-z]+)\s*", re.IGNORECASE)  # fullmatch
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +89,7 @@ class RateDecision:
 @lru_cache(maxsize=256)
 def parse_rate(rate: str) -> Rate:
     """``"30/10s"``, ``"600/h"``, ``"5/min"``, ``"1000/d"`` → Rate (count / [n] unit)."""
-    match = _RATE.match(rate) if isinstance(rate, str) else None
+    match = _RATE.fullmatch(rate) if isinstance(rate, str) else None
     if match is None:
         raise ValueError(
             f"Invalid rate {rate!r}: write <count>/<period>, e.g. '30/10s', '600/h', '5/min'."

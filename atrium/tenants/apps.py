@@ -9,6 +9,7 @@ class TenantsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import database, signals  # noqa: F401  (signals: routing invalidation)
+        from . import database, plans, signals  # noqa: F401  (signals: routing invalidation)
 
+        plans.check_settings()
         database.install()

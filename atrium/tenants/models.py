@@ -6,6 +6,8 @@ from django.db import models
 from django.db.models.functions import Lower
 from django_tenants.models import DomainMixin, TenantMixin
 
+from .plans import default_plan, plan_choices
+
 
 class TenantStatus(models.TextChoices):
     PROVISIONING = "provisioning"
@@ -22,7 +24,7 @@ class Tenant(TenantMixin):
         max_length=16, choices=TenantStatus.choices, default=TenantStatus.PROVISIONING
     )
     status_reason = models.CharField(max_length=500, blank=True, default="")
-    plan = models.CharField(max_length=32, default="free")
+    plan = models.CharField(max_length=32, default=default_plan, choices=plan_choices)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -28,11 +28,13 @@ from . import errors
 from .context import public_scope, tenant_scope
 from .migrator import migrate_schema, quote_ident, schemas_behind
 from .models import Domain, Tenant, TenantStatus
-from .routing import is_public_host, normalize_host
+from .plans import validate_plan
+from .routing import is_ip_literal, is_public_host, normalize_host
 
 logger = logging.getLogger(__name__)
 
-SLUG_PATTERN = re.compile(r"^[a-z][a-z0-9-]{1,62}$")
+# Matched with fullmatch: '$' would also match before a trailing newline ("acme\n").
+SLUG_PATTERN = re.compile(r"[a-z][a-z0-9-]{1,62}")
 RESERVED_SLUGS = frozenset(
     {
         "public",
@@ -99,7 +101,7 @@ def tenant_url(host: str) -> str:
 
 
 def validate_slug(slug: str) -> str:
-    if not isinstance(slug, str) or not SLUG_PATTERN.match(slug) or slug.endswith("-"):
+    if not isinstance(slug, str) or not SLUG_PATTERN.fullmatch(slug) or slug.endswith("-"):
         raise errors.SlugInvalid(
             f"Invalid slug {slug!r}: use 2-63 characters of a-z, 0-9 and '-', "
             "starting with a letter and not ending with '-'."
@@ -109,7 +111,19 @@ def validate_slug(slug: str) -> str:
     return slug
 
 
+def validate_name(name: str) -> str:
+    name = (name or "").strip()
+    if not name or len(name) > 200:
+        raise errors.InvalidInput("A tenant needs a name of 1-200 characters (--name).")
+    return name
+
+
 def validate_domain(raw: str, *, slug: str) -> str:
+    if is_ip_literal(raw or ""):
+        raise errors.DomainInvalid(
+            f"Invalid domain {raw!r}: an IP address never routes to a tenant; give a host "
+            "name like shop.example.com."
+        )
     host = normalize_host(raw or "")
     if host is None or ":" in (raw or "") or "." not in host:
         raise errors.DomainInvalid(
@@ -126,9 +140,20 @@ def validate_domain(raw: str, *, slug: str) -> str:
     return host
 
 
-def _ensure_domain_free(host: str) -> None:
-    if Domain.objects.filter(domain__iexact=host).exists():
-        raise errors.DomainTaken(f"The domain {host!r} is already in use.")
+def domain_ensure_free(host: str) -> None:
+    """Refuse a host another tenant (or this one) already has, naming who holds it.
+
+    Only operators see this message (CLI, platform admin): the holder's slug is no secret
+    to them and tells them where to look next.
+    """
+    with public_scope():
+        holder = (
+            Domain.objects.filter(domain__iexact=host)
+            .values_list("tenant__slug", flat=True)
+            .first()
+        )
+    if holder is not None:
+        raise errors.DomainTaken(f"The domain {host!r} is already in use by tenant {holder!r}.")
 
 
 # ----------------------------------------------------------------------------- template
@@ -353,18 +378,12 @@ def tenant_create(
 ) -> ProvisionedTenant:
     started = time.perf_counter()
     slug = validate_slug(slug)
-    name = (name or "").strip()
-    if not name or len(name) > 200:
-        raise errors.InvalidInput("A tenant needs a name of 1-200 characters (--name).")
+    name = validate_name(name)
     try:
         validate_email(owner_email or "")
     except ValidationError:
         raise errors.InvalidInput(f"Invalid owner e-mail {owner_email!r}.") from None
-    plan = plan or settings.ATRIUM_DEFAULT_PLAN
-    if plan not in settings.ATRIUM_PLANS:
-        raise errors.InvalidInput(
-            f"Unknown plan {plan!r}; choose one of: {', '.join(settings.ATRIUM_PLANS)}."
-        )
+    plan = validate_plan(plan or settings.ATRIUM_DEFAULT_PLAN)
     default_host = f"{slug}.{settings.ATRIUM_BASE_DOMAIN}"
     hosts = [default_host]
     if domain:
@@ -391,7 +410,7 @@ def tenant_create(
         if Tenant.objects.filter(slug=slug).exists():
             raise errors.SlugTaken(f"The slug {slug!r} is taken.")
         for host in hosts:
-            _ensure_domain_free(host)
+            domain_ensure_free(host)
         try:
             with transaction.atomic():
                 tenant = Tenant(

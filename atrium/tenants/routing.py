@@ -10,6 +10,7 @@ from the database, so a lookup racing a change cannot put stale data back.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import re
@@ -46,7 +47,9 @@ end
 return 0
 """
 
-_HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+# Matched with fullmatch: '$' would also match before a trailing newline.
+_HOST_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+_NUMERIC_LABEL = re.compile(r"[0-9]+|0x[0-9a-f]*")
 _MISSING = "-"  # a host known not to exist (cached in this process only)
 _TENANT_FIELDS = ("id", "slug", "name", "schema_name", "status", "plan")
 
@@ -78,18 +81,42 @@ class TenantRecord:
 
 
 def normalize_host(raw_host: str) -> str | None:
-    """Lower-case host without port or trailing dot; None when it is not a DNS name."""
+    """Lower-case host without port or trailing dot; None when it is not a DNS name.
+
+    Only the one root dot of a fully qualified name is dropped: ``beta.localhost..`` has an
+    empty label, so it is no host at all (not ``beta.localhost``).
+    """
     host = raw_host.strip().lower()
     if host.startswith("["):  # IPv6 literal: never a tenant
         return None
     host = host.rsplit(":", 1)[0] if ":" in host else host
-    host = host.rstrip(".")
+    host = host.removesuffix(".")
     if not host or len(host) > 253:
         return None
     labels = host.split(".")
-    if not all(_HOST_LABEL.match(label) for label in labels):
+    if not all(_HOST_LABEL.fullmatch(label) for label in labels):
         return None
     return host
+
+
+def is_ip_literal(raw_host: str) -> bool:
+    """True for any spelling of an IP address: ``127.0.0.1``, ``::1``, ``[::1]``, and the
+    numeric IPv4 forms browsers and resolvers accept (``2130706433``, ``0x7f.1``, ``127.1``).
+
+    A host whose last label is a number (decimal, octal or ``0x`` hex) is parsed as IPv4 by
+    the WHATWG URL standard and by ``inet_aton``, so it never names a DNS host.
+    """
+    text = raw_host.strip().lower()
+    if text.startswith("["):  # only IPv6 literals are bracketed
+        return True
+    try:
+        ipaddress.ip_address(text.split("%", 1)[0])  # "%": an IPv6 zone index
+        return True
+    except ValueError:
+        pass
+    host = text.rsplit(":", 1)[0] if text.count(":") == 1 else text  # drop a port
+    last = host.removesuffix(".").rsplit(".", 1)[-1]
+    return bool(_NUMERIC_LABEL.fullmatch(last))
 
 
 def redis_client() -> redis.Redis:

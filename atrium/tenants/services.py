@@ -16,7 +16,8 @@ from .context import public_scope
 from .keyspace import tenant_key_pattern
 from .migrator import quote_ident
 from .models import Domain, Tenant, TenantStatus
-from .provisioning import validate_domain
+from .plans import validate_plan
+from .provisioning import domain_ensure_free, validate_domain, validate_name
 
 logger = logging.getLogger(__name__)
 
@@ -99,14 +100,14 @@ def domain_list(*, slug: str) -> list[Domain]:
 def domain_add(*, slug: str, domain: str, primary: bool = False) -> Domain:
     tenant = tenant_get(slug)
     host = validate_domain(domain, slug=slug)
+    domain_ensure_free(host)
     with public_scope():
-        if Domain.objects.filter(domain__iexact=host).exists():
-            raise errors.DomainTaken(f"The domain {host!r} is already in use.")
         try:
             with transaction.atomic():
                 record = Domain(domain=host, tenant=tenant, is_primary=primary)
                 record.save()
         except IntegrityError:
+            domain_ensure_free(host)  # names the tenant that won the race
             raise errors.DomainTaken(f"The domain {host!r} is already in use.") from None
     return record
 
@@ -138,3 +139,22 @@ def domain_set_primary(*, slug: str, domain: str) -> Domain:
         record.is_primary = True
         record.save()  # DomainMixin.save demotes the previous primary in this transaction
     return record
+
+
+def tenant_update(*, slug: str, name: str | None = None, plan: str | None = None) -> Tenant:
+    """Change a tenant's display name or plan, validated as at creation (routing, which
+    caches both, is invalidated after commit by the save signal)."""
+    tenant = tenant_get(slug)
+    changes = {}
+    if name is not None:
+        changes["name"] = validate_name(name)
+    if plan is not None:
+        changes["plan"] = validate_plan(plan)
+    with public_scope(), transaction.atomic():
+        tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
+        changed = [field for field, value in changes.items() if getattr(tenant, field) != value]
+        if changed:
+            for field in changed:
+                setattr(tenant, field, changes[field])
+            tenant.save(update_fields=[*changed, "updated_at"])
+    return tenant

@@ -43,8 +43,16 @@ ATRIUM_SITE_PORT = env("ATRIUM_SITE_PORT", "8000")
 ATRIUM_TEMPLATE_SCHEMA = "_template"
 ATRIUM_SPARE_SCHEMA_PREFIX = "_spare_"
 ATRIUM_SPARE_POOL_SIZE = env_int("ATRIUM_SPARE_POOL_SIZE", 3)
+# Plans: name -> the limits of a tenant on it (API requests per user, or per client IP when
+# anonymous: a short burst window and a sustained one; None: no limit). A tenant's plan is
+# always one of these: it is the Tenant.plan field's choices, and the CLI, the platform
+# admin and every service refuse any other. Checked when Django starts (atrium.tenants.plans).
+ATRIUM_PLANS = {
+    "free": {"burst": "30/10s", "sustained": "600/h"},
+    "pro": {"burst": "100/10s", "sustained": "6000/h"},
+    "enterprise": {"burst": "300/10s", "sustained": "60000/h"},
+}
 ATRIUM_DEFAULT_PLAN = "free"
-ATRIUM_PLANS = ["free", "pro", "enterprise"]
 # How long the in-process host directory trusts itself when Redis cannot be asked.
 ATRIUM_ROUTING_FALLBACK_TTL = float(env("ATRIUM_ROUTING_FALLBACK_TTL", "5"))
 ATRIUM_ROUTING_LOCAL_MAX_HOSTS = env_int("ATRIUM_ROUTING_LOCAL_MAX_HOSTS", 50_000)
@@ -53,8 +61,10 @@ ATRIUM_ROUTING_LOCAL_MAX_HOSTS = env_int("ATRIUM_ROUTING_LOCAL_MAX_HOSTS", 50_00
 ATRIUM_TASK_TENANT_RECHECK_SECONDS = float(env("ATRIUM_TASK_TENANT_RECHECK_SECONDS", "1"))
 
 SHARED_APPS = [
-    "django_tenants",
+    # Before django_tenants: its management commands (create_tenant, migrate_schemas,
+    # migrate, …) would bypass Atrium; ours of the same names refuse or go through it.
     "atrium.tenants",
+    "django_tenants",
     "atrium.platform.accounts",
     "django.contrib.contenttypes",
     "django.contrib.auth",
@@ -368,13 +378,10 @@ ATRIUM_SOFT_DELETE_RETENTION_DAYS = env_int("ATRIUM_SOFT_DELETE_RETENTION_DAYS",
 # The JWT claim that binds a token to the tenant it was minted on.
 ATRIUM_JWT_TENANT_CLAIM = "tid"
 
-# Requests per tenant and user (or client IP when anonymous), by plan: a short burst
-# window and a sustained one. Login has its own limits, per tenant + e-mail and per IP.
-ATRIUM_RATE_LIMITS = {
-    "free": {"burst": "30/10s", "sustained": "600/h"},
-    "pro": {"burst": "100/10s", "sustained": "6000/h"},
-    "enterprise": {"burst": "300/10s", "sustained": "60000/h"},
-}
+# The request limits the API applies, by plan: the plans' own (ATRIUM_PLANS). A separate
+# name so that tests and benchmarks can swap the limits without changing which plans exist.
+# Login has its own limits, per tenant + e-mail and per IP.
+ATRIUM_RATE_LIMITS = ATRIUM_PLANS
 ATRIUM_LOGIN_RATE_LIMITS = {"per_email": "5/min", "per_ip": "20/min"}
 # Reverse proxies in front of the app that append to X-Forwarded-For; the client address is
 # the entry the outermost one added. 0: the header is ignored (anyone can forge it).

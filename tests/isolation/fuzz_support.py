@@ -57,7 +57,7 @@ PASSWORD = "Fuzz-Horse-Battery-42"
 def fuzz_plan() -> Iterator[None]:
     """This process's settings with the ``fuzz`` plan added, as ``FUZZ_SETTINGS`` has it."""
     with override_settings(
-        ATRIUM_PLANS=[*settings.ATRIUM_PLANS, FUZZ_PLAN],
+        ATRIUM_PLANS={**settings.ATRIUM_PLANS, FUZZ_PLAN: FUZZ_RATE_LIMITS},
         ATRIUM_RATE_LIMITS={**settings.ATRIUM_RATE_LIMITS, FUZZ_PLAN: FUZZ_RATE_LIMITS},
     ):
         yield

@@ -34,7 +34,9 @@ DEFAULT_CASES = [
     ("mixed-with-port", h("Beta.Localhost:8000"), "beta"),
     ("trailing-dot", h("beta.localhost."), "beta"),
     ("trailing-dot-port", h("beta.localhost.:8000"), "beta"),
-    ("trailing-dots", h("beta.localhost.."), "beta"),
+    ("trailing-dots", h("beta.localhost.."), "invalid_host"),  # an empty label: no host
+    ("trailing-dots-port", h("beta.localhost..:8000"), "invalid_host"),
+    ("platform-dots", h("localhost.."), "invalid_host"),
     ("port-80", h("alpha.localhost:80"), "alpha"),
     ("xfh-ignored", h("alpha.localhost", ("x-forwarded-host", "beta.localhost")), "alpha"),
     ("forwarded-ignored", h("alpha.localhost", ("forwarded", "host=beta.localhost")), "alpha"),

@@ -100,6 +100,13 @@ async def test_refuses_hosts_that_serve_no_tenant(alpha_token, host, reason):
     assert await refusal(communicator(host=host, token=alpha_token)) == (4403, reason)
 
 
+@pytest.mark.parametrize("host", ["beta.localhost..", "beta.localhost..:8000", "beta..localhost"])
+@async_test
+async def test_a_host_with_an_empty_label_is_not_the_tenant(beta_token, host):
+    # beta's own token: only the host is wrong, and it must not be read as beta's.
+    assert await refusal(communicator(host=host, token=beta_token)) == (4403, "invalid_host")
+
+
 @async_test
 async def test_host_is_resolved_like_http_port_and_case(alpha_token):
     async with open_socket(host="ALPHA.localhost:8000", token=alpha_token) as socket:

@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import getpass
+import io
 import json
 import sys
 from typing import Any
 
 from django.conf import settings
+from django.core.management import call_command, get_commands, load_command_class
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from atrium.tenants import errors, migrator, provisioning, services
-from atrium.tenants.context import public_scope
+from atrium.tenants import errors, migrator, provisioning, selectors, services
+from atrium.tenants.context import public_scope, tenant_scope
 from atrium.tenants.models import Domain, Tenant, TenantStatus
+
+# Commands `tenants run` will not run in a tenant's scope: they work on every schema.
+NOT_PER_TENANT = {
+    "tenants": "`tenants` already works across tenants: run it directly.",
+    "migrate": "`migrate` works on every schema at once: run `manage.py tenants migrate "
+    "[--tenant SLUG]`.",
+}
 
 
 class OneLineErrorParser(CommandParser):
@@ -21,6 +33,44 @@ class OneLineErrorParser(CommandParser):
         if getattr(self, "called_from_command_line", True) is False:
             raise CommandError(f"Error: {message}")
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def share_django_options(parser: CommandParser) -> None:
+    """Django's own options (-v, --settings, --traceback, …) after a subcommand too.
+
+    argparse hands everything after the subcommand to the subcommand's parser, so without
+    this ``tenants migrate -v 2`` was refused. ``SUPPRESS`` leaves the value given before
+    the subcommand (or the default) alone unless the option is repeated after it.
+    """
+    keep = argparse.SUPPRESS
+    parser.add_argument(
+        "-v",
+        "--verbosity",
+        type=int,
+        choices=[0, 1, 2, 3],
+        default=keep,
+        help="Verbosity level; 0=minimal output, 1=normal output, 2=verbose output, 3=very verbose output",
+    )
+    parser.add_argument("--settings", default=keep, help="The Python path to a settings module.")
+    parser.add_argument("--pythonpath", default=keep, help="A directory to add to the Python path.")
+    for flag, text in (
+        ("--traceback", "Display a full stack trace on CommandError exceptions."),
+        ("--no-color", "Don't colorize the command output."),
+        ("--force-color", "Force colorization of the command output."),
+        ("--skip-checks", "Skip system checks."),
+    ):
+        parser.add_argument(flag, action="store_true", default=keep, help=text)
+
+
+def human_size(size: int | None) -> str:
+    if size is None:
+        return "-"
+    value = float(size)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if value < 1024 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"  # unreachable
 
 
 def tenant_as_dict(tenant: Tenant, domains: list[Domain] | None = None) -> dict[str, Any]:
@@ -43,12 +93,25 @@ def tenant_as_dict(tenant: Tenant, domains: list[Domain] | None = None) -> dict[
 
 
 class Command(BaseCommand):
-    help = "Provision, inspect and run tenants: create, list, show, suspend, activate, delete, domains, migrate, pool."
+    help = (
+        "Provision, inspect and run tenants: create, list, show, suspend, activate, delete, "
+        "domains, migrate, pool, run."
+    )
 
     def create_parser(self, prog_name, subcommand, **kwargs):
         parser = super().create_parser(prog_name, subcommand, **kwargs)
         parser.__class__ = OneLineErrorParser
         return parser
+
+    def run_from_argv(self, argv: list[str]) -> None:
+        # `tenants run <slug> -- <command …>`: what follows `--` is the command to run,
+        # untouched by this parser (its options are the command's own).
+        self.run_argv = None
+        if "--" in argv:
+            split = argv.index("--")
+            if "run" in argv[2:split]:
+                argv, self.run_argv = argv[:split], argv[split + 1 :]
+        super().run_from_argv(argv)
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(
@@ -58,79 +121,124 @@ class Command(BaseCommand):
             parser_class=OneLineErrorParser,
         )
 
-        p = sub.add_parser("create", help="Create a tenant with its schema, domain and owner.")
+        def command(parent, name: str, **kwargs) -> CommandParser:
+            p = parent.add_parser(name, **kwargs)
+            share_django_options(p)
+            return p
+
+        def json_flag(p: CommandParser) -> None:
+            p.add_argument("--json", action="store_true", help="Print the result as JSON.")
+
+        p = command(sub, "create", help="Create a tenant with its schema, domain and owner.")
         p.add_argument("slug", help="2-63 of a-z, 0-9, '-', starting with a letter.")
         p.add_argument("--name", required=True, help="Display name of the tenant.")
         p.add_argument("--owner-email", required=True, help="E-mail of the owner user.")
-        p.add_argument(
+        password = p.add_mutually_exclusive_group()
+        password.add_argument(
             "--owner-password",
-            help="Owner password (default: a one-time password is generated and printed).",
+            help="Owner password (visible to `ps` and shell history: prefer the two options "
+            "below). Default: a one-time password is generated and printed.",
         )
-        p.add_argument("--plan", choices=settings.ATRIUM_PLANS, help="Plan (default: free).")
+        password.add_argument(
+            "--owner-password-stdin",
+            action="store_true",
+            help="Read the owner password from the first line of standard input.",
+        )
+        password.add_argument(
+            "--owner-password-prompt",
+            action="store_true",
+            help="Prompt for the owner password (twice, not echoed); needs a terminal.",
+        )
+        p.add_argument("--plan", choices=list(settings.ATRIUM_PLANS), help="Plan (default: free).")
         p.add_argument("--domain", help="A custom domain, made primary (the subdomain is kept).")
-        p.add_argument("--json", action="store_true", help="Print the result as JSON.")
+        json_flag(p)
 
-        p = sub.add_parser("list", help="List tenants.")
+        p = command(sub, "list", help="List tenants with their status, plan, users and size.")
         p.add_argument("--status", choices=TenantStatus.values, help="Only tenants in this status.")
-        p.add_argument("--json", action="store_true", help="Print JSON.")
+        json_flag(p)
 
-        p = sub.add_parser("show", help="Show one tenant with its domains.")
+        p = command(sub, "show", help="Show one tenant with its domains.")
         p.add_argument("slug")
-        p.add_argument("--json", action="store_true", help="Print JSON.")
+        json_flag(p)
 
-        p = sub.add_parser("suspend", help="Stop serving a tenant (403 tenant_suspended).")
+        p = command(sub, "suspend", help="Stop serving a tenant (403 tenant_suspended).")
         p.add_argument("slug")
         p.add_argument("--reason", default="", help="Why (kept on the tenant).")
+        json_flag(p)
 
-        p = sub.add_parser("activate", help="Serve a suspended or archived tenant again.")
+        p = command(sub, "activate", help="Serve a suspended or archived tenant again.")
         p.add_argument("slug")
+        json_flag(p)
 
-        p = sub.add_parser(
-            "delete", help="Archive a tenant; with --purge --yes drop its schema, rows and keys."
+        p = command(
+            sub,
+            "delete",
+            help="Archive a tenant; with --purge --yes drop its schema, rows and keys.",
         )
         p.add_argument("slug")
         p.add_argument("--purge", action="store_true", help="Drop everything of the tenant.")
         p.add_argument("--yes", action="store_true", help="Confirm --purge (it cannot be undone).")
+        json_flag(p)
 
-        p = sub.add_parser("domains", help="Manage a tenant's domains.")
+        p = command(sub, "domains", help="Manage a tenant's domains.")
         dsub = p.add_subparsers(
             dest="domains_action",
             metavar="<add|remove|set-primary|list>",
             required=True,
             parser_class=OneLineErrorParser,
         )
-        d = dsub.add_parser("add", help="Add a domain to a tenant.")
+        d = command(dsub, "add", help="Add a domain to a tenant.")
         d.add_argument("slug")
         d.add_argument("domain")
         d.add_argument("--primary", action="store_true", help="Make it the primary domain.")
-        d = dsub.add_parser("remove", help="Remove a (non-primary) domain.")
+        json_flag(d)
+        d = command(dsub, "remove", help="Remove a (non-primary) domain.")
         d.add_argument("slug")
         d.add_argument("domain")
-        d = dsub.add_parser("set-primary", help="Make a domain the tenant's primary one.")
+        json_flag(d)
+        d = command(dsub, "set-primary", help="Make a domain the tenant's primary one.")
         d.add_argument("slug")
         d.add_argument("domain")
-        d = dsub.add_parser("list", help="List a tenant's domains.")
+        json_flag(d)
+        d = command(dsub, "list", help="List a tenant's domains.")
         d.add_argument("slug")
-        d.add_argument("--json", action="store_true", help="Print JSON.")
+        json_flag(d)
 
-        p = sub.add_parser(
-            "migrate", help="Migrate public, the template, the spares and every tenant."
+        p = command(
+            sub, "migrate", help="Migrate public, the template, the spares and every tenant."
         )
         p.add_argument("--tenant", metavar="SLUG", help="Only this tenant.")
         p.add_argument("--parallel", type=int, default=1, metavar="N", help="Worker processes.")
-        p.add_argument("--json", action="store_true", help="Print the report as JSON.")
+        json_flag(p)
 
-        p = sub.add_parser("pool", help="The pool of pre-built spare schemas.")
+        p = command(sub, "pool", help="The pool of pre-built spare schemas.")
         psub = p.add_subparsers(
             dest="pool_action",
             metavar="<status|fill>",
             required=True,
             parser_class=OneLineErrorParser,
         )
-        s = psub.add_parser("status", help="How many spares are ready.")
-        s.add_argument("--json", action="store_true", help="Print JSON.")
-        s = psub.add_parser("fill", help="Clone spares until the pool holds N.")
+        s = command(psub, "status", help="How many spares are ready.")
+        json_flag(s)
+        s = command(psub, "fill", help="Clone spares until the pool holds N.")
         s.add_argument("count", type=int, metavar="N")
+        json_flag(s)
+
+        p = command(
+            sub,
+            "run",
+            help="Run a management command in the scope of one tenant or of every active one: "
+            "tenants run <slug>|--all -- <command …>",
+        )
+        which = p.add_mutually_exclusive_group(required=True)
+        which.add_argument("slug", nargs="?", help="The tenant to run the command in.")
+        which.add_argument("--all", action="store_true", help="Every active tenant, by slug.")
+        p.add_argument(
+            "--include-inactive",
+            action="store_true",
+            help="Run in suspended, archived and provisioning tenants too (skipped otherwise).",
+        )
+        json_flag(p)
 
     def handle(self, *args, **options) -> None:
         self.verbosity = options["verbosity"]  # read by the migrate progress callback
@@ -146,14 +254,43 @@ class Command(BaseCommand):
     def emit_json(self, data: Any) -> None:
         self.stdout.write(json.dumps(data, indent=2, sort_keys=True))
 
+    def emit(self, options, text: str, data: Any) -> None:
+        """``text`` for people, or ``data`` as JSON with ``--json``."""
+        if options.get("json"):
+            self.emit_json(data)
+        else:
+            self.stdout.write(text)
+
     # -- subcommands
+
+    def owner_password(self, options) -> str | None:
+        """The owner password from argv, stdin or a prompt; None: generate a one-time one."""
+        if options["owner_password_stdin"]:
+            line = sys.stdin.readline()
+            password = line.removesuffix("\n").removesuffix("\r")
+            if not password:
+                raise CommandError("--owner-password-stdin read no password from standard input.")
+            return password
+        if options["owner_password_prompt"]:
+            if not (sys.stdin.isatty() and sys.stdout.isatty()):
+                raise CommandError(
+                    "--owner-password-prompt needs a terminal: pipe the password into "
+                    "--owner-password-stdin instead."
+                )
+            password = getpass.getpass("Owner password: ")
+            if password != getpass.getpass("Owner password (again): "):
+                raise CommandError("The two passwords differ; nothing was created.")
+            if not password:
+                raise CommandError("An empty password was given; nothing was created.")
+            return password
+        return options["owner_password"]
 
     def do_create(self, options) -> None:
         result = provisioning.tenant_create(
             slug=options["slug"],
             name=options["name"],
             owner_email=options["owner_email"],
-            owner_password=options["owner_password"],
+            owner_password=self.owner_password(options),
             plan=options["plan"],
             domain=options["domain"],
         )
@@ -182,14 +319,14 @@ class Command(BaseCommand):
             )
 
     def do_list(self, options) -> None:
-        tenants = Tenant.objects.all()
-        if options["status"]:
-            tenants = tenants.filter(status=options["status"])
-        primaries = dict(Domain.objects.filter(is_primary=True).values_list("tenant_id", "domain"))
         rows = []
-        for tenant in tenants:
-            data = tenant_as_dict(tenant)
-            data["primary_domain"] = primaries.get(tenant.id)
+        for row in selectors.tenant_list(status=options["status"]):
+            data = tenant_as_dict(row.tenant)
+            data.update(
+                primary_domain=row.primary_domain,
+                users=row.usage.users,
+                size_bytes=row.usage.size_bytes,
+            )
             rows.append(data)
         if options["json"]:
             self.emit_json(rows)
@@ -197,10 +334,20 @@ class Command(BaseCommand):
         if not rows:
             self.stdout.write("No tenants.")
             return
-        self.stdout.write(f"{'SLUG':<24} {'STATUS':<13} {'PLAN':<11} {'PRIMARY DOMAIN'}")
+        name_width = min(30, max(4, *(len(row["name"]) for row in rows)))
+        self.stdout.write(
+            f"{'SLUG':<24}  {'NAME':<{name_width}}  {'STATUS':<12}  {'PLAN':<10}  {'USERS':>5}  "
+            f"{'SIZE':>9}  PRIMARY DOMAIN"
+        )
         for row in rows:
+            name = row["name"]
+            if len(name) > name_width:
+                name = name[: name_width - 1] + "…"
+            users = "-" if row["users"] is None else row["users"]
             self.stdout.write(
-                f"{row['slug']:<24} {row['status']:<13} {row['plan']:<11} {row['primary_domain'] or '-'}"
+                f"{row['slug']:<24}  {name:<{name_width}}  {row['status']:<12}  "
+                f"{row['plan']:<10}  {users:>5}  {human_size(row['size_bytes']):>9}  "
+                f"{row['primary_domain'] or '-'}"
             )
 
     def do_show(self, options) -> None:
@@ -225,13 +372,34 @@ class Command(BaseCommand):
             flag = " (primary)" if domain["is_primary"] else ""
             self.stdout.write(f"{'domain:':<15}{domain['domain']}{flag}")
 
+    def _unchanged(self, options, tenant: Tenant, text: str) -> None:
+        self.emit(options, text, {**tenant_as_dict(tenant), "changed": False})
+
     def do_suspend(self, options) -> None:
+        tenant = services.tenant_get(options["slug"])
+        if tenant.status == TenantStatus.SUSPENDED:
+            since = tenant.updated_at.isoformat(timespec="seconds")
+            why = f" ({tenant.status_reason})" if tenant.status_reason else ""
+            return self._unchanged(
+                options,
+                tenant,
+                f"{tenant.slug} is already suspended{why} since {since}; nothing changed.",
+            )
         tenant = services.tenant_suspend(slug=options["slug"], reason=options["reason"])
-        self.stdout.write(f"Suspended {tenant.slug}: its hosts now answer 403 tenant_suspended.")
+        self.emit(
+            options,
+            f"Suspended {tenant.slug}: its hosts now answer 403 tenant_suspended.",
+            {**tenant_as_dict(tenant), "changed": True},
+        )
 
     def do_activate(self, options) -> None:
+        tenant = services.tenant_get(options["slug"])
+        if tenant.status == TenantStatus.ACTIVE:
+            return self._unchanged(
+                options, tenant, f"{tenant.slug} is already active; nothing changed."
+            )
         tenant = services.tenant_activate(slug=options["slug"])
-        self.stdout.write(f"Activated {tenant.slug}.")
+        self.emit(options, f"Activated {tenant.slug}.", {**tenant_as_dict(tenant), "changed": True})
 
     def do_delete(self, options) -> None:
         if options["purge"]:
@@ -241,36 +409,65 @@ class Command(BaseCommand):
                     "for good: add --yes to confirm."
                 )
             result = services.tenant_purge(slug=options["slug"])
-            self.stdout.write(
+            self.emit(
+                options,
                 f"Purged {result['slug']}: dropped schema {result['schema_name']}, "
-                f"deleted {result['redis_keys_deleted']} Redis keys."
+                f"deleted {result['redis_keys_deleted']} Redis keys.",
+                {**result, "purged": True},
             )
             return
         if options["yes"]:
             raise CommandError(
                 "--yes only confirms --purge; without --purge the tenant is archived."
             )
+        tenant = services.tenant_get(options["slug"])
+        if tenant.status == TenantStatus.ARCHIVED:
+            return self._unchanged(
+                options,
+                tenant,
+                f"{tenant.slug} is already archived; nothing changed. Purge with "
+                f"`tenants delete {tenant.slug} --purge --yes`.",
+            )
         tenant = services.tenant_archive(slug=options["slug"])
-        self.stdout.write(
+        self.emit(
+            options,
             f"Archived {tenant.slug}: no longer served, data kept. Purge with "
-            f"`tenants delete {tenant.slug} --purge --yes`."
+            f"`tenants delete {tenant.slug} --purge --yes`.",
+            {**tenant_as_dict(tenant), "changed": True},
         )
 
     def do_domains(self, options) -> None:
         action = options["domains_action"]
         slug = options["slug"]
+
+        def result(domain: str, **extra) -> dict[str, Any]:
+            domains = services.domain_list(slug=slug)
+            listed = [{"domain": d.domain, "is_primary": d.is_primary} for d in domains]
+            return {"slug": slug, "domain": domain, **extra, "domains": listed}
+
         if action == "add":
             record = services.domain_add(
                 slug=slug, domain=options["domain"], primary=options["primary"]
             )
             flag = " (primary)" if record.is_primary else ""
-            self.stdout.write(f"Added {record.domain}{flag} to {slug}.")
+            self.emit(
+                options,
+                f"Added {record.domain}{flag} to {slug}.",
+                result(record.domain, is_primary=record.is_primary),
+            )
         elif action == "remove":
             services.domain_remove(slug=slug, domain=options["domain"])
-            self.stdout.write(f"Removed {options['domain']} from {slug}.")
+            host = options["domain"].strip().lower().rstrip(".")
+            self.emit(
+                options, f"Removed {options['domain']} from {slug}.", result(host, removed=True)
+            )
         elif action == "set-primary":
             record = services.domain_set_primary(slug=slug, domain=options["domain"])
-            self.stdout.write(f"{record.domain} is now the primary domain of {slug}.")
+            self.emit(
+                options,
+                f"{record.domain} is now the primary domain of {slug}.",
+                result(record.domain, is_primary=True),
+            )
         else:
             domains = services.domain_list(slug=slug)
             if options["json"]:
@@ -282,7 +479,7 @@ class Command(BaseCommand):
     def do_migrate(self, options) -> None:
         if options["parallel"] < 1:
             raise CommandError("--parallel must be at least 1.")
-        quiet = options["json"]
+        quiet = options["json"] or self.verbosity == 0
         only = services.tenant_get(options["tenant"]) if options["tenant"] else None
         if not quiet:
             self.stdout.write("Migrating public schema…")
@@ -307,7 +504,7 @@ class Command(BaseCommand):
                     "seconds": round(report.seconds, 3),
                 }
             )
-        else:
+        elif not quiet or not report.ok:
             self.stdout.write(
                 f"Checked {report.checked} schemas in {report.seconds:.1f} s: "
                 f"{len(report.migrated)} migrated, {report.checked - len(report.migrated) - len(report.failed)} "
@@ -361,6 +558,113 @@ class Command(BaseCommand):
         if options["count"] < 0:
             raise CommandError("N must be 0 or more.")
         created = provisioning.pool_fill(options["count"])
-        self.stdout.write(
-            f"Cloned {created} spare schema(s); the pool holds {options['count']} or more."
+        self.emit(
+            options,
+            f"Cloned {created} spare schema(s); the pool holds {options['count']} or more.",
+            {"cloned": created, "spares": len(provisioning.spare_schemas())},
         )
+
+    # -- run
+
+    def _run_target(self, argv: list[str] | None) -> tuple[str, list[str]]:
+        """The command to run and its arguments, checked once before any tenant."""
+        if not argv:
+            raise CommandError(
+                "Give the command after `--`: tenants run <slug>|--all -- <command> [args…]."
+            )
+        name, args = argv[0], argv[1:]
+        if name in NOT_PER_TENANT:
+            raise CommandError(NOT_PER_TENANT[name])
+        app = get_commands().get(name)
+        if app is None:
+            raise CommandError(f"Unknown command {name!r}: see `manage.py help`.")
+        command = app if isinstance(app, BaseCommand) else load_command_class(app, name)
+        try:  # a usage error is reported once, not once per tenant
+            command.create_parser("manage.py", name).parse_args(args)
+        except CommandError as exc:
+            raise CommandError(f"{name}: {exc}".replace("Error: ", "", 1)) from None
+        return name, args
+
+    def do_run(self, options) -> None:
+        name, args = self._run_target(getattr(self, "run_argv", None))
+        if options["all"]:
+            tenants = list(Tenant.objects.order_by("slug"))
+        else:
+            tenants = [services.tenant_get(options["slug"])]
+        include_inactive = options["include_inactive"]
+        chosen = [t for t in tenants if include_inactive or t.status == TenantStatus.ACTIVE]
+        skipped = [t for t in tenants if t not in chosen]
+        if not options["all"] and skipped:
+            raise CommandError(
+                f"Tenant {skipped[0].slug!r} is {skipped[0].status}: add --include-inactive to "
+                "run the command in it anyway."
+            )
+        as_json = options["json"]
+        results = []
+        for tenant in chosen:
+            if not as_json:
+                self.stdout.write(f"== {tenant.slug} (schema {tenant.schema_name})")
+            outcome = self._run_in_tenant(tenant, name, args, capture=as_json)
+            results.append(outcome)
+            if not as_json:
+                if outcome["status"] == "ok":
+                    self.stdout.write(f"== {tenant.slug}: ok")
+                else:
+                    self.stderr.write(f"== {tenant.slug}: FAILED: {outcome['error']}")
+        results += [
+            {"slug": t.slug, "status": "skipped", "error": f"tenant is {t.status}"} for t in skipped
+        ]
+        failed = [r["slug"] for r in results if r["status"] == "failed"]
+        ran = len(results) - len(skipped)
+        if as_json:
+            self.emit_json(
+                {
+                    "command": [name, *args],
+                    "results": results,
+                    "ok": ran - len(failed),
+                    "failed": len(failed),
+                    "skipped": len(skipped),
+                }
+            )
+        else:
+            summary = (
+                f"Ran `{name}` in {ran} tenant(s): {ran - len(failed)} ok, {len(failed)} failed"
+            )
+            if skipped:
+                summary += (
+                    f"; skipped {len(skipped)} not active ("
+                    + ", ".join(f"{t.slug}: {t.status}" for t in skipped)
+                    + "; --include-inactive runs them too)"
+                )
+            self.stdout.write(summary + ".")
+        if failed:
+            raise CommandError(
+                f"`{name}` failed in {len(failed)} of {ran} tenant(s): {', '.join(failed)}."
+            )
+
+    def _run_in_tenant(self, tenant: Tenant, name: str, args: list[str], *, capture: bool):
+        out = io.StringIO() if capture else None
+        err = io.StringIO() if capture else None
+        status, error = "ok", None
+        redirect = (
+            (contextlib.redirect_stdout(out), contextlib.redirect_stderr(err))
+            if capture
+            else (contextlib.nullcontext(), contextlib.nullcontext())
+        )
+        try:
+            with redirect[0], redirect[1], tenant_scope(tenant):
+                call_command(
+                    name,
+                    *args,
+                    stdout=out or self.stdout._out,
+                    stderr=err or self.stderr._out,
+                )
+        except SystemExit as exc:  # e.g. `shell -c "…; sys.exit(3)"`
+            if exc.code not in (None, 0):
+                status, error = "failed", f"exit status {exc.code}"
+        except Exception as exc:  # one tenant's failure must not stop the others
+            status, error = "failed", f"{exc.__class__.__name__}: {exc}"
+        result: dict[str, Any] = {"slug": tenant.slug, "status": status, "error": error}
+        if capture:
+            result.update(output=out.getvalue(), errors=err.getvalue())
+        return result

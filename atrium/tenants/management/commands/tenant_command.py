@@ -1,0 +1,7 @@
+"""Refused: `tenant_command` is django-tenants' (see atrium/tenants/management/refusal.py)."""
+
+from atrium.tenants.management.refusal import RefusedCommand
+
+
+class Command(RefusedCommand):
+    instead = "run `manage.py tenants run <slug> -- <command> [args…]`."
