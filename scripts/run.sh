@@ -77,7 +77,11 @@ Atrium is starting on port $PORT:
 
 URLS
 
-"$BIN/uvicorn" config.asgi:application --host 0.0.0.0 --port "$PORT" --ws-max-size 65536 &
+# --no-proxy-headers: the app alone reads X-Forwarded-For (ATRIUM_TRUSTED_PROXY_COUNT, default
+# 0: not at all); uvicorn would otherwise rewrite the client address for requests from
+# loopback. --lifespan off: Django has no lifespan handler. Same flags as the Dockerfile.
+"$BIN/uvicorn" config.asgi:application --host 0.0.0.0 --port "$PORT" \
+    --no-proxy-headers --lifespan off --ws-max-size 65536 &
 web_pid=$!
 
 # Returns when either server exits or a signal arrives; the EXIT trap stops the rest.
