@@ -10,7 +10,13 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-PYTHON ?= python3
+# The first of python3.12, python3.13, python3 that is 3.12+ (a machine's python3 may be
+# 3.11 next to an installed python3.12); check_python explains when none is.
+ifeq ($(origin PYTHON),undefined)
+PYTHON := $(or $(shell for p in python3.12 python3.13 python3; do \
+	$$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1 && { echo $$p; break; }; \
+	done),python3)
+endif
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
@@ -53,8 +59,11 @@ $(BIN)/python:
 # Re-install only when the lock file is newer than the stamp.
 $(STAMP): requirements/dev.txt | $(BIN)/python
 	$(call check_python,$(BIN)/python)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements/dev.txt \
-		2> >(grep -v "$(PIP_NOISE)" >&2)
+	@echo "venv: installing the locked packages of requirements/dev.txt into $(VENV) (a minute or two the first time)"
+	$(BIN)/python -m pip install --disable-pip-version-check --progress-bar on --require-hashes \
+		-r requirements/dev.txt 2> >(grep -v "$(PIP_NOISE)" >&2) \
+		| { grep --line-buffered -v '^Requirement already satisfied' || true; }
+	@echo "venv: ready"
 	@touch $@
 
 services:
