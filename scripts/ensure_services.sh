@@ -152,14 +152,16 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 missing=() # Debian package names
-if [ "$PURPOSE" = test ] || is_local "$PG_HOST"; then
-    # The tests start private clusters; a local DATABASE_URL needs a server here.
+# The tests start private clusters and a private redis-server; `make run` needs a server
+# here only for a local URL where none answers (not, e.g., for `docker compose up -d
+# postgres redis`).
+if [ "$PURPOSE" = test ] || { is_local "$PG_HOST" && ! tcp_open "$PG_HOST" "$PG_PORT"; }; then
     postgres_server_installed || missing+=(postgresql)
 fi
 if ! have psql && [[ " ${missing[*]} " != *" postgresql "* ]]; then
     missing+=(postgresql-client)
 fi
-if [ "$PURPOSE" = test ] || is_local "$REDIS_HOST"; then
+if [ "$PURPOSE" = test ] || { is_local "$REDIS_HOST" && ! tcp_open "$REDIS_HOST" "$REDIS_PORT"; }; then
     have redis-server || missing+=(redis-server)
 fi
 if [ "$PURPOSE" = test ]; then

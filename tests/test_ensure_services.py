@@ -18,6 +18,7 @@ import pytest
 from django.conf import settings
 
 from tests.conftest import REPO_ROOT
+from tests.driver import free_port
 
 SCRIPT = REPO_ROOT / "scripts" / "ensure_services.sh"
 # Programs the script itself uses, and the clients that are "installed" in every case.
@@ -93,18 +94,31 @@ def test_check_reports_the_exact_apt_command_for_what_the_tests_need(bin_dir):
 
 
 def test_check_for_run_needs_no_browser_or_pooler(bin_dir):
-    (bin_dir / "redis-server").symlink_to(shutil.which("bash"))  # "installed"
     result, calls = run(bin_dir, "--check")
     assert (result.returncode, calls) == (0, []), result.stdout + result.stderr
     assert "system packages present (for make run)" in result.stdout
+
+
+def test_for_run_a_server_is_needed_only_where_none_answers(bin_dir):
+    # Redis answers at REDIS_URL (above), so redis-server need not be installed; on a
+    # local port where nothing listens, it must be.
+    result, _ = run(bin_dir, "--check", REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    assert result.returncode == 1
+    assert f"missing: redis-server; to install: {shown('redis-server', os.geteuid() == 0)}" in (
+        result.stdout
+    )
+    # Another machine's server: nothing to install here.
+    result, _ = run(bin_dir, "--check", REDIS_URL="redis://redis.invalid:6379/0")
+    assert result.returncode == 0, result.stdout
 
 
 def test_a_missing_postgresql_server_is_one_package_with_its_client(bin_dir):
     result, _ = run(bin_dir, "--for", "test", "--check", ATRIUM_POSTGRES_LIB=str(bin_dir))
     assert "missing: postgresql redis-server chromium pgbouncer;" in result.stdout
     (bin_dir / "psql").unlink()
-    result, _ = run(bin_dir, "--check", ATRIUM_POSTGRES_LIB=str(bin_dir))
-    assert "missing: postgresql redis-server;" in result.stdout  # no postgresql-client too
+    pg_down = f"postgres://postgres@127.0.0.1:{free_port()}/atrium"
+    result, _ = run(bin_dir, "--check", ATRIUM_POSTGRES_LIB=str(bin_dir), DATABASE_URL=pg_down)
+    assert "missing: postgresql;" in result.stdout  # and not postgresql-client as well
 
 
 def test_without_root_or_sudo_it_stops_at_once_with_the_command(bin_dir):
