@@ -44,7 +44,7 @@ def browser(server):
     if not CHROMIUM.exists():
         pytest.fail(
             f"{CHROMIUM} not found: the browser tests need Debian's chromium "
-            "(apt-get install -y chromium; .ci/run installs it), or ATRIUM_CHROMIUM=<path>."
+            "(make test installs it: apt-get install -y chromium), or ATRIUM_CHROMIUM=<path>."
         )
     from playwright.sync_api import sync_playwright
 
