@@ -22,4 +22,7 @@ RUN DJANGO_SETTINGS_MODULE=config.settings.prod STATIC_ROOT=/app/staticfiles \
 ENV STATIC_ROOT=/app/staticfiles
 
 EXPOSE 8000
-CMD ["uvicorn", "config.asgi:application", "--host", "0.0.0.0", "--port", "8000"]
+# --no-proxy-headers: uvicorn must not rewrite the client address from X-Forwarded-For;
+# the app reads that header itself, for ATRIUM_TRUSTED_PROXY_COUNT proxies (default none).
+CMD ["uvicorn", "config.asgi:application", "--host", "0.0.0.0", "--port", "8000", \
+     "--no-proxy-headers", "--lifespan", "off", "--ws-max-size", "65536"]

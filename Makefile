@@ -1,8 +1,10 @@
 # Atrium developer entry points. GNU make.
 #
 #   make venv       .venv with the locked dev requirements (re-installs when the lock changes)
-#   make services   make sure PostgreSQL and Redis are up, create the database
-#   make test       black --check, ruff, pytest
+#   make services   install what `make run` needs (apt, as root or with sudo), make sure
+#                   PostgreSQL and Redis are up, create the database
+#   make test       the same plus what the tests need (Chromium, PgBouncer), then
+#                   black --check, ruff, pytest
 #   make run        migrate, fill the spare pool, demo tenants + catalogs, worker, beat, uvicorn
 #   make lock       re-compile requirements/*.txt from pyproject.toml (with hashes)
 
@@ -10,7 +12,13 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-PYTHON ?= python3
+# The first of python3.12, python3.13, python3 that is 3.12+ (a machine's python3 may be
+# 3.11 next to an installed python3.12); check_python explains when none is.
+ifeq ($(origin PYTHON),undefined)
+PYTHON := $(or $(shell for p in python3.12 python3.13 python3; do \
+	$$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1 && { echo $$p; break; }; \
+	done),python3)
+endif
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
@@ -39,7 +47,7 @@ define check_python
 	fi
 endef
 
-.PHONY: help venv services test run fmt lint lock bench clean
+.PHONY: help venv services test-services test run fmt lint lock bench clean
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -53,23 +61,31 @@ $(BIN)/python:
 # Re-install only when the lock file is newer than the stamp.
 $(STAMP): requirements/dev.txt | $(BIN)/python
 	$(call check_python,$(BIN)/python)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements/dev.txt \
-		2> >(grep -v "$(PIP_NOISE)" >&2)
+	@echo "venv: installing the locked packages of requirements/dev.txt into $(VENV) (a minute or two the first time)"
+	$(BIN)/python -m pip install --disable-pip-version-check --progress-bar on --require-hashes \
+		-r requirements/dev.txt 2> >(grep -v "$(PIP_NOISE)" >&2) \
+		| { grep --line-buffered -v '^Requirement already satisfied' || true; }
+	@echo "venv: ready"
 	@touch $@
 
+# System packages first: where they cannot be installed, this stops at once with the
+# command to run, before a minute of pip.
 services:
-	bash scripts/ensure_services.sh
+	bash scripts/ensure_services.sh --for run
+
+test-services:
+	bash scripts/ensure_services.sh --for test
 
 # All three run even when one fails, so that one CI log shows every problem;
 # the target fails if any of them did.
-test: venv services
+test: test-services venv
 	@status=0; \
 	echo "+ black --check ."; $(BIN)/black --check . || status=1; \
 	echo "+ ruff check ."; $(BIN)/ruff check . || status=1; \
 	echo "+ pytest"; $(BIN)/pytest || status=1; \
 	exit $$status
 
-run: venv services
+run: services venv
 	bash scripts/run.sh
 
 fmt: venv
@@ -86,7 +102,7 @@ lock: venv
 	$(BIN)/pip-compile $(PIP_COMPILE_FLAGS) $(LOCK_ARGS) --extra dev -o requirements/dev.txt pyproject.toml \
 		2> >(grep -v "$(PIP_NOISE)" >&2)
 
-bench: venv services
+bench: services venv
 	$(BIN)/python benchmarks/provisioning.py
 
 clean:

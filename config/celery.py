@@ -1,8 +1,16 @@
 """The Celery app: the sender's tenant travels with every task (see atrium.platform.tasks)."""
 
 import os
+import warnings
+
+from celery.exceptions import SecurityWarning
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
+
+# scripts/run.sh sets this when it runs the worker as root and has said why in one line;
+# Celery's own warning box would say it again on every start.
+if os.environ.get("ATRIUM_CELERY_ROOT_EXPLAINED") == "1":
+    warnings.filterwarnings("ignore", category=SecurityWarning, message=".*superuser privileges")
 
 # Imported after DJANGO_SETTINGS_MODULE is set: the task bases read settings at run time.
 from atrium.platform.tasks import AtriumCelery

@@ -19,8 +19,20 @@ BIN=.venv/bin
 
 "$BIN/python" manage.py tenants migrate
 "$BIN/python" manage.py tenants pool fill 2
-"$BIN/python" manage.py demo_tenants
+# The logins are printed again at the very end, where they do not scroll away.
+logins="$("$BIN/python" manage.py demo_tenants)"
+printf '%s\n' "$logins"
 "$BIN/python" manage.py seed_catalog acme globex
+
+# Celery refuses nothing as root here (tasks are JSON, not pickle) but warns on every start.
+# Dropping to an unprivileged user does not work for a development checkout: the venv's
+# Python usually lives under the user's home (pyenv in /root, mode 0700), and the worker
+# and uvicorn share media/, so both would have to switch. Say so once instead of a warning
+# box; the Docker image runs everything as its unprivileged `atrium` user.
+if [ "$(id -u)" = 0 ]; then
+    echo "run: running as root, so the Celery worker does too (development only; the Docker image uses an unprivileged user)."
+    export ATRIUM_CELERY_ROOT_EXPLAINED=1
+fi
 
 # Both servers run in the background so that the traps fire at once on Ctrl-C or on a
 # TERM sent to this script alone; when one of them stops, the others are stopped too.
@@ -59,26 +71,58 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-"$BIN/celery" -A config.celery worker --loglevel=info --concurrency=2 &
+# -q: no banners (40 lines that would bury the URLs); the log lines stay.
+"$BIN/celery" -q -A config.celery worker --loglevel=info --concurrency=2 -n "atrium-dev-$$@%h" &
 worker_pid=$!
 # Periodic work: the spare-pool top-up and each tenant's upkeep (CELERY_BEAT_SCHEDULE).
-"$BIN/celery" -A config.celery beat --loglevel=info &
+"$BIN/celery" -q -A config.celery beat --loglevel=info &
 beat_pid=$!
+
+# --no-proxy-headers: the app alone reads X-Forwarded-For (ATRIUM_TRUSTED_PROXY_COUNT, default
+# 0: not at all); uvicorn would otherwise rewrite the client address for requests from
+# loopback. --lifespan off: Django has no lifespan handler. Same flags as the Dockerfile.
+"$BIN/uvicorn" config.asgi:application --host 0.0.0.0 --port "$PORT" \
+    --no-proxy-headers --lifespan off --ws-max-size 65536 &
+web_pid=$!
+
+# The URLs and logins come last, once uvicorn answers and the worker replies to a ping.
+"$BIN/python" - "$PORT" "$worker_pid" "$web_pid" <<'PY'
+import os, sys, time, urllib.request
+
+port, pids = sys.argv[1], [int(pid) for pid in sys.argv[2:]]
+deadline = time.monotonic() + 120
+while time.monotonic() < deadline:
+    for pid in pids:  # a server that died: run.sh's wait reports it
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            sys.exit(0)
+    try:
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/healthz", headers={"Host": "localhost"})
+        with urllib.request.urlopen(request, timeout=1) as response:
+            if response.status == 200:
+                break
+    except OSError:
+        pass
+    time.sleep(0.2)
+PY
+"$BIN/celery" -A config.celery inspect ping -d "atrium-dev-$$@$(hostname)" --timeout 10 >/dev/null 2>&1 ||
+    echo "run: the Celery worker did not answer a ping yet; background jobs may wait."
 
 cat <<URLS
 
-Atrium is starting on port $PORT:
-  tenant API (acme)     http://acme.localhost:$PORT/
+Atrium is serving on port $PORT (Ctrl-C stops everything):
+  tenant API (acme)     http://acme.localhost:$PORT/        API docs: /api/docs/
   tenant API (globex)   http://globex.localhost:$PORT/
   tenant admin (acme)   http://acme.localhost:$PORT/admin/
-  platform admin        http://localhost:$PORT/admin/
+  platform admin        http://localhost:$PORT/admin/      (.venv/bin/python manage.py createsuperuser)
   health check          http://acme.localhost:$PORT/healthz
-(*.localhost resolves to 127.0.0.1 in browsers and curl; the demo credentials are above.)
+(*.localhost resolves to 127.0.0.1 in browsers and curl.)
+
+Demo logins (tenant API and tenant admin):
+$logins
 
 URLS
-
-"$BIN/uvicorn" config.asgi:application --host 0.0.0.0 --port "$PORT" --ws-max-size 65536 &
-web_pid=$!
 
 # Returns when either server exits or a signal arrives; the EXIT trap stops the rest.
 status=0

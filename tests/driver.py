@@ -272,7 +272,9 @@ class Server(ManagedProcess):
         return [
             *(sys.executable, "-m", "uvicorn", "config.asgi:application"),
             *("--host", "127.0.0.1", "--port", str(self.port)),
-            *("--ws-max-size", "65536", "--log-level", self.log_level, "--no-access-log"),
+            # As in production (scripts/run.sh, Dockerfile): the app alone reads X-Forwarded-For.
+            *("--no-proxy-headers", "--lifespan", "off", "--ws-max-size", "65536"),
+            *("--log-level", self.log_level, "--no-access-log"),
         ]
 
     def environment(self) -> dict[str, str]:

@@ -1,7 +1,7 @@
 """Connection policy (atrium/tenants/database.py) against real PostgreSQL and real PgBouncer.
 
 PgBouncer runs here in session and in transaction mode in front of the test database
-(`.ci/run` installs it when missing). PgBouncer refuses to run as root, so under root it
+(`make test` installs it when missing). PgBouncer refuses to run as root, so under root it
 runs as the ``postgres`` user.
 """
 
@@ -75,7 +75,9 @@ class PgBouncer:
 @pytest.fixture(scope="module")
 def pgbouncers(django_db_setup, django_db_blocker) -> Iterator[dict[str, PgBouncer]]:
     if not os.path.exists(PGBOUNCER):
-        pytest.fail("pgbouncer is not installed (apt-get install -y pgbouncer; .ci/run does)")
+        pytest.fail(
+            "pgbouncer is not installed (make test installs it: apt-get install -y pgbouncer)"
+        )
     workdir = Path(tempfile.mkdtemp(prefix="atrium-pgbouncer-"))
     if os.geteuid() == 0:
         os.chown(workdir, pwd.getpwnam("postgres").pw_uid, -1)

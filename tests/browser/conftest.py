@@ -1,6 +1,6 @@
 """A real browser (Debian's chromium, driven by Playwright) against a live server.
 
-The browser is never downloaded: Playwright drives ``/usr/bin/chromium`` (``.ci/run``
+The browser is never downloaded: Playwright drives ``/usr/bin/chromium`` (``make test``
 installs it with apt when it is missing). Without it the browser tests fail, they do not
 skip. Screenshots go to ``test-artifacts/browser/`` in the repository (git-ignored).
 """
@@ -44,7 +44,7 @@ def browser(server):
     if not CHROMIUM.exists():
         pytest.fail(
             f"{CHROMIUM} not found: the browser tests need Debian's chromium "
-            "(apt-get install -y chromium; .ci/run installs it), or ATRIUM_CHROMIUM=<path>."
+            "(make test installs it: apt-get install -y chromium), or ATRIUM_CHROMIUM=<path>."
         )
     from playwright.sync_api import sync_playwright
 
