@@ -1,6 +1,5 @@
-"""Tenant life cycle: a purge removes a tenant's schema, rows, keys and channel groups, a
-tenant's identity is never reused by a later tenant with its slug, and an archived tenant
-says so (issue 11)."""
+"""Tenant life cycle: a purge removes every byte of a tenant, a tenant's identity is never
+reused by a later tenant with its slug, and an archived tenant says so (issue 11)."""
 
 from __future__ import annotations
 
@@ -8,6 +7,7 @@ import asyncio
 import re
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
@@ -58,6 +58,10 @@ def lost_channel() -> Iterator[str]:
     async_to_sync(forget)()
 
 
+def files_under(root: Path) -> list[Path]:
+    return sorted(path for path in root.rglob("*") if path.is_file())
+
+
 def channel_groups(schema: str) -> list[bytes]:
     """The channel layer's group keys of a tenant's groups (``t.<schema>.…``)."""
     layer = get_channel_layer()
@@ -69,8 +73,8 @@ def channel_groups(schema: str) -> list[bytes]:
     return async_to_sync(scan)()
 
 
-def tenant_footprint(schema: str, slug: str) -> dict:
-    """Everything of a tenant that can outlive it: rows, schema, keys, groups."""
+def tenant_footprint(schema: str, slug: str, media: Path) -> dict:
+    """Everything of a tenant that can outlive it: rows, schema, keys, groups, files."""
     with public_scope():
         rows = Tenant.objects.filter(slug=slug).count()
         domains = Domain.objects.filter(domain=f"{slug}.localhost").count()
@@ -80,12 +84,23 @@ def tenant_footprint(schema: str, slug: str) -> dict:
         "schema": schema_exists(schema),
         "redis_keys": sorted(get_redis_connection("default").scan_iter(match=f"t:{schema}:*")),
         "channel_groups": channel_groups(schema),
+        "files": files_under(media / schema),
     }
 
 
+def export(client: APIClient) -> dict:
+    """An export job run to its end (Celery is eager in tests); its job resource."""
+    accepted = client.post("/api/v1/catalog/exports/")
+    assert accepted.status_code == 202, accepted.json()
+    job = client.get(f"/api/v1/jobs/{accepted.json()['id']}/").json()
+    assert job["status"] == "succeeded", job
+    return job
+
+
 def test_purge_leaves_nothing_and_the_next_tenant_with_the_slug_inherits_nothing(
-    live_db, lost_channel
+    live_db, settings, tmp_path, lost_channel
 ):
+    settings.MEDIA_ROOT = str(tmp_path)
     live_db.append(SLUG)
     old, client = create_tenant()
     with tenant_scope(old):
@@ -102,24 +117,31 @@ def test_purge_leaves_nothing_and_the_next_tenant_with_the_slug_inherits_nothing
         format="json",
     )
     assert created.status_code == 201, created.json()
-    before = tenant_footprint(old.schema_name, SLUG)
+    job = export(client)
+    assert client.get(job["download_url"]).status_code == 200
+    before = tenant_footprint(old.schema_name, SLUG, tmp_path)
     # The footprint is real: every kind of leftover is there before the purge.
-    assert before["schema"] and before["redis_keys"], before
+    assert before["schema"] and before["redis_keys"] and before["files"], before
     assert len(before["channel_groups"]) == 2, before
+    assert [path.parent.name for path in before["files"]] == ["exports"]
 
-    purge = run_cli("tenants", "delete", SLUG, "--purge", "--yes")
+    purge = run_cli(
+        "tenants", "delete", SLUG, "--purge", "--yes", env={"MEDIA_ROOT": str(tmp_path)}
+    )
     assert purge.returncode == 0, purge.stderr
 
-    assert tenant_footprint(old.schema_name, SLUG) == {
+    assert tenant_footprint(old.schema_name, SLUG, tmp_path) == {
         "tenant_rows": 0,
         "domain_rows": 0,
         "schema": False,
         "redis_keys": [],
         "channel_groups": [],
+        "files": [],
     }
+    assert files_under(tmp_path) == []
 
     new, client = create_tenant()
-    # A new identity: schema, key space, channel groups, Celery messages.
+    # A new identity: schema, key space, channel groups, storage folder, Celery messages.
     assert new.schema_name != old.schema_name
     assert re.fullmatch(rf"{old.schema_name}_[0-9a-f]{{8}}", new.schema_name), new.schema_name
     with public_scope():
@@ -128,6 +150,11 @@ def test_purge_leaves_nothing_and_the_next_tenant_with_the_slug_inherits_nothing
         assert group_name("tenant") not in stale_groups
         assert not scoped_key("test").startswith(f"t:{old.schema_name}:")
     assert directory.schema_lookup(old.schema_name) is None  # old messages are refused
+    assert client.get(job["download_url"]).status_code == 404
+    new_job = export(client)
+    assert files_under(tmp_path) == [
+        tmp_path / new.schema_name / "exports" / f"{new_job['id']}.csv"
+    ]
 
 
 def test_a_membership_that_outlived_the_purge_hears_nothing_of_the_next_tenant(

@@ -117,3 +117,10 @@ def tenant_group_pattern(schema_name: str) -> str:
     if schema_name == settings.PUBLIC_SCHEMA_NAME:
         raise ValueError("The public scope's groups are not a tenant's.")
     return f"{_group_prefix(schema_name)}.*"
+
+
+def storage_root_for_schema(schema_name: str) -> str:
+    """The storage folder that holds every file of one tenant (exports, uploads, …)."""
+    if schema_name == settings.PUBLIC_SCHEMA_NAME or not schema_name:
+        raise ValueError("Only a tenant has a storage folder.")
+    return schema_name
