@@ -48,8 +48,9 @@ def tenant_groups_purge(schema_name: str) -> int:
     """Delete a tenant's channel groups from the channel layer; returns how many.
 
     Sockets leave their groups when they close, but a leave that failed (Redis away, a
-    server killed) stays until ``group_expiry``. Only channels-redis layers keep groups
-    outside the process; any other layer has nothing to purge here.
+    server killed) stays until ``group_expiry``. Groups are found through channels-redis'
+    own key layout (``_group_key``); a layer without one (in-memory) keeps its groups in
+    its server process, where the closed sockets have left them.
     """
     layer = get_channel_layer()
     if layer is None or not hasattr(layer, "_group_key"):
