@@ -547,7 +547,7 @@ def test_delete_archives_and_keeps_the_data(live_db):
     with tenant_scope(tenant):
         assert User.objects.filter(email="owner@cli-archive.test").exists()
     response = http_get(host_of("cli-archive"))
-    assert (response.status_code, error_code(response)) == (403, "tenant_suspended")
+    assert (response.status_code, error_code(response)) == (403, "tenant_archived")
 
     line = failed(tenants("suspend", "cli-archive"), 1)
     assert line == "CommandError: Tenant 'cli-archive' is archived; it cannot be suspended."

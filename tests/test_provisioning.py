@@ -1,5 +1,7 @@
 """Provisioning: fast creation from the pool or the template, validation, and no leftovers."""
 
+import re
+
 import pytest
 from django.conf import settings
 from django.contrib.auth import authenticate
@@ -12,20 +14,30 @@ from atrium.platform.accounts.models import Role, User
 from atrium.tenants import errors, provisioning
 from atrium.tenants.context import public_scope, tenant_scope
 from atrium.tenants.migrator import schemas_behind
-from atrium.tenants.models import Domain, Tenant, TenantStatus
-
-from .conftest import schema_exists
+from atrium.tenants.models import Domain, RetiredSchemaName, Tenant, TenantStatus
 
 
 def tenant_state(slug: str) -> dict:
-    """Everything a tenant can leave behind: rows, schema, Redis keys."""
-    schema = provisioning.schema_name_for(slug)
-    with public_scope():
+    """Everything a tenant can leave behind: rows, schema, Redis keys.
+
+    A slug's schema is its own name, or that name with a random suffix when an earlier
+    tenant with the slug had it (``provisioning.fresh_schema_name``): both are looked for.
+    """
+    base = provisioning.schema_name_for(slug)
+    own_name = re.compile(rf"{re.escape(base)}(_[0-9a-f]{{8}})?")
+    with public_scope(), connection.cursor() as cursor:
+        cursor.execute("SELECT nspname FROM pg_namespace WHERE starts_with(nspname, %s)", [base])
+        schemas = [name for (name,) in cursor.fetchall() if own_name.fullmatch(name)]
+        keys = [
+            key
+            for key in get_redis_connection("default").scan_iter(match=f"t:{base}*")
+            if own_name.fullmatch(key.decode().split(":")[1])
+        ]
         return {
             "tenant_rows": Tenant.objects.filter(slug=slug).count(),
             "domain_rows": Domain.objects.filter(domain__startswith=f"{slug}.").count(),
-            "schema": schema_exists(schema),
-            "redis_keys": len(get_redis_connection("default").keys(f"t:{schema}:*")),
+            "schema": bool(schemas),
+            "redis_keys": len(keys),
         }
 
 
@@ -272,3 +284,20 @@ def test_no_foreign_key_crosses_a_schema_boundary(tenant_a, tenant_b):
             "AND c.relnamespace::regnamespace::text <> 'information_schema'"
         )
         assert cursor.fetchall() == []
+
+
+@pytest.mark.django_db
+def test_a_schema_name_is_never_given_to_a_second_tenant(tenant_a):
+    """A purged tenant's name (retired), a live tenant's and a stray schema's are all taken."""
+    with public_scope():
+        assert provisioning.fresh_schema_name("unused-name") == "unused_name"
+        RetiredSchemaName.objects.create(name="reborn")
+        with connection.cursor() as cursor:
+            cursor.execute('CREATE SCHEMA "stray"')
+        for slug, taken in (("reborn", "reborn"), ("stray", "stray"), ("alpha", "alpha")):
+            name = provisioning.fresh_schema_name(slug)
+            assert re.fullmatch(rf"{taken}_[0-9a-f]{{8}}", name), name
+        long_slug = "a" * 63
+        assert len(provisioning.fresh_schema_name(long_slug)) == 63
+        RetiredSchemaName.objects.create(name="a" * 63)
+        assert re.fullmatch(r"a{54}_[0-9a-f]{8}", provisioning.fresh_schema_name(long_slug))

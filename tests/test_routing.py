@@ -132,7 +132,9 @@ def test_suspended_and_archived_tenants_get_403(live_db, tenant_b):
         assert response.status_code == 403
         assert response.json()["errors"][0]["code"] == "tenant_suspended"
         services.tenant_archive(slug="beta")
-        assert get("beta.localhost").json()["errors"][0]["code"] == "tenant_suspended"
+        response = get("beta.localhost")
+        assert response.status_code == 403
+        assert response.json()["errors"][0]["code"] == "tenant_archived"
     finally:
         services.tenant_activate(slug="beta")
     assert get("beta.localhost").status_code == 200

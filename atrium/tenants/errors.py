@@ -45,5 +45,19 @@ class TenantStateError(TenantError):
     code = "tenant_state"
 
 
+class TenantSuspended(TenantError):
+    """Routing's answer for a suspended tenant's hosts (HTTP 403, socket close 4403)."""
+
+    code = "tenant_suspended"
+    default_message = "This tenant is suspended."
+
+
+class TenantArchived(TenantError):
+    """Routing's answer for an archived (deleted, data kept) tenant's hosts (403, 4403)."""
+
+    code = "tenant_archived"
+    default_message = "This tenant is archived: it no longer serves requests."
+
+
 class TemplateNotReady(TenantError):
     code = "template_not_ready"

@@ -1,8 +1,14 @@
-"""The Redis key space: every key starts with its tenant (``t:<schema>:``) or ``p:``.
+"""A tenant's namespaces: Redis keys ``t:<schema>:…`` (or ``p:``), channel groups
+``t.<schema>.…`` and the storage folder ``<schema>/``.
 
 Cache keys, rate-limit buckets, locks, job progress, idempotency keys and the routing
-directory are all built here, so a tenant's keys can be found and purged with one SCAN.
-Channel group names follow the same rule with periods: ``t.<schema>.<group>``.
+directory are all built here, so a tenant's keys can be found and purged with one SCAN;
+so are channel group names and storage paths, so a purge finds every one of them.
+
+All of them are built from the schema name, which is the tenant's identity: provisioning
+never gives a schema name to a second tenant, not even after a purge
+(``provisioning.fresh_schema_name``), so nothing of a purged tenant can reach a later
+tenant with the same slug.
 """
 
 import hashlib
@@ -81,6 +87,11 @@ def group_name(*parts: object) -> str:
     a long schema name would make the name too long for Channels, the parts are replaced
     by their digest; the tenant prefix always stays readable.
     """
+    return group_name_for_schema(active_scope().schema_name, *parts)
+
+
+def group_name_for_schema(schema_name: str, *parts: object) -> str:
+    """``group_name`` of the scope of ``schema_name`` (for operator code outside it)."""
     if not parts:
         raise ValueError("group_name() needs at least one part, e.g. group_name('tenant').")
     texts = [str(part) for part in parts]
@@ -89,9 +100,27 @@ def group_name(*parts: object) -> str:
             raise ValueError(
                 f"Invalid group name part {text!r}: use ASCII letters, digits, '-' and '_'."
             )
-    prefix = prefix_for_schema(active_scope().schema_name).replace(":", ".")
+    prefix = _group_prefix(schema_name)
     name = ".".join([prefix, *texts])
     if len(name) > GROUP_NAME_MAX_LENGTH:
         digest = hashlib.sha256(".".join(texts).encode()).hexdigest()[:32]
         name = f"{prefix}.h{digest}"
     return name
+
+
+def _group_prefix(schema_name: str) -> str:
+    return prefix_for_schema(schema_name).replace(":", ".")
+
+
+def tenant_group_pattern(schema_name: str) -> str:
+    """The glob that matches every channel group of one tenant (and no other tenant's)."""
+    if schema_name == settings.PUBLIC_SCHEMA_NAME:
+        raise ValueError("The public scope's groups are not a tenant's.")
+    return f"{_group_prefix(schema_name)}.*"
+
+
+def storage_root_for_schema(schema_name: str) -> str:
+    """The storage folder that holds every file of one tenant (exports, uploads, …)."""
+    if schema_name == settings.PUBLIC_SCHEMA_NAME or not schema_name:
+        raise ValueError("Only a tenant has a storage folder.")
+    return schema_name

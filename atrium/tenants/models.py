@@ -1,4 +1,5 @@
-"""Tenant and Domain: the public-schema tables that say which schema serves which host."""
+"""Tenant and Domain: the public-schema tables that say which schema serves which host; and
+the schema names of purged tenants, which are never given out again."""
 
 import uuid
 
@@ -63,3 +64,23 @@ class Domain(DomainMixin):
             ),
             models.UniqueConstraint(Lower("domain"), name="domain_unique_ci"),
         ]
+
+
+class RetiredSchemaName(models.Model):
+    """The schema name of a purged tenant: never given to another tenant.
+
+    A tenant's schema name is its identity outside PostgreSQL too: its Redis key space
+    (``t:<schema>:``), its channel groups (``t.<schema>.…``), its storage folder and the
+    tenant header of its Celery messages are all built from it. A later tenant with the
+    same slug therefore gets another schema name, and nothing of the old tenant that a purge
+    could not reach (a socket still in a group, a queued message) ever reaches the new one.
+    """
+
+    name = models.CharField(max_length=63, primary_key=True)
+    retired_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

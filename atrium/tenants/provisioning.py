@@ -27,7 +27,7 @@ from django.db import IntegrityError, connection, transaction
 from . import errors
 from .context import public_scope, tenant_scope
 from .migrator import migrate_schema, quote_ident, schemas_behind
-from .models import Domain, Tenant, TenantStatus
+from .models import Domain, RetiredSchemaName, Tenant, TenantStatus
 from .plans import validate_plan
 from .routing import is_ip_literal, is_public_host, normalize_host
 
@@ -92,7 +92,40 @@ class ProvisionedTenant:
 
 
 def schema_name_for(slug: str) -> str:
+    """The schema name a slug asks for; ``tenants create`` takes another one when this one is
+    in use or was ever used (``fresh_schema_name``)."""
     return slug.replace("-", "_")
+
+
+# The length of the random part of a schema name taken instead of a used one.
+_SCHEMA_SUFFIX_BYTES = 4
+
+
+def fresh_schema_name(slug: str) -> str:
+    """A schema name for a new tenant that no tenant, live or purged, has ever had.
+
+    A tenant's schema name is its identity beyond PostgreSQL (Redis key space, channel
+    groups, storage folder, Celery messages), so it is never reused: a slug's first tenant
+    gets ``schema_name_for(slug)``, a later one ``<that>_<8 random hex>``. Checked inside
+    the creation's transaction; purges record the names they free (``RetiredSchemaName``).
+    """
+    base = schema_name_for(slug)
+    name = base
+    while _schema_name_used(name):
+        suffix = secrets.token_hex(_SCHEMA_SUFFIX_BYTES)
+        name = f"{base[: 62 - len(suffix)]}_{suffix}"
+    return name
+
+
+def _schema_name_used(name: str) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT EXISTS (SELECT 1 FROM {Tenant._meta.db_table} WHERE schema_name = %s) "
+            f"OR EXISTS (SELECT 1 FROM {RetiredSchemaName._meta.db_table} WHERE name = %s) "
+            "OR EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = %s)",
+            [name, name, name],
+        )
+        return cursor.fetchone()[0]
 
 
 def tenant_url(host: str) -> str:
@@ -405,7 +438,6 @@ def tenant_create(
             raise errors.InvalidInput("Owner password refused: " + " ".join(exc.messages)) from None
         encoded_password = make_password(password)
 
-    schema_name = schema_name_for(slug)
     with public_scope():
         if Tenant.objects.filter(slug=slug).exists():
             raise errors.SlugTaken(f"The slug {slug!r} is taken.")
@@ -413,6 +445,7 @@ def tenant_create(
             domain_ensure_free(host)
         try:
             with transaction.atomic():
+                schema_name = fresh_schema_name(slug)
                 tenant = Tenant(
                     slug=slug,
                     name=name,

@@ -27,6 +27,7 @@ from django.urls import set_urlconf
 from django_redis import get_redis_connection
 from django_tenants.postgresql_backend.base import FakeTenant
 
+from . import errors
 from .context import public_scope, tenant_scope
 from .keyspace import public_key
 from .models import Domain, Tenant, TenantStatus
@@ -315,6 +316,14 @@ class HostResolution:
     detail: str = ""
 
 
+# A tenant that exists but does not serve: each status has its own code (HTTP 403, and the
+# close reason of a refused or closed socket, 4403).
+_STATUS_REFUSALS = {
+    TenantStatus.SUSPENDED: errors.TenantSuspended,
+    TenantStatus.ARCHIVED: errors.TenantArchived,
+}
+
+
 def resolve_host(host: str | None) -> HostResolution:
     """The one decision of which tenant (if any) serves ``host``, for HTTP and WebSocket."""
     if host is None:
@@ -328,10 +337,9 @@ def resolve_host(host: str | None) -> HostResolution:
         return HostResolution(
             status=404, code="tenant_not_found", detail=f"No tenant serves the host {host!r}."
         )
-    if record.status in (TenantStatus.SUSPENDED, TenantStatus.ARCHIVED):
-        return HostResolution(
-            status=403, code="tenant_suspended", detail="This tenant is suspended."
-        )
+    refusal = _STATUS_REFUSALS.get(record.status)
+    if refusal is not None:
+        return HostResolution(status=403, code=refusal.code, detail=refusal.default_message)
     if record.status != TenantStatus.ACTIVE:
         return HostResolution(
             status=503, code="tenant_provisioning", detail="This tenant is not ready yet."

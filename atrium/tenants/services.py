@@ -1,25 +1,38 @@
 """Tenant life cycle and domains: suspend, activate, archive, purge, domain changes.
 
 Every change saves through the model, so the routing directory is invalidated (after
-commit) by one signal handler, never by each service.
+commit) by one signal handler, never by each service. A change of status also reaches
+what is already open: suspending, archiving or purging a tenant closes its sockets (4403),
+and a purge removes every byte of the tenant (schema, rows, Redis keys, channel groups,
+files) and retires its schema name, so a later tenant with the slug inherits nothing.
 """
 
 from __future__ import annotations
 
 import logging
 
+from django.core.files.storage import default_storage
 from django.db import IntegrityError, connection, transaction
 from django_redis import get_redis_connection
 
 from . import errors
 from .context import public_scope
-from .keyspace import tenant_key_pattern
+from .keyspace import storage_root_for_schema, tenant_key_pattern
 from .migrator import quote_ident
-from .models import Domain, Tenant, TenantStatus
+from .models import Domain, RetiredSchemaName, Tenant, TenantStatus
 from .plans import validate_plan
 from .provisioning import domain_ensure_free, validate_domain, validate_name
+from .sockets import tenant_groups_purge, tenant_sockets_close
 
 logger = logging.getLogger(__name__)
+
+# The close reason an open socket of the tenant gets (code 4403), by the status it enters;
+# the same codes as the HTTP answers of a tenant in that status.
+SOCKET_CLOSE_REASONS = {
+    TenantStatus.SUSPENDED: "tenant_suspended",
+    TenantStatus.ARCHIVED: "tenant_archived",
+}
+PURGED_SOCKET_CLOSE_REASON = "tenant_purged"
 
 
 def tenant_get(slug: str) -> Tenant:
@@ -30,12 +43,18 @@ def tenant_get(slug: str) -> Tenant:
             raise errors.TenantNotFound(f"No tenant with the slug {slug!r}.") from None
 
 
-def _set_status(tenant: Tenant, status: str, reason: str = "") -> Tenant:
+def _set_status(
+    tenant: Tenant, status: str, reason: str = "", *, socket_reason: str | None = None
+) -> Tenant:
     with public_scope(), transaction.atomic():
         tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
         tenant.status = status
         tenant.status_reason = reason
         tenant.save(update_fields=["status", "status_reason", "updated_at"])
+        socket_reason = socket_reason or SOCKET_CLOSE_REASONS.get(status)
+        if socket_reason:
+            # After commit, so a socket that reconnects at once is refused by routing.
+            tenant_sockets_close(tenant.schema_name, reason=socket_reason)
     return tenant
 
 
@@ -73,22 +92,82 @@ def tenant_redis_purge(schema_name: str) -> int:
     return deleted
 
 
-def tenant_purge(*, slug: str) -> dict:
-    """Drop a tenant for good: its schema, its rows, its Redis keys.
+def tenant_files_purge(schema_name: str) -> int:
+    """Delete a tenant's storage folder and everything in it; returns the number of files."""
+    return _delete_tree(storage_root_for_schema(schema_name))
 
-    The tenant is archived (and so unroutable) first, so no request can write new keys
-    between the Redis purge and the schema drop.
+
+def _delete_tree(folder: str) -> int:
+    if not default_storage.exists(folder):
+        return 0
+    deleted = 0
+    folders, files = default_storage.listdir(folder)
+    for name in files:
+        default_storage.delete(f"{folder}/{name}")
+        deleted += 1
+    for name in folders:
+        deleted += _delete_tree(f"{folder}/{name}")
+    default_storage.delete(folder)  # the empty folder (a no-op on storages without folders)
+    return deleted
+
+
+def tenant_purge(*, slug: str) -> dict:
+    """Remove every byte of a tenant: schema, rows, Redis keys, channel groups, files.
+
+    The tenant is archived (and so unroutable) first and its open sockets are closed
+    (4403 ``tenant_purged``). Keys, files and channel groups go before the schema drop, so
+    a Redis or storage failure stops the purge while it can still be run again, and once
+    more after it, for what was already under way. The schema name is retired in the drop's
+    transaction: no later tenant gets it, so nothing keyed by it (a socket the close did not
+    reach, a Celery message still queued for this tenant) ever reaches a new tenant. There
+    is no per-tenant schedule to remove: periodic work is fanned out to active tenants only.
     """
+    if connection.in_atomic_block:
+        raise RuntimeError(
+            "tenant_purge() deletes Redis keys and files, which a rollback cannot restore, and "
+            "closes sockets after its own commits: call it outside transaction.atomic()."
+        )
     tenant = tenant_get(slug)
+    schema_name = tenant.schema_name
     if tenant.status != TenantStatus.ARCHIVED:
-        tenant = tenant_archive(slug=slug)
-    keys = tenant_redis_purge(tenant.schema_name)
+        tenant = _set_status(
+            tenant,
+            TenantStatus.ARCHIVED,
+            "purged by operator",
+            socket_reason=PURGED_SOCKET_CLOSE_REASON,
+        )
+    else:  # closed when it was archived; a socket that slipped through is closed now
+        tenant_sockets_close(schema_name, reason=PURGED_SOCKET_CLOSE_REASON)
+    removed = _purge_outside_postgres(schema_name, {"keys": 0, "files": 0, "groups": 0})
     with public_scope(), transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute(f"DROP SCHEMA IF EXISTS {quote_ident(tenant.schema_name)} CASCADE")
+            cursor.execute(f"DROP SCHEMA IF EXISTS {quote_ident(schema_name)} CASCADE")
         tenant.delete()
-    keys += tenant_redis_purge(tenant.schema_name)
-    return {"slug": slug, "schema_name": tenant.schema_name, "redis_keys_deleted": keys}
+        RetiredSchemaName.objects.get_or_create(name=schema_name)
+    removed = _purge_outside_postgres(schema_name, removed)
+    logger.info(
+        "tenants: purged %s (schema %s): %d Redis keys, %d files, %d channel groups",
+        slug,
+        schema_name,
+        removed["keys"],
+        removed["files"],
+        removed["groups"],
+    )
+    return {
+        "slug": slug,
+        "schema_name": schema_name,
+        "redis_keys_deleted": removed["keys"],
+        "files_deleted": removed["files"],
+        "channel_groups_deleted": removed["groups"],
+    }
+
+
+def _purge_outside_postgres(schema_name: str, removed: dict[str, int]) -> dict[str, int]:
+    return {
+        "keys": removed["keys"] + tenant_redis_purge(schema_name),
+        "files": removed["files"] + tenant_files_purge(schema_name),
+        "groups": removed["groups"] + tenant_groups_purge(schema_name),
+    }
 
 
 def domain_list(*, slug: str) -> list[Domain]:

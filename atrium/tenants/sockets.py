@@ -20,6 +20,8 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
 
+from .keyspace import group_name_for_schema, tenant_group_pattern
+
 logger = logging.getLogger(__name__)
 
 # WebSocket close codes of Atrium (4000-4999 are the application's own range).
@@ -35,6 +37,36 @@ def close_sockets(group: str, *, code: int, reason: str) -> None:
     """Close every socket in ``group`` with ``code`` once the current transaction commits."""
     message = {"type": SOCKET_CLOSE_MESSAGE_TYPE, "code": code, "reason": reason}
     transaction.on_commit(functools.partial(_send, group, message))
+
+
+def tenant_sockets_close(schema_name: str, *, reason: str) -> None:
+    """Close every open socket of a tenant (4403 ``reason``) once the transaction commits."""
+    close_sockets(group_name_for_schema(schema_name, "tenant"), code=CLOSE_FORBIDDEN, reason=reason)
+
+
+def tenant_groups_purge(schema_name: str) -> int:
+    """Delete a tenant's channel groups from the channel layer; returns how many.
+
+    Sockets leave their groups when they close, but a leave that failed (Redis away, a
+    server killed) stays until ``group_expiry``. Groups are found through channels-redis'
+    own key layout (``_group_key``); a layer without one (in-memory) keeps its groups in
+    its server process, where the closed sockets have left them.
+    """
+    layer = get_channel_layer()
+    if layer is None or not hasattr(layer, "_group_key"):
+        return 0
+    return async_to_sync(_purge_groups)(layer, tenant_group_pattern(schema_name))
+
+
+async def _purge_groups(layer, pattern: str) -> int:
+    match = layer._group_key(pattern).decode()
+    deleted = 0
+    for index in range(layer.ring_size):  # groups are spread over every shard
+        connection = layer.connection(index)
+        keys = [key async for key in connection.scan_iter(match=match, count=1000)]
+        for start in range(0, len(keys), 1000):
+            deleted += await connection.delete(*keys[start : start + 1000])
+    return deleted
 
 
 def send_to_group(group: str, message: dict) -> None:

@@ -129,6 +129,18 @@ async def test_refuses_a_suspended_tenant_and_serves_it_again_when_active(beta_t
 
 
 @async_test
+async def test_refuses_an_archived_tenant_with_its_own_reason(beta_token):
+    await in_thread(services.tenant_archive, slug="beta")
+    try:
+        assert await refusal(communicator(host="beta.localhost", token=beta_token)) == (
+            4403,
+            "tenant_archived",
+        )
+    finally:
+        await in_thread(services.tenant_activate, slug="beta")
+
+
+@async_test
 async def test_refuses_a_foreign_origin_when_origins_are_set(settings, alpha_token):
     settings.ALLOWED_ORIGINS = ["https://app.example.com", "http://.localhost:8000"]
     for origin in ("https://evil.example.net", "http://app.example.com", "null"):
