@@ -48,7 +48,13 @@ def test_public_host_has_its_own_schema_and_offline_docs(tenant_a):
     assert bundle.status_code == 200
     assert b"SwaggerUIBundle" in b"".join(bundle.streaming_content)
     redoc = APIClient(HTTP_HOST="alpha.localhost").get("/api/redoc/")
-    assert "/static/drf_spectacular_sidecar/redoc/" in redoc.content.decode()
+    html = redoc.content.decode()
+    # ReDoc too: its bundle from this server, no web fonts, no CDN (see the browser suite).
+    assert '<script src="/api/redoc/redoc.standalone.js">' in html
+    assert "https://" not in html
+    bundle = APIClient(HTTP_HOST="alpha.localhost").get("/api/redoc/redoc.standalone.js")
+    assert bundle.status_code == 200
+    assert b"Redoc" in bundle.content and b"cdn.redoc.ly" not in bundle.content
 
 
 def tenant_schema() -> dict:

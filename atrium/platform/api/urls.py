@@ -1,9 +1,13 @@
 """OpenAPI endpoints and JSON error pages shared by the tenant and platform URL confs."""
 
 import sys
+from functools import cache
+from pathlib import Path
 
-from django.http import HttpResponsePermanentRedirect, JsonResponse
-from django.urls import Resolver404, path, re_path, resolve
+from django.contrib.staticfiles import finders
+from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpResponse, HttpResponsePermanentRedirect, JsonResponse
+from django.urls import Resolver404, path, re_path, resolve, reverse
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.renderers import JSONRenderer
@@ -29,9 +33,34 @@ class SchemaView(SpectacularAPIView):
 
 
 class RedocView(SpectacularRedocView):
-    """ReDoc from this server's own assets only (no web fonts, no CDN): see the template."""
+    """ReDoc from this server's own assets only: a template without web fonts, and the
+    sidecar's bundle without the one asset it takes from a CDN (``redoc_bundle``)."""
 
     template_name = "atrium/redoc.html"
+
+    @staticmethod
+    def _redoc_standalone() -> str:
+        return reverse("redoc-bundle")
+
+
+REDOC_BUNDLE = "drf_spectacular_sidecar/redoc/bundles/redoc.standalone.js"
+# ReDoc's side menu always shows Redocly's logo, loaded from their CDN; without it the menu
+# keeps its "API docs by Redocly" link text.
+REDOC_REMOTE_LOGO = b"https://cdn.redoc.ly/redoc/logo-mini.svg"
+
+
+@cache
+def _redoc_bundle() -> bytes:
+    found = finders.find(REDOC_BUNDLE)
+    if not found:
+        raise ImproperlyConfigured(f"{REDOC_BUNDLE} not found: install drf-spectacular-sidecar")
+    return Path(found).read_bytes().replace(REDOC_REMOTE_LOGO, b"")
+
+
+def redoc_bundle(request) -> HttpResponse:
+    response = HttpResponse(_redoc_bundle(), content_type="text/javascript; charset=utf-8")
+    response["Cache-Control"] = "public, max-age=86400"
+    return response
 
 
 def schema_urls(urlconf: str) -> list:
@@ -41,6 +70,7 @@ def schema_urls(urlconf: str) -> list:
         path("api/schema/", SchemaView.as_view(urlconf=urlconf), name="schema"),
         path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
         path("api/redoc/", RedocView.as_view(url_name="schema"), name="redoc"),
+        path("api/redoc/redoc.standalone.js", redoc_bundle, name="redoc-bundle"),
     ]
 
 
