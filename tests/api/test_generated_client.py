@@ -139,6 +139,19 @@ def test_a_generated_client_drives_the_api_and_parses_every_answer(
         client=client, id=str(tools.id), body=models.PatchedCategoryWriteRequest(name="Hand tools")
     )
     assert renamed.name == "Hand tools"
+    spare = api("catalog.api_v1_catalog_categories_create").sync(
+        client=client, body=models.CategoryWriteRequest(name="Spare")
+    )
+    fetched_category = api("catalog.api_v1_catalog_categories_retrieve").sync(
+        client=client, id=str(spare.id)
+    )
+    assert fetched_category.name == "Spare"
+    removed = api("catalog.api_v1_catalog_categories_destroy").sync_detailed(
+        client=client, id=str(spare.id)
+    )
+    assert removed.status_code == 204
+    categories = api("catalog.api_v1_catalog_categories_list").sync(client=client)
+    assert [category.name for category in categories.results] == ["Hand tools"]
     create_product = api("catalog.api_v1_catalog_products_create")
     for n in range(5):
         made = create_product.sync(
