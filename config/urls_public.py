@@ -11,6 +11,7 @@ urlpatterns = [
     path("readyz", readyz, name="readyz"),
     *api_urls.schema_urls("config.urls_public"),
     path("admin/", admin.site.urls),
+    *api_urls.fallback_urls(),
 ]
 
 handler400 = api_urls.bad_request

@@ -59,6 +59,7 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     *api_urls.schema_urls("config.urls_tenant"),
     path("admin/", tenant_admin_site.urls),
+    *api_urls.fallback_urls(),
 ]
 
 handler400 = api_urls.bad_request

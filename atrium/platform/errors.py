@@ -1,4 +1,11 @@
-"""Domain errors raised by services; the API turns each into its one error shape."""
+"""Domain errors raised by services; the API turns each into its one error shape.
+
+Every subclass registers its ``(status_code, code)`` in the registry of error codes
+(``atrium/tenants/codes.py``) by being defined; a ``code=`` given where one is raised is
+declared with ``error_code()`` in its app's ``errors`` module.
+"""
+
+from atrium.tenants.codes import error_code
 
 
 class DomainError(Exception):
@@ -7,6 +14,10 @@ class DomainError(Exception):
     status_code = 400
     code = "domain_error"
     retry_after: int | None = None  # seconds, sent as Retry-After
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        error_code(cls.status_code, cls.code, (cls.__doc__ or "").split("\n")[0])
 
     def __init__(self, message: str, *, code: str | None = None, field: str | None = None) -> None:
         super().__init__(message)
@@ -44,3 +55,6 @@ class QueueUnavailable(ServiceUnavailable):
     """The task broker cannot take a message: the background work was not started."""
 
     code = "queue_unavailable"
+
+
+error_code(DomainError.status_code, DomainError.code, DomainError.__doc__)

@@ -1,10 +1,15 @@
 """Health endpoints: ``/healthz`` (the process answers) and ``/readyz`` (its services do).
 
 They answer on every host, unauthenticated and unthrottled: load balancers probe them.
+``/readyz`` gives PostgreSQL its own budget (``ATRIUM_READYZ_DB_TIMEOUT``, 1 s): a request
+waits up to ``DB_POOL_TIMEOUT`` for a pooled connection, but a probe that waited that long
+would itself time out at the load balancer instead of reporting the database down.
 """
 
 import logging
 
+import psycopg
+from django.conf import settings
 from django.db import connection
 from django_redis import get_redis_connection
 from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
@@ -51,8 +56,18 @@ class HealthView(ProbeView):
 
 
 def _check_postgres() -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
+    budget = settings.ATRIUM_READYZ_DB_TIMEOUT
+    pool = connection.pool  # this process's psycopg pool; None with DB_POOL=0
+    if pool is not None:
+        pool.open()  # as Django does on first use (a no-op once open)
+        # A connection of the pool, waited for at most the budget (not DB_POOL_TIMEOUT).
+        with pool.connection(timeout=budget) as conn:
+            conn.execute("SELECT 1")
+        return
+    # Without a pool, a connection of its own (libpq waits at least 2 s to connect).
+    params = {**connection.get_connection_params(), "connect_timeout": max(1, round(budget))}
+    with psycopg.connect(**params, autocommit=True) as conn:
+        conn.execute("SELECT 1")
 
 
 def _check_redis() -> None:

@@ -1,8 +1,28 @@
-"""Domain errors of the tenancy kernel; each has a stable machine-readable ``code``."""
+"""Domain errors of the tenancy kernel; each has a stable machine-readable ``code``.
+
+Also the codes of the answers routing gives before any view runs (``routing.py``,
+``resolve_host``), declared in the registry of error codes (``codes.py``).
+"""
+
+from .codes import error_code
+
+INVALID_HOST = error_code(400, "invalid_host", "The Host header is not a valid host name.")
+TENANT_NOT_FOUND = error_code(404, "tenant_not_found", "No tenant serves this host.")
+TENANT_SUSPENDED = error_code(403, "tenant_suspended", "The tenant of this host is suspended.")
+TENANT_PROVISIONING = error_code(
+    503, "tenant_provisioning", "The tenant of this host is not ready yet; retry shortly."
+)
 
 
 class TenantError(Exception):
+    """A request about tenants refused (the API answers 409, or 400 for invalid input)."""
+
+    status_code = 409
     code = "tenant_error"
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        error_code(cls.status_code, cls.code)
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -10,6 +30,7 @@ class TenantError(Exception):
 
 
 class InvalidInput(TenantError):
+    status_code = 400
     code = "invalid"
 
 
@@ -61,3 +82,6 @@ class TenantArchived(TenantError):
 
 class TemplateNotReady(TenantError):
     code = "template_not_ready"
+
+
+error_code(TenantError.status_code, TenantError.code, TenantError.__doc__)

@@ -3,7 +3,7 @@
 import os
 
 from .base import *  # noqa: F403
-from .base import CACHES, CHANNEL_LAYERS, DATABASES, env
+from .base import CACHES, CHANNEL_LAYERS, DATABASES, env, env_bool
 
 REDIS_URL = env("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 os.environ["REDIS_URL"] = REDIS_URL  # subprocesses started by the tests share it
@@ -29,6 +29,8 @@ PASSWORD_HASHERS = [
     "atrium.platform.accounts.hashers.GeneratedSecretHasher",
 ]
 ATRIUM_SPARE_POOL_SIZE = 2
+# An error answer with a code the schema does not list fails the test that caused it.
+ATRIUM_ERROR_CODES_STRICT = env_bool("ATRIUM_ERROR_CODES_STRICT", True)
 
 # A database of its own per test run, so parallel runs on one machine never collide.
 DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME", f"test_atrium_{os.getpid()}")}

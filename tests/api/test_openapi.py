@@ -48,4 +48,73 @@ def test_public_host_has_its_own_schema_and_offline_docs(tenant_a):
     assert bundle.status_code == 200
     assert b"SwaggerUIBundle" in b"".join(bundle.streaming_content)
     redoc = APIClient(HTTP_HOST="alpha.localhost").get("/api/redoc/")
-    assert "/static/drf_spectacular_sidecar/redoc/" in redoc.content.decode()
+    html = redoc.content.decode()
+    # ReDoc too: its bundle from this server, no web fonts, no CDN (see the browser suite).
+    assert '<script src="/api/redoc/redoc.standalone.js">' in html
+    assert "https://" not in html
+    bundle = APIClient(HTTP_HOST="alpha.localhost").get("/api/redoc/redoc.standalone.js")
+    assert bundle.status_code == 200
+    assert b"Redoc" in bundle.content and b"cdn.redoc.ly" not in bundle.content
+
+
+def tenant_schema() -> dict:
+    from drf_spectacular.generators import SchemaGenerator
+
+    return SchemaGenerator(urlconf="config.urls_tenant").get_schema(request=None, public=True)
+
+
+def enum_of(schema: dict, status: int) -> set[str]:
+    return set(schema["components"]["schemas"][f"Error{status}CodeEnum"]["enum"])
+
+
+def test_error_codes_come_from_the_one_registry():
+    from atrium.tenants.codes import error_code
+
+    schema = tenant_schema()
+    # What routing and the platform answer before any view runs is documented.
+    assert {"tenant_suspended", "permission_denied"} <= enum_of(schema, 403)
+    assert {"tenant_not_found", "not_found"} <= enum_of(schema, 404)
+    assert {"database_unavailable", "tenant_provisioning"} <= enum_of(schema, 503)
+    assert {"category_in_use", "email_taken", "lock_held"} <= enum_of(schema, 409)
+    # Declaring a code once puts it in the schema.
+    error_code(409, "registry_probe_code", "Declared by a test.")
+    assert "registry_probe_code" in enum_of(tenant_schema(), 409)
+
+
+def test_every_operation_documents_the_answers_any_request_can_get():
+    for path, item in tenant_schema()["paths"].items():
+        for method, operation in item.items():
+            documented = set(operation["responses"])
+            assert {"400", "403", "404", "500", "503"} <= documented, f"{method} {path}"
+            if path.startswith("/api/v1/") and not path.startswith("/api/v1/auth/token/"):
+                assert "429" in documented, f"{method} {path}"
+
+
+def test_request_schemas_carry_no_inherited_docstrings():
+    from atrium.platform.api.serializers import StrictFieldsMixin
+
+    internal = StrictFieldsMixin.__doc__.split()[0:4]
+    for name, component in tenant_schema()["components"]["schemas"].items():
+        description = component.get("description", "")
+        assert description.split()[0:4] != internal, name
+
+
+def test_the_job_download_is_bytes_first():
+    operation = tenant_schema()["paths"]["/api/v1/jobs/{id}/download/"]["get"]
+    content = operation["responses"]["200"]["content"]
+    assert list(content) == ["application/octet-stream", "text/csv"]
+    assert all(
+        media["schema"] == {"type": "string", "format": "binary"} for media in content.values()
+    )
+
+
+@pytest.mark.django_db
+def test_an_unregistered_code_fails_loudly_in_the_test_settings(tenant_a):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from atrium.platform.api.errors import check_registered
+
+    check_registered(409, {"errors": [{"code": "category_in_use"}]})
+    check_registered(400, {"errors": [{"code": "anything_goes_for_400"}]})
+    with pytest.raises(ImproperlyConfigured, match="not registered"):
+        check_registered(409, {"errors": [{"code": "never_declared_anywhere"}]})

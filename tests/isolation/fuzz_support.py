@@ -251,13 +251,13 @@ def response_checks() -> list:
 
 
 def path_resolves(path: str) -> bool:
-    """Whether the tenant URL conf routes ``path`` to a view (else Django answers 404 before
-    any authentication runs, which says nothing about auth)."""
+    """Whether the tenant URL conf routes ``path`` to a view (else the last pattern answers
+    404 before any authentication runs, which says nothing about auth)."""
     try:
-        resolve(path, urlconf=settings.ROOT_URLCONF)
+        match = resolve(path, urlconf=settings.ROOT_URLCONF)
     except Resolver404:
         return False
-    return True
+    return match.url_name != "unknown-url"  # atrium.platform.api.urls.fallback_urls
 
 
 class Campaign:

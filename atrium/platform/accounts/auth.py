@@ -12,12 +12,6 @@ from typing import Any
 from django.contrib.auth import authenticate
 from django.contrib.auth.models import update_last_login
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
-from drf_standardized_errors.openapi import AutoSchema
-from drf_standardized_errors.openapi_serializers import (
-    ClientErrorEnum,
-    ErrorResponse429Serializer,
-    ServerErrorEnum,
-)
 from rest_framework import serializers, status
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import AllowAny
@@ -27,6 +21,7 @@ from rest_framework.views import APIView
 from rest_framework_simplejwt.authentication import AUTH_HEADER_TYPES
 from rest_framework_simplejwt.settings import api_settings
 
+from atrium.platform.api.schema import AutoSchema, error_response
 from atrium.platform.api.throttling import LoginUnavailable, enforce_login_rate
 
 from .authentication import token_failure
@@ -111,32 +106,7 @@ class TokenBlacklistSerializer(serializers.Serializer):
 
 
 # ------------------------------------------------------------- OpenAPI: error bodies
-def _error_response_serializer(name: str, codes: list[str], kind: list[tuple[str, str]]):
-    error = type(
-        f"{name}Error",
-        (serializers.Serializer,),
-        {
-            "code": serializers.ChoiceField(choices=[(code, code) for code in codes]),
-            "detail": serializers.CharField(),
-            "attr": serializers.CharField(allow_null=True),
-        },
-    )
-    return type(
-        f"{name}ErrorResponse",
-        (serializers.Serializer,),
-        {"type": serializers.ChoiceField(choices=kind), "errors": error(many=True)},
-    )
-
-
-LoginErrorResponse401Serializer = _error_response_serializer(
-    "Login401", ["invalid_credentials"], ClientErrorEnum.choices
-)
-TokenErrorResponse401Serializer = _error_response_serializer(
-    "Token401", ["token_not_valid", "user_inactive"], ClientErrorEnum.choices
-)
-LoginErrorResponse503Serializer = _error_response_serializer(
-    "Login503", ["login_unavailable"], ServerErrorEnum.choices
-)
+# The codes of each status come from the registry of error codes (errors.py of this app).
 
 
 def _error_example(name: str, status_code: int, code: str, detail: str) -> OpenApiExample:
@@ -171,10 +141,10 @@ USER_INACTIVE_EXAMPLE = _error_example(
     "user_inactive",
     "The account of this token is deactivated. Sign in with an active account.",
 )
-TOKEN_401 = OpenApiResponse(
-    TokenErrorResponse401Serializer,
-    description="The token is malformed, expired, blacklisted, of the wrong type, or "
-    "belongs to another tenant; or its account is deactivated.",
+TOKEN_401 = error_response(
+    401,
+    "The token is malformed, expired, blacklisted, of the wrong type, or belongs to "
+    "another tenant; or its account is deactivated.",
 )
 
 
@@ -223,19 +193,16 @@ class TokenObtainView(_TokenEndpoint):
         request=TokenObtainSerializer,
         responses={
             200: TokenObtainSerializer,
-            401: OpenApiResponse(
-                LoginErrorResponse401Serializer,
-                description="The e-mail and password do not match an active account.",
+            401: error_response(401, "The e-mail and password do not match an active account."),
+            429: error_response(
+                429,
+                "Too many attempts for this e-mail or from this address; retry after "
+                "`Retry-After` seconds.",
             ),
-            429: OpenApiResponse(
-                ErrorResponse429Serializer,
-                description="Too many attempts for this e-mail or from this address; "
-                "retry after `Retry-After` seconds.",
-            ),
-            503: OpenApiResponse(
-                LoginErrorResponse503Serializer,
-                description="Sign-in cannot be rate-limited right now, so it is refused; "
-                "retry after `Retry-After` seconds.",
+            503: error_response(
+                503,
+                "Sign-in cannot be rate-limited right now, so it is refused (or the "
+                "database is unavailable); retry after `Retry-After` seconds.",
             ),
         },
         examples=[

@@ -1,27 +1,77 @@
-"""OpenAPI generation: drf-standardized-errors' error responses, as this API really sends them.
+"""OpenAPI generation: the error answers as this API really sends them.
 
-Two things differ from the library's defaults, and a client generated from the schema (or
-schemathesis checking answers against it) would otherwise be told something false:
+drf-standardized-errors documents a fixed list of DRF's codes per status and adds a
+response only where a view's classes suggest one; a client generated from that schema
+(openapi-python-client makes every enum strict) crashed on real answers. Here:
 
-* A 400 is any of the one error shape's ``validation_error`` or ``client_error`` answers.
-  The library documents a per-field list of codes built from the request serializer, but
-  writes here also refuse unknown fields (``unknown_field``, with the unknown name as
-  ``attr``), lists refuse unknown ``ordering`` fields, and services add codes of their own
-  (``unique``, ``invalid_encoding``, …): ``code`` is documented as a stable string instead.
-* A 401 carries the codes of the token authentication (``token_not_valid``,
-  ``user_inactive``, …), not only DRF's two.
+* Every code of every status comes from the registry of error codes
+  (``atrium/tenants/codes.py``): one ``ErrorNNN`` schema per status whose ``code`` enum is
+  the registry's, so a code declared once is in the schema everywhere it can occur.
+* Answers that routing and the platform give before or around any view are on every
+  operation: 400 (malformed request: too many query parameters, invalid host), 403
+  (``tenant_suspended``), 404 (``tenant_not_found``), 503 (``database_unavailable``,
+  ``tenant_provisioning``) and 500.
+* A 400 is any of the one error shape's ``validation_error`` or ``client_error`` answers;
+  its ``code`` is an open string (field validation codes come from DRF and serializers).
+* Writes may answer 409 (a service's ``Conflict``) and bodies 413.
 * An empty query parameter (``?in_stock=``) means "not given" (django-filter, search,
   ordering and pagination all read it so): the parameters say ``allowEmptyValue``.
-* Writes may answer 409 (``Conflict`` of a service: ``category_in_use``, ``slug_taken``, …).
+* A serializer's description is its own docstring only, never one inherited from a mixin
+  (those say how the code works, not what a client sends).
 """
 
+from __future__ import annotations
+
+from functools import cache
+
+from django.utils.module_loading import autodiscover_modules
+from drf_spectacular.plumbing import get_override
+from drf_spectacular.utils import OpenApiResponse
 from drf_standardized_errors.openapi import AutoSchema as StandardizedErrorsAutoSchema
-from drf_standardized_errors.openapi_serializers import ClientErrorEnum, ValidationErrorEnum
+from drf_standardized_errors.openapi_serializers import (
+    ClientErrorEnum,
+    ServerErrorEnum,
+    ValidationErrorEnum,
+)
 from rest_framework import serializers
 
-from atrium.platform.accounts.authentication import AUTHENTICATION_ERROR_CODES
+from atrium.tenants import codes
 
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+BODY_METHODS = ("POST", "PUT", "PATCH")
+# Statuses any request can be answered with, whatever the view: routing (unknown host,
+# suspended or unready tenant, malformed request), a database outage, a bug.
+ANY_OPERATION = ("400", "403", "404", "500", "503")
+
+STATUS_SUMMARIES = {
+    400: "The request is malformed or a value is not valid.",
+    401: "Not authenticated: no token, or a refused one.",
+    403: "Refused: not allowed for this user, or the tenant is suspended.",
+    404: "Not found: no such object or URL, or no tenant serves this host.",
+    405: "This URL does not take that method.",
+    406: "No answer in a media type the Accept header allows.",
+    409: "Conflicts with the current state.",
+    413: "The request body is too large.",
+    415: "The body's Content-Type is not accepted here.",
+    429: "Too many requests: retry after `Retry-After` seconds.",
+    500: "A server error.",
+    503: "Temporarily unavailable: retry after `Retry-After` seconds.",
+}
+
+
+def load_error_codes() -> None:
+    """Import every module that declares error codes: the ``errors`` module of each
+    installed app (the same registry, whoever asks first), and the API's own."""
+    from atrium.platform.api import errors, parsers, throttling  # noqa: F401
+
+    autodiscover_modules("errors")
+
+
+def code_list(status: int) -> str:
+    return "\n".join(
+        f"- `{entry.code}`" + (f": {entry.description}" if entry.description else "")
+        for entry in codes.described(status)
+    )
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -39,38 +89,97 @@ class BadRequestResponseSerializer(serializers.Serializer):
     errors = ErrorSerializer(many=True)
 
 
-class UnauthorizedErrorSerializer(ErrorSerializer):
-    code = serializers.ChoiceField(choices=AUTHENTICATION_ERROR_CODES)
+class RegisteredCodeField(serializers.ChoiceField):
+    """The codes of one status, read from the registry when the schema is generated (a
+    module that declares codes may be imported after this field was made)."""
+
+    def __init__(self, status: int, **kwargs) -> None:
+        self.status = status
+        super().__init__(choices=[], **kwargs)
+
+    @property
+    def choices(self) -> dict[str, str]:
+        return {code: code for code in codes.codes(self.status)}
+
+    @choices.setter
+    def choices(self, value) -> None:  # set by ChoiceField.__init__; the registry decides
+        pass
 
 
-class UnauthorizedResponseSerializer(serializers.Serializer):
-    type = serializers.ChoiceField(choices=ClientErrorEnum.choices)
-    errors = UnauthorizedErrorSerializer(many=True)
+@cache
+def error_response_serializer(status: int) -> type[serializers.Serializer]:
+    """``ErrorNNNResponse``: the one error shape with the registry's codes of ``status``."""
+    error = type(
+        f"Error{status}Serializer",
+        (ErrorSerializer,),
+        {
+            "__doc__": f"One error of a {status} answer.",
+            "code": RegisteredCodeField(status, help_text="Stable and machine-readable."),
+        },
+    )
+    kind = ServerErrorEnum.choices if status >= 500 else ClientErrorEnum.choices
+    return type(
+        f"Error{status}ResponseSerializer",
+        (serializers.Serializer,),
+        {
+            "__doc__": f"The error answer of status {status}.",
+            "type": serializers.ChoiceField(choices=kind),
+            "errors": error(many=True),
+        },
+    )
 
 
-class ConflictResponseSerializer(serializers.Serializer):
-    type = serializers.ChoiceField(choices=ClientErrorEnum.choices)
-    errors = ErrorSerializer(many=True)
+def error_response(status: int, description: str = "") -> OpenApiResponse:
+    """The documented answer of ``status``, for views that declare it themselves."""
+    load_error_codes()
+    return OpenApiResponse(
+        error_response_serializer(status),
+        # The codes are listed as registered now: every app's errors module is loaded.
+        description=f"{description or STATUS_SUMMARIES.get(status, '')}\n\n{code_list(status)}",
+    )
 
 
 class AutoSchema(StandardizedErrorsAutoSchema):
     def _get_allowed_error_status_codes(self) -> list[str]:
-        return [*super()._get_allowed_error_status_codes(), "409"]
+        load_error_codes()
+        return ["400", *(str(status) for status in codes.statuses() if status != 400)]
 
     def _should_add_error_response(self, responses: dict, status_code: str) -> bool:
-        if status_code == "409" and self.method not in WRITE_METHODS:
+        if status_code in responses:
             return False
+        if status_code in ANY_OPERATION:
+            return True
+        if status_code == "409":
+            return self.method in WRITE_METHODS
+        if status_code == "413":
+            return self.method in BODY_METHODS
         return super()._should_add_error_response(responses, status_code)
 
     def _get_error_response_serializer(self, status_code: str):
-        if status_code == "409":
-            return ConflictResponseSerializer
-        if status_code == "401":
-            return UnauthorizedResponseSerializer
-        return super()._get_error_response_serializer(status_code)
+        status = int(status_code)
+        if status == 400:
+            serializer = self._get_http400_serializer()
+            codes_400 = code_list(400)
+            description = (
+                f"{STATUS_SUMMARIES[400]} `code` is a string: a field's validation code "
+                f"(`required`, `invalid`, `max_length`, …) or one of these:\n\n{codes_400}"
+            )
+            return OpenApiResponse(serializer, description=description)
+        description = STATUS_SUMMARIES.get(status, "")
+        return OpenApiResponse(
+            error_response_serializer(status),
+            description=f"{description}\n\n{code_list(status)}".strip(),
+        )
 
     def _get_http400_serializer(self):
         return BadRequestResponseSerializer
+
+    def _map_basic_serializer(self, serializer, direction):
+        schema = super()._map_basic_serializer(serializer, direction)
+        own = type(serializer).__dict__.get("__doc__")
+        if not own and not get_override(serializer, "description"):
+            schema.pop("description", None)  # an inherited docstring (a mixin's)
+        return schema
 
     def _get_filter_parameters(self):
         return _empty_allowed(super()._get_filter_parameters())

@@ -1,19 +1,76 @@
 """OpenAPI endpoints and JSON error pages shared by the tenant and platform URL confs."""
 
 import sys
+from functools import cache
+from pathlib import Path
 
-from django.http import JsonResponse
-from django.urls import path
+from django.contrib.staticfiles import finders
+from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpResponse, HttpResponsePermanentRedirect, JsonResponse
+from django.urls import Resolver404, path, re_path, resolve, reverse
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.renderers import JSONRenderer
+
+from .errors import (
+    BadRequest,
+    DatabaseUnavailable,
+    error_response,
+    is_database_outage,
+    malformed_request,
+)
+
+
+class SchemaView(SpectacularAPIView):
+    """The schema in YAML (default) or JSON (``?format=json``); its errors (a refused
+    token, a throttled client) in JSON like every other error, never in YAML."""
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        if getattr(response, "exception", False):
+            request.accepted_renderer = JSONRenderer()
+            request.accepted_media_type = JSONRenderer.media_type
+        return super().finalize_response(request, response, *args, **kwargs)
+
+
+class RedocView(SpectacularRedocView):
+    """ReDoc from this server's own assets only: a template without web fonts, and the
+    sidecar's bundle without the one asset it takes from a CDN (``redoc_bundle``)."""
+
+    template_name = "atrium/redoc.html"
+
+    @staticmethod
+    def _redoc_standalone() -> str:
+        return reverse("redoc-bundle")
+
+
+REDOC_BUNDLE = "drf_spectacular_sidecar/redoc/bundles/redoc.standalone.js"
+# ReDoc's side menu always shows Redocly's logo, loaded from their CDN; without it the menu
+# keeps its "API docs by Redocly" link text.
+REDOC_REMOTE_LOGO = b"https://cdn.redoc.ly/redoc/logo-mini.svg"
+
+
+@cache
+def _redoc_bundle() -> bytes:
+    found = finders.find(REDOC_BUNDLE)
+    if not found:
+        raise ImproperlyConfigured(f"{REDOC_BUNDLE} not found: install drf-spectacular-sidecar")
+    return Path(found).read_bytes().replace(REDOC_REMOTE_LOGO, b"")
+
+
+def redoc_bundle(request) -> HttpResponse:
+    response = HttpResponse(_redoc_bundle(), content_type="text/javascript; charset=utf-8")
+    response["Cache-Control"] = "public, max-age=86400"
+    return response
 
 
 def schema_urls(urlconf: str) -> list:
     """``/api/schema/``, ``/api/docs/`` (Swagger UI) and ``/api/redoc/`` for one URL conf;
     the UI assets are served locally (drf-spectacular-sidecar), so the docs work offline."""
     return [
-        path("api/schema/", SpectacularAPIView.as_view(urlconf=urlconf), name="schema"),
+        path("api/schema/", SchemaView.as_view(urlconf=urlconf), name="schema"),
         path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
-        path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+        path("api/redoc/", RedocView.as_view(url_name="schema"), name="redoc"),
+        path("api/redoc/redoc.standalone.js", redoc_bundle, name="redoc-bundle"),
     ]
 
 
@@ -24,6 +81,31 @@ def _error(status: int, code: str, detail: str) -> JsonResponse:
     )
 
 
+@csrf_exempt  # it changes nothing; a POST to a wrong URL is a 404, not a CSRF failure
+def unknown_url(request, unmatched: str = "") -> JsonResponse | HttpResponsePermanentRedirect:
+    """The last URL pattern: an unknown URL is a JSON 404 in every setting (with ``DEBUG``
+    on, Django's 404 handler would answer its HTML page instead). As Django's APPEND_SLASH
+    would, a GET of a known URL without its trailing slash is redirected to it."""
+    if not request.path_info.endswith("/"):
+        try:
+            match = resolve(request.path_info + "/", getattr(request, "urlconf", None))
+        except Resolver404:
+            match = None
+        if match is not None and match.func is not unknown_url:
+            target = request.path + "/"
+            if request.method in ("GET", "HEAD"):
+                query = request.META.get("QUERY_STRING")
+                return HttpResponsePermanentRedirect(f"{target}?{query}" if query else target)
+            return _error(404, "not_found", f"Not found. Did you mean {target!r}?")
+    return _error(404, "not_found", "Not found: no such URL on this host.")
+
+
+def fallback_urls() -> list:
+    """Put last: everything no other pattern matched (except the admin's own URLs, which
+    answer their HTML pages) is a JSON 404."""
+    return [re_path(r"^(?!admin/)(?P<unmatched>.*)$", unknown_url, name="unknown-url")]
+
+
 def not_found(request, exception=None) -> JsonResponse:
     return _error(404, "not_found", "Not found.")
 
@@ -32,18 +114,14 @@ def server_error(request) -> JsonResponse:
     """Django's answer to an exception no view handled (a middleware's, e.g. the host
     lookup of routing): it is called inside the exception's handling, so the exception is
     still ``sys.exc_info()``; a database outage is a 503 there too, as in the API."""
-    from .errors import DatabaseUnavailable, is_database_outage
-
     if is_database_outage(sys.exc_info()[1]):
-        outage = DatabaseUnavailable()
-        response = _error(outage.status_code, outage.default_code, str(outage.detail))
-        response["Retry-After"] = str(outage.wait)
-        return response
+        return error_response(DatabaseUnavailable())
     return _error(500, "error", "A server error occurred.")
 
 
 def bad_request(request, exception=None) -> JsonResponse:
-    return _error(400, "bad_request", "Bad request.")
+    """Django's answer to a request it refused to read (SuspiciousOperation) outside DRF."""
+    return error_response(malformed_request(exception) or BadRequest())
 
 
 def permission_denied(request, exception=None) -> JsonResponse:

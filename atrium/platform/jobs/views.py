@@ -31,6 +31,10 @@ JOB_EXAMPLE = OpenApiExample(
 )
 
 
+# Bytes first: generated clients read a text/* answer as text (and crash on a file).
+DOWNLOAD_MEDIA_TYPES = ("application/octet-stream", "text/csv")
+
+
 @extend_schema(tags=["jobs"])
 class JobViewSet(mixins.RetrieveModelMixin, TenantGenericViewSet):
     serializer_class = JobSerializer
@@ -52,10 +56,20 @@ class JobViewSet(mixins.RetrieveModelMixin, TenantGenericViewSet):
     def retrieve(self, request, *args, **kwargs):
         return super().retrieve(request, *args, **kwargs)
 
+    def perform_content_negotiation(self, request, force=False):
+        # The download is a file whatever the Accept header says (text/csv,
+        # application/octet-stream, */*); its errors are JSON like every other error.
+        return super().perform_content_negotiation(
+            request, force=force or self.action == "download"
+        )
+
     @extend_schema(
         summary="Download a job's file (CSV)",
+        description="The file as bytes: `text/csv` (UTF-8), or `application/octet-stream` "
+        "when the request's Accept header names that type and not `text/csv`.",
         responses={
-            (200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY, description="The file."),
+            (200, media_type): OpenApiResponse(OpenApiTypes.BINARY, description="The file.")
+            for media_type in DOWNLOAD_MEDIA_TYPES
         },
     )
     @action(detail=True, methods=["get"], url_name="download")
@@ -70,5 +84,17 @@ class JobViewSet(mixins.RetrieveModelMixin, TenantGenericViewSet):
             # client both are a download that does not exist, never a 500.
             raise Http404 from None
         return FileResponse(
-            handle, as_attachment=True, filename=f"{job.kind}-{job.pk}.csv", content_type="text/csv"
+            handle,
+            as_attachment=True,
+            filename=f"{job.kind}-{job.pk}.csv",
+            content_type=download_media_type(request.headers.get("Accept", "")),
         )
+
+
+def download_media_type(accept: str) -> str:
+    """``text/csv`` unless the client asks for bytes (``application/octet-stream``) and not
+    for CSV; a client generated from the schema reads the first documented type as bytes."""
+    wanted = {part.split(";")[0].strip().lower() for part in accept.split(",")}
+    if "application/octet-stream" in wanted and "text/csv" not in wanted:
+        return "application/octet-stream"
+    return "text/csv"

@@ -1,0 +1,15 @@
+"""Error codes of accounts and authentication, declared in the registry of error codes
+(``atrium/tenants/codes.py``) so that the OpenAPI schema lists them."""
+
+from atrium.tenants.codes import error_code
+
+from .authentication import AUTHENTICATION_ERROR_CODES
+
+for _code in AUTHENTICATION_ERROR_CODES:
+    error_code(401, _code, "The token (or the Authorization header) was refused.")
+
+error_code(401, "invalid_credentials", "The e-mail and password do not match an active account.")
+error_code(409, "email_taken", "A user with this e-mail exists already.")
+error_code(400, "password_invalid", "The password does not meet the password rules.")
+# atrium/platform/api/throttling.py: sign-in refused while it cannot be rate-limited.
+error_code(503, "login_unavailable", "Sign-in cannot be rate-limited right now; retry shortly.")
