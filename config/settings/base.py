@@ -354,6 +354,9 @@ ATRIUM_SOFT_DELETE_RETENTION_DAYS = env_int("ATRIUM_SOFT_DELETE_RETENTION_DAYS",
 
 # The JWT claim that binds a token to the tenant it was minted on.
 ATRIUM_JWT_TENANT_CLAIM = "tid"
+# The JWT claim that carries the user's token version: a token whose version is not the
+# user's current one is refused (logout, deactivation, password or role change raise it).
+ATRIUM_JWT_VERSION_CLAIM = "ver"
 
 # Requests per tenant and user (or client IP when anonymous), by plan: a short burst
 # window and a sustained one. Login has its own limits, per tenant + e-mail and per IP.

@@ -132,7 +132,7 @@ LoginErrorResponse401Serializer = _error_response_serializer(
     "Login401", ["invalid_credentials"], ClientErrorEnum.choices
 )
 TokenErrorResponse401Serializer = _error_response_serializer(
-    "Token401", ["token_not_valid", "user_inactive"], ClientErrorEnum.choices
+    "Token401", ["token_not_valid", "user_inactive", "token_revoked"], ClientErrorEnum.choices
 )
 LoginErrorResponse503Serializer = _error_response_serializer(
     "Login503", ["login_unavailable"], ServerErrorEnum.choices
@@ -174,7 +174,9 @@ USER_INACTIVE_EXAMPLE = _error_example(
 TOKEN_401 = OpenApiResponse(
     TokenErrorResponse401Serializer,
     description="The token is malformed, expired, blacklisted, of the wrong type, or "
-    "belongs to another tenant; or its account is deactivated.",
+    "belongs to another tenant (`token_not_valid`); its account is deactivated "
+    "(`user_inactive`); or it was revoked by a logout or a change of password or role "
+    "(`token_revoked`).",
 )
 
 
@@ -313,10 +315,17 @@ class LogoutView(_TokenEndpoint):
         tags=["auth"],
         summary="Log out",
         description="Blacklists a refresh token of this tenant so it can never be spent "
-        "again. Access tokens already issued stay valid until they expire (minutes).",
+        "again, and signs its user out everywhere: every access and refresh token of the "
+        "user issued before stops working at once (401 `token_revoked`) and the user's open "
+        "sockets are closed (4401 `logged_out`). A refresh token already outdated by an "
+        "earlier logout or change of password or role is still blacklisted, and signs "
+        "nobody out.",
         request=TokenBlacklistSerializer,
         responses={
-            204: OpenApiResponse(description="Logged out: the refresh token is blacklisted."),
+            204: OpenApiResponse(
+                description="Logged out: the refresh token is blacklisted and the user's "
+                "tokens are revoked."
+            ),
             401: TOKEN_401,
         },
         examples=[

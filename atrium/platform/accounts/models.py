@@ -1,4 +1,5 @@
-"""User: UUID, e-mail login (case-insensitive), a tenant role. One table per schema."""
+"""User: UUID, e-mail login (case-insensitive), a tenant role, a token version. One table
+per schema."""
 
 import uuid
 
@@ -52,6 +53,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False)
     date_joined = models.DateTimeField(default=timezone.now)
+    # Carried in every token of the user (claim ATRIUM_JWT_VERSION_CLAIM) and compared with
+    # this row on every request; raising it revokes every token issued before (tokens.py).
+    token_version = models.PositiveIntegerField(default=0, db_default=0, editable=False)
 
     objects = UserManager()
 

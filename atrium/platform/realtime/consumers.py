@@ -4,6 +4,9 @@ The consumer joins two groups, built here from the authenticated scope and never
 anything the client sends: its tenant's (``t.<schema>.tenant``) and its user's
 (``t.<schema>.user.<id>``). Clients only send pings; anything else is answered with an
 error message, never with a crash, and an oversized frame closes the socket (1009).
+
+Once joined to its groups, a socket checks its token once more, so a logout or
+deactivation that committed while it connected cannot miss it.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from atrium.tenants.keyspace import group_name
 from atrium.tenants.sockets import CLOSE_UNAUTHORIZED
 
 from .events import EVENT_MESSAGE_TYPE
-from .middleware import negotiated_subprotocol
+from .middleware import negotiated_subprotocol, revoked_reason
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +53,14 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_TRY_AGAIN_LATER, reason="unavailable")
             return
         self.groups = groups  # left again by websocket_disconnect
+        # A revocation that committed after the middleware's check sent its close to the
+        # user's group before this socket was in it: look again, now that it is.
+        reason = await revoked_reason(self.scope["token"])
+        if reason is not None:
+            self._closing = True
+            await self.accept(negotiated_subprotocol(self.scope))
+            await self.close(code=CLOSE_UNAUTHORIZED, reason=reason)
+            return
         await self.accept(negotiated_subprotocol(self.scope))
         self._expiry_task = asyncio.create_task(self._close_when_token_expires())
 
