@@ -157,10 +157,11 @@ def user_password_change(
     user = User.objects.select_for_update().get(pk=user.pk)
     if actor.pk == user.pk:
         if current_password is None or not check_password(current_password, user.password):
-            raise PermissionDenied(
+            raise DomainError(
                 "The current password is missing or wrong: send the password you sign in "
                 "with as current_password (POST /api/v1/users/me/password/).",
                 code="wrong_password",
+                field="current_password",
             )
     else:
         _check_may_manage(actor, target_role=user.role, target=user)

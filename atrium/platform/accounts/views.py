@@ -148,7 +148,7 @@ class UserViewSet(
 
     @extend_schema(
         summary="Change your own password",
-        description="Needs the current password (403 `wrong_password` otherwise). Every "
+        description="Needs the current password (400 `wrong_password` otherwise). Every "
         "token you hold stops working at once (401 `token_revoked`) and your open sockets "
         "are closed (4401 `password_changed`); the answer is a new token pair.",
         request=PasswordChangeSerializer,
