@@ -16,11 +16,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from django.contrib.auth.hashers import make_password
 from django.test import Client
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from atrium.platform.accounts.models import Role, User
+from atrium.platform.accounts.services import GENERATED_SECRET_HASHER
 from atrium.platform.accounts.tokens import token_pair_issue
 from atrium.tenants.context import tenant_scope
 from atrium.tenants.models import Tenant
@@ -136,6 +138,7 @@ CASES = {
     "role_change": ("token_revoked", "role_changed"),
     "password_change": ("token_revoked", "password_changed"),
     "password_set_by_admin": ("token_revoked", "password_changed"),
+    "password_set_outside_the_services": ("token_revoked", "password_changed"),
     "deactivation_in_tenant_admin": ("user_inactive", "user_inactive"),
     "role_change_in_tenant_admin": ("token_revoked", "role_changed"),
 }
@@ -181,6 +184,11 @@ def test_revocation_takes_effect_at_once_on_http_and_sockets(
             HOST, target_url + "password/", {"password": NEW_PASSWORD}, token=admin_token
         )
         assert answer.status_code == 204, answer.text
+    elif case == "password_set_outside_the_services":  # a shell, Django's changepassword
+        with tenant_scope(tenant_a):
+            user = User.objects.get(pk=people.target.pk)
+            user.set_password(NEW_PASSWORD)
+            user.save()
     elif case == "deactivation_in_tenant_admin":
         change_in_tenant_admin(people.admin, people.target, is_active="")
     elif case == "role_change_in_tenant_admin":
@@ -226,3 +234,18 @@ def test_a_stale_refresh_token_cannot_sign_everybody_out(server, people):
         HOST, "/api/v1/auth/logout/", {"refresh": current["refresh"]}
     ).status_code == (204)
     assert error_code(server.get(HOST, ME, token=current["access"])) == "token_revoked"
+
+
+def test_rehashing_a_password_at_sign_in_revokes_nothing(server, people, tenant_a):
+    """A one-time password's hash is upgraded at the first sign-in (same password, new
+    hash): that is no change of password, and the tokens held keep working."""
+    with tenant_scope(tenant_a):
+        User.objects.filter(pk=people.target.pk).update(
+            password=make_password(PASSWORD, hasher=GENERATED_SECRET_HASHER)
+        )
+    held = mint(tenant_a, people.target)
+    sign_in(server, people.target)
+    with tenant_scope(tenant_a):
+        rehashed = User.objects.get(pk=people.target.pk).password
+    assert not rehashed.startswith(GENERATED_SECRET_HASHER), "the sign-in did not rehash"
+    assert server.get(HOST, ME, token=held).status_code == 200

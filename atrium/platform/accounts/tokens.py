@@ -37,7 +37,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken, Token, UntypedToken
 
 from atrium.platform.realtime.events import user_group
-from atrium.tenants.context import current_tenant
+from atrium.tenants.context import current_tenant, current_tenant_or_none
 from atrium.tenants.sockets import CLOSE_UNAUTHORIZED, close_sockets
 
 from .models import User
@@ -236,6 +236,13 @@ def token_pair_rotate(*, refresh: str) -> TokenPair:
     with transaction.atomic():
         _refresh_token_spend(token)
         return token_pair_issue(user=user)
+
+
+def user_tokens_revoke_in_tenant(*, user: User, reason: str) -> None:
+    """``user_tokens_revoke`` when a tenant is active; nothing for the public schema's
+    operators, who hold no tokens (they use the platform admin's sessions)."""
+    if current_tenant_or_none() is not None:
+        user_tokens_revoke(user=user, reason=reason)
 
 
 def refresh_token_revoke(*, refresh: str) -> None:
