@@ -11,6 +11,8 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+import redis
+from django.conf import settings
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
@@ -22,7 +24,26 @@ from tests.driver import Server, wait_for
 
 HOST = "alpha.localhost"
 CAP = 2
-CAPPED = {"ATRIUM_WS_MAX_SOCKETS_PER_USER": str(CAP), "ATRIUM_WS_SOCKET_LEASE_SECONDS": "3"}
+
+
+@pytest.fixture
+def capped_env() -> Iterator[dict[str, str]]:
+    """The servers' settings: a cap of 2, short leases, and a channel-layer prefix of their
+    own (under the run's), whose keys are deleted afterwards: the server this test kills
+    cannot leave its sockets' groups, and they must not outlive the test."""
+    prefix = f"{settings.CHANNEL_LAYERS['default']['CONFIG']['prefix']}-cap{uuid.uuid4().hex[:8]}"
+    yield {
+        "ATRIUM_WS_MAX_SOCKETS_PER_USER": str(CAP),
+        "ATRIUM_WS_SOCKET_LEASE_SECONDS": "3",
+        "TEST_CHANNEL_PREFIX": prefix,
+    }
+    client = redis.Redis.from_url(settings.CHANNEL_REDIS_URL)
+    try:
+        leftovers = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+        if leftovers:
+            client.delete(*leftovers)
+    finally:
+        client.close()
 
 
 @pytest.fixture
@@ -69,11 +90,11 @@ def opened(result: ClientConnection | tuple[int, str]) -> ClientConnection | Non
     return None
 
 
-def test_one_socket_over_the_cap_is_refused_across_processes_until_a_slot_frees(users):
+def test_one_socket_over_the_cap_is_refused_across_processes_until_a_slot_frees(users, capped_env):
     capped, other = users
     with (
-        Server(env=CAPPED, log_level="warning") as a,
-        Server(env=CAPPED, log_level="warning") as b,
+        Server(env=capped_env, log_level="warning") as a,
+        Server(env=capped_env, log_level="warning") as b,
         contextlib.ExitStack() as sockets,
     ):
         first = attempt(sockets, a, capped)
