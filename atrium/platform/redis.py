@@ -9,6 +9,11 @@ A lock (``tenant_lock``) is one key per name in the active scope's space, taken 
 ``SET NX PX`` and released only by its owner (compare-and-delete in Lua); every
 acquisition also draws a fencing token from a per-lock counter, so a writer can refuse a
 holder whose lock expired while it was paused.
+
+A lease set (``lease_acquire``) counts holders of a limited resource, such as a user's open
+sockets: one sorted set per resource, one member per holder scored by its lease's end.
+Holders renew their leases; a holder that died stops renewing and its slot comes free
+when its lease ends, so a crashed process never keeps slots for good.
 """
 
 from __future__ import annotations
@@ -332,3 +337,68 @@ def tenant_lock(
                 key,
                 lock.token,
             )
+
+
+# ------------------------------------------------------------------------ lease sets
+
+# KEYS: the lease set. ARGV: member, limit (0: none), lease (ms).
+# Ended leases are dropped first; a member already holding a lease renews it whatever the
+# count. Returns 1 if the member holds a lease now, 0 if the set is full.
+_LEASE_ACQUIRE_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local limit = tonumber(ARGV[2])
+local lease = tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if limit > 0 and not redis.call('ZSCORE', KEYS[1], ARGV[1])
+   and redis.call('ZCARD', KEYS[1]) >= limit then
+  return 0
+end
+redis.call('ZADD', KEYS[1], now + lease, ARGV[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < lease then redis.call('PEXPIRE', KEYS[1], lease) end
+return 1
+"""
+
+_lease_script: Script | None = None
+
+
+def _leases() -> tuple[Script, Redis]:
+    global _lease_script
+    client = get_redis_connection("default")
+    if _lease_script is None:
+        _lease_script = client.register_script(_LEASE_ACQUIRE_LUA)
+    return _lease_script, client
+
+
+def lease_acquire(key: str, member: str, *, limit: int, lease: float) -> bool:
+    """Give ``member`` a lease of ``lease`` seconds in the set ``key`` (from ``scoped_key``)
+    unless ``limit`` other members hold one (0: no limit); renews a lease it holds.
+
+    One atomic script on Redis' clock. Raises ``redis.RedisError`` when Redis cannot answer:
+    whether to fail open or closed is the caller's call.
+    """
+    if limit < 0 or lease <= 0:
+        raise ValueError(f"A lease needs limit >= 0 and a positive lease, not {limit}, {lease}.")
+    script, client = _leases()
+    return bool(script(keys=[key], args=[member, limit, max(1, int(lease * 1000))], client=client))
+
+
+def lease_renew(key: str, member: str, *, lease: float) -> None:
+    """Extend ``member``'s lease by ``lease`` seconds from now (taken again if it ended)."""
+    lease_acquire(key, member, limit=0, lease=lease)
+
+
+def lease_release(key: str, member: str) -> None:
+    """End ``member``'s lease at once (nothing happens if it holds none)."""
+    get_redis_connection("default").zrem(key, member)
+
+
+def lease_count(key: str) -> int:
+    """How many leases of ``key`` have not ended."""
+    return int(get_redis_connection("default").zcount(key, f"({_redis_now_ms()}", "+inf"))
+
+
+def _redis_now_ms() -> int:
+    seconds, micros = get_redis_connection("default").time()
+    return int(seconds) * 1000 + int(micros) // 1000

@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 CLOSE_UNAUTHORIZED = 4401  # the token or the user is no longer valid
 CLOSE_FORBIDDEN = 4403  # the tenant is not active, or the origin is not allowed
 CLOSE_NOT_FOUND = 4404  # no tenant at this host
+CLOSE_TOO_MANY_SOCKETS = 4429  # the user holds ATRIUM_WS_MAX_SOCKETS_PER_USER sockets already
 
 # The channel-layer message type; Channels dispatches it to the consumer's socket_close.
 SOCKET_CLOSE_MESSAGE_TYPE = "socket.close"

@@ -398,6 +398,9 @@ ATRIUM_SOFT_DELETE_RETENTION_DAYS = env_int("ATRIUM_SOFT_DELETE_RETENTION_DAYS",
 
 # The JWT claim that binds a token to the tenant it was minted on.
 ATRIUM_JWT_TENANT_CLAIM = "tid"
+# The JWT claim that carries the user's token version: a token whose version is not the
+# user's current one is refused (logout, deactivation, password or role change raise it).
+ATRIUM_JWT_VERSION_CLAIM = "ver"
 
 # The request limits the API applies, by plan: the plans' own (ATRIUM_PLANS). A separate
 # name so that tests and benchmarks can swap the limits without changing which plans exist.
@@ -491,5 +494,11 @@ ALLOWED_ORIGINS = [
 ]
 # Larger client frames close the socket with 1009 (clients only send pings).
 ATRIUM_WS_MAX_MESSAGE_BYTES = env_int("ATRIUM_WS_MAX_MESSAGE_BYTES", 64 * 1024)
+# Open sockets one user may hold at once (every server process together); one more is
+# closed with 4429 "too_many_sockets". 0: no cap. Each socket holds a lease in Redis,
+# renewed every third of ATRIUM_WS_SOCKET_LEASE_SECONDS, so the slots of a crashed server
+# process come free within that many seconds.
+ATRIUM_WS_MAX_SOCKETS_PER_USER = env_int("ATRIUM_WS_MAX_SOCKETS_PER_USER", 20)
+ATRIUM_WS_SOCKET_LEASE_SECONDS = env_int("ATRIUM_WS_SOCKET_LEASE_SECONDS", 60)
 # Seconds a publish may wait for the channel layer before the event is dropped (logged).
 ATRIUM_REALTIME_PUBLISH_TIMEOUT = float(env("ATRIUM_REALTIME_PUBLISH_TIMEOUT", "2"))

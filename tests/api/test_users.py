@@ -199,3 +199,47 @@ def test_bodies_are_json_only_a_form_is_415_not_an_empty_change(people):
     response = client.patch(f"{URL}me/", {"name": "Formed"}, format="multipart")
     assert response.status_code == 415
     assert client.get(f"{URL}me/").json()["name"] != "Formed"
+
+
+@pytest.mark.django_db
+def test_password_changes_by_the_rules_and_revoke_the_old_tokens(people):
+    """Own password: only with the current one; another's: only by who manages that user.
+    A change answers (for oneself) a new pair, and the tokens held before stop working."""
+    from atrium.platform.accounts.tokens import token_pair_issue
+
+    member, admin = people["member"], people["admin"]
+    with tenant_scope(member.tenant):
+        member.set_password("Old-Passw0rd-horse")
+        member.save()
+        old = token_pair_issue(user=member)
+    client = APIClient(HTTP_HOST="alpha.localhost", HTTP_AUTHORIZATION=f"Bearer {old.access}")
+
+    wrong = client.post(URL + "me/password/", {"current_password": "nope", "password": "x"})
+    assert (wrong.status_code, error_codes(wrong)) == (400, ["wrong_password"])
+    assert wrong.json()["errors"][0]["attr"] == "current_password"
+    weak = client.post(
+        URL + "me/password/", {"current_password": "Old-Passw0rd-horse", "password": "123"}
+    )
+    assert (weak.status_code, error_codes(weak)) == (400, ["password_invalid"])
+    # Members cannot set anybody's password; admins cannot set an owner's.
+    other = as_user(member).post(f"{URL}{admin.pk}/password/", {"password": "N3w-Passw0rd-x"})
+    assert (other.status_code, error_codes(other)) == (403, ["permission_denied"])
+    owner = as_user(admin).post(
+        f"{URL}{people['owner'].pk}/password/", {"password": "N3w-Passw0rd-x"}
+    )
+    assert (owner.status_code, error_codes(owner)) == (403, ["permission_denied"])
+    assert client.get(URL + "me/").status_code == 200  # nothing changed so far
+
+    changed = client.post(
+        URL + "me/password/",
+        {"current_password": "Old-Passw0rd-horse", "password": "N3w-Passw0rd-horse"},
+    )
+    assert changed.status_code == 200
+    refused = client.get(URL + "me/")
+    assert (refused.status_code, error_codes(refused)) == (401, ["token_revoked"])
+    fresh = APIClient(HTTP_HOST="alpha.localhost")
+    fresh.credentials(HTTP_AUTHORIZATION=f"Bearer {changed.json()['access']}")
+    assert fresh.get(URL + "me/").status_code == 200
+    with tenant_scope(member.tenant):
+        member.refresh_from_db()
+        assert member.check_password("N3w-Passw0rd-horse")

@@ -127,6 +127,7 @@ def test_the_generated_matrix_is_complete_and_the_public_routes_are_the_known_on
 # not be a plain "not found". A new detail route needs its object here.
 REAL_IDS = {
     "/api/v1/users/{id}/": lambda w: w.member.pk,
+    "/api/v1/users/{id}/password/": lambda w: w.member.pk,
     "/api/v1/catalog/categories/{id}/": lambda w: w.category.pk,
     "/api/v1/catalog/products/{id}/": lambda w: w.product.pk,
     "/api/v1/catalog/products/{id}/restore/": lambda w: w.deleted_product.pk,

@@ -144,7 +144,8 @@ USER_INACTIVE_EXAMPLE = _error_example(
 TOKEN_401 = error_response(
     401,
     "The token is malformed, expired, blacklisted, of the wrong type, or belongs to "
-    "another tenant; or its account is deactivated.",
+    "another tenant (`token_not_valid`); its account is deactivated (`user_inactive`); or "
+    "it was revoked by a logout or a change of password or role (`token_revoked`).",
 )
 
 
@@ -280,10 +281,17 @@ class LogoutView(_TokenEndpoint):
         tags=["auth"],
         summary="Log out",
         description="Blacklists a refresh token of this tenant so it can never be spent "
-        "again. Access tokens already issued stay valid until they expire (minutes).",
+        "again, and signs its user out everywhere: every access and refresh token of the "
+        "user issued before stops working at once (401 `token_revoked`) and the user's open "
+        "sockets are closed (4401 `logged_out`). A refresh token already outdated by an "
+        "earlier logout or change of password or role is still blacklisted, and signs "
+        "nobody out.",
         request=TokenBlacklistSerializer,
         responses={
-            204: OpenApiResponse(description="Logged out: the refresh token is blacklisted."),
+            204: OpenApiResponse(
+                description="Logged out: the refresh token is blacklisted and the user's "
+                "tokens are revoked."
+            ),
             401: TOKEN_401,
         },
         examples=[

@@ -14,7 +14,13 @@ from rest_framework_simplejwt.settings import api_settings
 from atrium.tenants.context import NoTenantError
 
 from .models import User
-from .tokens import InactiveUserError, TenantAccessToken, TokenError, token_user
+from .tokens import (
+    InactiveUserError,
+    RevokedTokenError,
+    TenantAccessToken,
+    TokenError,
+    token_user,
+)
 
 # Every code a 401 of a token-authenticated route can carry (DRF's two, and ours below).
 AUTHENTICATION_ERROR_CODES = (
@@ -23,6 +29,7 @@ AUTHENTICATION_ERROR_CODES = (
     "bad_authorization_header",
     "token_not_valid",
     "user_inactive",
+    "token_revoked",
 )
 
 
@@ -30,6 +37,8 @@ def token_failure(error: TokenError) -> AuthenticationFailed:
     """The 401 for a refused token, as one plain error (simplejwt's own are nested dicts)."""
     if isinstance(error, InactiveUserError):
         return AuthenticationFailed(f"{error}. Sign in with an active account.", "user_inactive")
+    if isinstance(error, RevokedTokenError):
+        return AuthenticationFailed(f"{error}. Sign in again to get a new token.", "token_revoked")
     return AuthenticationFailed(f"{error}. Sign in again to get a new token.", "token_not_valid")
 
 

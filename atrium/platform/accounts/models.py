@@ -1,4 +1,5 @@
-"""User: UUID, e-mail login (case-insensitive), a tenant role. One table per schema."""
+"""User: UUID, e-mail login (case-insensitive), a tenant role, a token version. One table
+per schema."""
 
 import uuid
 
@@ -52,6 +53,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False)
     date_joined = models.DateTimeField(default=timezone.now)
+    # Carried in every token of the user (claim ATRIUM_JWT_VERSION_CLAIM) and compared with
+    # this row on every request; raising it revokes every token issued before (tokens.py).
+    token_version = models.PositiveIntegerField(default=0, db_default=0, editable=False)
 
     objects = UserManager()
 
@@ -70,6 +74,18 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def __str__(self) -> str:
         return self.email
+
+    def save(self, *args, **kwargs) -> None:
+        # A password set outside the services (Django's changepassword command, a shell)
+        # must revoke the user's tokens too, or that path would skip it. Django marks a new
+        # password in ``_password`` until the save; rehashing on login clears it first, so
+        # only a real change of an existing user's password lands here.
+        password_set = self._password is not None and not self._state.adding
+        super().save(*args, **kwargs)
+        if password_set:
+            from .tokens import user_tokens_revoke_in_tenant
+
+            user_tokens_revoke_in_tenant(user=self, reason="password_changed")
 
     def apply_role(self, role: str) -> None:
         """The role decides admin access: owners are superusers of their tenant's admin,

@@ -45,3 +45,26 @@ class UserUpdateSerializer(StrictFieldsMixin, serializers.Serializer):
 
 class ProfileUpdateSerializer(StrictFieldsMixin, serializers.Serializer):
     name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+
+
+class PasswordChangeSerializer(StrictFieldsMixin, serializers.Serializer):
+    current_password = serializers.CharField(
+        write_only=True,
+        trim_whitespace=False,
+        max_length=4096,
+        help_text="The password you sign in with now.",
+    )
+    password = serializers.CharField(
+        write_only=True, trim_whitespace=False, max_length=128, help_text="The new password."
+    )
+
+
+class PasswordSetSerializer(StrictFieldsMixin, serializers.Serializer):
+    password = serializers.CharField(
+        write_only=True, trim_whitespace=False, max_length=128, help_text="The new password."
+    )
+
+
+class TokenPairSerializer(serializers.Serializer):
+    access = serializers.CharField(read_only=True, help_text="A new access token.")
+    refresh = serializers.CharField(read_only=True, help_text="A new refresh token.")

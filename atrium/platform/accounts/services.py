@@ -1,8 +1,12 @@
-"""User management services of a tenant: create (invite), update, deactivate.
+"""User management services of a tenant: create (invite), update, deactivate, password.
 
 The rules: only owners grant or take away the owner role, admins manage members and
 admins, and a tenant always keeps at least one active owner. The last-owner check locks
 the owner rows, so two concurrent demotions cannot both pass it.
+
+A deactivation, a change of role and a new password revoke every token of the user and
+close its open sockets (``tokens.user_tokens_revoke``), in the same transaction as the
+change: every path that changes these (API, tenant admin) goes through here.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from django.contrib.auth.hashers import make_password
+from django.contrib.auth.hashers import check_password, make_password
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -18,6 +22,7 @@ from django.db import IntegrityError, transaction
 from atrium.platform.errors import Conflict, DomainError, PermissionDenied
 
 from .models import Role, User
+from .tokens import user_tokens_revoke
 
 GENERATED_SECRET_HASHER = "generated_sha256"
 
@@ -121,6 +126,8 @@ def user_update(
     # The owner rows are locked, so two concurrent demotions cannot both pass the check.
     user = User.objects.select_for_update().get(pk=user.pk)
     user_update_check(actor=actor, user=user, role=role, is_active=is_active, lock=True)
+    deactivated = is_active is False and user.is_active
+    role_changed = role is not None and role != user.role
     if name is not None:
         user.name = name
     if role is not None:
@@ -129,8 +136,40 @@ def user_update(
         user.is_active = is_active
     user.full_clean(exclude=["password"])
     user.save()
+    if deactivated or role_changed:
+        user_tokens_revoke(user=user, reason="user_inactive" if deactivated else "role_changed")
     return user
 
 
 def user_deactivate(*, actor: User, user: User) -> User:
     return user_update(actor=actor, user=user, is_active=False)
+
+
+@transaction.atomic
+def user_password_change(
+    *, actor: User, user: User, password: str, current_password: str | None = None
+) -> User:
+    """Set ``user``'s password and revoke every token it holds (its sockets close).
+
+    Users change their own password with ``current_password``; owners and admins set the
+    password of users they manage without it.
+    """
+    user = User.objects.select_for_update().get(pk=user.pk)
+    if actor.pk == user.pk:
+        if current_password is None or not check_password(current_password, user.password):
+            raise DomainError(
+                "The current password is missing or wrong: send the password you sign in "
+                "with as current_password (POST /api/v1/users/me/password/).",
+                code="wrong_password",
+                field="current_password",
+            )
+    else:
+        _check_may_manage(actor, target_role=user.role, target=user)
+    try:
+        validate_password(password, user=user)
+    except ValidationError as exc:
+        raise DomainError(" ".join(exc.messages), code="password_invalid") from None
+    user.password = make_password(password)
+    user.save(update_fields=["password"])
+    user_tokens_revoke(user=user, reason="password_changed")
+    return user

@@ -9,6 +9,14 @@ used: every token class here picks its tenant's backend itself.
 
 The functions at the bottom are the token life cycle (issue, rotate, revoke, verify);
 they raise simplejwt's ``TokenError``, which the auth API turns into a 401.
+
+Revocation: every token also carries its user's ``token_version`` (claim
+``settings.ATRIUM_JWT_VERSION_CLAIM``), and ``token_user`` compares it with the user's row,
+which authenticating a request or a socket reads anyway. ``user_tokens_revoke`` raises the
+version (logout, deactivation, role or password change) in the caller's transaction, so
+every access and refresh token issued before stops working the moment it commits, in
+every process, without a cache to invalidate or a second store to be down; the user's open
+sockets are closed (4401) after the commit.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils.crypto import salted_hmac
 from rest_framework_simplejwt.backends import TokenBackend
 from rest_framework_simplejwt.exceptions import TokenError
@@ -27,7 +36,9 @@ from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken, Token, UntypedToken
 
-from atrium.tenants.context import current_tenant
+from atrium.platform.realtime.events import user_group
+from atrium.tenants.context import current_tenant, current_tenant_or_none
+from atrium.tenants.sockets import CLOSE_UNAUTHORIZED, close_sockets
 
 from .models import User
 
@@ -101,11 +112,25 @@ class TenantBoundMixin:
 class TenantAccessToken(TenantBoundMixin, AccessToken):
     """An access token of the current tenant (the only kind that authenticates requests)."""
 
+    @classmethod
+    def for_user(cls, user: User) -> TenantAccessToken:
+        token = super().for_user(user)
+        token[settings.ATRIUM_JWT_VERSION_CLAIM] = user.token_version
+        return token
+
 
 class TenantRefreshToken(TenantBoundMixin, RefreshToken):
-    """A refresh token of the current tenant; recorded as outstanding when issued."""
+    """A refresh token of the current tenant; recorded as outstanding when issued.
+
+    Its access tokens copy its claims, the token version included."""
 
     access_token_class = TenantAccessToken
+
+    @classmethod
+    def for_user(cls, user: User) -> TenantRefreshToken:
+        token = super().for_user(user)
+        token[settings.ATRIUM_JWT_VERSION_CLAIM] = user.token_version
+        return token
 
     @property
     def access_token(self) -> TenantAccessToken:
@@ -118,6 +143,18 @@ class TenantUntypedToken(TenantBoundMixin, UntypedToken):
 
 class InactiveUserError(TokenError):
     """The token is sound but its user no longer exists here or is deactivated."""
+
+
+class RevokedTokenError(TokenError):
+    """The token was issued before its user logged out or changed password or role."""
+
+
+def token_version(token: Token) -> int:
+    """The user's token version the token was issued under (0: issued before versions)."""
+    value = token.get(settings.ATRIUM_JWT_VERSION_CLAIM, 0)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TokenError("Token has a malformed version")
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +174,29 @@ def token_user(token: Token) -> User:
         raise InactiveUserError("The account of this token no longer exists") from None
     if not user.is_active:
         raise InactiveUserError("The account of this token is deactivated")
+    if token_version(token) != user.token_version:
+        raise RevokedTokenError("The token was revoked (sign-out, or a change of password or role)")
     return user
+
+
+def user_tokens_revoke(*, user: User, reason: str, version: int | None = None) -> bool:
+    """Revoke every access and refresh token of ``user`` and close its open sockets.
+
+    Raises the user's token version in the caller's transaction (the tokens stop working
+    when it commits) and, after the commit, closes the user's sockets with 4401 and
+    ``reason``. With ``version``, only if the user is still at that version (a stale token
+    cannot sign everybody out); returns whether it revoked. ``user.token_version`` is
+    updated in place.
+    """
+    users = User.objects.filter(pk=user.pk)
+    if version is not None:
+        users = users.filter(token_version=version)
+    with transaction.atomic():
+        if not users.update(token_version=F("token_version") + 1):
+            return False
+        user.token_version = User.objects.values_list("token_version", flat=True).get(pk=user.pk)
+        close_sockets(user_group(user.pk), code=CLOSE_UNAUTHORIZED, reason=reason)
+    return True
 
 
 def token_pair_issue(*, user: User) -> TokenPair:
@@ -179,11 +238,24 @@ def token_pair_rotate(*, refresh: str) -> TokenPair:
         return token_pair_issue(user=user)
 
 
+def user_tokens_revoke_in_tenant(*, user: User, reason: str) -> None:
+    """``user_tokens_revoke`` when a tenant is active; nothing for the public schema's
+    operators, who hold no tokens (they use the platform admin's sessions)."""
+    if current_tenant_or_none() is not None:
+        user_tokens_revoke(user=user, reason=reason)
+
+
 def refresh_token_revoke(*, refresh: str) -> None:
-    """Log out: blacklist a refresh token of the current tenant (deactivated users too)."""
+    """Log out: blacklist a refresh token of the current tenant (deactivated users too) and,
+    if it is still current, revoke every token of its user and close the user's sockets."""
     token = TenantRefreshToken(refresh)
     with transaction.atomic():
         _refresh_token_spend(token)
+        user = User.objects.filter(
+            **{api_settings.USER_ID_FIELD: token.get(api_settings.USER_ID_CLAIM)}
+        ).first()
+        if user is not None:
+            user_tokens_revoke(user=user, reason="logged_out", version=token_version(token))
 
 
 def token_verify(*, token: str) -> TenantUntypedToken:

@@ -10,12 +10,16 @@ from atrium.platform.api.views import TenantGenericViewSet
 
 from . import selectors, services
 from .serializers import (
+    PasswordChangeSerializer,
+    PasswordSetSerializer,
     ProfileUpdateSerializer,
+    TokenPairSerializer,
     UserCreatedSerializer,
     UserCreateSerializer,
     UserSerializer,
     UserUpdateSerializer,
 )
+from .tokens import token_pair_issue
 
 USER_EXAMPLE = OpenApiExample(
     "A member",
@@ -57,14 +61,17 @@ USER_EXAMPLE = OpenApiExample(
     partial_update=extend_schema(
         summary="Change a user's name, role or access (owners and admins)",
         description="A tenant always keeps one active owner: demoting or deactivating the "
-        "last one answers 409 `last_owner`. Only owners change the owner role.",
+        "last one answers 409 `last_owner`. Only owners change the owner role. A change of "
+        "role or a deactivation revokes the user's tokens at once (401 `token_revoked` / "
+        "`user_inactive`) and closes its open sockets (4401).",
         request=UserUpdateSerializer,
         responses={200: UserSerializer},
         examples=[OpenApiExample("Promote", value={"role": "admin"}, request_only=True)],
     ),
     destroy=extend_schema(
         summary="Deactivate a user (owners and admins)",
-        description="Users are never deleted: they are deactivated and can be re-activated.",
+        description="Users are never deleted: they are deactivated and can be re-activated. "
+        "The user's tokens stop working at once and its open sockets are closed (4401).",
         responses={204: None},
     ),
 )
@@ -88,6 +95,7 @@ class UserViewSet(
         "create": (IsTenantAdmin,),
         "partial_update": (IsTenantAdmin,),
         "destroy": (IsTenantAdmin,),
+        "password": (IsTenantAdmin,),
     }
 
     def get_queryset(self):
@@ -137,3 +145,40 @@ class UserViewSet(
             )
             return Response(UserSerializer(user).data)
         return Response(UserSerializer(request.user).data)
+
+    @extend_schema(
+        summary="Change your own password",
+        description="Needs the current password (400 `wrong_password` otherwise). Every "
+        "token you hold stops working at once (401 `token_revoked`) and your open sockets "
+        "are closed (4401 `password_changed`); the answer is a new token pair.",
+        request=PasswordChangeSerializer,
+        responses={200: TokenPairSerializer},
+    )
+    @action(detail=False, methods=["post"], url_path="me/password")
+    def me_password(self, request):
+        payload = PasswordChangeSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        user = services.user_password_change(
+            actor=request.user,
+            user=request.user,
+            password=payload.validated_data["password"],
+            current_password=payload.validated_data["current_password"],
+        )
+        pair = token_pair_issue(user=user)
+        return Response({"access": pair.access, "refresh": pair.refresh})
+
+    @extend_schema(
+        summary="Set a user's password (owners and admins)",
+        description="Every token of the user stops working at once (401 `token_revoked`) and "
+        "its open sockets are closed (4401 `password_changed`).",
+        request=PasswordSetSerializer,
+        responses={204: None},
+    )
+    @action(detail=True, methods=["post"], url_path="password")
+    def password(self, request, *args, **kwargs):
+        payload = PasswordSetSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        services.user_password_change(
+            actor=request.user, user=self.get_object(), password=payload.validated_data["password"]
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)

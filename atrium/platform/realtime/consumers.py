@@ -4,6 +4,14 @@ The consumer joins two groups, built here from the authenticated scope and never
 anything the client sends: its tenant's (``t.<schema>.tenant``) and its user's
 (``t.<schema>.user.<id>``). Clients only send pings; anything else is answered with an
 error message, never with a crash, and an oversized frame closes the socket (1009).
+
+A user holds at most ``ATRIUM_WS_MAX_SOCKETS_PER_USER`` sockets across every server process:
+each socket holds a lease in the set ``t:<schema>:sockets:<user id>`` (Redis), renewed
+while it is open and released when it closes; one socket more is closed with 4429
+``too_many_sockets``. When Redis cannot answer, the cap is not enforced (fail open, like
+the API's rate limits): without Redis the channel layer is down too, and the socket closes
+with 1013 anyway. Once joined to its groups, a socket checks its token once more, so a
+logout or deactivation that committed while it connected cannot miss it.
 """
 
 from __future__ import annotations
@@ -19,39 +27,106 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from redis.exceptions import RedisError
 
+from atrium.platform.redis import lease_acquire, lease_release, lease_renew
 from atrium.tenants.context import current_tenant
-from atrium.tenants.keyspace import group_name
-from atrium.tenants.sockets import CLOSE_UNAUTHORIZED
+from atrium.tenants.keyspace import group_name, scoped_key
+from atrium.tenants.sockets import CLOSE_TOO_MANY_SOCKETS, CLOSE_UNAUTHORIZED
 
 from .events import EVENT_MESSAGE_TYPE
-from .middleware import negotiated_subprotocol
+from .middleware import negotiated_subprotocol, revoked_reason
 
 logger = logging.getLogger(__name__)
 
 CLOSE_MESSAGE_TOO_BIG = 1009
 CLOSE_TRY_AGAIN_LATER = 1013
+# The Redis key purpose of the per-user socket lease sets.
+SOCKET_LEASE_PURPOSE = "sockets"
+
+
+def socket_lease_key(user_id: object) -> str:
+    """The lease set of one user's open sockets in the current tenant."""
+    return scoped_key(SOCKET_LEASE_PURPOSE, user_id)
 
 
 class EventsConsumer(AsyncJsonWebsocketConsumer):
     """Delivers events to one authenticated user of one tenant (see the module docstring)."""
 
     _expiry_task: asyncio.Task[None] | None = None
+    _lease_task: asyncio.Task[None] | None = None
+    _lease_key: str | None = None
     _closing = False
 
     async def connect(self) -> None:
         tenant = current_tenant()
+        if not await self._take_slot():
+            await self._refuse(CLOSE_TOO_MANY_SOCKETS, "too_many_sockets")
+            return
         groups = [group_name("tenant"), group_name("user", self.scope["user"].pk)]
         try:
             for group in groups:
                 await self.channel_layer.group_add(group, self.channel_name)
         except (RedisError, OSError):
             logger.exception("realtime: cannot join the groups of %s", tenant.schema_name)
-            await self.accept(negotiated_subprotocol(self.scope))
-            await self.close(code=CLOSE_TRY_AGAIN_LATER, reason="unavailable")
+            await self._refuse(CLOSE_TRY_AGAIN_LATER, "unavailable")
             return
         self.groups = groups  # left again by websocket_disconnect
+        # A revocation that committed after the middleware's check sent its close to the
+        # user's group before this socket was in it: look again, now that it is.
+        reason = await revoked_reason(self.scope["token"])
+        if reason is not None:
+            await self._refuse(CLOSE_UNAUTHORIZED, reason)
+            return
         await self.accept(negotiated_subprotocol(self.scope))
         self._expiry_task = asyncio.create_task(self._close_when_token_expires())
+        if self._lease_key is not None:
+            self._lease_task = asyncio.create_task(self._renew_lease(self._lease_key))
+
+    async def _refuse(self, code: int, reason: str) -> None:
+        """Accept and close at once (the code reaches the client; see middleware.refuse)."""
+        self._closing = True
+        await self.accept(negotiated_subprotocol(self.scope))
+        await self.close(code=code, reason=reason)
+
+    async def _take_slot(self) -> bool:
+        """A lease among the user's ATRIUM_WS_MAX_SOCKETS_PER_USER sockets; False when full."""
+        limit = settings.ATRIUM_WS_MAX_SOCKETS_PER_USER
+        if limit <= 0:
+            return True
+        key = socket_lease_key(self.scope["user"].pk)
+        try:
+            taken = await asyncio.to_thread(
+                lease_acquire,
+                key,
+                self.channel_name,
+                limit=limit,
+                lease=settings.ATRIUM_WS_SOCKET_LEASE_SECONDS,
+            )
+        except (RedisError, OSError) as error:
+            # Fail open: the cap protects capacity, and without Redis nothing is delivered.
+            logger.warning("realtime: socket cap not enforced, Redis unavailable: %s", error)
+            return True
+        if taken:
+            self._lease_key = key
+        return taken
+
+    async def _renew_lease(self, key: str) -> None:
+        lease = settings.ATRIUM_WS_SOCKET_LEASE_SECONDS
+        while True:
+            await asyncio.sleep(lease / 3)
+            try:
+                await asyncio.to_thread(lease_renew, key, self.channel_name, lease=lease)
+            except (RedisError, OSError) as error:
+                logger.warning("realtime: could not renew the lease of a socket: %s", error)
+
+    async def _release_slot(self) -> None:
+        key, self._lease_key = self._lease_key, None
+        if key is None:
+            return
+        try:
+            await asyncio.to_thread(lease_release, key, self.channel_name)
+        except (RedisError, OSError):
+            # The lease ends on its own within ATRIUM_WS_SOCKET_LEASE_SECONDS.
+            logger.warning("realtime: could not release the lease of %s", key, exc_info=True)
 
     async def _close_when_token_expires(self) -> None:
         """A socket lives no longer than its token: the client reconnects with a fresh one,
@@ -121,10 +196,12 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
         await self.close(code=int(message["code"]), reason=str(message.get("reason", "")))
 
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
-        if self._expiry_task is not None:
-            self._expiry_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._expiry_task
+        for task in (self._expiry_task, self._lease_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        await self._release_slot()
         groups, self.groups = self.groups, []
         for group in groups:
             try:

@@ -29,6 +29,7 @@ from django.core.handlers.asgi import ASGIRequest
 from atrium.platform.accounts.models import User
 from atrium.platform.accounts.tokens import (
     InactiveUserError,
+    RevokedTokenError,
     TenantAccessToken,
     TokenError,
     token_user,
@@ -171,6 +172,25 @@ def authenticate(raw: str) -> tuple[TenantAccessToken, User]:
     return token, token_user(token)
 
 
+def refusal_reason(error: TokenError) -> str:
+    """The close reason (with 4401) for a token refused by ``token_user``."""
+    if isinstance(error, InactiveUserError):
+        return "user_inactive"
+    if isinstance(error, RevokedTokenError):
+        return "token_revoked"
+    return "token_not_valid"
+
+
+@tenant_database_sync_to_async
+def revoked_reason(token: TenantAccessToken) -> str | None:
+    """None while ``token`` still speaks for an active user at its version; else why not."""
+    try:
+        token_user(token)
+    except TokenError as error:
+        return refusal_reason(error)
+    return None
+
+
 class JWTAuthMiddleware:
     """Authenticates the socket with an access token of the current tenant (else 4401).
 
@@ -189,10 +209,8 @@ class JWTAuthMiddleware:
         else:
             try:
                 token, user = await authenticate(raw)
-            except InactiveUserError:
-                reason = "user_inactive"
-            except TokenError:
-                reason = "token_not_valid"
+            except TokenError as error:
+                reason = refusal_reason(error)
             else:
                 return await self.inner(dict(scope, user=user, token=token), receive, send)
         return await refuse(scope, receive, send, code=CLOSE_UNAUTHORIZED, reason=reason)
