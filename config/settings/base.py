@@ -291,10 +291,6 @@ LOGGING = {
     "loggers": {"django_redis": {"level": "WARNING"}},
 }
 
-# User.email is unique case-insensitively through a Lower(email) constraint, which the
-# auth check does not recognise as making USERNAME_FIELD unique.
-SILENCED_SYSTEM_CHECKS = ["auth.E003"]
-
 # ---------------------------------------------------------------------------- API
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
