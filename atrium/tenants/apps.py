@@ -9,6 +9,7 @@ class TenantsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import database, signals  # noqa: F401  (signals: routing invalidation)
+        # signals: routing invalidation; cors: the per-tenant origin check.
+        from . import cors, database, signals  # noqa: F401
 
         database.install()

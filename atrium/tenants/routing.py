@@ -48,7 +48,7 @@ return 0
 
 _HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _MISSING = "-"  # a host known not to exist (cached in this process only)
-_TENANT_FIELDS = ("id", "slug", "name", "schema_name", "status", "plan")
+_TENANT_FIELDS = ("id", "slug", "name", "schema_name", "status", "plan", "cors_origins")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +61,12 @@ class TenantRecord:
     schema_name: str
     status: str
     plan: str
+    # Browser origins allowed to call the API (atrium.tenants.cors); an entry stored by
+    # an older version has none.
+    cors_origins: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "cors_origins", tuple(self.cors_origins or ()))
 
     def to_tenant(self) -> Tenant:
         """A fresh, unshared Tenant instance per request (as if loaded from the DB)."""
@@ -71,6 +77,7 @@ class TenantRecord:
             schema_name=self.schema_name,
             status=self.status,
             plan=self.plan,
+            cors_origins=list(self.cors_origins),
         )
         tenant._state.adding = False
         tenant._state.db = "default"
@@ -234,6 +241,7 @@ class HostDirectory:
                     "tenant__schema_name",
                     "tenant__status",
                     "tenant__plan",
+                    "tenant__cors_origins",
                 )
                 .first()
             )
@@ -246,6 +254,7 @@ class HostDirectory:
             schema_name=row["tenant__schema_name"],
             status=row["tenant__status"],
             plan=row["tenant__plan"],
+            cors_origins=row["tenant__cors_origins"],
         )
 
 

@@ -43,7 +43,7 @@ def tenant_as_dict(tenant: Tenant, domains: list[Domain] | None = None) -> dict[
 
 
 class Command(BaseCommand):
-    help = "Provision, inspect and run tenants: create, list, show, suspend, activate, delete, domains, migrate, pool."
+    help = "Provision, inspect and run tenants: create, list, show, suspend, activate, delete, domains, migrate, pool, cors."
 
     def create_parser(self, prog_name, subcommand, **kwargs):
         parser = super().create_parser(prog_name, subcommand, **kwargs)
@@ -131,6 +131,8 @@ class Command(BaseCommand):
         s.add_argument("--json", action="store_true", help="Print JSON.")
         s = psub.add_parser("fill", help="Clone spares until the pool holds N.")
         s.add_argument("count", type=int, metavar="N")
+
+        self.add_cors_arguments(sub)
 
     def handle(self, *args, **options) -> None:
         self.verbosity = options["verbosity"]  # read by the migrate progress callback
@@ -364,3 +366,55 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Cloned {created} spare schema(s); the pool holds {options['count']} or more."
         )
+
+    # -- cors: the browser origins allowed to call a tenant's API (self-contained block)
+
+    def add_cors_arguments(self, sub) -> None:
+        p = sub.add_parser("cors", help="Browser origins allowed to call a tenant's API.")
+        csub = p.add_subparsers(
+            dest="cors_action",
+            metavar="<add|remove|list>",
+            required=True,
+            parser_class=OneLineErrorParser,
+        )
+        origin_help = "scheme://host[:port], e.g. https://app.example.com (no path, no wildcard)."
+        c = csub.add_parser("add", help="Allow an origin.")
+        c.add_argument("slug")
+        c.add_argument("origin", help=origin_help)
+        c.add_argument("--json", action="store_true", help="Print the result as JSON.")
+        c = csub.add_parser("remove", help="Stop allowing an origin.")
+        c.add_argument("slug")
+        c.add_argument("origin", help=origin_help)
+        c.add_argument("--json", action="store_true", help="Print the result as JSON.")
+        c = csub.add_parser("list", help="List the allowed origins.")
+        c.add_argument("slug")
+        c.add_argument("--json", action="store_true", help="Print JSON.")
+
+    def do_cors(self, options) -> None:
+        action, slug = options["cors_action"], options["slug"]
+        changed = None
+        if action == "add":
+            origin, changed = services.cors_origin_add(slug=slug, origin=options["origin"])
+            message = (
+                f"Allowed {origin} to call the API of {slug}."
+                if changed
+                else f"{origin} was already allowed for {slug}; nothing changed."
+            )
+        elif action == "remove":
+            origin = services.cors_origin_remove(slug=slug, origin=options["origin"])
+            changed, message = True, f"{origin} may no longer call the API of {slug}."
+        origins = services.cors_origin_list(slug=slug)
+        if options["json"]:
+            data = {"slug": slug, "origins": origins}
+            if changed is not None:
+                data.update(origin=origin, changed=changed)
+            self.emit_json(data)
+        elif action == "list":
+            for origin in origins:
+                self.stdout.write(origin)
+            if not origins:
+                self.stdout.write(
+                    f"No origins allowed for {slug}: browsers on other origins get no CORS headers."
+                )
+        else:
+            self.stdout.write(message)
