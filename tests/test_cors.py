@@ -251,3 +251,19 @@ def test_members_cannot_reach_the_origins_page(tenant_a):
     client.post("/admin/login/", {"username": "member-cors@alpha.test", "password": OWNER_PASSWORD})
     response = client.get("/admin/settings/cors-origins/")
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+@pytest.mark.django_db
+def test_directory_entries_of_other_versions_are_read(tenant_a):
+    """An entry without origins (written before them) or with fields this version does
+    not know (written by a newer one) is still a record."""
+    from dataclasses import asdict
+
+    from atrium.tenants.routing import HOSTS_KEY, directory, redis_client
+
+    record = directory.lookup("alpha.localhost")
+    older = {k: v for k, v in asdict(record).items() if k != "cors_origins"}
+    for entry, origins in ((older, ()), ({**older, "cors_origins": [APP], "future": 1}, (APP,))):
+        redis_client().hset(HOSTS_KEY, "alpha.localhost", json.dumps(entry))
+        read = directory._shared_lookup("alpha.localhost")
+        assert (read.slug, read.cors_origins) == ("alpha", origins)

@@ -16,7 +16,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import redis
 from django.conf import settings
@@ -82,6 +82,9 @@ class TenantRecord:
         tenant._state.adding = False
         tenant._state.db = "default"
         return tenant
+
+
+_RECORD_FIELDS = tuple(field.name for field in fields(TenantRecord))
 
 
 def normalize_host(raw_host: str) -> str | None:
@@ -213,7 +216,12 @@ class HostDirectory:
             raw = redis_client().hget(HOSTS_KEY, host)
         except redis.RedisError:
             return None
-        return TenantRecord(**json.loads(raw)) if raw else None
+        if not raw:
+            return None
+        # Only the fields this version knows: an entry written by a newer version (during
+        # a rolling deploy) may carry more.
+        data = json.loads(raw)
+        return TenantRecord(**{name: data[name] for name in _RECORD_FIELDS if name in data})
 
     def _shared_store(self, host: str, record: TenantRecord, version: str) -> None:
         try:
