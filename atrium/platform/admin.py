@@ -1,4 +1,5 @@
-"""The tenant admin site: served at ``<tenant host>/admin/`` to that tenant's staff users.
+"""The tenant admin site (``<tenant host>/admin/``, for that tenant's staff users), the
+admins' rate-limited sign-in, and the tenant's own settings page for CORS origins.
 
 The platform admin (``<base host>/admin/``) is Django's default ``admin.site``; keeping
 two sites means a tenant admin can never see the Tenant and Domain tables, which live in
