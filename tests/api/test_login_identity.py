@@ -273,3 +273,25 @@ def test_provisioning_stores_the_owner_canonically(live_db):
     assert result.owner_email == "owner@canon.test"
     with tenant_scope(result.tenant):
         assert list(User.objects.values_list("email", flat=True)) == ["owner@canon.test"]
+
+
+@pytest.mark.django_db
+def test_the_platform_admin_compares_operators_canonically():
+    from atrium.tenants.context import public_scope
+
+    with public_scope():
+        User.objects.create_superuser(email="ops-canon@atrium.test", password=PASSWORD)
+    client = Client(HTTP_HOST="localhost")
+    signed_in = client.post(
+        "/admin/login/", {"username": "OPS-CANON@ATRIUM.TE\u017fT", "password": PASSWORD}
+    )
+    assert signed_in.status_code == 302
+    form = {"name": "", "password1": PASSWORD, "password2": PASSWORD, "usable_password": "true"}
+    taken = client.post(
+        "/admin/accounts/user/add/", {**form, "email": "OP\u017f-CANON@ATRIUM.TEST"}
+    )
+    assert taken.status_code == 200 and b"already exists" in taken.content
+    added = client.post("/admin/accounts/user/add/", {**form, "email": "NEW\u212a@ATRIUM.TEST"})
+    assert added.status_code == 302
+    with public_scope():
+        assert User.objects.filter(email="newk@atrium.test").exists()
