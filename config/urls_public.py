@@ -3,8 +3,12 @@
 from django.contrib import admin
 from django.urls import path
 
+from atrium.platform.admin import limit_admin_login
 from atrium.platform.api import urls as api_urls
 from atrium.platform.health import healthz, readyz
+
+# The operators' admin signs in under the same limits as every tenant's admin and the API.
+limit_admin_login(admin.site)
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),

@@ -9,7 +9,8 @@ class TenantsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import database, plans, signals  # noqa: F401  (signals: routing invalidation)
+        # signals: routing invalidation; cors: the per-tenant origin check.
+        from . import cors, database, plans, signals  # noqa: F401
 
         plans.check_settings()
         database.install()

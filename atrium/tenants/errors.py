@@ -58,6 +58,14 @@ class DomainNotFound(TenantError):
     code = "domain_not_found"
 
 
+class OriginInvalid(InvalidInput):
+    code = "origin_invalid"
+
+
+class OriginNotFound(TenantError):
+    code = "origin_not_found"
+
+
 class TenantNotFound(TenantError):
     code = "tenant_not_found"
 

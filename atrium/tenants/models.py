@@ -3,6 +3,7 @@ the schema names of purged tenants, which are never given out again."""
 
 import uuid
 
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models.functions import Lower
 from django_tenants.models import DomainMixin, TenantMixin
@@ -26,6 +27,10 @@ class Tenant(TenantMixin):
     )
     status_reason = models.CharField(max_length=500, blank=True, default="")
     plan = models.CharField(max_length=32, default=default_plan, choices=plan_choices)
+    # Origins of browser apps allowed to call this tenant's API (CORS), each as
+    # scheme://host[:port], validated by atrium.tenants.cors; carried by the routing
+    # directory, so the check costs no SQL.
+    cors_origins = ArrayField(models.CharField(max_length=300), default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -412,8 +412,11 @@ def tenant_create(
     started = time.perf_counter()
     slug = validate_slug(slug)
     name = validate_name(name)
+    # The user manager's canonical form (atrium.platform.accounts.emails), validated after
+    # normalising: U+FF20 (full-width at) is an at sign only once normalised.
+    owner_email = get_user_model().objects.normalize_email(owner_email)
     try:
-        validate_email(owner_email or "")
+        validate_email(owner_email)
     except ValidationError:
         raise errors.InvalidInput(f"Invalid owner e-mail {owner_email!r}.") from None
     plan = validate_plan(plan or settings.ATRIUM_DEFAULT_PLAN)
@@ -471,7 +474,7 @@ def tenant_create(
     return ProvisionedTenant(
         tenant=tenant,
         url=tenant_url(hosts[0]),
-        owner_email=owner_email.lower(),
+        owner_email=owner_email,
         owner_password=password if generated else None,
         seconds=time.perf_counter() - started,
         schema_source=source,
@@ -491,7 +494,7 @@ def _create_schema(schema_name: str) -> str:
 def _create_owner(email: str, encoded_password: str) -> None:
     user_model = get_user_model()
     owner = user_model(
-        email=user_model.objects.normalize_email(email).lower(),
+        email=user_model.objects.normalize_email(email),
         password=encoded_password,
         role="owner",
         is_staff=True,

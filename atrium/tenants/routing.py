@@ -17,7 +17,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import redis
 from django.conf import settings
@@ -52,7 +52,7 @@ return 0
 _HOST_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
 _NUMERIC_LABEL = re.compile(r"[0-9]+|0x[0-9a-f]*")
 _MISSING = "-"  # a host known not to exist (cached in this process only)
-_TENANT_FIELDS = ("id", "slug", "name", "schema_name", "status", "plan")
+_TENANT_FIELDS = ("id", "slug", "name", "schema_name", "status", "plan", "cors_origins")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +65,12 @@ class TenantRecord:
     schema_name: str
     status: str
     plan: str
+    # Browser origins allowed to call the API (atrium.tenants.cors); an entry stored by
+    # an older version has none.
+    cors_origins: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "cors_origins", tuple(self.cors_origins or ()))
 
     def to_tenant(self) -> Tenant:
         """A fresh, unshared Tenant instance per request (as if loaded from the DB)."""
@@ -75,10 +81,14 @@ class TenantRecord:
             schema_name=self.schema_name,
             status=self.status,
             plan=self.plan,
+            cors_origins=list(self.cors_origins),
         )
         tenant._state.adding = False
         tenant._state.db = "default"
         return tenant
+
+
+_RECORD_FIELDS = tuple(field.name for field in fields(TenantRecord))
 
 
 def normalize_host(raw_host: str) -> str | None:
@@ -234,7 +244,12 @@ class HostDirectory:
             raw = redis_client().hget(HOSTS_KEY, host)
         except redis.RedisError:
             return None
-        return TenantRecord(**json.loads(raw)) if raw else None
+        if not raw:
+            return None
+        # Only the fields this version knows: an entry written by a newer version (during
+        # a rolling deploy) may carry more.
+        data = json.loads(raw)
+        return TenantRecord(**{name: data[name] for name in _RECORD_FIELDS if name in data})
 
     def _shared_store(self, host: str, record: TenantRecord, version: str) -> None:
         try:
@@ -262,6 +277,7 @@ class HostDirectory:
                     "tenant__schema_name",
                     "tenant__status",
                     "tenant__plan",
+                    "tenant__cors_origins",
                 )
                 .first()
             )
@@ -274,6 +290,7 @@ class HostDirectory:
             schema_name=row["tenant__schema_name"],
             status=row["tenant__status"],
             plan=row["tenant__plan"],
+            cors_origins=row["tenant__cors_origins"],
         )
 
 

@@ -17,6 +17,7 @@ from django_redis import get_redis_connection
 
 from . import errors
 from .context import public_scope
+from .cors import validate_origin, validate_origins
 from .keyspace import storage_root_for_schema, tenant_key_pattern
 from .migrator import quote_ident
 from .models import Domain, RetiredSchemaName, Tenant, TenantStatus
@@ -237,3 +238,45 @@ def tenant_update(*, slug: str, name: str | None = None, plan: str | None = None
                 setattr(tenant, field, changes[field])
             tenant.save(update_fields=[*changed, "updated_at"])
     return tenant
+
+
+# ------------------------------------------------------------------- CORS origins
+def cors_origin_list(*, slug: str) -> list[str]:
+    return list(tenant_get(slug).cors_origins)
+
+
+def cors_origins_set(*, slug: str, origins: list[str]) -> list[str]:
+    """Replace the tenant's allowed origins (validated); the routing directory, which
+    carries them, is invalidated after commit by the Tenant save signal."""
+    tenant = tenant_get(slug)
+    cleaned = validate_origins(origins)
+    with public_scope(), transaction.atomic():
+        tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
+        tenant.cors_origins = cleaned
+        tenant.save(update_fields=["cors_origins", "updated_at"])
+    return cleaned
+
+
+def cors_origin_add(*, slug: str, origin: str) -> tuple[str, bool]:
+    """Allow one origin; returns it as stored and whether it was new."""
+    value = validate_origin(origin)
+    with public_scope(), transaction.atomic():
+        tenant = Tenant.objects.select_for_update().get(pk=tenant_get(slug).pk)
+        if value in tenant.cors_origins:
+            return value, False
+        tenant.cors_origins = validate_origins([*tenant.cors_origins, value])
+        tenant.save(update_fields=["cors_origins", "updated_at"])
+    return value, True
+
+
+def cors_origin_remove(*, slug: str, origin: str) -> str:
+    value = validate_origin(origin)
+    with public_scope(), transaction.atomic():
+        tenant = Tenant.objects.select_for_update().get(pk=tenant_get(slug).pk)
+        if value not in tenant.cors_origins:
+            raise errors.OriginNotFound(
+                f"Tenant {slug!r} does not allow {value!r}; see `tenants cors list {slug}`."
+            )
+        tenant.cors_origins = [o for o in tenant.cors_origins if o != value]
+        tenant.save(update_fields=["cors_origins", "updated_at"])
+    return value

@@ -78,6 +78,7 @@ SHARED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "drf_standardized_errors",
+    "corsheaders",
 ]
 # Everything of a tenant lives in its schema, its users included.
 TENANT_APPS = [
@@ -109,6 +110,8 @@ MIDDLEWARE = [
     # Static files (admin, Swagger UI assets) are the same for every host: served first.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "atrium.tenants.routing.TenantRoutingMiddleware",
+    # After routing (it reads the tenant's allowed origins), before anything that answers.
+    "corsheaders.middleware.CorsMiddleware",
     "atrium.platform.api.throttling.RateLimitHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -317,10 +320,6 @@ LOGGING = {
     },
 }
 
-# User.email is unique case-insensitively through a Lower(email) constraint, which the
-# auth check does not recognise as making USERNAME_FIELD unique.
-SILENCED_SYSTEM_CHECKS = ["auth.E003"]
-
 # ---------------------------------------------------------------------------- API
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -410,6 +409,23 @@ ATRIUM_LOGIN_RATE_LIMITS = {"per_email": "5/min", "per_ip": "20/min"}
 # Reverse proxies in front of the app that append to X-Forwarded-For; the client address is
 # the entry the outermost one added. 0: the header is ignored (anyone can forge it).
 ATRIUM_TRUSTED_PROXY_COUNT = env_int("ATRIUM_TRUSTED_PROXY_COUNT", 0)
+
+# CORS (atrium/tenants/cors.py): no origin is allowed globally; each tenant lists its own
+# (`tenants cors add`, or its admin). Preflights under the API are answered before
+# authentication; CORS headers go only to an allowed origin. Tokens travel in the
+# Authorization header, so cookies are never allowed cross-origin.
+CORS_URLS_REGEX = r"^/api/"
+CORS_ALLOWED_ORIGINS: list[str] = []
+CORS_ALLOW_CREDENTIALS = False
+CORS_EXPOSE_HEADERS = [
+    "Retry-After",
+    "RateLimit-Limit",
+    "RateLimit-Remaining",
+    "RateLimit-Reset",
+    "RateLimit-Policy",
+    "Content-Disposition",
+]
+CORS_PREFLIGHT_MAX_AGE = env_int("CORS_PREFLIGHT_MAX_AGE", 600)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Atrium tenant API",

@@ -282,15 +282,20 @@ def _ids(world) -> set[str]:
 
 
 def _audit_platform_values(ids: dict[str, set[str]]) -> None:
-    """The routing directory holds hosts and their tenants' routing fields, nothing else."""
+    """The routing directory holds hosts and their tenants' routing fields (and allowed CORS
+    origins), nothing else."""
     raw = cache_redis()
     assert raw.get(VERSION_KEY).isdigit()
-    fields = {"id", "slug", "name", "schema_name", "status", "plan"}
+    fields = {"id", "slug", "name", "schema_name", "status", "plan", "cors_origins"}
     for host, record in raw.hgetall(HOSTS_KEY).items():
         assert set(json.loads(record)) == fields, (host, record)
     for key in keys_of(raw):
         if key.startswith("p:ratelimit:"):
-            assert re.fullmatch(r"p:ratelimit:[a-z-]+:ip:[0-9a-f.:]+", key), key
+            # Addresses, or a hash of an operator's e-mail (platform admin sign-in).
+            assert re.fullmatch(
+                r"p:ratelimit:([a-z-]+:ip:[0-9a-f.:]+|login-ip:[0-9a-f.:]+|login-email:[0-9a-f]{32})",
+                key,
+            ), key
         if key.startswith("p:idem:"):
             # Only platform tasks claim here; a tenant task's claim is in its tenant's space.
             assert re.fullmatch(r"p:idem:(tenants|platform)\.[a-z_.]+:[^:]+", key), key

@@ -10,6 +10,7 @@ from atrium.platform.admin import TenantAdminPermissions, tenant_admin_site
 from atrium.platform.errors import DomainError
 
 from . import services
+from .emails import canonical_email
 from .models import User
 
 
@@ -52,7 +53,15 @@ class TenantUserChangeForm(forms.ModelForm):
         return cleaned
 
 
+class CanonicalEmailFormField(forms.EmailField):
+    """The e-mail in its canonical form (``emails.py``), validated after normalising."""
+
+    def to_python(self, value):
+        return canonical_email(super().to_python(value))
+
+
 class TenantUserAddForm(forms.ModelForm):
+    email = CanonicalEmailFormField(max_length=254)
     password = forms.CharField(
         widget=forms.PasswordInput,
         required=False,

@@ -25,6 +25,7 @@ from atrium.platform.api.schema import AutoSchema, error_response
 from atrium.platform.api.throttling import LoginUnavailable, enforce_login_rate
 
 from .authentication import token_failure
+from .serializers import CanonicalEmailField
 from .tokens import (
     TokenError,
     refresh_token_revoke,
@@ -40,9 +41,9 @@ INVALID_CREDENTIALS = "No active account matches this e-mail and password. Check
 
 # ------------------------------------------------------------------------ serializers
 class TokenObtainSerializer(serializers.Serializer):
-    """E-mail (any case) and password → a new access + refresh pair of this tenant."""
+    """E-mail (any spelling of it) and password → a new access + refresh pair of this tenant."""
 
-    email = serializers.EmailField(write_only=True, max_length=254)
+    email = CanonicalEmailField(write_only=True, max_length=254)
     password = serializers.CharField(
         write_only=True, trim_whitespace=False, max_length=4096, style={"input_type": "password"}
     )
@@ -51,11 +52,11 @@ class TokenObtainSerializer(serializers.Serializer):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, str]:
         request = self.context["request"]
-        email = attrs["email"].strip().lower()
+        email = attrs["email"]  # canonical: the lookup and the throttle key compare this form
         # Counted before the password is checked, so wrong guesses spend the budget too.
         enforce_login_rate(request, email)
         # ModelBackend hashes a dummy password for unknown e-mails (equal timing) and
-        # refuses inactive users; the lookup is case-insensitive (UserManager).
+        # refuses inactive users; the lookup compares canonical e-mails (UserManager).
         user = authenticate(request=request, email=email, password=attrs["password"])
         if user is None or not user.is_active:
             raise AuthenticationFailed(INVALID_CREDENTIALS, "invalid_credentials")
@@ -186,7 +187,8 @@ class TokenObtainView(_TokenEndpoint):
     @extend_schema(
         tags=["auth"],
         summary="Sign in",
-        description="Exchanges an e-mail (case-insensitive) and password for an access "
+        description="Exchanges an e-mail (any spelling: compared in its canonical form) "
+        "and password for an access "
         "token (send it as `Authorization: Bearer <access>`) and a single-use refresh "
         "token. Both belong to this tenant and are refused on any other. An unknown "
         "e-mail, a wrong password and a deactivated account all get the same 401. "

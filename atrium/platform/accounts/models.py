@@ -1,13 +1,14 @@
-"""User: UUID, e-mail login (case-insensitive), a tenant role, a token version. One table
-per schema."""
+"""User: UUID, e-mail login (canonical e-mail, ``emails.py``), a tenant role, a token version.
+One table per schema."""
 
 import uuid
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.db import models
-from django.db.models.functions import Lower
 from django.utils import timezone
+
+from .emails import canonical_email
 
 
 class Role(models.TextChoices):
@@ -19,13 +20,20 @@ class Role(models.TextChoices):
 class UserManager(BaseUserManager):
     use_in_migrations = True
 
+    @classmethod
+    def normalize_email(cls, email: str | None) -> str:
+        """The canonical e-mail (``emails.canonical_email``): what is stored and compared."""
+        return canonical_email(email)
+
     def get_by_natural_key(self, email: str):
-        return self.get(email__iexact=email)
+        # Login (ModelBackend, the admin's form) looks users up here: one exact comparison
+        # of canonical forms, never the database's own case mapping.
+        return self.get(email=canonical_email(email))
 
     def _create(self, email: str, password: str | None, **fields):
         if not email:
             raise ValueError("A user needs an e-mail address.")
-        user = self.model(email=self.normalize_email(email).lower(), **fields)
+        user = self.model(email=self.normalize_email(email), **fields)
         if password is None:
             user.set_unusable_password()
         else:
@@ -47,7 +55,8 @@ class UserManager(BaseUserManager):
 
 class User(AbstractBaseUser, PermissionsMixin):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    email = models.EmailField(max_length=254)
+    # Stored in its canonical form (emails.py), so uniqueness is plain equality.
+    email = models.EmailField(max_length=254, unique=True)
     name = models.CharField(max_length=200, blank=True, default="")
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
     is_active = models.BooleanField(default=True)
@@ -66,7 +75,6 @@ class User(AbstractBaseUser, PermissionsMixin):
     class Meta:
         ordering = ["email"]
         constraints = [
-            models.UniqueConstraint(Lower("email"), name="user_email_unique_ci"),
             models.CheckConstraint(
                 condition=models.Q(role__in=Role.values), name="user_role_valid"
             ),
@@ -86,6 +94,12 @@ class User(AbstractBaseUser, PermissionsMixin):
             from .tokens import user_tokens_revoke_in_tenant
 
             user_tokens_revoke_in_tenant(user=self, reason="password_changed")
+
+    @classmethod
+    def normalize_username(cls, username: str) -> str:
+        # AbstractBaseUser.clean() (every full_clean, every admin form) stores this form;
+        # Django's own is NFKC only, which leaves case and the dotless i apart.
+        return canonical_email(username)
 
     def apply_role(self, role: str) -> None:
         """The role decides admin access: owners are superusers of their tenant's admin,

@@ -4,7 +4,19 @@ from rest_framework import serializers
 
 from atrium.platform.api.serializers import StrictFieldsMixin
 
+from .emails import MAX_RAW_LENGTH, canonical_email
 from .models import Role, User
+
+
+class CanonicalEmailField(serializers.EmailField):
+    """An e-mail in its canonical form (``emails.py``), validated after normalising: the
+    form the account is stored, looked up and rate-limited under."""
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if len(value) > MAX_RAW_LENGTH:
+            self.fail("max_length", max_length=self.max_length)
+        return canonical_email(value)
 
 
 class UserSerializer(serializers.ModelSerializer):
@@ -15,7 +27,7 @@ class UserSerializer(serializers.ModelSerializer):
 
 
 class UserCreateSerializer(StrictFieldsMixin, serializers.Serializer):
-    email = serializers.EmailField(max_length=254)
+    email = CanonicalEmailField(max_length=254)
     name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     role = serializers.ChoiceField(choices=Role.choices, default=Role.MEMBER)
     password = serializers.CharField(

@@ -56,8 +56,8 @@ def _ensure_another_active_owner(user: User, *, lock: bool) -> None:
 def user_create_check(*, actor: User, email: str, role: str, password: str | None) -> str:
     """Raise the domain error a creation would meet; returns the normalised e-mail."""
     _check_may_manage(actor, target_role=role)
-    email = User.objects.normalize_email(email).strip().lower()
-    if User.objects.filter(email__iexact=email).exists():
+    email = User.objects.normalize_email(email)
+    if User.objects.filter(email=email).exists():
         raise Conflict(f"A user with the e-mail {email!r} exists already.", code="email_taken")
     if password is not None:
         try:

@@ -26,6 +26,7 @@ from rest_framework.exceptions import APIException, Throttled
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
+from atrium.platform.accounts.emails import canonical_email
 from atrium.platform.redis import (
     RATELIMIT_PURPOSE,
     Rate,
@@ -239,8 +240,10 @@ class LoginUnavailable(APIException):
 
 
 def email_digest(email: str) -> str:
-    """The key part for an e-mail: a hash, so addresses never appear in Redis."""
-    return hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
+    """The key part for an e-mail: a hash of its canonical form (the form the login lookup
+    compares), so every spelling of an address shares one bucket and no address appears
+    in Redis."""
+    return hashlib.sha256(canonical_email(email).encode()).hexdigest()[:32]
 
 
 def login_limits(request: HttpRequest | Request, email: str) -> Sequence[tuple[str, Rate]]:

@@ -95,7 +95,7 @@ def tenant_as_dict(tenant: Tenant, domains: list[Domain] | None = None) -> dict[
 class Command(BaseCommand):
     help = (
         "Provision, inspect and run tenants: create, list, show, suspend, activate, delete, "
-        "domains, migrate, pool, run."
+        "domains, migrate, pool, run, cors."
     )
 
     def create_parser(self, prog_name, subcommand, **kwargs):
@@ -239,6 +239,26 @@ class Command(BaseCommand):
             help="Run in suspended, archived and provisioning tenants too (skipped otherwise).",
         )
         json_flag(p)
+
+        p = command(sub, "cors", help="Browser origins allowed to call a tenant's API.")
+        csub = p.add_subparsers(
+            dest="cors_action",
+            metavar="<add|remove|list>",
+            required=True,
+            parser_class=OneLineErrorParser,
+        )
+        origin_help = "scheme://host[:port], e.g. https://app.example.com (no path, no wildcard)."
+        c = command(csub, "add", help="Allow an origin.")
+        c.add_argument("slug")
+        c.add_argument("origin", help=origin_help)
+        json_flag(c)
+        c = command(csub, "remove", help="Stop allowing an origin.")
+        c.add_argument("slug")
+        c.add_argument("origin", help=origin_help)
+        json_flag(c)
+        c = command(csub, "list", help="List the allowed origins.")
+        c.add_argument("slug")
+        json_flag(c)
 
     def handle(self, *args, **options) -> None:
         self.verbosity = options["verbosity"]  # read by the migrate progress callback
@@ -668,3 +688,34 @@ class Command(BaseCommand):
         if capture:
             result.update(output=out.getvalue(), errors=err.getvalue())
         return result
+
+    # -- cors: the browser origins allowed to call a tenant's API
+
+    def do_cors(self, options) -> None:
+        action, slug = options["cors_action"], options["slug"]
+        changed = None
+        if action == "add":
+            origin, changed = services.cors_origin_add(slug=slug, origin=options["origin"])
+            message = (
+                f"Allowed {origin} to call the API of {slug}."
+                if changed
+                else f"{origin} was already allowed for {slug}; nothing changed."
+            )
+        elif action == "remove":
+            origin = services.cors_origin_remove(slug=slug, origin=options["origin"])
+            changed, message = True, f"{origin} may no longer call the API of {slug}."
+        origins = services.cors_origin_list(slug=slug)
+        if options["json"]:
+            data = {"slug": slug, "origins": origins}
+            if changed is not None:
+                data.update(origin=origin, changed=changed)
+            self.emit_json(data)
+        elif action == "list":
+            for origin in origins:
+                self.stdout.write(origin)
+            if not origins:
+                self.stdout.write(
+                    f"No origins allowed for {slug}: browsers on other origins get no CORS headers."
+                )
+        else:
+            self.stdout.write(message)
