@@ -583,7 +583,10 @@ def test_purge_drops_schema_rows_and_redis_keys(live_db, tenant_a):
     try:
         out = succeeded(tenants("delete", "cli-purge", "--purge", "--yes"))
 
-        assert out == "Purged cli-purge: dropped schema cli_purge, deleted 2 Redis keys.\n"
+        assert out == (
+            "Purged cli-purge: dropped schema cli_purge, deleted 2 Redis keys, "
+            "0 channel groups and 0 files.\n"
+        )
         assert tenant_or_none("cli-purge") is None
         with public_scope():
             assert not Domain.objects.filter(domain__contains="cli-purge").exists()

@@ -173,7 +173,7 @@ class Command(BaseCommand):
         p = command(
             sub,
             "delete",
-            help="Archive a tenant; with --purge --yes drop its schema, rows and keys.",
+            help="Archive a tenant; with --purge --yes remove everything of it (schema, rows, keys, files).",
         )
         p.add_argument("slug")
         p.add_argument("--purge", action="store_true", help="Drop everything of the tenant.")
@@ -425,14 +425,16 @@ class Command(BaseCommand):
         if options["purge"]:
             if not options["yes"]:
                 raise CommandError(
-                    f"--purge drops the schema, rows and Redis keys of tenant {options['slug']!r} "
+                    f"--purge removes the schema, rows, Redis keys, channel groups and files of tenant "
+                    f"{options['slug']!r} "
                     "for good: add --yes to confirm."
                 )
             result = services.tenant_purge(slug=options["slug"])
             self.emit(
                 options,
                 f"Purged {result['slug']}: dropped schema {result['schema_name']}, "
-                f"deleted {result['redis_keys_deleted']} Redis keys.",
+                f"deleted {result['redis_keys_deleted']} Redis keys, "
+                f"{result['channel_groups_deleted']} channel groups and {result['files_deleted']} files.",
                 {**result, "purged": True},
             )
             return
