@@ -25,13 +25,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 
 import redis
 from django.conf import settings
 from django.core.cache import cache
-from django_redis import get_redis_connection
 
+from atrium.tenants.bumps import MissedBumps
 from atrium.tenants.context import on_commit
 
 logger = logging.getLogger(__name__)
@@ -41,28 +40,14 @@ def _version_key(namespace: str) -> str:
     return f"ver:{namespace}"
 
 
+def _bump(client: redis.Redis, key: str) -> None:
+    # INCR creates a missing key at 1, the first version: skip past it.
+    if client.incr(key) == 1:
+        client.incr(key)
+
+
 # Full Redis keys of versions whose bump Redis did not take (see the module docstring).
-_missed_bumps: set[str] = set()
-_missed_lock = threading.Lock()
-
-
-def _apply_missed_bumps() -> bool:
-    """Bump the versions Redis missed; False while some are still missing."""
-    if not _missed_bumps:
-        return True
-    with _missed_lock:
-        keys = sorted(_missed_bumps)
-        try:
-            client = get_redis_connection("default")
-            for key in keys:
-                # INCR creates a missing key at 1, the first version: skip past it.
-                if client.incr(key) == 1:
-                    client.incr(key)
-                _missed_bumps.discard(key)
-        except redis.RedisError:
-            return False
-    logger.info("cache: applied %d version bump(s) missed while Redis was away", len(keys))
-    return True
+missed_bumps = MissedBumps("cache", _bump)
 
 
 def namespace_version(namespace: str) -> int:
@@ -90,10 +75,9 @@ def invalidate_namespace(namespace: str) -> None:
             bumped = cache.add(key, 2, timeout=None)
         if bumped is None:
             logger.warning("cache: Redis unavailable, the %s version bump is kept", namespace)
-            with _missed_lock:
-                _missed_bumps.add(cache.make_key(key))
+            missed_bumps.keep(cache.make_key(key))
         else:  # Redis answers: a process that only writes (a worker) catches up here
-            _apply_missed_bumps()
+            missed_bumps.replay()
 
     on_commit(bump)
 
@@ -107,7 +91,7 @@ def cached_api_response(request, namespace: str, produce):
     """
     from rest_framework.response import Response
 
-    if not _apply_missed_bumps():  # entries from before an outage may be stale
+    if not missed_bumps.replay():  # entries from before an outage may be stale
         response = produce()
         response["X-Cache"] = "bypass"
         return response

@@ -47,7 +47,9 @@ the code ``tenant_inactive``, so no job stays queued, and the tenant's users can
 once it is active. Beat's fan-out sends to active tenants only. The bound: the worker
 trusts its copy of the tenant directory for ATRIUM_TASK_TENANT_RECHECK_SECONDS (1 s) and a
 status change bumps the directory's version when it commits, so a message that starts at
-most that long after a suspension may still run; a run already under way finishes.
+most that long after a suspension may still run; a run already under way finishes. A bump
+lost in a Redis outage stretches that to ATRIUM_ROUTING_MAX_AGE (30 s): no copy of the
+directory is trusted longer (atrium.tenants.routing).
 """
 
 from __future__ import annotations
@@ -580,7 +582,8 @@ class TenantTask(AtriumTask):
         The scope's tenant comes from the worker's copy of the routing directory, which a
         status change makes stale (it bumps the directory version) and which the worker
         re-checks every ATRIUM_TASK_TENANT_RECHECK_SECONDS: so a message that starts up to
-        that long after a suspension commits may still run. A refusal is rare, so it is
+        that long after a suspension commits may still run (up to ATRIUM_ROUTING_MAX_AGE if
+        the bump was lost in a Redis outage). A refusal is rare, so it is
         decided on the database's status, not on the copy: a tenant just activated again is
         never refused from a stale copy."""
         from atrium.tenants.models import TenantStatus

@@ -6,6 +6,22 @@ to a Tenant or Domain bumps it (after commit), and each request compares it with
 version its local copy was built at, so a suspension takes effect in every process on the
 next request. Entries are only stored if the version did not move while they were read
 from the database, so a lookup racing a change cannot put stale data back.
+
+Redis away when a change commits: the bump is missed. The process keeps it and applies it
+as soon as Redis answers again (``MissedBumps``, shared with the response cache). A
+process that dies first (a ``tenants suspend`` run during the outage) takes the bump
+along, and the others' copies, which the version no longer invalidates, would be served
+for good. So no copy is trusted longer than ``ATRIUM_ROUTING_MAX_AGE`` seconds (30 by
+default) after it was read from the database, whatever happens to the bumps: the shared
+hash expires that long after its first entry (by Redis' own clock, so no two machines'
+clocks are compared), a process keeps an entry read from the hash only until the hash
+expires, and one read from the database for that long. A change therefore reaches every
+process within ``ATRIUM_ROUTING_MAX_AGE`` seconds in the worst case (plus the time of one
+lookup that read the database before the change and stored its answer after), and on the
+next request
+(a Celery worker: within ``ATRIUM_TASK_TENANT_RECHECK_SECONDS``) whenever its bump is taken.
+Once per max age, each process reads each host it serves again (one ``HGET``, and the
+first process after the hash expired one SQL query per host): nothing on the hot path.
 """
 
 from __future__ import annotations
@@ -28,6 +44,7 @@ from django_redis import get_redis_connection
 from django_tenants.postgresql_backend.base import FakeTenant
 
 from . import errors
+from .bumps import MissedBumps
 from .context import public_scope, tenant_scope
 from .keyspace import public_key
 from .models import Domain, Tenant, TenantStatus
@@ -38,11 +55,15 @@ VERSION_KEY = public_key("routing", "version")
 HOSTS_KEY = public_key("routing", "hosts")
 
 # Store a host's entry only if the directory version is still the one read before the
-# database lookup; otherwise a concurrent change happened and the entry may be stale.
+# database lookup; otherwise a concurrent change happened and the entry may be stale. The
+# hash expires ARGV[4] ms after its first entry, so no entry is older than the max age.
 _STORE_IF_CURRENT = """
 local current = redis.call('GET', KEYS[1]) or '0'
 if current == ARGV[1] then
   redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+  if redis.call('PTTL', KEYS[2]) < 0 then
+    redis.call('PEXPIRE', KEYS[2], ARGV[4])
+  end
   return 1
 end
 return 0
@@ -134,17 +155,37 @@ def redis_client() -> redis.Redis:
     return get_redis_connection("default")
 
 
+def _bump_version(client: redis.Redis, key: str) -> None:
+    """Invalidate the directory: a new version, and no shared entry of the old ones."""
+    pipe = client.pipeline(transaction=True)
+    pipe.incr(key)
+    pipe.delete(HOSTS_KEY)
+    pipe.execute()
+
+
+missed_bumps = MissedBumps("routing", _bump_version)
+
+# A local entry: the record (or _MISSING) and the time.monotonic() after which it is read
+# again.
+_Entry = tuple["TenantRecord | str", float]
+
+
+def _max_age() -> float:
+    return settings.ATRIUM_ROUTING_MAX_AGE
+
+
 class HostDirectory:
-    """Host → TenantRecord, cached in this process and in Redis, invalidated by version.
+    """Host → TenantRecord, cached in this process and in Redis, invalidated by version
+    and, whatever happens to the version, by age (see the module docstring).
 
     It also answers schema → TenantRecord for the Celery worker (a message names its
-    schema, not a host), from a per-process copy under the same version.
+    schema, not a host), from a per-process copy under the same version and age.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._entries: OrderedDict[str, TenantRecord | str] = OrderedDict()
-        self._schemas: OrderedDict[str, TenantRecord | str] = OrderedDict()
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._schemas: OrderedDict[str, _Entry] = OrderedDict()
         self._version: str | None = None
         self._checked_at = 0.0
 
@@ -155,7 +196,10 @@ class HostDirectory:
             self._version = None
 
     def _shared_version(self) -> str | None:
-        """The directory version in Redis, or None when Redis cannot be asked."""
+        """The directory version in Redis, or None when Redis cannot be asked; a bump this
+        process missed is applied first."""
+        if missed_bumps.pending and not missed_bumps.replay():
+            return None
         try:
             return (redis_client().get(VERSION_KEY) or b"0").decode()
         except redis.RedisError:
@@ -188,12 +232,13 @@ class HostDirectory:
         found, record = self._local_lookup(self._entries, host)
         if found:
             return record
-        record = self._shared_lookup(host) if version is not None else None
+        record, expires = self._shared_lookup(host) if version is not None else (None, 0.0)
         if record is None:
+            expires = time.monotonic() + _max_age()  # from before the read: conservative
             record = self._database_lookup(host)
             if record is not None and version is not None:
                 self._shared_store(host, record, version)
-        self._local_store(self._entries, host, record, version)
+        self._local_store(self._entries, host, record, version, expires)
         return record
 
     def schema_lookup(self, schema_name: str) -> TenantRecord | None:
@@ -207,49 +252,59 @@ class HostDirectory:
         found, record = self._local_lookup(self._schemas, schema_name)
         if found:
             return record
+        expires = time.monotonic() + _max_age()
         with public_scope():
             row = Tenant.objects.filter(schema_name=schema_name).values(*_TENANT_FIELDS).first()
         record = TenantRecord(**{**row, "id": str(row["id"])}) if row else None
-        self._local_store(self._schemas, schema_name, record, version)
+        self._local_store(self._schemas, schema_name, record, version, expires)
         return record
 
     def _local_lookup(
-        self, entries: OrderedDict[str, TenantRecord | str], key: str
+        self, entries: OrderedDict[str, _Entry], key: str
     ) -> tuple[bool, TenantRecord | None]:
-        """(found, record) from this process's copy; a known miss is found with None."""
+        """(found, record) from this process's copy; a known miss is found with None, an
+        entry past its max age is not found."""
         with self._lock:
             entry = entries.get(key)
             if entry is None:
                 return False, None
+            value, expires = entry
+            if time.monotonic() >= expires:
+                del entries[key]
+                return False, None
             entries.move_to_end(key)
-            return True, None if entry == _MISSING else entry
+            return True, None if value == _MISSING else value
 
     def _local_store(
         self,
-        entries: OrderedDict[str, TenantRecord | str],
+        entries: OrderedDict[str, _Entry],
         key: str,
         record: TenantRecord | None,
         version: str | None,
+        expires: float,
     ) -> None:
         with self._lock:
             if version is not None and version != self._version:
                 return
-            entries[key] = record if record is not None else _MISSING
+            entries[key] = (record if record is not None else _MISSING, expires)
             entries.move_to_end(key)
             while len(entries) > settings.ATRIUM_ROUTING_LOCAL_MAX_HOSTS:
                 entries.popitem(last=False)
 
-    def _shared_lookup(self, host: str) -> TenantRecord | None:
+    def _shared_lookup(self, host: str) -> tuple[TenantRecord | None, float]:
+        """The shared entry of ``host`` and the time.monotonic() until which it may be
+        trusted (when the hash expires); (None, 0) when there is none to trust."""
         try:
-            raw = redis_client().hget(HOSTS_KEY, host)
+            pipe = redis_client().pipeline(transaction=True)
+            pipe.hget(HOSTS_KEY, host)
+            pipe.pttl(HOSTS_KEY)
+            raw, ttl_ms = pipe.execute()
         except redis.RedisError:
-            return None
-        if not raw:
-            return None
-        # Only the fields this version knows: an entry written by a newer version (during
-        # a rolling deploy) may carry more.
-        data = json.loads(raw)
-        return TenantRecord(**{name: data[name] for name in _RECORD_FIELDS if name in data})
+            return None, 0.0
+        # No expiry (-1): written by a version that set none, so its age is unknown.
+        if not raw or ttl_ms <= 0:
+            return None, 0.0
+        return record_from_json(raw), time.monotonic() + min(ttl_ms / 1000, _max_age())
 
     def _shared_store(self, host: str, record: TenantRecord, version: str) -> None:
         try:
@@ -261,6 +316,7 @@ class HostDirectory:
                 version,
                 host,
                 json.dumps(asdict(record)),
+                max(1, int(_max_age() * 1000)),
             )
         except redis.RedisError:
             logger.warning("routing: could not store %s in the shared directory", host)
@@ -294,6 +350,13 @@ class HostDirectory:
         )
 
 
+def record_from_json(raw: bytes | str) -> TenantRecord:
+    """A shared entry as a record. Only the fields this version knows: an entry written by
+    a newer version (during a rolling deploy) may carry more."""
+    data = json.loads(raw)
+    return TenantRecord(**{name: data[name] for name in _RECORD_FIELDS if name in data})
+
+
 directory = HostDirectory()
 
 
@@ -301,14 +364,16 @@ def invalidate_directory() -> None:
     """Make every process re-read the host directory (call after the change commits)."""
     directory.clear_local()
     try:
-        client = redis_client()
-        pipe = client.pipeline(transaction=True)
-        pipe.incr(VERSION_KEY)
-        pipe.delete(HOSTS_KEY)
-        pipe.execute()
+        _bump_version(redis_client(), VERSION_KEY)
     except redis.RedisError:
-        # Other processes fall back to their short local TTL while Redis is away.
-        logger.warning("routing: Redis unavailable, directory invalidated in this process only")
+        missed_bumps.keep(VERSION_KEY)
+        logger.warning(
+            "routing: Redis unavailable, the directory version bump is kept until it answers;"
+            " other processes see the change within ATRIUM_ROUTING_MAX_AGE (%s s)",
+            _max_age(),
+        )
+    else:
+        missed_bumps.replay()  # one kept from an outage: the bump just made covers it
 
 
 def error_response(status: int, code: str, detail: str) -> JsonResponse:

@@ -56,6 +56,10 @@ ATRIUM_DEFAULT_PLAN = "free"
 # How long the in-process host directory trusts itself when Redis cannot be asked.
 ATRIUM_ROUTING_FALLBACK_TTL = float(env("ATRIUM_ROUTING_FALLBACK_TTL", "5"))
 ATRIUM_ROUTING_LOCAL_MAX_HOSTS = env_int("ATRIUM_ROUTING_LOCAL_MAX_HOSTS", 50_000)
+# The longest any copy of the host directory (a process's, the shared Redis hash) is
+# trusted after it was read from the database: the bound on how long a tenant change whose
+# invalidation was lost (made while Redis was away) can go unseen.
+ATRIUM_ROUTING_MAX_AGE = float(env("ATRIUM_ROUTING_MAX_AGE", "30"))
 # How long a Celery worker trusts its copy of the tenant directory before it asks Redis
 # whether it changed (HTTP asks on every request).
 ATRIUM_TASK_TENANT_RECHECK_SECONDS = float(env("ATRIUM_TASK_TENANT_RECHECK_SECONDS", "1"))
