@@ -103,13 +103,11 @@ class User(AbstractBaseUser, PermissionsMixin):
         """
         update_fields = kwargs.get("update_fields")
         saved = None if update_fields is None else set(update_fields)
-        # Django marks a new password in ``_password`` until the save; rehashing on login
-        # clears it first, so only a real change of an existing user's password counts.
-        password_set = (
-            self._password is not None
-            and not self._state.adding
-            and (saved is None or "password" in saved)
-        )
+        # Django marks a new password in ``_password`` until the save (any save: Django
+        # clears the mark even when update_fields leaves the password out, so it counts
+        # then too); rehashing on login clears it first, so only a real change of an
+        # existing user's password counts.
+        password_set = self._password is not None and not self._state.adding
         watched = {"is_active", "role", "token_version"}
         with transaction.atomic(using=kwargs.get("using")):
             before = None
