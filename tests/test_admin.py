@@ -6,7 +6,7 @@ from django.test import Client
 
 from atrium.platform.accounts.models import User
 from atrium.tenants import provisioning
-from atrium.tenants.context import public_scope
+from atrium.tenants.context import public_scope, tenant_scope
 from atrium.tenants.models import Domain, Tenant
 from atrium.tenants.routing import directory
 
@@ -356,3 +356,77 @@ def test_plans_are_a_validated_choice_from_settings(tenant_a, settings):
         settings.ATRIUM_PLANS = bad
         with pytest.raises(ImproperlyConfigured):
             plans.check_settings()
+
+
+# ----------------------------------------------------------------------------- deleting users
+# The User model lives in the public schema (operators) and in every tenant's; the models
+# that point at it (jobs, products, reviews, outstanding tokens) exist only in tenants.
+
+
+def operator_in_public(email: str) -> User:
+    with public_scope():
+        return User.objects.create_user(email=email, password=OPERATOR_PASSWORD, is_staff=True)
+
+
+def public_user_exists(email: str) -> bool:
+    with public_scope():
+        return User.objects.filter(email=email).exists()
+
+
+@pytest.mark.django_db
+def test_platform_admin_deletes_an_operator(ops, tenant_a):
+    leaving = operator_in_public("leaving@atrium.test")
+    url = f"/admin/accounts/user/{leaving.pk}/delete/"
+    confirm = ops.get(url)  # the page lists what would go with the user
+    assert confirm.status_code == 200, confirm.content[:2000]
+    assert b"leaving@atrium.test" in confirm.content
+    done = ops.post(url, {"post": "yes"})
+    assert done.status_code == 302, done.content[:2000]
+    assert not public_user_exists("leaving@atrium.test")
+    # The bulk action too.
+    ids = [operator_in_public(f"bulk-{n}@atrium.test").pk for n in range(2)]
+    selected = {"action": "delete_selected", "_selected_action": [str(pk) for pk in ids]}
+    assert ops.post("/admin/accounts/user/", selected).status_code == 200  # confirmation
+    assert ops.post("/admin/accounts/user/", {**selected, "post": "yes"}).status_code == 302
+    assert not public_user_exists("bulk-0@atrium.test")
+    assert public_user_exists("ops@atrium.test")
+    # The tenants' users of the same e-mail, in their own schemas, are untouched.
+    with tenant_scope(tenant_a):
+        assert User.objects.filter(email="owner@alpha.test").exists()
+
+
+@pytest.mark.django_db
+def test_operators_are_deleted_through_the_orm_in_public_scope(tenant_a):
+    operator_in_public("one@atrium.test")
+    operator_in_public("two@atrium.test")
+    with public_scope():
+        deleted, per_model = User.objects.filter(email="one@atrium.test").delete()
+        assert (deleted, per_model) == (1, {"accounts.User": 1})
+        User.objects.get(email="two@atrium.test").delete()
+    assert not public_user_exists("one@atrium.test")
+    assert not public_user_exists("two@atrium.test")
+
+
+@pytest.mark.django_db
+def test_deleting_a_tenants_user_still_follows_the_tenant_relations(tenant_a):
+    """In a tenant's schema the tenant-only relations are there and are followed: a user
+    with a job is protected, and an outstanding token loses its user (SET_NULL)."""
+    from django.db.models import ProtectedError
+    from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
+
+    from atrium.platform.accounts.tokens import token_pair_issue
+    from atrium.platform.jobs import services as jobs
+
+    with tenant_scope(tenant_a):
+        worker = User.objects.create_user(email="worker@alpha.test")
+        jobs.job_create(kind="catalog.export", created_by=worker)
+        with pytest.raises(ProtectedError):
+            worker.delete()
+        with pytest.raises(ProtectedError):
+            User.objects.filter(pk=worker.pk).delete()
+        leaver = User.objects.create_user(email="leaver@alpha.test")
+        token_pair_issue(user=leaver)
+        outstanding = OutstandingToken.objects.get(user=leaver)
+        leaver.delete()
+        outstanding.refresh_from_db()
+        assert outstanding.user_id is None

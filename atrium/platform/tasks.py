@@ -44,7 +44,9 @@ an import or export run days later would act on what was asked for long before. 
 refusal comes before the idempotency key is claimed and before the body takes any lock, so
 nothing is left held; a job task (``atrium.platform.jobs.tasks``) marks its job failed with
 the code ``tenant_inactive``, so no job stays queued, and the tenant's users can ask again
-once it is active. Beat's fan-out sends to active tenants only. The bound: the worker
+once it is active. The same path serves every other refusal (``TaskRefused``, raised by a
+base's ``check_queued_run``): a job task also refuses a job whose user has been deactivated
+since (``user_inactive``). Beat's fan-out sends to active tenants only. The bound: the worker
 trusts its copy of the tenant directory for ATRIUM_TASK_TENANT_RECHECK_SECONDS (1 s) and a
 status change bumps the directory's version when it commits, so a message that starts at
 most that long after a suspension may still run; a run already under way finishes. A bump
@@ -113,13 +115,15 @@ class TenantRequired(NoTenantError):
     """A tenant-scoped task was sent without a tenant, or for a tenant that is gone."""
 
 
-class TenantInactive(Exception):
-    """A queued tenant task's tenant is not active (suspended, archived): it does not run.
+class TaskRefused(Exception):
+    """A queued task that may not run now, decided before its body (``check_queued_run``):
+    the body never runs, nothing is claimed or locked, and the run is logged with outcome
+    ``inactive``.
 
-    ``code`` is stable; ``status`` is the tenant's status when the task was refused. Both
-    are arguments, so the exception survives the result backend whole."""
+    ``code`` is stable; ``status`` says what was found (a tenant's status, say). Both are
+    arguments, so the exception survives the result backend whole."""
 
-    code = "tenant_inactive"
+    code = "task_refused"
 
     def __init__(self, message: str, status: str = "") -> None:
         super().__init__(message, status)
@@ -128,6 +132,13 @@ class TenantInactive(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+
+class TenantInactive(TaskRefused):
+    """A queued tenant task's tenant is not active (suspended, archived): it does not run.
+    ``status`` is the tenant's status when the task was refused."""
+
+    code = "tenant_inactive"
 
 
 # ----------------------------------------------------------------------------- headers
@@ -441,8 +452,9 @@ class AtriumTask(ScopedTask):
     def check_scope(self, scope: Scope) -> None:
         """Raise when the task may not run in ``scope``."""
 
-    def check_queued_run(self, scope: Scope) -> None:
-        """Raise when a message may not run in ``scope`` now (a direct call skips this)."""
+    def check_queued_run(self, scope: Scope, args: tuple, kwargs: dict) -> None:
+        """Raise when a message (with these arguments) may not run in ``scope`` now: a
+        ``TaskRefused`` to refuse it for good. A direct call skips this."""
         self.check_scope(scope)
 
     def on_final_failure(self, exc: Exception, args: tuple, kwargs: dict) -> None:
@@ -476,13 +488,13 @@ class AtriumTask(ScopedTask):
                     raise scope_error
                 scope = active_scope()
                 schema = scope.schema_name
-                self.check_queued_run(scope)
+                self.check_queued_run(scope, args, kwargs)
                 key = _header(request, IDEMPOTENCY_HEADER) or key_kwarg or request.id
                 claim = _claim(self.name, str(key), request.id, self.idempotency_lease)
             except TenantRequired:
                 outcome = "refused"
                 raise
-            except TenantInactive:
+            except TaskRefused:
                 outcome = "inactive"
                 raise
             except self.autoretry_for as exc:
@@ -576,7 +588,7 @@ class TenantTask(AtriumTask):
                 "out with platform.run_for_active_tenants."
             )
 
-    def check_queued_run(self, scope: Scope) -> None:
+    def check_queued_run(self, scope: Scope, args: tuple, kwargs: dict) -> None:
         """A queued message of a tenant that is not active is refused (``TenantInactive``).
 
         The scope's tenant comes from the worker's copy of the routing directory, which a
@@ -588,7 +600,7 @@ class TenantTask(AtriumTask):
         never refused from a stale copy."""
         from atrium.tenants.models import TenantStatus
 
-        super().check_queued_run(scope)
+        super().check_queued_run(scope, args, kwargs)
         tenant = scope.tenant
         if tenant.is_serving:
             return
@@ -704,6 +716,8 @@ __all__ = [
     "AtriumTask",
     "PlatformTask",
     "ScopedTask",
+    "TaskRefused",
+    "TenantInactive",
     "TenantRequired",
     "TenantTask",
     "active_tenants",

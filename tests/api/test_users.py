@@ -243,3 +243,120 @@ def test_password_changes_by_the_rules_and_revoke_the_old_tokens(people):
     with tenant_scope(member.tenant):
         member.refresh_from_db()
         assert member.check_password("N3w-Passw0rd-horse")
+
+
+def socket_closes(callbacks, user: User) -> list[tuple[int, str]]:
+    """The socket closes of ``user`` that the captured commit callbacks would send."""
+    from atrium.platform.realtime.events import user_group
+
+    closes = []
+    for callback in callbacks:
+        group, message = (getattr(callback, "args", None) or (None, None))[:2]
+        if group == user_group(user.pk) and message.get("type") == "socket.close":
+            closes.append((message["code"], message["reason"]))
+    return closes
+
+
+CHANGES = {
+    "deactivation by the service": (
+        "user_inactive",
+        lambda user, owner: _service(user, owner, is_active=False),
+    ),
+    "role change by the service": (
+        "role_changed",
+        lambda user, owner: _service(user, owner, role=Role.ADMIN),
+    ),
+    "password set by the service": ("password_changed", lambda user, owner: _password(user, owner)),
+    "deactivation saved in a shell": (
+        "user_inactive",
+        lambda user, owner: _shell(user, is_active=False),
+    ),
+    "role change saved in a shell": (
+        "role_changed",
+        lambda user, owner: _shell(user, role=Role.ADMIN),
+    ),
+    "both in one save": (
+        "user_inactive",
+        lambda user, owner: _shell(user, is_active=False, role=Role.ADMIN),
+    ),
+    "deactivation saved with update_fields": (
+        "user_inactive",
+        lambda user, owner: _shell(user, update_fields=["is_active"], is_active=False),
+    ),
+}
+
+
+def _service(user, owner, **change):
+    from atrium.platform.accounts.services import user_update
+
+    user_update(actor=owner, user=user, **change)
+
+
+def _password(user, owner):
+    from atrium.platform.accounts.services import user_password_change
+
+    user_password_change(actor=owner, user=user, password="N3w-Passw0rd-horse")
+
+
+def _shell(user, update_fields=None, **change):
+    user = User.objects.get(pk=user.pk)
+    for name, value in change.items():
+        setattr(user, name, value)
+    user.save(update_fields=update_fields)
+
+
+@pytest.mark.parametrize("change", list(CHANGES))
+@pytest.mark.django_db
+def test_a_change_of_access_revokes_exactly_once_whatever_saves_it(
+    people, django_capture_on_commit_callbacks, change
+):
+    """The token version rises by exactly one and the user's sockets get exactly one close,
+    whether a service or any other code saved the change; saving again changes nothing."""
+    reason, make = CHANGES[change]
+    member = people["member"]
+    with tenant_scope(member.tenant):
+        before = User.objects.get(pk=member.pk).token_version
+        with django_capture_on_commit_callbacks() as callbacks:
+            make(member, people["owner"])
+        assert User.objects.get(pk=member.pk).token_version == before + 1
+        assert socket_closes(callbacks, member) == [(4401, reason)]
+        # Saved again, with nothing changed: no second revocation.
+        with django_capture_on_commit_callbacks() as callbacks:
+            again = User.objects.get(pk=member.pk)
+            again.save()
+            again.save()
+            member.save(update_fields=["name"])
+        assert User.objects.get(pk=member.pk).token_version == before + 1
+        assert socket_closes(callbacks, member) == []
+
+
+@pytest.mark.django_db
+def test_a_stale_copy_of_a_user_never_writes_back_an_older_token_version(people):
+    from atrium.platform.accounts.tokens import user_tokens_revoke
+
+    member = people["member"]
+    with tenant_scope(member.tenant):
+        stale = User.objects.get(pk=member.pk)
+        user_tokens_revoke(user=User.objects.get(pk=member.pk), reason="logged_out")
+        stale.name = "Renamed"
+        stale.save()
+        assert User.objects.get(pk=member.pk).token_version == 1
+
+
+@pytest.mark.django_db
+def test_saves_that_change_no_access_revoke_nothing(people, django_capture_on_commit_callbacks):
+    """A new name, a reactivation, a change kept in memory but left out of update_fields."""
+    member = people["member"]
+    with tenant_scope(member.tenant), django_capture_on_commit_callbacks() as callbacks:
+        user = User.objects.get(pk=member.pk)
+        user.name = "Renamed"
+        user.save()
+        user.is_active = False
+        user.role = Role.ADMIN
+        user.save(update_fields=["name"])
+        User.objects.filter(pk=member.pk).update(is_active=False)  # bypasses save (documented)
+        user = User.objects.get(pk=member.pk)
+        user.is_active = True
+        user.save()
+        assert User.objects.get(pk=member.pk).token_version == 0
+    assert socket_closes(callbacks, member) == []

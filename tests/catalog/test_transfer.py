@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 import yaml
+from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 from hypothesis import given
@@ -320,3 +321,43 @@ def test_unescape_undoes_exactly_what_escape_added(value):
     exported = escape_cell(value)
     assert not exported.startswith(("=", "+", "-", "@", "\t", "\r"))
     assert unescape_cell(exported) == value
+
+
+@pytest.mark.django_db
+def test_a_job_of_a_user_deactivated_before_it_ran_does_not_act(
+    tenant_a, alpha_users, alpha_catalog, run_jobs
+):
+    """An admin's import and a member's export are queued, then their users are deactivated
+    before a worker takes them: neither acts with its user's rights; both fail with
+    ``user_inactive``, the upload is dropped and nothing is held."""
+    from atrium.platform.accounts import services as accounts
+    from atrium.platform.jobs.models import Job
+    from atrium.platform.jobs.tasks import RequesterInactive
+
+    admin = client_for(alpha_users["admin"])
+    # Eager: the task runs when the block ends, and its refusal reaches the sender.
+    with pytest.raises(RequesterInactive), run_jobs():
+        imported = upload(admin, HEADER + "rs-1,Renamed by a former admin,,0.01,1,active,garden,\n")
+        assert imported.status_code == 202, imported.json()
+        with tenant_scope(tenant_a):
+            accounts.user_deactivate(actor=alpha_users["owner"], user=alpha_users["admin"])
+    with pytest.raises(RequesterInactive), run_jobs():
+        exported = client_for(alpha_users["member"]).post(EXPORTS)
+        assert exported.status_code == 202
+        with tenant_scope(tenant_a):  # a path that bypasses the services, too
+            User.objects.filter(pk=alpha_users["member"].pk).update(is_active=False)
+    with tenant_scope(tenant_a):
+        for accepted in (imported, exported):
+            job = Job.objects.get(pk=accepted.json()["id"])
+            assert (job.status, job.error["code"]) == ("failed", "user_inactive")
+            assert "deactivated" in job.error["message"]
+            assert job.started_at is None  # the body never ran
+        assert Product.objects.get(sku="RS-1").name == "Rocket Skates"
+        assert not default_storage.exists(Job.objects.get(pk=imported.json()["id"]).input_path)
+        assert not Job.objects.get(pk=exported.json()["id"]).output_path
+        # The import lock is free: the owner's own import runs at once.
+        owner = client_for(alpha_users["owner"])
+        with run_jobs():
+            again = upload(owner, HEADER + "rs-1,Renamed by the owner,,150.00,1,active,garden,\n")
+        assert Job.objects.get(pk=again.json()["id"]).status == "succeeded"
+        assert Product.objects.get(sku__iexact="RS-1").name == "Renamed by the owner"

@@ -141,6 +141,8 @@ CASES = {
     "password_set_outside_the_services": ("token_revoked", "password_changed"),
     "deactivation_in_tenant_admin": ("user_inactive", "user_inactive"),
     "role_change_in_tenant_admin": ("token_revoked", "role_changed"),
+    "deactivation_outside_the_services": ("user_inactive", "user_inactive"),
+    "role_change_outside_the_services": ("token_revoked", "role_changed"),
 }
 
 
@@ -188,6 +190,16 @@ def test_revocation_takes_effect_at_once_on_http_and_sockets(
         with tenant_scope(tenant_a):
             user = User.objects.get(pk=people.target.pk)
             user.set_password(NEW_PASSWORD)
+            user.save()
+    elif case == "deactivation_outside_the_services":  # a shell, any code that saves
+        with tenant_scope(tenant_a):
+            user = User.objects.get(pk=people.target.pk)
+            user.is_active = False
+            user.save()
+    elif case == "role_change_outside_the_services":
+        with tenant_scope(tenant_a):
+            user = User.objects.get(pk=people.target.pk)
+            user.role = Role.ADMIN
             user.save()
     elif case == "deactivation_in_tenant_admin":
         change_in_tenant_admin(people.admin, people.target, is_active="")

@@ -5,7 +5,8 @@ or ``tenants delete`` (archive) fails with ``TenantInactive`` (code ``tenant_ina
 the task's body never runs, its job is marked failed with that code (never left queued),
 its upload is dropped, and no idempotency key or lock of it is left behind. A running
 worker whose copy of the tenant directory is warm notices a suspension, and a tenant
-activated again is served at once.
+activated again is served at once. A job whose user was deactivated before a worker took it
+fails the same way, with ``user_inactive``.
 """
 
 from __future__ import annotations
@@ -149,6 +150,43 @@ def test_work_queued_before_suspend_or_archive_fails_with_a_stable_code_and_neve
             assert done.status == JobStatus.SUCCEEDED, done.error
             assert default_storage.exists(done.output_path)
             assert job_of(suspended, queued[suspended.slug][0]).status == JobStatus.FAILED
+
+
+def test_jobs_queued_by_a_user_deactivated_before_they_ran_fail_and_never_run(
+    live_db, files, marker
+):
+    """Through a real worker: an export and an import queued by a user who is deactivated
+    (a plain ``save()``, as in a shell) before a worker takes them fail with
+    ``user_inactive``; their bodies never run and nothing is held."""
+    tenant = new_tenant(live_db, "quit")
+    files.append(tenant.schema_name)
+    worker = driver.Worker(concurrency=1)
+    with worker.sending():
+        queued = submit_jobs(tenant)
+        with tenant_scope(tenant):
+            owner = User.objects.get()
+            owner.is_active = False
+            owner.save()
+        with worker:
+            for job in queued:
+                done = driver.wait_for(
+                    lambda j=job: (found := job_of(tenant, j)).is_finished and found,
+                    f"the {job.kind} job to finish",
+                    worker,
+                    timeout=TIMEOUT,
+                )
+                assert (done.status, done.error["code"]) == (JobStatus.FAILED, "user_inactive")
+                assert done.started_at is None  # the body never ran
+            export, imported = queued
+            assert not default_storage.exists(f"{tenant.schema_name}/exports/{export.pk}.csv")
+            assert not default_storage.exists(imported.input_path)
+            with tenant_scope(tenant):
+                assert not Product.all_objects.exists()
+            assert tenant_keys(tenant, "idem") == []
+            assert tenant_keys(tenant, "lock") == []
+            log = worker.output_since_start()
+            for name in ("catalog.export_products", "catalog.import_products"):
+                assert f"task {name} inactive: tenant={tenant.schema_name}" in log
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import uuid
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 
 from .emails import canonical_email
@@ -84,16 +84,70 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.email
 
     def save(self, *args, **kwargs) -> None:
-        # A password set outside the services (Django's changepassword command, a shell)
-        # must revoke the user's tokens too, or that path would skip it. Django marks a new
-        # password in ``_password`` until the save; rehashing on login clears it first, so
-        # only a real change of an existing user's password lands here.
-        password_set = self._password is not None and not self._state.adding
-        super().save(*args, **kwargs)
-        if password_set:
-            from .tokens import user_tokens_revoke_in_tenant
+        """Save, and revoke the user's tokens and close its sockets when the save takes
+        authority away: ``is_active`` turned False, ``role`` changed, or a new password.
 
-            user_tokens_revoke_in_tenant(user=self, reason="password_changed")
+        Every path that saves the model (the services, the admins, a shell, Django's
+        ``changepassword``) goes through here, so each such change revokes exactly once, in
+        the save's transaction (the sockets close after the commit). The change is judged
+        against the row as it is in the database, read and locked before the write, not
+        against what this instance loaded: a stale instance cannot hide a deactivation.
+        The token version is the row's too: only ``tokens.user_tokens_revoke`` raises it,
+        and a save never writes back an older one.
+
+        ``QuerySet.update()`` and ``bulk_update()`` write the table without calling
+        ``save()``: a deactivation or role change made that way revokes nothing (a request
+        still checks ``is_active`` and the role, but open sockets stay open and a later
+        reactivation would find the old tokens valid again). Change access through the
+        services (``services.user_update``) or ``save()``.
+        """
+        update_fields = kwargs.get("update_fields")
+        saved = None if update_fields is None else set(update_fields)
+        # Django marks a new password in ``_password`` until the save (any save: Django
+        # clears the mark even when update_fields leaves the password out, so it counts
+        # then too); rehashing on login clears it first, so only a real change of an
+        # existing user's password counts.
+        password_set = self._password is not None and not self._state.adding
+        watched = {"is_active", "role", "token_version"}
+        with transaction.atomic(using=kwargs.get("using")):
+            before = None
+            if not self._state.adding and (saved is None or saved & watched):
+                before = (
+                    type(self)
+                    ._base_manager.using(kwargs.get("using"))
+                    .select_for_update()
+                    .filter(pk=self.pk)
+                    .values("is_active", "role", "token_version")
+                    .first()
+                )
+            if before is not None:
+                self.token_version = before["token_version"]
+            super().save(*args, **kwargs)
+            reason = self._revocation_reason(before, saved, password_set)
+            if reason:
+                from .tokens import user_tokens_revoke_in_tenant
+
+                user_tokens_revoke_in_tenant(user=self, reason=reason)
+
+    def _revocation_reason(
+        self, before: dict | None, saved: set[str] | None, password_set: bool
+    ) -> str | None:
+        """Why this save revokes the user's tokens (the sockets' close reason), or None."""
+
+        def changed(field: str) -> bool:
+            return (
+                before is not None
+                and (saved is None or field in saved)
+                and (before[field] != getattr(self, field))
+            )
+
+        if changed("is_active") and not self.is_active:
+            return "user_inactive"
+        if changed("role"):
+            return "role_changed"
+        if password_set:
+            return "password_changed"
+        return None
 
     @classmethod
     def normalize_username(cls, username: str) -> str:

@@ -6,7 +6,8 @@ the owner rows, so two concurrent demotions cannot both pass it.
 
 A deactivation, a change of role and a new password revoke every token of the user and
 close its open sockets (``tokens.user_tokens_revoke``), in the same transaction as the
-change: every path that changes these (API, tenant admin) goes through here.
+change. That is done once, by ``User.save()``, for every path that saves the change (these
+services, the admins, a shell), so the services here only save.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from django.db import IntegrityError, transaction
 from atrium.platform.errors import Conflict, DomainError, PermissionDenied
 
 from .models import Role, User
-from .tokens import user_tokens_revoke
 
 GENERATED_SECRET_HASHER = "generated_sha256"
 
@@ -126,8 +126,6 @@ def user_update(
     # The owner rows are locked, so two concurrent demotions cannot both pass the check.
     user = User.objects.select_for_update().get(pk=user.pk)
     user_update_check(actor=actor, user=user, role=role, is_active=is_active, lock=True)
-    deactivated = is_active is False and user.is_active
-    role_changed = role is not None and role != user.role
     if name is not None:
         user.name = name
     if role is not None:
@@ -135,9 +133,7 @@ def user_update(
     if is_active is not None:
         user.is_active = is_active
     user.full_clean(exclude=["password"])
-    user.save()
-    if deactivated or role_changed:
-        user_tokens_revoke(user=user, reason="user_inactive" if deactivated else "role_changed")
+    user.save()  # revokes the user's tokens on a deactivation or a change of role
     return user
 
 
@@ -169,7 +165,6 @@ def user_password_change(
         validate_password(password, user=user)
     except ValidationError as exc:
         raise DomainError(" ".join(exc.messages), code="password_invalid") from None
-    user.password = make_password(password)
-    user.save(update_fields=["password"])
-    user_tokens_revoke(user=user, reason="password_changed")
+    user.set_password(password)
+    user.save(update_fields=["password"])  # revokes the user's tokens (a new password)
     return user

@@ -16,7 +16,9 @@ class JobSerializer(serializers.ModelSerializer):
         read_only=True,
         help_text="Empty unless the job failed. Then `{code, message}` with a stable `code`: "
         "`tenant_inactive` (the tenant was suspended or archived when the job was due, so "
-        "it did not run), `lock_held` (another import was running), `job_failed` (an "
+        "it did not run), `user_inactive` (the user who asked for it was deactivated "
+        "before it was due, so it did not run), `lock_held` (another import was running), "
+        "`job_failed` (an "
         "unexpected error); or `{rows: [{line, field, message}]}` for an import's rows.",
     )
 
