@@ -10,6 +10,7 @@ subclass is declared by being defined, and the OpenAPI schema lists the registry
 
 from __future__ import annotations
 
+import functools
 import logging
 
 from django.conf import settings
@@ -23,6 +24,7 @@ from django.core.exceptions import (
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError, OperationalError
 from django.http import JsonResponse
+from django.utils.module_loading import autodiscover_modules
 from drf_standardized_errors.handler import ExceptionHandler
 from kombu.exceptions import OperationalError as BrokerUnreachable
 from rest_framework import exceptions, status
@@ -182,6 +184,8 @@ def check_registered(status_code: int, data) -> None:
     for error in data.get("errors", ()):
         code = error.get("code") if isinstance(error, dict) else None
         if code and not is_registered(status_code, code):
+            load_error_codes()  # a code is declared in a module nobody imported yet
+        if code and not is_registered(status_code, code):
             message = (
                 f"error code {code!r} of a {status_code} answer is not registered: declare it "
                 "with atrium.tenants.codes.error_code() in its app's errors module"
@@ -189,3 +193,12 @@ def check_registered(status_code: int, data) -> None:
             if settings.ATRIUM_ERROR_CODES_STRICT:
                 raise ImproperlyConfigured(message)
             logger.error(message)
+
+
+@functools.cache
+def load_error_codes() -> None:
+    """Import every module that declares error codes: the ``errors`` module of each
+    installed app, and the API's own (the schema and the check above ask for them)."""
+    from atrium.platform.api import parsers, throttling  # noqa: F401
+
+    autodiscover_modules("errors")

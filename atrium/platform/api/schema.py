@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from functools import cache
 
-from django.utils.module_loading import autodiscover_modules
 from drf_spectacular.plumbing import get_override
 from drf_spectacular.utils import OpenApiResponse
 from drf_standardized_errors.openapi import AutoSchema as StandardizedErrorsAutoSchema
@@ -35,6 +34,7 @@ from drf_standardized_errors.openapi_serializers import (
 )
 from rest_framework import serializers
 
+from atrium.platform.api.errors import load_error_codes
 from atrium.tenants import codes
 
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
@@ -57,14 +57,6 @@ STATUS_SUMMARIES = {
     500: "A server error.",
     503: "Temporarily unavailable: retry after `Retry-After` seconds.",
 }
-
-
-def load_error_codes() -> None:
-    """Import every module that declares error codes: the ``errors`` module of each
-    installed app (the same registry, whoever asks first), and the API's own."""
-    from atrium.platform.api import errors, parsers, throttling  # noqa: F401
-
-    autodiscover_modules("errors")
 
 
 def code_list(status: int) -> str:
