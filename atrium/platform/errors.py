@@ -28,11 +28,6 @@ class DomainError(Exception):
             self.code = code
 
 
-class NotFound(DomainError):
-    status_code = 404
-    code = "not_found"
-
-
 class PermissionDenied(DomainError):
     status_code = 403
     code = "permission_denied"

@@ -380,10 +380,6 @@ SIMPLE_JWT = {
     "USER_ID_CLAIM": "user_id",
     "AUTH_HEADER_TYPES": ("Bearer",),
     "AUTH_TOKEN_CLASSES": ("atrium.platform.accounts.tokens.TenantAccessToken",),
-    "TOKEN_OBTAIN_SERIALIZER": "atrium.platform.accounts.auth.TokenObtainSerializer",
-    "TOKEN_REFRESH_SERIALIZER": "atrium.platform.accounts.auth.TokenRefreshSerializer",
-    "TOKEN_VERIFY_SERIALIZER": "atrium.platform.accounts.auth.TokenVerifySerializer",
-    "TOKEN_BLACKLIST_SERIALIZER": "atrium.platform.accounts.auth.TokenBlacklistSerializer",
 }
 # Catalog jobs and maintenance.
 ATRIUM_IMPORT_MAX_BYTES = env_int("ATRIUM_IMPORT_MAX_BYTES", 5 * 1024 * 1024)

@@ -181,9 +181,22 @@ def test_rate_describes_its_policy_and_never_exceeds_its_limit():
 
 # ------------------------------------------------------------------------ GCRA on Redis
 def test_burst_is_allowed_then_refused_then_recovers():
-    rate = parse_rate("5/1s")
+    # One request per 20 s: nothing a slow machine does between two calls refills a unit,
+    # so every count below is exact. The passing of time is then played by moving the
+    # bucket's stored theoretical arrival time (TAT) back, which is all that time does to it.
+    rate = parse_rate("5/100s")
+    interval_us = rate.interval_us
     with public_scope():
         key = scoped_key("ratelimit", unique("gcra"))
+        client = get_redis_connection("default")
+
+        def tat() -> int:
+            return int(client.get(key).decode())
+
+        def time_passes(us: int) -> int:
+            client.set(key, moved := tat() - us, keepttl=True)
+            return moved
+
         burst = [rate_limit(key, rate) for _ in range(5)]
         assert all(d.allowed for d in burst)
         assert [d.remaining for d in burst] == [4, 3, 2, 1, 0]
@@ -192,25 +205,43 @@ def test_burst_is_allowed_then_refused_then_recovers():
 
         refused = rate_limit(key, rate)
         assert not refused.allowed and refused.remaining == 0
-        assert 0 < refused.retry_after <= 0.2  # one emission interval at most
-        assert 0.8 < refused.reset_after <= 1.0
-        client = get_redis_connection("default")
-        assert 0 < client.pttl(key) <= 1000  # gone once the bucket is full again
+        assert 0 < refused.retry_after <= 20  # one emission interval at most
+        assert 80 < refused.reset_after <= 100
+        assert 0 < client.pttl(key) <= 100_000  # gone once the bucket is full again
         # One key per bucket: its theoretical arrival time in whole µs of Redis' clock.
-        stored, (seconds, micros) = client.get(key).decode(), client.time()
-        assert stored.isdigit()
-        assert 0.8 < (int(stored) - seconds * 1_000_000 - micros) / 1e6 <= 1.0
+        assert client.get(key).decode().isdigit()
+        (seconds, micros), stored = client.time(), tat()
+        assert 80 < (stored - seconds * 1_000_000 - micros) / 1e6 <= 100
 
-        # Refused requests are not charged: hammering does not push recovery further away.
+        # Refused requests are not charged: hammering leaves the bucket as it was.
         for _ in range(20):
             assert not rate_limit(key, rate).allowed
-        time.sleep(refused.retry_after + 0.02)
+        assert tat() == stored
+
+        moved = time_passes(round(refused.retry_after * 1_000_000))  # the wait it asked for
         again = rate_limit(key, rate)
         assert again.allowed and again.remaining == 0
+        assert tat() == moved + interval_us  # charged one unit, from where it stood
         assert not rate_limit(key, rate).allowed
 
-        time.sleep(1.05)  # the whole period: the bucket is full again
+        time_passes(rate.period * 1_000_000)  # the whole period: the bucket is full again
         assert [rate_limit(key, rate).allowed for _ in range(6)] == [True] * 5 + [False]
+
+
+def test_a_bucket_refills_on_redis_clock():
+    """The same recovery in real time: an exhausted bucket takes a request again once its
+    retry time has passed on Redis' clock (waited for, however long the machine takes)."""
+    rate = parse_rate("2/1s")
+    with public_scope():
+        key = scoped_key("ratelimit", unique("refill"))
+        while (refused := rate_limit(key, rate)).allowed:
+            pass  # drained after the third call, unless each call took over half a second
+        assert refused.retry_after > 0
+        # Refused requests are not charged, so asking again is a fair way to wait.
+        deadline = time.monotonic() + 30
+        while not (again := rate_limit(key, rate)).allowed:
+            assert time.monotonic() < deadline, "the bucket never refilled"
+            time.sleep(min(again.retry_after, 0.1))
 
 
 def test_cost_charges_several_units_and_zero_only_reads():
@@ -349,7 +380,9 @@ def test_burst_limit_answers_429_with_error_shape_and_headers(small_limits, tena
 
 @pytest.mark.django_db
 def test_sustained_limit_binds_and_refusals_do_not_spend_the_burst(tenant_a):
-    limits = {"free": {"burst": "10/10s", "sustained": "4/h"}}
+    # The burst bucket refills one unit per 100 s: its count below does not depend on how
+    # long the requests take.
+    limits = {"free": {"burst": "10/1000s", "sustained": "4/h"}}
     with override_settings(ROOT_URLCONF=__name__, ATRIUM_RATE_LIMITS=limits):
         assert [get()["RateLimit-Remaining"] for _ in range(4)] == ["3", "2", "1", "0"]
         for _ in range(3):
@@ -358,7 +391,7 @@ def test_sustained_limit_binds_and_refusals_do_not_spend_the_burst(tenant_a):
             assert 890 <= int(refused["Retry-After"]) <= 900  # 3600 s / 4
     with tenant_scope(tenant_a):
         burst = rate_limit(
-            scoped_key("ratelimit", "burst", "ip:127.0.0.1"), parse_rate("10/10s"), cost=0
+            scoped_key("ratelimit", "burst", "ip:127.0.0.1"), parse_rate("10/1000s"), cost=0
         )
     assert burst.remaining == 6  # only the 4 requests that went through were charged
 

@@ -246,12 +246,29 @@ def test_alpha_tokens_are_refused_by_beta_auth_endpoints_and_change_nothing(
 
 @pytest.mark.django_db
 def test_alpha_credentials_do_not_sign_in_on_beta(alpha, beta):
-    response = APIClient(HTTP_HOST=BETA_HOST).post(
-        "/api/v1/auth/token/",
-        {"email": alpha.owner.email, "password": OWNER_PASSWORD},
-        format="json",
-    )
-    assert_error(response, 401, "invalid_credentials")
+    """The same e-mail exists on beta with another password: alpha's password does not sign
+    in there, beta's does, and neither tenant's token works on the other."""
+    beta_password = f"{OWNER_PASSWORD}-beta"
+    with tenant_scope(beta.tenant):
+        twin = User(email=alpha.owner.email)
+        twin.set_password(beta_password)
+        twin.save()
+
+    def sign_in(host: str, password: str):
+        return APIClient(HTTP_HOST=host).post(
+            "/api/v1/auth/token/", {"email": alpha.owner.email, "password": password}, format="json"
+        )
+
+    assert_error(sign_in(BETA_HOST, OWNER_PASSWORD), 401, "invalid_credentials")
+    assert_error(sign_in(alpha.host, beta_password), 401, "invalid_credentials")
+    on_alpha, on_beta = sign_in(alpha.host, OWNER_PASSWORD), sign_in(BETA_HOST, beta_password)
+    assert (on_alpha.status_code, on_beta.status_code) == (200, 200), (on_alpha, on_beta)
+    for token, host, other in (
+        (on_alpha.json()["access"], alpha.host, BETA_HOST),
+        (on_beta.json()["access"], BETA_HOST, alpha.host),
+    ):
+        assert api(host, token).get("/api/v1/users/me/").json()["email"] == alpha.owner.email
+        assert_error(api(other, token).get("/api/v1/users/me/"), 401, "token_not_valid")
 
 
 @pytest.mark.django_db

@@ -13,7 +13,7 @@ from atrium.apps.catalog.models import Category, Product
 from atrium.platform.jobs.models import Job
 from atrium.tenants.context import tenant_scope
 
-from .sockets import access_token, async_test, in_thread, open_socket
+from .sockets import access_token, async_test, in_thread, open_socket, publish_tenant_event
 
 
 @pytest.fixture
@@ -35,7 +35,7 @@ def http_post(host: str, token: str, path: str, data: dict | None = None):
 
 @async_test
 async def test_product_created_over_http_reaches_only_its_tenants_sockets(
-    tenant_a, alpha_category, alpha_token, beta_token
+    tenant_a, tenant_b, alpha_category, alpha_token, beta_token
 ):
     async with (
         open_socket(token=alpha_token) as alpha,
@@ -57,6 +57,10 @@ async def test_product_created_over_http_reaches_only_its_tenants_sockets(
         event = await alpha.receive_json_from(timeout=3)
         assert (event["type"], event["id"]) == ("product.created", response.json()["id"])
         assert event["data"]["sku"] == "SW-1" and event["data"]["price"] == "12.00"
+        # Control on the beta socket: it is live, and the first event it gets is its own
+        # tenant's, published after alpha's product (which would have come before it).
+        await in_thread(publish_tenant_event, tenant_b, "product.created", id="beta-1", data={})
+        assert (await beta.receive_json_from(timeout=10))["id"] == "beta-1"
         assert await beta.receive_nothing(timeout=0.3)
 
 

@@ -68,7 +68,7 @@ def group_members(group: str) -> int:
 
 
 @async_test
-async def test_clients_cannot_choose_their_groups(tenant_b, alpha_owner, alpha_token):
+async def test_clients_cannot_choose_their_groups(tenant_a, tenant_b, alpha_owner, alpha_token):
     groups = ["t.alpha.tenant", f"t.alpha.user.{alpha_owner.pk}", "t.beta.tenant"]
     before = [await in_thread(group_members, group) for group in groups]
     attempts = "group=t.beta.tenant&groups=t.beta.tenant&tenant=beta&schema=beta"
@@ -84,6 +84,10 @@ async def test_clients_cannot_choose_their_groups(tenant_b, alpha_owner, alpha_t
         assert [now - then for now, then in zip(during, before, strict=True)] == [1, 1, 0]
 
         await in_thread(publish_tenant_event, tenant_b, "product.created", id=1, data={})
+        # Control on the same socket: its own tenant's event, sent after, is the first to
+        # arrive (the other tenant's would have come before it), and nothing follows.
+        await in_thread(publish_tenant_event, tenant_a, "product.created", id=2, data={})
+        assert (await socket.receive_json_from(timeout=10))["id"] == 2
         assert await socket.receive_nothing(timeout=0.5)
 
     # Leaving: once disconnected, the socket is out of both of its groups.

@@ -10,6 +10,7 @@ import uuid
 import pytest
 from django_redis import get_redis_connection
 
+from atrium.platform import redis as redis_module
 from atrium.platform.redis import LockHeld, tenant_lock
 from atrium.tenants.context import NoTenantError, tenant_scope
 
@@ -73,12 +74,13 @@ def test_tenants_locks_are_independent(tenant_a, tenant_b, name):
 
 
 def test_a_held_lock_answers_lock_held_after_the_blocking_timeout(tenant_a, name):
-    with tenant_scope(tenant_a), tenant_lock(name, timeout=5):
+    with tenant_scope(tenant_a), tenant_lock(name, timeout=5) as held:
         started = time.monotonic()
         with pytest.raises(LockHeld) as refused, tenant_lock(name, timeout=5, blocking_timeout=0.2):
             pytest.fail("a second holder got in")
         waited = time.monotonic() - started
-    assert 0.2 <= waited < 2
+        assert held.held()  # the refusal left the holder alone
+    assert waited >= 0.2  # it waited the blocking timeout out before giving up
     error = refused.value
     assert (error.code, error.status_code) == ("lock_held", 409)
     assert 0 < error.retry_after <= 5
@@ -99,21 +101,38 @@ def test_a_lock_left_by_a_dead_holder_is_taken_over_by_the_same_owner_only(tenan
         assert get_redis_connection("default").get(first.key) is None  # released by it
 
 
-def test_a_waiter_gets_the_lock_once_it_is_released(tenant_a, name):
-    released = threading.Event()
+def test_a_waiter_gets_the_lock_once_it_is_released(tenant_a, name, monkeypatch):
+    holding, waiter_refused = threading.Event(), threading.Event()
+    waiter = threading.get_ident()
+
+    class SpyTime:
+        """The lock module's clock; notes when the waiter pauses after a refused attempt."""
+
+        monotonic = staticmethod(time.monotonic)
+
+        @staticmethod
+        def sleep(seconds: float) -> None:
+            if threading.get_ident() == waiter:
+                waiter_refused.set()
+            time.sleep(seconds)
+
+    monkeypatch.setattr(redis_module, "time", SpyTime)
 
     def holder(_: int) -> None:
-        with tenant_scope(tenant_a), tenant_lock(name, timeout=10):
-            time.sleep(0.3)
-        released.set()
+        with tenant_scope(tenant_a), tenant_lock(name, timeout=30) as lock:
+            assert lock.token == 1
+            holding.set()
+            # Release only once the waiter has been refused: it is waiting, not arriving late.
+            assert waiter_refused.wait(timeout=30), "the waiter never tried the held lock"
 
     thread = threading.Thread(target=holder, args=(0,))
     thread.start()
-    time.sleep(0.05)  # the holder is in
-    with tenant_scope(tenant_a), tenant_lock(name, timeout=10, blocking_timeout=5) as lock:
-        assert released.is_set()
-        assert lock.token == 2
-    thread.join()
+    assert holding.wait(timeout=30), "the holder never got the lock"
+    with tenant_scope(tenant_a), tenant_lock(name, timeout=10, blocking_timeout=30) as lock:
+        assert waiter_refused.is_set()  # it was turned away while the holder held the lock
+        assert lock.token == 2  # and got it right after the holder's acquisition
+    thread.join(timeout=30)
+    assert not thread.is_alive()
 
 
 def test_fencing_tokens_grow_with_each_acquisition(tenant_a, name):

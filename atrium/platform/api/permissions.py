@@ -29,14 +29,6 @@ class IsTenantAdmin(BasePermission):
         return is_tenant_admin(request.user)
 
 
-class IsTenantOwner(BasePermission):
-    message = "Only the tenant's owners may do this."
-
-    def has_permission(self, request, view) -> bool:
-        user = request.user
-        return bool(user and user.is_authenticated and user.role == Role.OWNER)
-
-
 class ReadOnly(BasePermission):
     def has_permission(self, request, view) -> bool:
         return request.method in SAFE_METHODS

@@ -13,7 +13,6 @@ from typing import Any, ClassVar
 
 from rest_framework import permissions, viewsets
 from rest_framework.settings import api_settings
-from rest_framework.views import APIView
 
 from atrium.tenants.context import current_tenant
 
@@ -64,13 +63,6 @@ class TenantAPIMixin:
         super().initial(request, *args, **kwargs)
 
 
-class TenantAPIView(TenantAPIMixin, APIView):
-    """A single tenant endpoint."""
-
-
 class TenantGenericViewSet(TenantAPIMixin, viewsets.GenericViewSet):
-    """The base of tenant ViewSets; add the mixins (list, retrieve, …) you need."""
-
-
-class TenantModelViewSet(TenantAPIMixin, viewsets.ModelViewSet):
-    """A full CRUD tenant ViewSet."""
+    """The base of tenant ViewSets; add the mixins (list, retrieve, …) you need, and write
+    through the app's services (no ``serializer.save()`` that would skip them)."""
