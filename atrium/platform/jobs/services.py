@@ -133,7 +133,7 @@ def job_fail(*, job_id: object, code: str, message: str) -> Job | None:
         job = Job.objects.select_for_update().filter(pk=job_id).first()
         if job is None or job.is_finished:
             return job
-        job = job_finish(job=job, error={"code": code, "message": message})
-    if job.input_path:
-        storage.delete(job.input_path)
-    return job
+        # Dropped before the failure commits: whoever sees the job failed sees nothing held.
+        if job.input_path:
+            storage.delete(job.input_path)
+        return job_finish(job=job, error={"code": code, "message": message})
