@@ -70,15 +70,16 @@ def tenant_b(django_db_setup, django_db_blocker) -> Tenant:
 def _fresh_redis_state() -> Iterator[None]:
     """A test's rolled-back rows must not survive in the routing caches, and its requests
     must not spend the next test's rate limits (the real limits stay on)."""
+    delete_keys("*:ratelimit:*")  # a test starts with no bucket, whatever ran before it
     yield
     invalidate_directory()
-    client = get_redis_connection("default")
     # Rolled-back rows must not live on in cached responses either.
-    stale = [
-        key
-        for pattern in ("*:ratelimit:*", "*:cache:*")
-        for key in client.scan_iter(match=pattern, count=1000)
-    ]
+    delete_keys("*:ratelimit:*", "*:cache:*")
+
+
+def delete_keys(*patterns: str) -> None:
+    client = get_redis_connection("default")
+    stale = [key for pattern in patterns for key in client.scan_iter(match=pattern, count=1000)]
     if stale:
         client.delete(*stale)
 

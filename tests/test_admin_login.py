@@ -25,19 +25,6 @@ HOST = "alpha.localhost"
 PER_EMAIL = int(settings.ATRIUM_LOGIN_RATE_LIMITS["per_email"].split("/")[0])
 
 
-@pytest.fixture(autouse=True)
-def _clean_buckets():
-    def clean() -> None:
-        client = get_redis_connection("default")
-        keys = list(client.scan_iter(match="*ratelimit:*", count=1000))
-        if keys:
-            client.delete(*keys)
-
-    clean()
-    yield
-    clean()
-
-
 @pytest.fixture
 def staff(tenant_a) -> User:
     with tenant_scope(tenant_a):

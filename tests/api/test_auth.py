@@ -17,7 +17,6 @@ import pytest
 from django.conf import settings
 from django.db import connections
 from django.urls import include, path
-from django_redis import get_redis_connection
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
@@ -63,21 +62,6 @@ VERIFY_URL = "/api/v1/auth/token/verify/"
 LOGOUT_URL = "/api/v1/auth/logout/"
 PASSWORD = "Tr0ub4dor-and-3-horses"
 CLAIM = settings.ATRIUM_JWT_TENANT_CLAIM
-
-
-@pytest.fixture(autouse=True)
-def _clean_rate_limits():
-    """Rate-limit buckets outlive rolled-back tests: every test starts with none."""
-
-    def clean() -> None:
-        client = get_redis_connection("default")
-        keys = list(client.scan_iter(match="*ratelimit:*", count=1000))
-        if keys:
-            client.delete(*keys)
-
-    clean()
-    yield
-    clean()
 
 
 # ------------------------------------------------------------------------------ helpers

@@ -95,20 +95,10 @@ urlpatterns = [
 
 # ------------------------------------------------------------------------------- fixtures
 @pytest.fixture(autouse=True)
-def _clean_buckets():
-    """Buckets outlive rolled-back transactions: every test starts with none."""
-
-    def clean() -> None:
-        client = get_redis_connection("default")
-        keys = list(client.scan_iter(match="*ratelimit:*", count=1000))
-        if keys:
-            client.delete(*keys)
-
-    clean()
+def _fresh_warnings():
+    """Each test sees the once-per-outage warnings afresh (buckets: tests/conftest.py)."""
     throttling.throttle_warning.reset()
     throttling.login_warning.reset()
-    yield
-    clean()
 
 
 @pytest.fixture
