@@ -152,16 +152,16 @@ end
 return result
 """
 
-_script: Script | None = None
+_registered_scripts: dict[str, Script] = {}
 
 
-def _gcra() -> tuple[Script, Redis]:
-    """The registered script and the client to run it on (re-read: tests swap CACHES)."""
-    global _script
+def registered_script(source: str) -> tuple[Script, Redis]:
+    """A Lua script registered once per process (run by EVALSHA) and the client to run it
+    on (re-read each time: tests swap CACHES)."""
     client = get_redis_connection("default")
-    if _script is None:
-        _script = client.register_script(_GCRA_LUA)
-    return _script, client
+    if source not in _registered_scripts:
+        _registered_scripts[source] = client.register_script(source)
+    return _registered_scripts[source], client
 
 
 def _check_key(key: str) -> None:
@@ -189,7 +189,7 @@ def rate_limit_many(limits: Sequence[tuple[str, Rate]], *, cost: int = 1) -> lis
         if not 0 <= cost <= rate.limit:
             raise ValueError(f"cost must be between 0 and the limit ({rate}), not {cost}.")
         args += [rate.interval_us, rate.limit, cost]
-    script, client = _gcra()
+    script, client = registered_script(_GCRA_LUA)
     raw = script(keys=[key for key, _ in limits], args=args, client=client)
     allowed = bool(raw[0])
     decisions = []
@@ -243,8 +243,6 @@ end
 return 0
 """
 
-_lock_scripts: tuple[Script, Script] | None = None
-
 
 class LockHeld(Conflict):
     """Another holder has the lock and did not release it within ``blocking_timeout``."""
@@ -276,14 +274,6 @@ class Lock:
         return value is not None and value.decode() == self.owner
 
 
-def _locks() -> tuple[tuple[Script, Script], Redis]:
-    global _lock_scripts
-    client = get_redis_connection("default")
-    if _lock_scripts is None:
-        _lock_scripts = (client.register_script(_ACQUIRE_LUA), client.register_script(_RELEASE_LUA))
-    return _lock_scripts, client
-
-
 @contextmanager
 def tenant_lock(
     name: str, *, timeout: float, blocking_timeout: float = 0, owner: str | None = None
@@ -309,7 +299,8 @@ def tenant_lock(
     key = scoped_key(LOCK_PURPOSE, name)
     fence = scoped_key(LOCK_FENCE_PURPOSE, name)
     owner = owner or uuid.uuid4().hex
-    (acquire, release), client = _locks()
+    acquire, client = registered_script(_ACQUIRE_LUA)
+    release, _ = registered_script(_RELEASE_LUA)
     deadline = time.monotonic() + blocking_timeout
     pause = 0.005
     while True:
@@ -360,16 +351,6 @@ if ttl < lease then redis.call('PEXPIRE', KEYS[1], lease) end
 return 1
 """
 
-_lease_script: Script | None = None
-
-
-def _leases() -> tuple[Script, Redis]:
-    global _lease_script
-    client = get_redis_connection("default")
-    if _lease_script is None:
-        _lease_script = client.register_script(_LEASE_ACQUIRE_LUA)
-    return _lease_script, client
-
 
 def lease_acquire(key: str, member: str, *, limit: int, lease: float) -> bool:
     """Give ``member`` a lease of ``lease`` seconds in the set ``key`` (from ``scoped_key``)
@@ -380,7 +361,7 @@ def lease_acquire(key: str, member: str, *, limit: int, lease: float) -> bool:
     """
     if limit < 0 or lease <= 0:
         raise ValueError(f"A lease needs limit >= 0 and a positive lease, not {limit}, {lease}.")
-    script, client = _leases()
+    script, client = registered_script(_LEASE_ACQUIRE_LUA)
     return bool(script(keys=[key], args=[member, limit, max(1, int(lease * 1000))], client=client))
 
 

@@ -74,12 +74,10 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections, transaction
 from django.db.models import Model, QuerySet
 from django_redis import get_redis_connection
-from redis import Redis
-from redis.commands.core import Script
 from tenant_schemas_celery.app import CeleryApp
 from tenant_schemas_celery.task import TenantTask as SchemaHeaderTask
 
-from atrium.platform.redis import LockHeld
+from atrium.platform.redis import LockHeld, registered_script
 from atrium.tenants.context import (
     NoTenantError,
     Scope,
@@ -363,15 +361,6 @@ end
 return 0
 """
 _DONE = "done"
-_idempotency_scripts: dict[str, Script] = {}
-
-
-def _script(source: str) -> tuple[Script, Redis]:
-    """A registered script (EVALSHA) and the client to run it on."""
-    client = get_redis_connection("default")
-    if source not in _idempotency_scripts:
-        _idempotency_scripts[source] = client.register_script(source)
-    return _idempotency_scripts[source], client
 
 
 @dataclass(slots=True)
@@ -383,14 +372,14 @@ class _Claim:
         get_redis_connection("default").set(self.key, _DONE, ex=ttl)
 
     def free(self) -> None:
-        script, client = _script(_FREE_LUA)
+        script, client = registered_script(_FREE_LUA)
         script(keys=[self.key], args=[self.owner], client=client)
 
 
 def _claim(task_name: str, key: str, owner: str, lease: int) -> _Claim | None:
     """Claim ``key`` for ``owner`` (a task id); None when it is done or held by another."""
     full_key = scoped_key(IDEMPOTENCY_PURPOSE, task_name, key)
-    script, client = _script(_CLAIM_LUA)
+    script, client = registered_script(_CLAIM_LUA)
     if script(keys=[full_key], args=[owner, lease * 1000], client=client):
         return _Claim(full_key, owner)
     return None
