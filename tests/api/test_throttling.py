@@ -96,7 +96,7 @@ urlpatterns = [
 # ------------------------------------------------------------------------------- fixtures
 @pytest.fixture(autouse=True)
 def _fresh_warnings():
-    """Each test sees the once-per-outage warnings afresh (buckets: tests/conftest.py)."""
+    """Each test sees the once-per-outage warnings afresh (buckets: tests/fixtures.py)."""
     throttling.throttle_warning.reset()
     throttling.login_warning.reset()
 

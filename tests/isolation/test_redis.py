@@ -25,7 +25,7 @@ from atrium.platform.tasks import IDEMPOTENCY_PURPOSE
 from atrium.tenants.context import tenant_scope
 from atrium.tenants.keyspace import scoped_key
 from atrium.tenants.routing import HOSTS_KEY, VERSION_KEY
-from tests.conftest import OWNER_PASSWORD
+from tests.fixtures import OWNER_PASSWORD
 from tests.realtime.sockets import (
     async_test,
     in_thread,
@@ -349,7 +349,7 @@ def test_the_brokers_and_the_channel_layers_keys_are_not_in_the_tenant_key_space
     import subprocess
     import sys
 
-    from tests.conftest import REPO_ROOT
+    from tests.fixtures import REPO_ROOT
 
     script = (
         "import json, config.settings.base as s; print(json.dumps([s.REDIS_URL, "
