@@ -22,10 +22,10 @@ from rest_framework_simplejwt.authentication import AUTH_HEADER_TYPES
 from rest_framework_simplejwt.settings import api_settings
 
 from atrium.platform.api.schema import AutoSchema, error_response
-from atrium.platform.api.throttling import LoginUnavailable, enforce_login_rate
 
 from .authentication import token_failure
 from .serializers import CanonicalEmailField
+from .throttling import LoginUnavailable, enforce_login_rate
 from .tokens import (
     TokenError,
     refresh_token_revoke,
