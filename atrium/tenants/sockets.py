@@ -22,12 +22,25 @@ from django.conf import settings
 from django.db import transaction
 
 from .asgi import CLOSE_FORBIDDEN
-from .keyspace import group_name_for_schema, tenant_group_pattern
+from .context import current_tenant
+from .keyspace import group_name, group_name_for_schema, tenant_group_pattern
 
 logger = logging.getLogger(__name__)
 
 # The channel-layer message type; Channels dispatches it to the consumer's socket_close.
 SOCKET_CLOSE_MESSAGE_TYPE = "socket.close"
+
+
+def tenant_group() -> str:
+    """The group of every socket of the current tenant."""
+    current_tenant()  # raises outside a tenant: the public scope has no sockets
+    return group_name("tenant")
+
+
+def user_group(user_id: object) -> str:
+    """The group of every socket of one user of the current tenant."""
+    current_tenant()  # raises outside a tenant: the public scope has no sockets
+    return group_name("user", user_id)
 
 
 def close_sockets(group: str, *, code: int, reason: str) -> None:
