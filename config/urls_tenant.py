@@ -12,9 +12,9 @@ from atrium.platform.admin import tenant_admin_site
 from atrium.platform.api import urls as api_urls
 from atrium.platform.health import healthz, readyz
 
-
 # The tenant's admin signs in under the same limits as the platform's admin and the API.
 limit_admin_login(tenant_admin_site)
+
 
 @extend_schema(
     tags=["tenant"],
