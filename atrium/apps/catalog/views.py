@@ -11,7 +11,7 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
 
-from atrium.platform.api.permissions import IsObjectOwner, IsTenantAdmin, ReadOnly
+from atrium.platform.accounts.permissions import IsObjectOwner, IsTenantAdmin, ReadOnly
 from atrium.platform.api.views import TenantGenericViewSet
 from atrium.platform.cache import cached_api_response
 from atrium.platform.jobs import services as job_services

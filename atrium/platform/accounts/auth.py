@@ -21,12 +21,11 @@ from rest_framework.views import APIView
 from rest_framework_simplejwt.authentication import AUTH_HEADER_TYPES
 from rest_framework_simplejwt.settings import api_settings
 
-from atrium.platform.api.throttling import enforce_login_rate
-
 from . import openapi
 from .authentication import token_failure
 from .errors import INVALID_CREDENTIALS
 from .serializers import CanonicalEmailField
+from .throttling import enforce_login_rate
 from .tokens import (
     TokenError,
     refresh_token_revoke,

@@ -14,5 +14,5 @@ error_code(401, "invalid_credentials", "The e-mail and password do not match an 
 INVALID_CREDENTIALS = "No active account matches this e-mail and password. Check both and retry."
 error_code(409, "email_taken", "A user with this e-mail exists already.")
 error_code(400, "password_invalid", "The password does not meet the password rules.")
-# atrium/platform/api/throttling.py: sign-in refused while it cannot be rate-limited.
+# atrium/platform/accounts/throttling.py: sign-in refused while it cannot be rate-limited.
 error_code(503, "login_unavailable", "Sign-in cannot be rate-limited right now; retry shortly.")

@@ -4,7 +4,6 @@ maps, one decorator per view, so that ``views.py`` and ``auth.py`` hold only wha
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
 
 from atrium.platform.api.schema import AutoSchema, error_response
-from atrium.platform.api.throttling import LoginUnavailable
 
 from .errors import INVALID_CREDENTIALS
 from .serializers import (
@@ -17,6 +16,7 @@ from .serializers import (
     UserSerializer,
     UserUpdateSerializer,
 )
+from .throttling import LoginUnavailable
 
 # ------------------------------------------------------------------------ users API
 USER_EXAMPLE = OpenApiExample(

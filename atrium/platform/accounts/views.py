@@ -5,10 +5,10 @@ from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from atrium.platform.api.permissions import IsTenantAdmin
 from atrium.platform.api.views import TenantGenericViewSet
 
 from . import openapi, selectors, services
+from .permissions import IsTenantAdmin
 from .serializers import (
     PasswordChangeSerializer,
     PasswordSetSerializer,
