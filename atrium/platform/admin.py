@@ -21,10 +21,10 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from rest_framework.exceptions import Throttled
 
+from atrium.errors import AtriumError
 from atrium.platform.api.throttling import LoginUnavailable, enforce_login_rate
 from atrium.tenants import services as tenant_services
 from atrium.tenants.cors import validate_origins
-from atrium.tenants.errors import TenantError
 
 
 class ThrottledAdminAuthenticationForm(AdminAuthenticationForm):
@@ -49,8 +49,8 @@ class ThrottledAdminAuthenticationForm(AdminAuthenticationForm):
                     code="throttled",
                 ) from None
             except LoginUnavailable as exc:
-                self.refused_status, self.retry_after = 503, exc.wait
-                raise forms.ValidationError(str(exc.detail), code=exc.default_code) from None
+                self.refused_status, self.retry_after = 503, exc.retry_after
+                raise forms.ValidationError(exc.message, code=exc.code) from None
         return super().clean()
 
 
@@ -180,7 +180,7 @@ class CorsOriginsForm(forms.Form):
         lines = [line.strip() for line in self.cleaned_data["origins"].splitlines()]
         try:
             return validate_origins([line for line in lines if line])
-        except TenantError as error:
+        except AtriumError as error:
             raise forms.ValidationError(error.message, code=error.code) from None
 
 

@@ -38,10 +38,12 @@ from dataclasses import asdict, dataclass, fields
 import redis
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.urls import set_urlconf
 from django_redis import get_redis_connection
 from django_tenants.postgresql_backend.base import FakeTenant
+
+from atrium.errors import AtriumError
 
 from . import errors
 from .bumps import MissedBumps
@@ -376,26 +378,22 @@ def invalidate_directory() -> None:
         missed_bumps.replay()  # one kept from an outage: the bump just made covers it
 
 
-def error_response(status: int, code: str, detail: str) -> JsonResponse:
-    """The API's one error shape, for answers given before any view runs."""
-    kind = "server_error" if status >= 500 else "client_error"
-    body = {"type": kind, "errors": [{"code": code, "detail": detail, "attr": None}]}
-    return JsonResponse(body, status=status)
-
-
 def is_public_host(host: str) -> bool:
     return host == settings.ATRIUM_BASE_DOMAIN or host in settings.ATRIUM_PUBLIC_HOSTS
 
 
 @dataclass(frozen=True, slots=True)
 class HostResolution:
-    """What a host is: the platform, an active tenant, or a refusal (status, code, detail)."""
+    """What a host is: the platform, an active tenant, or a refusal."""
 
     public: bool = False
     tenant: Tenant | None = None
-    status: int = 200
-    code: str = ""
-    detail: str = ""
+    refusal: AtriumError | None = None
+
+    @property
+    def code(self) -> str:
+        """The refusal's code (a refused socket's close reason)."""
+        return self.refusal.code if self.refusal is not None else ""
 
 
 # A tenant that exists but does not serve: each status has its own code (HTTP 403, and the
@@ -409,23 +407,17 @@ _STATUS_REFUSALS = {
 def resolve_host(host: str | None) -> HostResolution:
     """The one decision of which tenant (if any) serves ``host``, for HTTP and WebSocket."""
     if host is None:
-        return HostResolution(
-            status=400, code="invalid_host", detail="The Host header is not a valid host name."
-        )
+        return HostResolution(refusal=errors.InvalidHost())
     if is_public_host(host):
         return HostResolution(public=True)
     record = directory.lookup(host)
     if record is None:
-        return HostResolution(
-            status=404, code="tenant_not_found", detail=f"No tenant serves the host {host!r}."
-        )
+        return HostResolution(refusal=errors.HostNotServed(host=host))
     refusal = _STATUS_REFUSALS.get(record.status)
     if refusal is not None:
-        return HostResolution(status=403, code=refusal.code, detail=refusal.default_message)
+        return HostResolution(refusal=refusal())
     if record.status != TenantStatus.ACTIVE:
-        return HostResolution(
-            status=503, code="tenant_provisioning", detail="This tenant is not ready yet."
-        )
+        return HostResolution(refusal=errors.TenantProvisioning())
     tenant = record.to_tenant()
     tenant.domain_url = host
     return HostResolution(tenant=tenant)
@@ -450,8 +442,8 @@ class TenantRoutingMiddleware:
             set_urlconf(request.urlconf)
             with public_scope():
                 return self.get_response(request)
-        if resolution.tenant is None:
-            return error_response(resolution.status, resolution.code, resolution.detail)
+        if resolution.refusal is not None:
+            return resolution.refusal.to_response()
         request.tenant = resolution.tenant
         with tenant_scope(resolution.tenant):
             return self.get_response(request)

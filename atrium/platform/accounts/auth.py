@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 from rest_framework_simplejwt.authentication import AUTH_HEADER_TYPES
 from rest_framework_simplejwt.settings import api_settings
 
+from atrium.errors import error_body
 from atrium.platform.api.schema import AutoSchema, error_response
 from atrium.platform.api.throttling import LoginUnavailable, enforce_login_rate
 
@@ -111,10 +112,9 @@ class TokenBlacklistSerializer(serializers.Serializer):
 
 
 def _error_example(name: str, status_code: int, code: str, detail: str) -> OpenApiExample:
-    kind = "server_error" if status_code >= 500 else "client_error"
     return OpenApiExample(
         name,
-        value={"type": kind, "errors": [{"code": code, "detail": detail, "attr": None}]},
+        value=error_body(status_code, code, detail),
         status_codes=[str(status_code)],
         response_only=True,
     )
@@ -219,8 +219,8 @@ class TokenObtainView(_TokenEndpoint):
             _error_example(
                 "Login unavailable",
                 503,
-                LoginUnavailable.default_code,
-                str(LoginUnavailable.default_detail),
+                LoginUnavailable.code,
+                LoginUnavailable.message_template,
             ),
         ],
     )

@@ -22,10 +22,11 @@ import redis
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from rest_framework import status
-from rest_framework.exceptions import APIException, Throttled
+from rest_framework.exceptions import Throttled
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
+from atrium.errors import ServiceUnavailable
 from atrium.platform.accounts.emails import canonical_email
 from atrium.platform.redis import (
     RATELIMIT_PURPOSE,
@@ -226,17 +227,15 @@ class RateLimitHeadersMiddleware:
         return response
 
 
-class LoginUnavailable(APIException):
-    """Login cannot be rate-limited right now, so it is refused: an attacker must not get
-    unlimited password guesses because Redis is down."""
+class LoginUnavailable(ServiceUnavailable):
+    """Sign-in cannot be rate-limited right now; retry shortly.
 
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_detail = "Sign-in is temporarily unavailable. Please try again in a few seconds."
-    default_code = "login_unavailable"
+    It is refused: an attacker must not get unlimited password guesses because Redis is
+    down."""
 
-    def __init__(self, detail: str | None = None, code: str | None = None) -> None:
-        super().__init__(detail, code)
-        self.wait = LOGIN_UNAVAILABLE_RETRY_AFTER  # the exception handler sends Retry-After
+    code = "login_unavailable"
+    message_template = "Sign-in is temporarily unavailable. Please try again in a few seconds."
+    retry_after = LOGIN_UNAVAILABLE_RETRY_AFTER
 
 
 def email_digest(email: str) -> str:

@@ -14,7 +14,8 @@ from django.conf import settings
 from django.core.management import call_command, get_commands, load_command_class
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from atrium.tenants import errors, migrator, provisioning, selectors, services
+from atrium.errors import AtriumError
+from atrium.tenants import migrator, provisioning, selectors, services
 from atrium.tenants.context import public_scope, tenant_scope
 from atrium.tenants.models import Domain, Tenant, TenantStatus
 
@@ -266,7 +267,7 @@ class Command(BaseCommand):
         try:
             with public_scope():
                 getattr(self, f"do_{action}")(options)
-        except errors.TenantError as exc:
+        except AtriumError as exc:
             raise CommandError(exc.message) from exc
 
     # -- output helpers
