@@ -267,7 +267,7 @@ class ScopedTask(SchemaHeaderTask):
 def _tenant_for_schema(schema_name: str):
     """The tenant a message was sent for, from the routing directory (no SQL once warm,
     and a suspension or deletion is seen on the next task, as on the next request)."""
-    from atrium.tenants.routing import directory
+    from atrium.tenants.directory import directory
 
     # An eager task started inside its sender's scope needs no lookup.
     active = current_tenant_or_none()
