@@ -28,7 +28,7 @@ from collections import defaultdict
 
 COMPONENTS = [
     # (label, module, attribute path)
-    ("routing: host lookup", "atrium.tenants.routing", "HostDirectory.lookup"),
+    ("routing: host lookup", "atrium.tenants.directory", "HostDirectory.lookup"),
     (
         "tenant_scope: connection.set_tenant",
         "django_tenants.postgresql_backend.base",

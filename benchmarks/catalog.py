@@ -954,7 +954,7 @@ def breakdown_in_process(token: str, requests: int) -> dict | None:
 
     components = [
         ("SQL: cursor.execute (all queries)", "django.db.backends.utils", "CursorWrapper.execute"),
-        ("routing: host lookup", "atrium.tenants.routing", "HostDirectory.lookup"),
+        ("routing: host lookup", "atrium.tenants.directory", "HostDirectory.lookup"),
         (
             "JWT: decode and verify",
             "atrium.platform.accounts.authentication",

@@ -24,8 +24,8 @@ from django_redis import get_redis_connection
 
 from atrium.tenants import provisioning, services
 from atrium.tenants.context import public_scope
+from atrium.tenants.directory import invalidate_directory
 from atrium.tenants.models import Tenant
-from atrium.tenants.routing import invalidate_directory
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TENANT_A = {"slug": "alpha", "name": "Alpha Ltd", "owner_email": "owner@alpha.test"}

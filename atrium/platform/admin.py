@@ -19,9 +19,9 @@ from django.template import engines
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
+from atrium.errors import AtriumError
 from atrium.tenants import services as tenant_services
 from atrium.tenants.cors import validate_origins
-from atrium.tenants.errors import TenantError
 
 
 class TenantAdminSite(AdminSite):
@@ -116,7 +116,7 @@ class CorsOriginsForm(forms.Form):
         lines = [line.strip() for line in self.cleaned_data["origins"].splitlines()]
         try:
             return validate_origins([line for line in lines if line])
-        except TenantError as error:
+        except AtriumError as error:
             raise forms.ValidationError(error.message, code=error.code) from None
 
 

@@ -16,12 +16,14 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from . import errors, provisioning, services
+from atrium.errors import AtriumError
+
+from . import provisioning, services
 from .models import Domain, Tenant
 from .plans import plan_choices, validate_plan
 
 
-def _field_error(exc: errors.TenantError) -> ValidationError:
+def _field_error(exc: AtriumError) -> ValidationError:
     return ValidationError(exc.message, code=exc.code)
 
 
@@ -35,13 +37,13 @@ class TenantForm(forms.ModelForm):
     def clean_name(self) -> str:
         try:
             return provisioning.validate_name(self.cleaned_data.get("name", ""))
-        except errors.TenantError as exc:
+        except AtriumError as exc:
             raise _field_error(exc) from None
 
     def clean_plan(self) -> str:
         try:
             return validate_plan(self.cleaned_data.get("plan", ""))
-        except errors.TenantError as exc:
+        except AtriumError as exc:
             raise _field_error(exc) from None
 
 
@@ -108,7 +110,7 @@ class TenantAdmin(admin.ModelAdmin):
         for tenant in queryset.order_by("slug"):
             try:
                 change(tenant)
-            except errors.TenantError as exc:
+            except AtriumError as exc:
                 self.message_user(request, exc.message, messages.ERROR)
             else:
                 self.message_user(request, f"{verb} {tenant.slug}.", messages.SUCCESS)
@@ -157,7 +159,7 @@ class DomainAddForm(forms.ModelForm):
             try:
                 host = provisioning.validate_domain(raw, slug=tenant.slug)
                 provisioning.domain_ensure_free(host)
-            except errors.TenantError as exc:
+            except AtriumError as exc:
                 self.add_error("domain", _field_error(exc))
             else:
                 data["domain"] = host

@@ -7,7 +7,7 @@ import re
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from . import errors
+from atrium.errors import InvalidInput
 
 PLAN_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")  # fits Tenant.plan (max_length 32)
 LIMIT_KEYS = frozenset({"burst", "sustained"})
@@ -29,7 +29,7 @@ def default_plan() -> str:
 
 def validate_plan(plan: str) -> str:
     if plan not in settings.ATRIUM_PLANS:
-        raise errors.InvalidInput(
+        raise InvalidInput(
             f"Unknown plan {plan!r}; choose one of: {', '.join(settings.ATRIUM_PLANS)}."
         )
     return plan

@@ -24,6 +24,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, connection, transaction
 
+from atrium.errors import AtriumError, InvalidInput
+
 from . import errors
 from .celery import send_on_commit
 from .context import public_scope, tenant_scope
@@ -148,7 +150,7 @@ def validate_slug(slug: str) -> str:
 def validate_name(name: str) -> str:
     name = (name or "").strip()
     if not name or len(name) > 200:
-        raise errors.InvalidInput("A tenant needs a name of 1-200 characters (--name).")
+        raise InvalidInput("A tenant needs a name of 1-200 characters (--name).")
     return name
 
 
@@ -420,7 +422,7 @@ def tenant_create(
     try:
         validate_email(owner_email)
     except ValidationError:
-        raise errors.InvalidInput(f"Invalid owner e-mail {owner_email!r}.") from None
+        raise InvalidInput(f"Invalid owner e-mail {owner_email!r}.") from None
     plan = validate_plan(plan or settings.ATRIUM_DEFAULT_PLAN)
     default_host = f"{slug}.{settings.ATRIUM_BASE_DOMAIN}"
     hosts = [default_host]
@@ -440,7 +442,7 @@ def tenant_create(
         try:
             validate_password(password)
         except ValidationError as exc:
-            raise errors.InvalidInput("Owner password refused: " + " ".join(exc.messages)) from None
+            raise InvalidInput("Owner password refused: " + " ".join(exc.messages)) from None
         encoded_password = make_password(password)
 
     with public_scope():
@@ -505,7 +507,7 @@ def _create_owner(email: str, encoded_password: str) -> None:
     owner.save()
 
 
-def _integrity_to_error(exc: IntegrityError, slug: str, hosts: list[str]) -> errors.TenantError:
+def _integrity_to_error(exc: IntegrityError, slug: str, hosts: list[str]) -> AtriumError:
     text = str(exc)
     if "domain" in text:
         return errors.DomainTaken(f"One of the domains {', '.join(hosts)} is already in use.")

@@ -359,7 +359,7 @@ DATA_UPLOAD_MAX_NUMBER_FIELDS = env_int("DATA_UPLOAD_MAX_NUMBER_FIELDS", 1000)
 # Levels a JSON body may nest (arrays and objects); deeper is a 400 `json_too_deep`,
 # refused before it is decoded. The API's own bodies nest two levels.
 ATRIUM_JSON_MAX_DEPTH = env_int("ATRIUM_JSON_MAX_DEPTH", 32)
-# An API answer whose code is not in the registry of error codes (atrium/tenants/codes.py)
+# An API answer whose code is not in the registry of error codes (atrium/errors.py)
 # is logged; with this on (the test settings) it is an error.
 ATRIUM_ERROR_CODES_STRICT = env_bool("ATRIUM_ERROR_CODES_STRICT", False)
 

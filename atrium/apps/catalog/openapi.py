@@ -11,6 +11,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers
 
+from atrium.errors import error_body
 from atrium.platform.jobs.serializers import JobSerializer
 
 from . import services
@@ -91,17 +92,12 @@ SKU_TAKEN = (
 )
 SKU_TAKEN_EXAMPLE = OpenApiExample(
     "SKU taken",
-    value={
-        "type": "client_error",
-        "errors": [
-            {
-                "code": "sku_taken",
-                "detail": "A live product with this SKU exists already (SKUs are compared "
-                "case-insensitively): choose another SKU, or change that product.",
-                "attr": None,
-            }
-        ],
-    },
+    value=error_body(
+        409,
+        "sku_taken",
+        "A live product with this SKU exists already (SKUs are compared "
+        "case-insensitively): choose another SKU, or change that product.",
+    ),
     response_only=True,
     status_codes=["409"],
 )

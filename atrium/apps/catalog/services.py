@@ -18,9 +18,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import Avg, Count, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
 
+from atrium.errors import AtriumError, Conflict, InvalidInput
 from atrium.platform.accounts.models import User
 from atrium.platform.cache import invalidate_namespace
-from atrium.platform.errors import Conflict, DomainError
 from atrium.platform.models import save_with_unique_slug
 
 from .models import Category, Product, ProductStatus, Review
@@ -45,15 +45,15 @@ def _clean(instance, *, exclude: Iterable[str] = ()) -> None:
         instance.full_clean(exclude=[*exclude], validate_constraints=False)
     except ValidationError as exc:
         field, messages = next(iter(exc.message_dict.items()))
-        raise DomainError(messages[0], code="invalid", field=field) from None
+        raise InvalidInput(messages[0], code="invalid", field=field) from None
 
 
-def _integrity(exc: IntegrityError) -> DomainError:
+def _integrity(exc: IntegrityError) -> AtriumError:
     text = str(exc)
     if "sku" in text:
         return _sku_taken()
     if "one_live_per_author" in text:
-        return DomainError(
+        return InvalidInput(
             "You have already reviewed this product.", code="unique", field="product"
         )
     if "slug" in text:
@@ -68,15 +68,15 @@ def _check_parent(parent: Category | None, category: Category | None = None) -> 
     if parent is None:
         return
     if parent.is_deleted:
-        raise DomainError("That category is deleted.", code="does_not_exist", field="parent")
+        raise InvalidInput("That category is deleted.", code="does_not_exist", field="parent")
     if parent.parent_id is not None:
-        raise DomainError(
+        raise InvalidInput(
             "Categories nest one level deep: the parent must be a top-level category.",
             code="invalid",
             field="parent",
         )
     if category is not None and (parent.pk == category.pk or category.children.exists()):
-        raise DomainError(
+        raise InvalidInput(
             "A category with children, or the category itself, cannot become a child.",
             code="invalid",
             field="parent",
@@ -123,13 +123,13 @@ def category_delete(*, category: Category) -> None:
 
 def _check_category(category: Category | None) -> None:
     if category is None or category.is_deleted:
-        raise DomainError("Choose a live category.", code="does_not_exist", field="category")
+        raise InvalidInput("Choose a live category.", code="does_not_exist", field="category")
 
 
 def _normalise_tags(tags: Iterable[str] | None) -> list[str]:
     cleaned = sorted({tag.strip().lower() for tag in tags or [] if tag and tag.strip()})
     if len(cleaned) > MAX_TAGS:
-        raise DomainError(f"At most {MAX_TAGS} tags.", code="max_length", field="tags")
+        raise InvalidInput(f"At most {MAX_TAGS} tags.", code="max_length", field="tags")
     return cleaned
 
 
@@ -210,7 +210,7 @@ PRODUCT_EDITABLE = {"name", "sku", "price", "stock", "status", "category", "desc
 def product_update(*, product: Product, **changes: Any) -> Product:
     unknown = set(changes) - PRODUCT_EDITABLE
     if unknown:
-        raise DomainError(f"Not editable: {', '.join(sorted(unknown))}.", code="invalid")
+        raise InvalidInput(f"Not editable: {', '.join(sorted(unknown))}.", code="invalid")
     if "category" in changes:
         _check_category(changes["category"])
     if "sku" in changes:
@@ -278,9 +278,11 @@ def review_create(
 ) -> Review:
     product = _lock_product(product.pk)
     if product.is_deleted:
-        raise DomainError("That product is deleted.", code="does_not_exist", field="product")
+        raise InvalidInput("That product is deleted.", code="does_not_exist", field="product")
     if Review.objects.filter(product=product, author=author).exists():
-        raise DomainError("You have already reviewed this product.", code="unique", field="product")
+        raise InvalidInput(
+            "You have already reviewed this product.", code="unique", field="product"
+        )
     review = Review(author=author, product=product, rating=rating, title=title, body=body)
     _clean(review)
     try:
@@ -297,7 +299,7 @@ def review_create(
 def review_update(*, review: Review, **changes: Any) -> Review:
     unknown = set(changes) - {"rating", "title", "body"}
     if unknown:
-        raise DomainError(f"Not editable: {', '.join(sorted(unknown))}.", code="invalid")
+        raise InvalidInput(f"Not editable: {', '.join(sorted(unknown))}.", code="invalid")
     _lock_product(review.product_id)
     for field, value in changes.items():
         setattr(review, field, value)

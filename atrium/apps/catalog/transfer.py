@@ -28,7 +28,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models.functions import Lower
 
-from atrium.platform.errors import DomainError
+from atrium.errors import AtriumError, InvalidInput, PayloadTooLarge
 from atrium.platform.jobs import services as jobs
 from atrium.platform.jobs import storage
 from atrium.platform.jobs.models import Job
@@ -60,17 +60,16 @@ def unescape_cell(text: str) -> str:
     return text[1:] if text.startswith(QUOTE) and text[1:].startswith(_ESCAPED_STARTS) else text
 
 
-class ImportRejected(DomainError):
+class ImportRejected(InvalidInput):
     """The upload cannot be read at all (encoding, columns): refused before any job."""
 
     code = "import_invalid"
 
 
-class ImportTooLarge(DomainError):
+class ImportTooLarge(PayloadTooLarge):
     """The file is larger than this catalog's import takes (the request itself is limited
     before it is read, by ``ATRIUM_REQUEST_MAX_BYTES``)."""
 
-    status_code = 413
     code = "file_too_large"
 
 
@@ -288,7 +287,7 @@ def _import_locked(job: Job) -> None:
     except RowsRefused as refused:
         jobs.job_finish(job=job, error=_failed_rows(refused.errors))
         return
-    except DomainError as error:  # the whole import rolled back; report the row
+    except AtriumError as error:  # the whole import rolled back; report the row
         row_error = RowError(current_line, error.field or "", error.message, code=error.code)
         jobs.job_finish(job=job, error=_failed_rows([row_error]))
         return

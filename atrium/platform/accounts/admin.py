@@ -6,8 +6,8 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminPasswordChangeForm
 
+from atrium.errors import AtriumError
 from atrium.platform.admin import TenantAdminPermissions, tenant_admin_site
-from atrium.platform.errors import DomainError
 
 from . import services
 from .emails import canonical_email
@@ -48,7 +48,7 @@ class TenantUserChangeForm(forms.ModelForm):
                 role=cleaned.get("role"),
                 is_active=cleaned.get("is_active"),
             )
-        except DomainError as error:
+        except AtriumError as error:
             raise forms.ValidationError(error.message, code=error.code) from None
         return cleaned
 
@@ -81,7 +81,7 @@ class TenantUserAddForm(forms.ModelForm):
                 role=cleaned.get("role") or "",
                 password=cleaned.get("password") or None,
             )
-        except DomainError as error:
+        except AtriumError as error:
             raise forms.ValidationError(error.message, code=error.code) from None
         return cleaned
 

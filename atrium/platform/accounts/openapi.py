@@ -3,6 +3,7 @@ maps, one decorator per view, so that ``views.py`` and ``auth.py`` hold only wha
 
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
 
+from atrium.errors import error_body
 from atrium.platform.api.schema import AutoSchema, error_response
 
 from .errors import INVALID_CREDENTIALS
@@ -114,10 +115,9 @@ def user_viewset(viewset):
 
 
 def _error_example(name: str, status_code: int, code: str, detail: str) -> OpenApiExample:
-    kind = "server_error" if status_code >= 500 else "client_error"
     return OpenApiExample(
         name,
-        value={"type": kind, "errors": [{"code": code, "detail": detail, "attr": None}]},
+        value=error_body(status_code, code, detail),
         status_codes=[str(status_code)],
         response_only=True,
     )
@@ -201,8 +201,8 @@ def token_obtain_view(view):
                 _error_example(
                     "Login unavailable",
                     503,
-                    LoginUnavailable.default_code,
-                    str(LoginUnavailable.default_detail),
+                    LoginUnavailable.code,
+                    LoginUnavailable.message_template,
                 ),
             ],
         )

@@ -20,7 +20,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from atrium.platform.errors import Conflict, DomainError, PermissionDenied
+from atrium.errors import Conflict, InvalidInput, PermissionDenied
 
 from .models import Role, User
 
@@ -63,7 +63,7 @@ def user_create_check(*, actor: User, email: str, role: str, password: str | Non
         try:
             validate_password(password)
         except ValidationError as exc:
-            raise DomainError(" ".join(exc.messages), code="password_invalid") from None
+            raise InvalidInput(" ".join(exc.messages), code="password_invalid") from None
     return email
 
 
@@ -153,7 +153,7 @@ def user_password_change(
     user = User.objects.select_for_update().get(pk=user.pk)
     if actor.pk == user.pk:
         if current_password is None or not check_password(current_password, user.password):
-            raise DomainError(
+            raise InvalidInput(
                 "The current password is missing or wrong: send the password you sign in "
                 "with as current_password (POST /api/v1/users/me/password/).",
                 code="wrong_password",
@@ -164,7 +164,7 @@ def user_password_change(
     try:
         validate_password(password, user=user)
     except ValidationError as exc:
-        raise DomainError(" ".join(exc.messages), code="password_invalid") from None
+        raise InvalidInput(" ".join(exc.messages), code="password_invalid") from None
     user.set_password(password)
     user.save(update_fields=["password"])  # revokes the user's tokens (a new password)
     return user

@@ -20,7 +20,7 @@ from rest_framework import parsers
 from rest_framework.exceptions import ParseError
 from rest_framework.utils.json import strict_constant
 
-from atrium.tenants.codes import error_code
+from atrium.errors import error_code
 
 JSON_TOO_DEEP = error_code(
     400, "json_too_deep", "The JSON body nests deeper than ATRIUM_JSON_MAX_DEPTH levels."

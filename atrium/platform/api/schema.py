@@ -5,7 +5,7 @@ response only where a view's classes suggest one; a client generated from that s
 (openapi-python-client makes every enum strict) crashed on real answers. Here:
 
 * Every code of every status comes from the registry of error codes
-  (``atrium/tenants/codes.py``): one ``ErrorNNN`` schema per status whose ``code`` enum is
+  (``atrium/errors.py``): one ``ErrorNNN`` schema per status whose ``code`` enum is
   the registry's, so a code declared once is in the schema everywhere it can occur.
 * Answers that routing and the platform give before or around any view are on every
   operation: 400 (malformed request: too many query parameters, invalid host), 403
@@ -34,8 +34,8 @@ from drf_standardized_errors.openapi_serializers import (
 )
 from rest_framework import serializers
 
+from atrium import errors as registry
 from atrium.platform.api.errors import load_error_codes
-from atrium.tenants import codes
 
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 BODY_METHODS = ("POST", "PUT", "PATCH")
@@ -62,7 +62,7 @@ STATUS_SUMMARIES = {
 def code_list(status: int) -> str:
     return "\n".join(
         f"- `{entry.code}`" + (f": {entry.description}" if entry.description else "")
-        for entry in codes.described(status)
+        for entry in registry.described(status)
     )
 
 
@@ -91,7 +91,7 @@ class RegisteredCodeField(serializers.ChoiceField):
 
     @property
     def choices(self) -> dict[str, str]:
-        return {code: code for code in codes.codes(self.status)}
+        return {code: code for code in registry.codes(self.status)}
 
     @choices.setter
     def choices(self, value) -> None:  # set by ChoiceField.__init__; the registry decides
@@ -134,7 +134,7 @@ def error_response(status: int, description: str = "") -> OpenApiResponse:
 class AutoSchema(StandardizedErrorsAutoSchema):
     def _get_allowed_error_status_codes(self) -> list[str]:
         load_error_codes()
-        return ["400", *(str(status) for status in codes.statuses() if status != 400)]
+        return ["400", *(str(status) for status in registry.statuses() if status != 400)]
 
     def _should_add_error_response(self, responses: dict, status_code: str) -> bool:
         if status_code in responses:
