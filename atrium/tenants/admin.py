@@ -16,7 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from . import errors, provisioning, services
+from . import errors, naming, services
 from .models import Domain, Tenant
 from .plans import plan_choices, validate_plan
 
@@ -34,7 +34,7 @@ class TenantForm(forms.ModelForm):
 
     def clean_name(self) -> str:
         try:
-            return provisioning.validate_name(self.cleaned_data.get("name", ""))
+            return naming.validate_name(self.cleaned_data.get("name", ""))
         except errors.TenantError as exc:
             raise _field_error(exc) from None
 
@@ -155,8 +155,8 @@ class DomainAddForm(forms.ModelForm):
         tenant, raw = data.get("tenant"), data.get("domain")
         if tenant is not None and raw:
             try:
-                host = provisioning.validate_domain(raw, slug=tenant.slug)
-                provisioning.domain_ensure_free(host)
+                host = naming.validate_domain(raw, slug=tenant.slug)
+                naming.domain_ensure_free(host)
             except errors.TenantError as exc:
                 self.add_error("domain", _field_error(exc))
             else:

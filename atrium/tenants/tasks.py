@@ -12,6 +12,6 @@ def pool_refill() -> int:
     Safe to run twice at once: filling takes a PostgreSQL advisory lock and stops at the
     target, so a redelivered or overlapping run only finds the pool full.
     """
-    from .provisioning import pool_fill
+    from .pool import pool_fill
 
     return pool_fill()
