@@ -229,7 +229,8 @@ def create_default(slug: str) -> float:
 
     from atrium.tenants.context import public_scope
     from atrium.tenants.models import Domain, Tenant, TenantStatus
-    from atrium.tenants.provisioning import GENERATED_SECRET_HASHER, schema_name_for
+    from atrium.tenants.naming import schema_name_for
+    from atrium.tenants.provisioning import GENERATED_SECRET_HASHER
 
     user_model = get_user_model()
     started = time.perf_counter()
@@ -336,7 +337,7 @@ def all_schemas() -> list[str]:
 
     from atrium.tenants.context import public_scope
     from atrium.tenants.models import Tenant
-    from atrium.tenants.provisioning import spare_schemas
+    from atrium.tenants.pool import spare_schemas
 
     with public_scope():
         return [
@@ -572,7 +573,8 @@ def measure(args: argparse.Namespace, redis_client: redis.Redis) -> dict:
     from django.core.management import call_command
 
     from atrium.tenants.context import public_scope
-    from atrium.tenants.provisioning import pool_fill, schema_name_for, spare_schemas
+    from atrium.tenants.naming import schema_name_for
+    from atrium.tenants.pool import pool_fill, spare_schemas
 
     environment = check_preconditions()
 

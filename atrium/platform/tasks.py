@@ -345,7 +345,7 @@ def pool_refill() -> int:
     takes a PostgreSQL advisory lock and stops at the target, so a redelivered or
     overlapping run only finds the pool full.
     """
-    from atrium.tenants.provisioning import pool_fill
+    from atrium.tenants.pool import pool_fill
 
     return pool_fill()
 

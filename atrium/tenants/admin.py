@@ -18,7 +18,7 @@ from django.http import HttpRequest
 
 from atrium.errors import AtriumError
 
-from . import provisioning, services
+from . import naming, services
 from .models import Domain, Tenant
 from .plans import plan_choices, validate_plan
 
@@ -36,7 +36,7 @@ class TenantForm(forms.ModelForm):
 
     def clean_name(self) -> str:
         try:
-            return provisioning.validate_name(self.cleaned_data.get("name", ""))
+            return naming.validate_name(self.cleaned_data.get("name", ""))
         except AtriumError as exc:
             raise _field_error(exc) from None
 
@@ -157,8 +157,8 @@ class DomainAddForm(forms.ModelForm):
         tenant, raw = data.get("tenant"), data.get("domain")
         if tenant is not None and raw:
             try:
-                host = provisioning.validate_domain(raw, slug=tenant.slug)
-                provisioning.domain_ensure_free(host)
+                host = naming.validate_domain(raw, slug=tenant.slug)
+                naming.domain_ensure_free(host)
             except AtriumError as exc:
                 self.add_error("domain", _field_error(exc))
             else:

@@ -42,7 +42,7 @@ from atrium.apps.catalog import services as catalog
 from atrium.platform.accounts.models import Role, User
 from atrium.platform.accounts.tokens import token_pair_issue
 from atrium.platform.jobs import services as jobs
-from atrium.tenants import provisioning, services
+from atrium.tenants import pool, provisioning, services
 from atrium.tenants.context import public_scope, tenant_scope
 from atrium.tenants.models import Tenant
 from tests.isolation.test_tokens import is_public
@@ -164,7 +164,7 @@ def drop_tenants(slugs: list[str]) -> None:
         for slug in slugs:
             if Tenant.objects.filter(slug=slug).exists():
                 services.tenant_purge(slug=slug)
-    provisioning.pool_fill(settings.ATRIUM_SPARE_POOL_SIZE)
+    pool.pool_fill(settings.ATRIUM_SPARE_POOL_SIZE)
 
 
 @contextmanager

@@ -8,8 +8,10 @@ import sys
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from atrium.tenants import migrator, provisioning, services
+from atrium.tenants import migrator, services
 from atrium.tenants.models import Tenant
+from atrium.tenants.pool import spare_schemas
+from atrium.tenants.template import template_ensure
 
 from .output import emit_json
 from .parsers import command, json_flag
@@ -33,11 +35,11 @@ def migrate(cmd: BaseCommand, options) -> None:
     if only is not None:
         schemas = [only.schema_name]
     else:
-        if provisioning.template_ensure() and not quiet:
+        if template_ensure() and not quiet:
             cmd.stdout.write(f"Created template schema {settings.ATRIUM_TEMPLATE_SCHEMA}.")
         schemas = [
             settings.ATRIUM_TEMPLATE_SCHEMA,
-            *provisioning.spare_schemas(),
+            *spare_schemas(),
             *Tenant.objects.order_by("slug").values_list("schema_name", flat=True),
         ]
     report = run_migrations(cmd, schemas, options["parallel"], quiet)
