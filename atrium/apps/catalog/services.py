@@ -124,6 +124,22 @@ def category_delete(*, category: Category) -> None:
     _catalog_changed()
 
 
+@transaction.atomic
+def category_restore(*, category: Category) -> Category:
+    if not category.is_deleted:
+        raise Conflict("This category is not deleted.", code="not_deleted")
+    _check_parent(category.parent, category)  # a deleted parent is restored first
+    if Category.objects.filter(slug=category.slug).exists():
+        raise Conflict("A live category has taken this slug since.", code="slug_taken")
+    try:
+        with transaction.atomic():
+            category.restore()
+    except IntegrityError as exc:
+        raise _integrity(exc) from exc
+    _catalog_changed()
+    return category
+
+
 # ---------------------------------------------------------------------------- products
 
 
