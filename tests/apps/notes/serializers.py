@@ -15,5 +15,9 @@ class NoteSerializer(serializers.ModelSerializer):
 
 
 class NoteWriteSerializer(StrictFieldsMixin, serializers.Serializer):
-    title = serializers.CharField(max_length=200)
-    body = serializers.CharField(required=False, allow_blank=True, max_length=5000)
+    # Kept as sent: DRF trims before it checks max_length, so a trimmed field would take
+    # one character more than the schema's maxLength allows (the fuzz suite found it).
+    title = serializers.CharField(max_length=200, trim_whitespace=False)
+    body = serializers.CharField(
+        required=False, allow_blank=True, max_length=5000, trim_whitespace=False
+    )
