@@ -25,7 +25,6 @@ import argparse
 import io
 import json
 import os
-import secrets
 import shlex
 import statistics
 import subprocess
@@ -218,23 +217,20 @@ def create_ours(slug: str, expected_source: str) -> float:
 def create_default(slug: str) -> float:
     """django-tenants' own path: save() creates the schema and runs every tenant migration.
 
-    Then the domain row and the owner user, as tenant_create() does, with the same fast
-    hasher for the generated owner password. No outer transaction: django-tenants'
-    create_tenant command does not use one either.
+    Then the domain row and the owner user, as tenant_create() does, through the same user
+    manager method (a generated one-time password with the fast hasher). No outer
+    transaction: django-tenants' create_tenant command does not use one either.
     """
     from django.conf import settings
     from django.contrib.auth import get_user_model
-    from django.contrib.auth.hashers import make_password
     from django_tenants.utils import tenant_context
 
     from atrium.tenants.context import public_scope
     from atrium.tenants.models import Domain, Tenant, TenantStatus
     from atrium.tenants.naming import schema_name_for
-    from atrium.tenants.provisioning import GENERATED_SECRET_HASHER
 
     user_model = get_user_model()
     started = time.perf_counter()
-    encoded_password = make_password(secrets.token_urlsafe(24), hasher=GENERATED_SECRET_HASHER)
     with public_scope():
         tenant = Tenant(
             slug=slug,
@@ -246,13 +242,7 @@ def create_default(slug: str) -> float:
         tenant.save(verbosity=0)
         Domain(domain=f"{slug}.{settings.ATRIUM_BASE_DOMAIN}", tenant=tenant).save()
         with tenant_context(tenant):
-            user_model(
-                email=f"owner@{slug}.test",
-                password=encoded_password,
-                role="owner",
-                is_staff=True,
-                is_superuser=True,
-            ).save()
+            user_model.objects.create_with_role(f"owner@{slug}.test", role="owner")
     elapsed = time.perf_counter() - started
     verify_tenant_complete(tenant.schema_name)
     return elapsed

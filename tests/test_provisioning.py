@@ -64,6 +64,8 @@ def test_create_claims_a_spare_and_makes_a_working_owner(live_db):
     with tenant_scope(tenant):
         owner = User.objects.get()
         assert (owner.email, owner.role, owner.is_staff) == ("boss@fresh.test", Role.OWNER, True)
+        assert owner.is_superuser  # the role's meaning, from User.apply_role
+        assert owner.password.startswith("generated_sha256$")  # fast until the first sign-in
         # The one-time password logs in once and is then re-hashed with the default hasher.
         assert authenticate(email="boss@fresh.test", password=result.owner_password) == owner
         owner.refresh_from_db()

@@ -10,13 +10,11 @@ nothing reaches Redis before the commit.
 from __future__ import annotations
 
 import logging
-import secrets
 import time
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.hashers import make_password
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -41,8 +39,6 @@ from .pool import spare_claim
 from .template import schema_exists, template_clone, template_require
 
 logger = logging.getLogger(__name__)
-
-GENERATED_SECRET_HASHER = "generated_sha256"
 
 
 @dataclass(frozen=True)
@@ -95,19 +91,11 @@ def tenant_create(
         if custom != default_host:
             hosts.insert(0, custom)  # a custom domain given at creation is the primary one
 
-    generated = owner_password is None
-    if generated:
-        # 192 random bits: a fast salted hash protects it as well as a slow one would
-        # (see GeneratedSecretHasher), and keeps creation in milliseconds.
-        password = secrets.token_urlsafe(24)
-        encoded_password = make_password(password, hasher=GENERATED_SECRET_HASHER)
-    else:
-        password = owner_password
+    if owner_password is not None:
         try:
-            validate_password(password)
+            validate_password(owner_password)
         except ValidationError as exc:
             raise InvalidInput("Owner password refused: " + " ".join(exc.messages)) from None
-        encoded_password = make_password(password)
 
     with public_scope():
         if Tenant.objects.filter(slug=slug).exists():
@@ -132,7 +120,7 @@ def tenant_create(
                     Domain(domain=host, tenant=tenant, is_primary=index == 0).save()
                 source = _create_schema(schema_name)
                 with tenant_scope(tenant):
-                    _create_owner(owner_email, encoded_password)
+                    one_time_password = _create_owner(owner_email, owner_password)
                 tenant.status = TenantStatus.ACTIVE
                 tenant.save(update_fields=["status", "updated_at"])
                 send_on_commit(POOL_REFILL_TASK, on_error=_pool_refill_not_sent)
@@ -143,7 +131,7 @@ def tenant_create(
         tenant=tenant,
         url=tenant_url(hosts[0]),
         owner_email=owner_email,
-        owner_password=password if generated else None,
+        owner_password=one_time_password,
         seconds=time.perf_counter() - started,
         schema_source=source,
     )
@@ -159,16 +147,12 @@ def _create_schema(schema_name: str) -> str:
     return "clone"
 
 
-def _create_owner(email: str, encoded_password: str) -> None:
-    user_model = get_user_model()
-    owner = user_model(
-        email=user_model.objects.normalize_email(email),
-        password=encoded_password,
-        role="owner",
-        is_staff=True,
-        is_superuser=True,
-    )
-    owner.save()
+def _create_owner(email: str, password: str | None) -> str | None:
+    """The tenant's first owner, made by the user manager's one method for it (the user
+    model is reached through Django: tenants/ does not import the layers above it).
+    Returns the generated one-time password, or None when ``password`` was given."""
+    created = get_user_model().objects.create_with_role(email, role="owner", password=password)
+    return created.one_time_password
 
 
 def _integrity_to_error(exc: IntegrityError, slug: str, hosts: list[str]) -> AtriumError:

@@ -21,8 +21,8 @@ from django.test import Client
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
+from atrium.platform.accounts.hashers import GENERATED_SECRET_HASHER
 from atrium.platform.accounts.models import Role, User
-from atrium.platform.accounts.services import GENERATED_SECRET_HASHER
 from atrium.platform.accounts.tokens import token_pair_issue
 from atrium.tenants.context import tenant_scope
 from atrium.tenants.models import Tenant

@@ -55,7 +55,7 @@ class CategoryAdmin(SoftDeleteAdmin):
         services.category_delete(category=category)
 
     def restore(self, category):
-        category.restore()
+        services.category_restore(category=category)
 
 
 class ReviewInline(admin.TabularInline):

@@ -14,7 +14,6 @@ from rest_framework import serializers
 from atrium.errors import error_body
 from atrium.platform.jobs.serializers import JobSerializer
 
-from . import services
 from .serializers import (
     CategorySerializer,
     CategoryWriteSerializer,
@@ -167,16 +166,13 @@ def category_viewset(viewset):
 
 
 def product_viewset(viewset):
-    # products/<list route>/ is that list route (the router puts list routes first), so the
-    # detail's id is documented as never one of them: clients know top-rated is no product
-    # id. Otherwise it is what the viewset's lookup regex routes.
-    not_a_list_route = rf"(?!(?:{'|'.join(sorted(services.RESERVED_PRODUCT_SLUGS))})$)"
+    # The schema adds that the id is never one of the list routes (top-rated, …).
     product_id = OpenApiParameter(
         "id",
         str,
         OpenApiParameter.PATH,
         description="UUID or slug",
-        pattern=f"^{not_a_list_route}{viewset.lookup_value_regex}$",
+        pattern=f"^{viewset.lookup_value_regex}$",
     )
     return _document(
         viewset,

@@ -26,10 +26,16 @@ from atrium.platform.models import save_with_unique_slug
 from .models import Category, Product, ProductStatus, Review
 
 CACHE_NAMESPACE = "catalog"
-# Paths of the list routes under products/ (ProductViewSet's detail=False actions): a
-# product with one of them as its slug could not be reached by that slug.
-RESERVED_PRODUCT_SLUGS = frozenset({"top-rated"})
 MAX_TAGS = 20
+
+
+def reserved_product_slugs() -> frozenset[str]:
+    """The list routes under products/ (``top-rated``, …): a product with one of them as its
+    slug could not be reached by that slug. Read from the routes themselves, so adding a
+    route is one edit; imported here, not at the top, because the views import this module."""
+    from .views import ProductViewSet
+
+    return ProductViewSet.list_route_paths()
 
 
 def _catalog_changed(event_type: str | None = None, instance: Any = None, **data: Any) -> None:
@@ -118,6 +124,22 @@ def category_delete(*, category: Category) -> None:
     _catalog_changed()
 
 
+@transaction.atomic
+def category_restore(*, category: Category) -> Category:
+    if not category.is_deleted:
+        raise Conflict("This category is not deleted.", code="not_deleted")
+    _check_parent(category.parent, category)  # a deleted parent is restored first
+    if Category.objects.filter(slug=category.slug).exists():
+        raise Conflict("A live category has taken this slug since.", code="slug_taken")
+    try:
+        with transaction.atomic():
+            category.restore()
+    except IntegrityError as exc:
+        raise _integrity(exc) from exc
+    _catalog_changed()
+    return category
+
+
 # ---------------------------------------------------------------------------- products
 
 
@@ -196,7 +218,7 @@ def product_create(
     )
     _clean(product, exclude=["slug"])
     try:
-        save_with_unique_slug(product, name, reserved=RESERVED_PRODUCT_SLUGS)
+        save_with_unique_slug(product, name, reserved=reserved_product_slugs())
     except IntegrityError as exc:
         raise _integrity(exc) from exc
     _catalog_changed("product.created", product)

@@ -12,29 +12,18 @@ services, the admins, a shell), so the services here only save.
 
 from __future__ import annotations
 
-import secrets
-from dataclasses import dataclass
-
-from django.contrib.auth.hashers import check_password, make_password
+from django.contrib.auth.hashers import check_password
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from atrium.errors import Conflict, InvalidInput, PermissionDenied
 
-from .models import Role, User
-
-GENERATED_SECRET_HASHER = "generated_sha256"
+from .models import CreatedUser, Role, User
 
 
 class LastOwnerError(Conflict):
     code = "last_owner"
-
-
-@dataclass(frozen=True)
-class CreatedUser:
-    user: User
-    one_time_password: str | None
 
 
 def _check_may_manage(actor: User, *, target_role: str, target: User | None = None) -> None:
@@ -71,24 +60,13 @@ def user_create(
     *, actor: User, email: str, name: str = "", role: str = Role.MEMBER, password: str | None = None
 ) -> CreatedUser:
     email = user_create_check(actor=actor, email=email, role=role, password=password)
-    one_time = None
-    if password is None:
-        # 192 random bits: a fast salted hash is enough (see GeneratedSecretHasher).
-        one_time = secrets.token_urlsafe(24)
-        encoded = make_password(one_time, hasher=GENERATED_SECRET_HASHER)
-    else:
-        encoded = make_password(password)
-    user = User(email=email, name=name, password=encoded)
-    user.apply_role(role)
-    user.full_clean(exclude=["password"])
     try:
         with transaction.atomic():
-            user.save()
+            return User.objects.create_with_role(email, role=role, password=password, name=name)
     except IntegrityError:
         raise Conflict(
             f"A user with the e-mail {email!r} exists already.", code="email_taken"
         ) from None
-    return CreatedUser(user=user, one_time_password=one_time)
 
 
 def user_update_check(

@@ -16,6 +16,8 @@ response only where a view's classes suggest one; a client generated from that s
 * Writes may answer 409 (a service's ``Conflict``) and bodies 413.
 * An empty query parameter (``?in_stock=``) means "not given" (django-filter, search,
   ordering and pagination all read it so): the parameters say ``allowEmptyValue``.
+* The id of a detail route (``products/{id}/``) never matches one of the list routes
+  beside it (``products/top-rated/``), which the router answers first.
 * A serializer's description is its own docstring only, never one inherited from a mixin
   (those say how the code works, not what a client sends).
 """
@@ -42,6 +44,8 @@ BODY_METHODS = ("POST", "PUT", "PATCH")
 # Statuses any request can be answered with, whatever the view: routing (unknown host,
 # suspended or unready tenant, malformed request), a database outage, a bug.
 ANY_OPERATION = ("400", "403", "404", "500", "503")
+# The actions of the detail route itself (``{id}/``), the one the list routes shadow.
+DETAIL_ACTIONS = ("retrieve", "update", "partial_update", "destroy")
 
 STATUS_SUMMARIES = {
     400: "The request is malformed or a value is not valid.",
@@ -172,6 +176,22 @@ class AutoSchema(StandardizedErrorsAutoSchema):
         if not own and not get_override(serializer, "description"):
             schema.pop("description", None)  # an inherited docstring (a mixin's)
         return schema
+
+    def _get_parameters(self):
+        parameters = super()._get_parameters()
+        list_routes = getattr(self.view, "list_route_paths", None)
+        if list_routes is None or getattr(self.view, "action", None) not in DETAIL_ACTIONS:
+            return parameters
+        shadowed = sorted(list_routes())
+        if not shadowed:
+            return parameters
+        lookup = getattr(self.view, "lookup_url_kwarg", None) or self.view.lookup_field
+        not_a_list_route = f"(?!(?:{'|'.join(shadowed)})$)"
+        for parameter in parameters:
+            if parameter["in"] == "path" and parameter["name"] in (lookup, "id"):
+                pattern = parameter.setdefault("schema", {}).get("pattern", "")
+                parameter["schema"]["pattern"] = f"^{not_a_list_route}{pattern.lstrip('^')}"
+        return parameters
 
     def _get_filter_parameters(self):
         return _empty_allowed(super()._get_filter_parameters())

@@ -4,10 +4,12 @@ import sys
 from functools import cache
 from pathlib import Path
 
+from django.apps import apps
+from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpResponse, HttpResponsePermanentRedirect, JsonResponse
-from django.urls import Resolver404, path, re_path, resolve, reverse
+from django.urls import Resolver404, include, path, re_path, resolve, reverse
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.renderers import JSONRenderer
@@ -67,6 +69,17 @@ def schema_urls(urlconf: str) -> list:
         path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
         path("api/redoc/", RedocView.as_view(url_name="schema"), name="redoc"),
         path("api/redoc/redoc.standalone.js", redoc_bundle, name="redoc-bundle"),
+    ]
+
+
+def tenant_app_urls() -> list:
+    """The API of every tenant app (``TENANT_APPS``) whose app config names its
+    ``api_prefix``: its ``urls`` module, mounted there (``catalog/``). Adding an app to
+    ``TENANT_APPS`` mounts it; no URL conf names it."""
+    return [
+        path(config.api_prefix, include(f"{config.name}.urls"))
+        for config in apps.get_app_configs()
+        if config.name in settings.TENANT_APPS and getattr(config, "api_prefix", None)
     ]
 
 

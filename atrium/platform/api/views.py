@@ -66,3 +66,11 @@ class TenantAPIMixin:
 class TenantGenericViewSet(TenantAPIMixin, viewsets.GenericViewSet):
     """The base of tenant ViewSets; add the mixins (list, retrieve, …) you need, and write
     through the app's services (no ``serializer.save()`` that would skip them)."""
+
+    @classmethod
+    def list_route_paths(cls) -> frozenset[str]:
+        """The paths of this ViewSet's list routes (``detail=False`` actions, such as
+        ``products/top-rated/``). The router matches them before the detail route, so an
+        object whose lookup value is one of them cannot be reached by it: slugs never take
+        one, and the schema's id pattern excludes them (``schema.AutoSchema``)."""
+        return frozenset(action.url_path for action in cls.get_extra_actions() if not action.detail)
