@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from atrium.platform.accounts.models import User
-from atrium.platform.errors import DomainError
+from atrium.errors import InvalidInput
 
 from .models import Note
 
@@ -18,7 +18,7 @@ def _clean(note: Note) -> None:
         note.full_clean()
     except ValidationError as exc:
         field, messages = next(iter(exc.message_dict.items()))
-        raise DomainError(messages[0], code="invalid", field=field) from None
+        raise InvalidInput(messages[0], code="invalid", field=field) from None
 
 
 @transaction.atomic
