@@ -1,0 +1,58 @@
+"""WebSockets: the channel layer, allowed origins, socket limits."""
+
+from .core import env, env_int
+from .redis_celery import REDIS_URL, redis_db_url
+
+# The channel layer has a Redis database of its own (index 2 of REDIS_URL's server), so
+# its traffic never mixes with cache keys or the Celery broker.
+CHANNEL_REDIS_URL = env("CHANNEL_REDIS_URL", redis_db_url(REDIS_URL, 2))
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "atrium.platform.realtime.layers.FanoutRedisChannelLayer",
+        "CONFIG": {
+            # A dead Redis fails a publish in seconds instead of hanging the request.
+            # The read timeout must exceed channels-redis' 5 s blocking receive, or an idle
+            # process drops its sockets; the pool must hold a reconnect storm.
+            "hosts": [
+                {
+                    "address": CHANNEL_REDIS_URL,
+                    "socket_connect_timeout": 2,
+                    "socket_timeout": 10,
+                    "max_connections": 1000,
+                }
+            ],
+            # Channel-layer keys are shared infrastructure: one queue per process carries
+            # the messages of every tenant, so they cannot start with a tenant. They are
+            # platform keys (p:); the tenant is in every group name (t.<schema>.…).
+            "prefix": "p:asgi",
+            # Messages queued for one server process before new ones are dropped. Every
+            # socket of a process shares that process's one queue (channels-redis keys
+            # process-local channels by process), so this is not per socket: at 100, a
+            # busy server dropped a quarter of its sockets' events under the load of
+            # benchmarks/load.py (50 clients, ~30 writes/s). Expiry bounds what waits.
+            "capacity": 5000,
+            # Seconds an undelivered message is kept.
+            "expiry": 60,
+            # Seconds a socket stays in a group. A socket is closed when its access token
+            # expires (JWT_ACCESS_MINUTES), before this; a membership whose leave failed
+            # (Redis away at disconnect) stops costing every group send after an hour.
+            "group_expiry": env_int("CHANNEL_GROUP_EXPIRY", 3600),
+        },
+    }
+}
+# Browser origins allowed to open a WebSocket, comma-separated, as Channels'
+# OriginValidator reads them ("https://app.example.com", "https://.example.com" for every
+# subdomain). Empty: no check (tokens, not cookies, authenticate a socket).
+ALLOWED_ORIGINS = [
+    origin.strip() for origin in env("ALLOWED_ORIGINS", "").split(",") if origin.strip()
+]
+# Larger client frames close the socket with 1009 (clients only send pings).
+ATRIUM_WS_MAX_MESSAGE_BYTES = env_int("ATRIUM_WS_MAX_MESSAGE_BYTES", 64 * 1024)
+# Open sockets one user may hold at once (every server process together); one more is
+# closed with 4429 "too_many_sockets". 0: no cap. Each socket holds a lease in Redis,
+# renewed every third of ATRIUM_WS_SOCKET_LEASE_SECONDS, so the slots of a crashed server
+# process come free within that many seconds.
+ATRIUM_WS_MAX_SOCKETS_PER_USER = env_int("ATRIUM_WS_MAX_SOCKETS_PER_USER", 20)
+ATRIUM_WS_SOCKET_LEASE_SECONDS = env_int("ATRIUM_WS_SOCKET_LEASE_SECONDS", 60)
+# Seconds a publish may wait for the channel layer before the event is dropped (logged).
+ATRIUM_REALTIME_PUBLISH_TIMEOUT = float(env("ATRIUM_REALTIME_PUBLISH_TIMEOUT", "2"))
