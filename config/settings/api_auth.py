@@ -2,7 +2,7 @@
 
 from datetime import timedelta
 
-from .core import ATRIUM_PLANS, env_bool, env_int
+from atrium.conf import env_int
 
 AUTH_USER_MODEL = "accounts.User"
 PASSWORD_HASHERS = [
@@ -50,12 +50,6 @@ REST_FRAMEWORK = {
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 1024 * 1024)
 # Query parameters (and form fields) per request; more is a 400 `too_many_fields`.
 DATA_UPLOAD_MAX_NUMBER_FIELDS = env_int("DATA_UPLOAD_MAX_NUMBER_FIELDS", 1000)
-# Levels a JSON body may nest (arrays and objects); deeper is a 400 `json_too_deep`,
-# refused before it is decoded. The API's own bodies nest two levels.
-ATRIUM_JSON_MAX_DEPTH = env_int("ATRIUM_JSON_MAX_DEPTH", 32)
-# An API answer whose code is not in the registry of error codes (atrium/tenants/codes.py)
-# is logged; with this on (the test settings) it is an error.
-ATRIUM_ERROR_CODES_STRICT = env_bool("ATRIUM_ERROR_CODES_STRICT", False)
 
 DRF_STANDARDIZED_ERRORS = {
     "ENABLE_IN_DEBUG_FOR_UNHANDLED_EXCEPTIONS": True,
@@ -75,34 +69,17 @@ SIMPLE_JWT = {
     "AUTH_HEADER_TYPES": ("Bearer",),
     "AUTH_TOKEN_CLASSES": ("atrium.platform.accounts.tokens.TenantAccessToken",),
 }
-# Catalog jobs and maintenance.
-ATRIUM_IMPORT_MAX_BYTES = env_int("ATRIUM_IMPORT_MAX_BYTES", 5 * 1024 * 1024)
-# The largest request body of any kind (the import's CSV plus its multipart framing):
-# refused by Content-Length before it is read, and cut off while it streams in
-# (atrium/platform/uploads.py), with 413 request_too_large.
-ATRIUM_REQUEST_MAX_BYTES = env_int("ATRIUM_REQUEST_MAX_BYTES", ATRIUM_IMPORT_MAX_BYTES + 64 * 1024)
+# Bodies past ATRIUM_REQUEST_MAX_BYTES are refused (atrium/platform/uploads.py).
 FILE_UPLOAD_HANDLERS = [
     "atrium.platform.uploads.SizeLimitUploadHandler",
     "django.core.files.uploadhandler.MemoryFileUploadHandler",
     "django.core.files.uploadhandler.TemporaryFileUploadHandler",
 ]
+# Catalog jobs and maintenance.
+ATRIUM_IMPORT_MAX_BYTES = env_int("ATRIUM_IMPORT_MAX_BYTES", 5 * 1024 * 1024)
 ATRIUM_IMPORT_LOCK_SECONDS = env_int("ATRIUM_IMPORT_LOCK_SECONDS", 600)
 ATRIUM_SOFT_DELETE_RETENTION_DAYS = env_int("ATRIUM_SOFT_DELETE_RETENTION_DAYS", 30)
 
-# The JWT claim that binds a token to the tenant it was minted on.
-ATRIUM_JWT_TENANT_CLAIM = "tid"
-# The JWT claim that carries the user's token version: a token whose version is not the
-# user's current one is refused (logout, deactivation, password or role change raise it).
-ATRIUM_JWT_VERSION_CLAIM = "ver"
-
-# The request limits the API applies, by plan: the plans' own (ATRIUM_PLANS). A separate
-# name so that tests and benchmarks can swap the limits without changing which plans exist.
-# Login has its own limits, per tenant + e-mail and per IP.
-ATRIUM_RATE_LIMITS = ATRIUM_PLANS
-ATRIUM_LOGIN_RATE_LIMITS = {"per_email": "5/min", "per_ip": "20/min"}
-# Reverse proxies in front of the app that append to X-Forwarded-For; the client address is
-# the entry the outermost one added. 0: the header is ignored (anyone can forge it).
-ATRIUM_TRUSTED_PROXY_COUNT = env_int("ATRIUM_TRUSTED_PROXY_COUNT", 0)
 
 # CORS (atrium/tenants/cors.py): no origin is allowed globally; each tenant lists its own
 # (`tenants cors add`, or its admin). Preflights under the API are answered before

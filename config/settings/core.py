@@ -3,19 +3,9 @@
 import os
 from pathlib import Path
 
+from atrium.conf import env, env_bool
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
-
-
-def env(name: str, default: str) -> str:
-    return os.environ.get(name, default)
-
-
-def env_bool(name: str, default: bool) -> bool:
-    return os.environ.get(name, str(default)).strip().lower() in {"1", "true", "yes", "on"}
-
-
-def env_int(name: str, default: int) -> int:
-    return int(os.environ.get(name, default))
 
 
 SECRET_KEY = env("SECRET_KEY", "dev-insecure-secret-key-change-me")
@@ -24,40 +14,6 @@ DEBUG = env_bool("DEBUG", False)
 # Hosts are validated by the tenant router against the domain table, which is the only
 # list that knows every tenant's custom domains; Django still rejects malformed hosts.
 ALLOWED_HOSTS = ["*"]
-
-ATRIUM_BASE_DOMAIN = env("ATRIUM_BASE_DOMAIN", "localhost").strip().lower().rstrip(".")
-# Hosts that serve the platform (public) urlconf in addition to the base domain.
-ATRIUM_PUBLIC_HOSTS = [
-    host.strip().lower()
-    for host in env("ATRIUM_PUBLIC_HOSTS", f"www.{ATRIUM_BASE_DOMAIN}").split(",")
-    if host.strip()
-]
-# How tenant URLs are printed (CLI, demo): scheme and port of the public entry point.
-ATRIUM_SITE_SCHEME = env("ATRIUM_SITE_SCHEME", "http")
-ATRIUM_SITE_PORT = env("ATRIUM_SITE_PORT", "8000")
-ATRIUM_TEMPLATE_SCHEMA = "_template"
-ATRIUM_SPARE_SCHEMA_PREFIX = "_spare_"
-ATRIUM_SPARE_POOL_SIZE = env_int("ATRIUM_SPARE_POOL_SIZE", 3)
-# Plans: name -> the limits of a tenant on it (API requests per user, or per client IP when
-# anonymous: a short burst window and a sustained one; None: no limit). A tenant's plan is
-# always one of these: it is the Tenant.plan field's choices, and the CLI, the platform
-# admin and every service refuse any other. Checked when Django starts (atrium.tenants.plans).
-ATRIUM_PLANS = {
-    "free": {"burst": "30/10s", "sustained": "600/h"},
-    "pro": {"burst": "100/10s", "sustained": "6000/h"},
-    "enterprise": {"burst": "300/10s", "sustained": "60000/h"},
-}
-ATRIUM_DEFAULT_PLAN = "free"
-# How long the in-process host directory trusts itself when Redis cannot be asked.
-ATRIUM_ROUTING_FALLBACK_TTL = float(env("ATRIUM_ROUTING_FALLBACK_TTL", "5"))
-ATRIUM_ROUTING_LOCAL_MAX_HOSTS = env_int("ATRIUM_ROUTING_LOCAL_MAX_HOSTS", 50_000)
-# The longest any copy of the host directory (a process's, the shared Redis hash) is
-# trusted after it was read from the database: the bound on how long a tenant change whose
-# invalidation was lost (made while Redis was away) can go unseen.
-ATRIUM_ROUTING_MAX_AGE = float(env("ATRIUM_ROUTING_MAX_AGE", "30"))
-# How long a Celery worker trusts its copy of the tenant directory before it asks Redis
-# whether it changed (HTTP asks on every request).
-ATRIUM_TASK_TENANT_RECHECK_SECONDS = float(env("ATRIUM_TASK_TENANT_RECHECK_SECONDS", "1"))
 
 SHARED_APPS = [
     # Before django_tenants: its management commands (create_tenant, migrate_schemas,

@@ -2,7 +2,7 @@
 
 import dj_database_url
 
-from .core import env, env_bool, env_int
+from atrium.conf import env, env_bool, env_int
 
 DATABASE_URL = env("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/atrium")
 DATABASES = {
@@ -38,11 +38,3 @@ if env_bool("DB_POOL", True):
         # attempt could come about N seconds after PostgreSQL was back.
         "reconnect_timeout": float(env("DB_POOL_RECONNECT_TIMEOUT", "5")),
     }
-# atrium/tenants/database.py: a transaction-mode pooler (PgBouncer) is refused at the first
-# connection of each process; a pooled connection is retired after DB_POOL_MAX_USES borrows,
-# which bounds its backend's catalog cache (~0.2 MiB per tenant schema served; 0: never).
-ATRIUM_DB_POOLER_CHECK = env_bool("DB_POOLER_CHECK", True)
-# Seconds /readyz waits for PostgreSQL before it reports it unavailable (its own budget:
-# a request waits up to DB_POOL_TIMEOUT for a connection).
-ATRIUM_READYZ_DB_TIMEOUT = float(env("ATRIUM_READYZ_DB_TIMEOUT", "1"))
-ATRIUM_DB_POOL_MAX_USES = env_int("DB_POOL_MAX_USES", 200)

@@ -1,6 +1,6 @@
 """Logging."""
 
-from .core import env
+from atrium.conf import env
 
 LOGGING = {
     "version": 1,

@@ -1,6 +1,7 @@
-"""WebSockets: the channel layer, allowed origins, socket limits."""
+"""WebSockets: the channel layer and the browser origins allowed to open a socket."""
 
-from .core import env, env_int
+from atrium.conf import env, env_int
+
 from .redis_celery import REDIS_URL, redis_db_url
 
 # The channel layer has a Redis database of its own (index 2 of REDIS_URL's server), so
@@ -46,13 +47,3 @@ CHANNEL_LAYERS = {
 ALLOWED_ORIGINS = [
     origin.strip() for origin in env("ALLOWED_ORIGINS", "").split(",") if origin.strip()
 ]
-# Larger client frames close the socket with 1009 (clients only send pings).
-ATRIUM_WS_MAX_MESSAGE_BYTES = env_int("ATRIUM_WS_MAX_MESSAGE_BYTES", 64 * 1024)
-# Open sockets one user may hold at once (every server process together); one more is
-# closed with 4429 "too_many_sockets". 0: no cap. Each socket holds a lease in Redis,
-# renewed every third of ATRIUM_WS_SOCKET_LEASE_SECONDS, so the slots of a crashed server
-# process come free within that many seconds.
-ATRIUM_WS_MAX_SOCKETS_PER_USER = env_int("ATRIUM_WS_MAX_SOCKETS_PER_USER", 20)
-ATRIUM_WS_SOCKET_LEASE_SECONDS = env_int("ATRIUM_WS_SOCKET_LEASE_SECONDS", 60)
-# Seconds a publish may wait for the channel layer before the event is dropped (logged).
-ATRIUM_REALTIME_PUBLISH_TIMEOUT = float(env("ATRIUM_REALTIME_PUBLISH_TIMEOUT", "2"))

@@ -6,7 +6,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from celery.schedules import crontab
 
-from .core import env, env_int
+from atrium.conf import env, env_int
 
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -33,10 +33,6 @@ CACHES = {
     }
 }
 DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
-# Seconds a cached API response lives (atrium/platform/cache.py). Also the longest a cached
-# response can stay stale after a write whose invalidation Redis missed and whose process
-# died before it could apply it; lower it to tighten that bound.
-ATRIUM_RESPONSE_CACHE_TTL = env_int("ATRIUM_RESPONSE_CACHE_TTL", 60)
 
 
 # Background work (atrium/platform/tasks.py): the sender's tenant travels with each task.
