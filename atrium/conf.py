@@ -82,6 +82,10 @@ DEFAULTS: dict[str, Any] = {
     # How long a Celery worker trusts its copy of the tenant directory before it asks Redis
     # whether it changed (HTTP asks on every request).
     "TASK_TENANT_RECHECK_SECONDS": float(env("ATRIUM_TASK_TENANT_RECHECK_SECONDS", "1")),
+    # Periodic work of every tenant, task name -> schedule, fanned out by beat to each active
+    # tenant. None: what the installed apps declare (AppConfig.tenant_periodic_tasks,
+    # gathered by atrium/platform/schedule.py); a dict replaces all of it.
+    "TENANT_PERIODIC_TASKS": None,
     # ------------------------------------------------------------------------ database
     # atrium/tenants/database.py: a transaction-mode pooler (PgBouncer) is refused at the
     # first connection of each process; a pooled connection is retired after

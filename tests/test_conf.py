@@ -16,7 +16,7 @@ from tests.conftest import REPO_ROOT
 def test_every_declared_setting_reads_the_django_setting_of_its_name(settings):
     assert DEFAULTS
     for name in DEFAULTS:
-        assert atrium_settings.__getattr__(name) == getattr(settings, f"ATRIUM_{name}"), name
+        assert getattr(atrium_settings, name) == getattr(settings, f"ATRIUM_{name}"), name
 
 
 def test_an_override_applies_at_access_time(settings):
@@ -32,6 +32,22 @@ def test_an_override_applies_at_access_time(settings):
 def test_a_setting_the_settings_leave_out_has_its_declared_default(settings):
     del settings.ATRIUM_JSON_MAX_DEPTH
     assert atrium_settings.JSON_MAX_DEPTH == DEFAULTS["JSON_MAX_DEPTH"] == 32
+
+
+def test_an_apps_settings_are_declared_by_the_app_not_by_the_shared_settings(settings):
+    from atrium.apps.catalog.conf import DEFAULTS as CATALOG_DEFAULTS
+
+    assert set(CATALOG_DEFAULTS) == {
+        "IMPORT_MAX_BYTES",
+        "IMPORT_LOCK_SECONDS",
+        "SOFT_DELETE_RETENTION_DAYS",
+    }
+    for name, default in CATALOG_DEFAULTS.items():
+        assert not hasattr(settings, f"ATRIUM_{name}"), name
+        assert getattr(atrium_settings, name) == default, name
+    assert atrium_settings.IMPORT_MAX_BYTES == 5 * 1024 * 1024
+    settings.ATRIUM_IMPORT_LOCK_SECONDS = 5
+    assert atrium_settings.IMPORT_LOCK_SECONDS == 5
 
 
 def test_an_undeclared_name_is_refused_with_where_to_declare_it():

@@ -75,10 +75,6 @@ FILE_UPLOAD_HANDLERS = [
     "django.core.files.uploadhandler.MemoryFileUploadHandler",
     "django.core.files.uploadhandler.TemporaryFileUploadHandler",
 ]
-# Catalog jobs and maintenance.
-ATRIUM_IMPORT_MAX_BYTES = env_int("ATRIUM_IMPORT_MAX_BYTES", 5 * 1024 * 1024)
-ATRIUM_IMPORT_LOCK_SECONDS = env_int("ATRIUM_IMPORT_LOCK_SECONDS", 600)
-ATRIUM_SOFT_DELETE_RETENTION_DAYS = env_int("ATRIUM_SOFT_DELETE_RETENTION_DAYS", 30)
 
 
 # CORS (atrium/tenants/cors.py): no origin is allowed globally; each tenant lists its own

@@ -4,8 +4,6 @@ import os
 from datetime import timedelta
 from urllib.parse import urlsplit, urlunsplit
 
-from celery.schedules import crontab
-
 from atrium.conf import env, env_int
 
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -66,29 +64,13 @@ CELERY_BEAT_SCHEDULE_FILENAME = env(
     "CELERY_BEAT_SCHEDULE_FILENAME",
     os.path.join(os.environ.get("TMPDIR", "/tmp"), "atrium-celerybeat-schedule"),
 )
-# Periodic work of every tenant: a @tenant_task name -> its schedule. Beat sends
-# platform.run_for_active_tenants(name), which sends the task once in the scope of each
-# active tenant (not provisioning, suspended or archived ones).
-ATRIUM_TENANT_PERIODIC_TASKS = {
-    "accounts.flush_expired_tokens": crontab(hour=3, minute=17),
-    "catalog.purge_deleted": crontab(hour=3, minute=37),
-    "catalog.recompute_stats": crontab(hour=4, minute=7),
-}
+# Beat's entries of the platform. The periodic work of every tenant is declared by the app
+# it belongs to (AppConfig.tenant_periodic_tasks) and added to this schedule by the Celery
+# app (atrium/platform/schedule.py), one fan-out entry per task.
 CELERY_BEAT_SCHEDULE = {
     "tenants.pool_refill": {
         "task": "tenants.pool_refill",
         "schedule": timedelta(minutes=5),
         "options": {"expires": 5 * 60},
-    },
-    **{
-        f"{name} for every active tenant": {
-            "task": "platform.run_for_active_tenants",
-            "schedule": schedule,
-            "args": (name,),
-            # A fan-out that waited an hour in the queue (workers down) is dropped, not
-            # run late on top of the next one.
-            "options": {"expires": 60 * 60},
-        }
-        for name, schedule in ATRIUM_TENANT_PERIODIC_TASKS.items()
     },
 }

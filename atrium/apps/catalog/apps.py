@@ -1,5 +1,6 @@
 """App config for the catalog."""
 
+from celery.schedules import crontab
 from django.apps import AppConfig
 
 
@@ -7,3 +8,8 @@ class CatalogConfig(AppConfig):
     name = "atrium.apps.catalog"
     label = "catalog"
     default_auto_field = "django.db.models.BigAutoField"
+    # Nightly upkeep, run by beat once in each active tenant (atrium/platform/schedule.py).
+    tenant_periodic_tasks = {
+        "catalog.purge_deleted": crontab(hour=3, minute=37),
+        "catalog.recompute_stats": crontab(hour=4, minute=7),
+    }
