@@ -34,8 +34,9 @@ from collections import OrderedDict
 from dataclasses import asdict, dataclass, fields
 
 import redis
-from django.conf import settings
 from django_redis import get_redis_connection
+
+from atrium.conf import atrium_settings
 
 from .bumps import MissedBumps
 from .context import public_scope
@@ -122,7 +123,7 @@ _Entry = tuple["TenantRecord | str", float]
 
 
 def _max_age() -> float:
-    return settings.ATRIUM_ROUTING_MAX_AGE
+    return atrium_settings.ROUTING_MAX_AGE
 
 
 class HostDirectory:
@@ -166,7 +167,7 @@ class HostDirectory:
         with self._lock:
             if version is None:
                 # Redis is away: trust the local copy for a short while, then re-read the DB.
-                if now - self._checked_at > settings.ATRIUM_ROUTING_FALLBACK_TTL:
+                if now - self._checked_at > atrium_settings.ROUTING_FALLBACK_TTL:
                     self._entries.clear()
                     self._schemas.clear()
                     self._checked_at = now
@@ -199,7 +200,7 @@ class HostDirectory:
         (a Redis round trip per task was a quarter of a no-op task's cost). A task that
         starts in that window for a tenant purged just before fails on its missing schema;
         it never runs in another tenant's or the public schema."""
-        version = self._sync_version(settings.ATRIUM_TASK_TENANT_RECHECK_SECONDS)
+        version = self._sync_version(atrium_settings.TASK_TENANT_RECHECK_SECONDS)
         found, record = self._local_lookup(self._schemas, schema_name)
         if found:
             return record
@@ -239,7 +240,7 @@ class HostDirectory:
                 return
             entries[key] = (record if record is not None else _MISSING, expires)
             entries.move_to_end(key)
-            while len(entries) > settings.ATRIUM_ROUTING_LOCAL_MAX_HOSTS:
+            while len(entries) > atrium_settings.ROUTING_LOCAL_MAX_HOSTS:
                 entries.popitem(last=False)
 
     def _shared_lookup(self, host: str) -> tuple[TenantRecord | None, float]:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 import secrets
 
-from django.conf import settings
 from django.db import connection
 
+from atrium.conf import atrium_settings
 from atrium.errors import InvalidInput
 
 from . import errors
@@ -104,8 +104,8 @@ def _schema_name_used(name: str) -> bool:
 
 
 def tenant_url(host: str) -> str:
-    port = f":{settings.ATRIUM_SITE_PORT}" if settings.ATRIUM_SITE_PORT else ""
-    return f"{settings.ATRIUM_SITE_SCHEME}://{host}{port}/"
+    port = f":{atrium_settings.SITE_PORT}" if atrium_settings.SITE_PORT else ""
+    return f"{atrium_settings.SITE_SCHEME}://{host}{port}/"
 
 
 def validate_slug(slug: str) -> str:
@@ -139,7 +139,7 @@ def validate_domain(raw: str, *, slug: str) -> str:
         )
     if is_public_host(host):
         raise errors.DomainInvalid(f"The domain {host!r} serves the platform itself.")
-    base = settings.ATRIUM_BASE_DOMAIN
+    base = atrium_settings.BASE_DOMAIN
     if host.endswith("." + base) and host != f"{slug}.{base}":
         raise errors.DomainInvalid(
             f"Subdomains of {base} belong to the tenant of that name; {slug!r} may only use "

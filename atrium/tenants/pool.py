@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import uuid
 
-from django.conf import settings
 from django.db import connection, transaction
+
+from atrium.conf import atrium_settings
 
 from .context import public_scope
 from .migrator import quote_ident, schemas_behind
@@ -17,7 +18,7 @@ from .template import schema_exists, template_clone, template_exists, template_r
 
 
 def spare_schemas() -> list[str]:
-    prefix = settings.ATRIUM_SPARE_SCHEMA_PREFIX
+    prefix = atrium_settings.SPARE_SCHEMA_PREFIX
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT nspname FROM pg_namespace WHERE starts_with(nspname, %s) ORDER BY nspname",
@@ -33,7 +34,7 @@ def pool_status() -> dict:
         return {
             "spares": len(spares),
             "stale": len(stale),
-            "target": settings.ATRIUM_SPARE_POOL_SIZE,
+            "target": atrium_settings.SPARE_POOL_SIZE,
             "template": template_exists(),
             "schemas": spares,
         }
@@ -41,7 +42,7 @@ def pool_status() -> dict:
 
 def pool_fill(target: int | None = None) -> int:
     """Clone spares from the template until the pool holds ``target``; returns how many."""
-    target = settings.ATRIUM_SPARE_POOL_SIZE if target is None else target
+    target = atrium_settings.SPARE_POOL_SIZE if target is None else target
     created = 0
     with public_scope():
         template_require()
@@ -52,7 +53,7 @@ def pool_fill(target: int | None = None) -> int:
                     cursor.execute("SELECT pg_advisory_xact_lock(hashtext('atrium:pool_fill'))")
                 if len(spare_schemas()) >= target:
                     return created
-                template_clone(settings.ATRIUM_SPARE_SCHEMA_PREFIX + uuid.uuid4().hex[:16])
+                template_clone(atrium_settings.SPARE_SCHEMA_PREFIX + uuid.uuid4().hex[:16])
             created += 1
 
 

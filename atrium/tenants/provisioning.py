@@ -13,13 +13,13 @@ import logging
 import time
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 
+from atrium.conf import atrium_settings
 from atrium.errors import AtriumError, InvalidInput
 
 from . import errors
@@ -83,8 +83,8 @@ def tenant_create(
         validate_email(owner_email)
     except ValidationError:
         raise InvalidInput(f"Invalid owner e-mail {owner_email!r}.") from None
-    plan = validate_plan(plan or settings.ATRIUM_DEFAULT_PLAN)
-    default_host = f"{slug}.{settings.ATRIUM_BASE_DOMAIN}"
+    plan = validate_plan(plan or atrium_settings.DEFAULT_PLAN)
+    default_host = f"{slug}.{atrium_settings.BASE_DOMAIN}"
     hosts = [default_host]
     if domain:
         custom = validate_domain(domain, slug=slug)

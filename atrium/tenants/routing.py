@@ -20,6 +20,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import set_urlconf
 from django_tenants.postgresql_backend.base import FakeTenant
 
+from atrium.conf import atrium_settings
 from atrium.errors import AtriumError
 
 from . import errors
@@ -72,7 +73,7 @@ def is_ip_literal(raw_host: str) -> bool:
 
 
 def is_public_host(host: str) -> bool:
-    return host == settings.ATRIUM_BASE_DOMAIN or host in settings.ATRIUM_PUBLIC_HOSTS
+    return host == atrium_settings.BASE_DOMAIN or host in atrium_settings.PUBLIC_HOSTS
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.db import connection
+
+from atrium.conf import atrium_settings
 
 from . import errors
 from .context import public_scope
@@ -17,7 +18,7 @@ from .migrator import migrate_schema, quote_ident, schemas_behind
 
 
 def template_exists() -> bool:
-    return schema_exists(settings.ATRIUM_TEMPLATE_SCHEMA)
+    return schema_exists(atrium_settings.TEMPLATE_SCHEMA)
 
 
 def schema_exists(name: str) -> bool:
@@ -32,8 +33,8 @@ def template_ensure() -> bool:
         if template_exists():
             return False
         with connection.cursor() as cursor:
-            cursor.execute(f"CREATE SCHEMA {quote_ident(settings.ATRIUM_TEMPLATE_SCHEMA)}")
-    migrate_schema(settings.ATRIUM_TEMPLATE_SCHEMA)
+            cursor.execute(f"CREATE SCHEMA {quote_ident(atrium_settings.TEMPLATE_SCHEMA)}")
+    migrate_schema(atrium_settings.TEMPLATE_SCHEMA)
     return True
 
 
@@ -43,7 +44,7 @@ def template_require() -> None:
         raise errors.TemplateNotReady(
             "The template schema is missing: run `python manage.py tenants migrate` first."
         )
-    if schemas_behind([settings.ATRIUM_TEMPLATE_SCHEMA]):
+    if schemas_behind([atrium_settings.TEMPLATE_SCHEMA]):
         raise errors.TemplateNotReady(
             "The template schema is behind the code's migrations: run "
             "`python manage.py tenants migrate` first."
@@ -64,10 +65,10 @@ _clone_plans: dict[tuple, _ClonePlan] = {}
 
 def _template_state(cursor) -> tuple:
     """Changes whenever the template is re-created or migrated: the plan cache's key."""
-    source = quote_ident(settings.ATRIUM_TEMPLATE_SCHEMA)
+    source = quote_ident(atrium_settings.TEMPLATE_SCHEMA)
     cursor.execute(
         f"SELECT %s::regnamespace::oid, count(*), max(id) FROM {source}.django_migrations",
-        [settings.ATRIUM_TEMPLATE_SCHEMA],
+        [atrium_settings.TEMPLATE_SCHEMA],
     )
     return cursor.fetchone()
 
@@ -84,7 +85,7 @@ def _clone_plan(cursor) -> _ClonePlan:
     plan = _clone_plans.get(key)
     if plan is not None:
         return plan
-    source = settings.ATRIUM_TEMPLATE_SCHEMA
+    source = atrium_settings.TEMPLATE_SCHEMA
     cursor.execute(
         "SELECT relname FROM pg_class WHERE relnamespace = %s::regnamespace "
         "AND relkind = 'r' ORDER BY relname",
@@ -120,7 +121,7 @@ def template_clone(target: str) -> None:
     tenants are added). The template's rows are its migration records, content types and
     permissions, which every tenant schema needs as they are.
     """
-    source, quoted_target = settings.ATRIUM_TEMPLATE_SCHEMA, quote_ident(target)
+    source, quoted_target = atrium_settings.TEMPLATE_SCHEMA, quote_ident(target)
     with connection.cursor() as cursor:
         plan = _clone_plan(cursor)
         cursor.execute(f"CREATE SCHEMA {quoted_target}")

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
+from django.apps import apps as django_apps
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Avg, Count, OuterRef, Subquery, Value
@@ -32,10 +33,9 @@ MAX_TAGS = 20
 def reserved_product_slugs() -> frozenset[str]:
     """The list routes under products/ (``top-rated``, …): a product with one of them as its
     slug could not be reached by that slug. Read from the routes themselves, so adding a
-    route is one edit; imported here, not at the top, because the views import this module."""
-    from .views import ProductViewSet
-
-    return ProductViewSet.list_route_paths()
+    route is one edit; the app config reads them when Django starts (the views import
+    this module, so it cannot import them)."""
+    return django_apps.get_app_config("catalog").reserved_product_slugs
 
 
 def _catalog_changed(event_type: str | None = None, instance: Any = None, **data: Any) -> None:

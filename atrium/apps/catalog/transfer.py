@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models.functions import Lower
 
+from atrium.conf import atrium_settings
 from atrium.errors import AtriumError, InvalidInput, PayloadTooLarge
 from atrium.platform.jobs import services as jobs
 from atrium.platform.jobs import storage
@@ -136,9 +136,9 @@ def export_run(*, job: Job) -> None:
 
 def import_accept(*, upload) -> str:
     """Check what can be checked at once (size, encoding, header) and store the upload."""
-    if upload.size > settings.ATRIUM_IMPORT_MAX_BYTES:
+    if upload.size > atrium_settings.IMPORT_MAX_BYTES:
         raise ImportTooLarge(
-            f"The file is larger than {settings.ATRIUM_IMPORT_MAX_BYTES} bytes, the most an "
+            f"The file is larger than {atrium_settings.IMPORT_MAX_BYTES} bytes, the most an "
             "import takes: split it into several files."
         )
     raw = upload.read()
@@ -240,7 +240,7 @@ def import_run(*, job: Job) -> None:
         # Owned by the job: its own redelivery after a worker died takes the lock over.
         with tenant_lock(
             "catalog-import",
-            timeout=settings.ATRIUM_IMPORT_LOCK_SECONDS,
+            timeout=atrium_settings.IMPORT_LOCK_SECONDS,
             blocking_timeout=0,
             owner=f"job:{job.pk}",
         ):

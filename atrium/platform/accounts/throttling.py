@@ -15,13 +15,13 @@ from collections.abc import Sequence
 
 import redis
 from django import forms
-from django.conf import settings
 from django.contrib.admin import AdminSite
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.http import HttpRequest, HttpResponse
 from rest_framework.exceptions import Throttled
 from rest_framework.request import Request
 
+from atrium.conf import atrium_settings
 from atrium.errors import ServiceUnavailable
 from atrium.platform.api.throttling import OncePerInterval, client_ip
 from atrium.platform.redis import RATELIMIT_PURPOSE, Rate, parse_rate, rate_limit_many
@@ -54,7 +54,7 @@ def email_digest(email: str) -> str:
 
 
 def login_limits(request: HttpRequest | Request, email: str) -> Sequence[tuple[str, Rate]]:
-    rates = settings.ATRIUM_LOGIN_RATE_LIMITS
+    rates = atrium_settings.LOGIN_RATE_LIMITS
     return [
         (
             scoped_key(RATELIMIT_PURPOSE, "login-email", email_digest(email)),

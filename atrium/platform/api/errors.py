@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import logging
 
-from django.conf import settings
 from django.core.exceptions import (
     ImproperlyConfigured,
     RequestDataTooBig,
@@ -28,6 +27,7 @@ from drf_standardized_errors.handler import ExceptionHandler
 from kombu.exceptions import OperationalError as BrokerUnreachable
 from rest_framework import exceptions
 
+from atrium.conf import atrium_settings
 from atrium.errors import (
     AtriumError,
     InvalidInput,
@@ -178,7 +178,7 @@ def check_registered(status_code: int, data) -> None:
                 f"error code {code!r} of a {status_code} answer is not registered: declare it "
                 "with atrium.errors.error_code() in its app's errors module"
             )
-            if settings.ATRIUM_ERROR_CODES_STRICT:
+            if atrium_settings.ERROR_CODES_STRICT:
                 raise ImproperlyConfigured(message)
             logger.error(message)
 

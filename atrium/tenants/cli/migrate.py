@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import sys
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from atrium.conf import atrium_settings
 from atrium.tenants import migrator, services
 from atrium.tenants.models import Tenant
 from atrium.tenants.pool import spare_schemas
@@ -36,9 +36,9 @@ def migrate(cmd: BaseCommand, options) -> None:
         schemas = [only.schema_name]
     else:
         if template_ensure() and not quiet:
-            cmd.stdout.write(f"Created template schema {settings.ATRIUM_TEMPLATE_SCHEMA}.")
+            cmd.stdout.write(f"Created template schema {atrium_settings.TEMPLATE_SCHEMA}.")
         schemas = [
-            settings.ATRIUM_TEMPLATE_SCHEMA,
+            atrium_settings.TEMPLATE_SCHEMA,
             *spare_schemas(),
             *Tenant.objects.order_by("slug").values_list("schema_name", flat=True),
         ]

@@ -7,8 +7,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from atrium.platform.accounts.models import User
 from atrium.errors import InvalidInput
+from atrium.platform.accounts.models import User
 
 from .models import Note
 
