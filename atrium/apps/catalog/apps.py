@@ -8,6 +8,8 @@ class CatalogConfig(AppConfig):
     name = "atrium.apps.catalog"
     label = "catalog"
     default_auto_field = "django.db.models.BigAutoField"
+    # Mounted at /api/v1/catalog/ by config/urls_tenant.py (atrium.platform.api.urls).
+    api_prefix = "catalog/"
     # Nightly upkeep, run by beat once in each active tenant (atrium/platform/schedule.py).
     tenant_periodic_tasks = {
         "catalog.purge_deleted": crontab(hour=3, minute=37),
