@@ -1,16 +1,13 @@
 """Notes API (``/api/v1/notes/``): validate input, call one service or selector, serialize."""
 
-from drf_spectacular.utils import extend_schema
-
 from atrium.platform.api.views import TenantServiceViewSet
 
 from . import selectors, services
-from .openapi import NOTE_VIEWSET
+from .openapi import note_viewset
 from .serializers import NoteSerializer, NoteWriteSerializer
 
 
-@NOTE_VIEWSET
-@extend_schema(tags=["notes"])
+@note_viewset
 class NoteViewSet(TenantServiceViewSet):
     serializer_class = NoteSerializer
     write_serializer_class = NoteWriteSerializer
