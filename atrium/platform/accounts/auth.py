@@ -104,9 +104,12 @@ class TokenBlacklistSerializer(serializers.Serializer):
 
 # ------------------------------------------------------------------------------ views
 class _TokenEndpoint(APIView):
-    """Runs one serializer whose ``validate`` does the work (simplejwt's contract)."""
+    """Runs one serializer whose ``validate`` does the work (simplejwt's contract) and
+    answers 200 with what it returns. Open to anyone: each view says by name why it takes no
+    authentication (``authentication_classes = []``)."""
 
     schema = openapi.TokenEndpointSchema()
+    permission_classes = [AllowAny]
     serializer_class: type[serializers.Serializer]
 
     def get_authenticate_header(self, request: Request) -> str:
@@ -122,41 +125,31 @@ class _TokenEndpoint(APIView):
         serializer.is_valid(raise_exception=True)
         return serializer.validated_data
 
+    def post(self, request: Request) -> Response:
+        return Response(self.run(request), status=status.HTTP_200_OK)
+
 
 @openapi.token_obtain_view
 class TokenObtainView(_TokenEndpoint):
     authentication_classes = []  # opt-out by name: this is where credentials come in
-    permission_classes = [AllowAny]
     serializer_class = TokenObtainSerializer
-
-    def post(self, request: Request) -> Response:
-        return Response(self.run(request), status=status.HTTP_200_OK)
 
 
 @openapi.token_refresh_view
 class TokenRefreshView(_TokenEndpoint):
     authentication_classes = []  # opt-out by name: the refresh token is the credential
-    permission_classes = [AllowAny]
     serializer_class = TokenRefreshSerializer
-
-    def post(self, request: Request) -> Response:
-        return Response(self.run(request), status=status.HTTP_200_OK)
 
 
 @openapi.token_verify_view
 class TokenVerifyView(_TokenEndpoint):
     authentication_classes = []  # opt-out by name: the token to check is in the body
-    permission_classes = [AllowAny]
     serializer_class = TokenVerifySerializer
-
-    def post(self, request: Request) -> Response:
-        return Response(self.run(request), status=status.HTTP_200_OK)
 
 
 @openapi.logout_view
 class LogoutView(_TokenEndpoint):
     authentication_classes = []  # opt-out by name: a stale session must still log out
-    permission_classes = [AllowAny]
     serializer_class = TokenBlacklistSerializer
 
     def post(self, request: Request) -> Response:
