@@ -8,6 +8,8 @@ documentation is in ``openapi.py``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.contrib.auth import authenticate
@@ -36,6 +38,15 @@ from .tokens import (
 
 
 # ------------------------------------------------------------------------ serializers
+@contextmanager
+def _token_refusals() -> Iterator[None]:
+    """A token the tokens module refuses is the API's 401 (``token_failure``)."""
+    try:
+        yield
+    except TokenError as error:
+        raise token_failure(error) from None
+
+
 class TokenObtainSerializer(serializers.Serializer):
     """E-mail (any spelling of it) and password → a new access + refresh pair of this tenant."""
 
@@ -69,10 +80,8 @@ class TokenRefreshSerializer(serializers.Serializer):
     access = serializers.CharField(read_only=True, help_text="A new access token.")
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, str]:
-        try:
+        with _token_refusals():
             pair = token_pair_rotate(refresh=attrs["refresh"])
-        except TokenError as error:
-            raise token_failure(error) from None
         return {"access": pair.access, "refresh": pair.refresh}
 
 
@@ -82,10 +91,8 @@ class TokenVerifySerializer(serializers.Serializer):
     token = serializers.CharField(write_only=True)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        try:
+        with _token_refusals():
             token_verify(token=attrs["token"])
-        except TokenError as error:
-            raise token_failure(error) from None
         return {}
 
 
@@ -95,10 +102,8 @@ class TokenBlacklistSerializer(serializers.Serializer):
     refresh = serializers.CharField(write_only=True)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        try:
+        with _token_refusals():
             refresh_token_revoke(refresh=attrs["refresh"])
-        except TokenError as error:
-            raise token_failure(error) from None
         return {}
 
 
