@@ -63,14 +63,15 @@ def test_every_path_named_exists_from_the_repository_root(doc: Path):
     assert paths, f"{doc.name} names no path: is the check broken?"
     relative = [path for path in paths if path.startswith(ATRIUM_RELATIVE)]
     assert relative == [], f"{doc.name}: write these from the repository root: {relative}"
-    missing = []
-    for name in paths:
-        path, _, inside = name.partition(":")  # path.py:function, path.py::test
-        if not (REPO_ROOT / path).exists():
-            missing.append(name)
-        elif inside and inside.lstrip(":") not in (REPO_ROOT / path).read_text():
-            missing.append(name)
+    missing = [name for name in paths if not names_something(name)]
     assert missing == [], f"{doc.name} names paths that do not exist: {missing}"
+
+
+def names_something(name: str) -> bool:
+    """``path`` exists; ``path.py:function`` or ``path.py::test`` names one in the file."""
+    path, _, inside = name.partition(":")
+    target = REPO_ROOT / path
+    return target.exists() and (not inside or inside.lstrip(":") in target.read_text())
 
 
 @pytest.mark.parametrize("doc", DOCS, ids=lambda path: str(path.relative_to(REPO_ROOT)))
