@@ -33,9 +33,12 @@ client later.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from django.core.exceptions import ValidationError
 from django.http import JsonResponse
 
 # ------------------------------------------------------------------ the registry of codes
@@ -109,6 +112,16 @@ def error_response(
     if retry_after:
         response["Retry-After"] = str(int(retry_after))  # whole seconds, as DRF sends it
     return response
+
+
+@contextmanager
+def form_errors() -> Iterator[None]:
+    """An ``AtriumError`` raised inside becomes Django's ``ValidationError`` with its message
+    and code: how an admin form shows what a service or validator refuses."""
+    try:
+        yield
+    except AtriumError as error:
+        raise ValidationError(error.message, code=error.code) from None
 
 
 # ---------------------------------------------------------------------------- the root

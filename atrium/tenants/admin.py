@@ -16,15 +16,11 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from atrium.errors import AtriumError
+from atrium.errors import AtriumError, form_errors
 
 from . import naming, services
 from .models import Domain, Tenant
 from .plans import plan_choices, validate_plan
-
-
-def _field_error(exc: AtriumError) -> ValidationError:
-    return ValidationError(exc.message, code=exc.code)
 
 
 class TenantForm(forms.ModelForm):
@@ -35,16 +31,12 @@ class TenantForm(forms.ModelForm):
         fields = ["name", "plan"]
 
     def clean_name(self) -> str:
-        try:
+        with form_errors():
             return naming.validate_name(self.cleaned_data.get("name", ""))
-        except AtriumError as exc:
-            raise _field_error(exc) from None
 
     def clean_plan(self) -> str:
-        try:
+        with form_errors():
             return validate_plan(self.cleaned_data.get("plan", ""))
-        except AtriumError as exc:
-            raise _field_error(exc) from None
 
 
 class DomainInline(admin.TabularInline):
@@ -160,7 +152,7 @@ class DomainAddForm(forms.ModelForm):
                 host = naming.validate_domain(raw, slug=tenant.slug)
                 naming.domain_ensure_free(host)
             except AtriumError as exc:
-                self.add_error("domain", _field_error(exc))
+                self.add_error("domain", ValidationError(exc.message, code=exc.code))
             else:
                 data["domain"] = host
         return data

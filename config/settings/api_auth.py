@@ -117,6 +117,7 @@ SPECTACULAR_SETTINGS = {
         }
     },
     "COMPONENT_SPLIT_REQUEST": True,
+    "GET_LIB_DOC_EXCLUDES": "atrium.platform.api.schema.doc_excludes",
     "ENUM_NAME_OVERRIDES": {
         "ProductStatusEnum": "atrium.apps.catalog.models.ProductStatus",
         "HealthStatusEnum": ["ok", "unavailable"],

@@ -149,10 +149,12 @@ def build_world(tenant: Tenant, marker: str) -> World:
     """Objects of ``tenant`` whose names and SKUs carry ``marker`` (unique per tenant)."""
     with tenant_scope(tenant):
         owner = User.objects.get(email=f"owner@{tenant.slug}.test")
-        member = User(email=f"member-{marker}@{tenant.slug}.test", name=f"Member {marker}")
-        member.apply_role(Role.MEMBER)
-        member.set_password(OWNER_PASSWORD)
-        member.save()
+        member = User.objects.create_with_role(
+            f"member-{marker}@{tenant.slug}.test",
+            role=Role.MEMBER,
+            password=OWNER_PASSWORD,
+            name=f"Member {marker}",
+        ).user
         category = catalog.category_create(name=f"Shelf {marker}")
         product = catalog.product_create(
             owner=owner,

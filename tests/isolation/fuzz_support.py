@@ -106,10 +106,9 @@ def seed_tenant(slug: str, *, plan: str = FUZZ_PLAN) -> SeededTenant:
     # marker has leaked across tenants.
     with tenant_scope(tenant):
         owner = User.objects.get(email=f"owner@{slug}.test")
-        member = User(email=f"member@{slug}.test", name=f"Member of {slug}")
-        member.apply_role(Role.MEMBER)
-        member.set_password(PASSWORD)
-        member.save()
+        member = User.objects.create_with_role(
+            f"member@{slug}.test", role=Role.MEMBER, password=PASSWORD, name=f"Member of {slug}"
+        ).user
         garden = catalog.category_create(name=f"Garden {slug}")
         tools = catalog.category_create(name=f"Tools {slug}", parent=garden)
         products = [

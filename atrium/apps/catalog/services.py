@@ -9,7 +9,8 @@ stay exact under any interleaving.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -65,6 +66,30 @@ def _integrity(exc: IntegrityError) -> AtriumError:
     if "slug" in text:
         return Conflict("The slug is taken by a live row.", code="slug_taken")
     raise exc
+
+
+@contextmanager
+def _unique_conflicts() -> Iterator[None]:
+    """Runs a save in a savepoint, so that a unique constraint it breaks (a race the checks
+    before it lost) becomes the domain error and the transaction stays usable."""
+    try:
+        with transaction.atomic():
+            yield
+    except IntegrityError as exc:
+        raise _integrity(exc) from exc
+
+
+def _restore(instance: Category | Product, check: Callable[[], None]) -> None:
+    """Restores a soft-deleted category or product: refused (409) when it is not deleted,
+    when ``check`` refuses, or when a live row has taken its slug since."""
+    name = instance._meta.verbose_name
+    if not instance.is_deleted:
+        raise Conflict(f"This {name} is not deleted.", code="not_deleted")
+    check()
+    if type(instance).objects.filter(slug=instance.slug).exists():
+        raise Conflict(f"A live {name} has taken this slug since.", code="slug_taken")
+    with _unique_conflicts():
+        instance.restore()
 
 
 # ---------------------------------------------------------------------------- categories
@@ -126,16 +151,8 @@ def category_delete(*, category: Category) -> None:
 
 @transaction.atomic
 def category_restore(*, category: Category) -> Category:
-    if not category.is_deleted:
-        raise Conflict("This category is not deleted.", code="not_deleted")
-    _check_parent(category.parent, category)  # a deleted parent is restored first
-    if Category.objects.filter(slug=category.slug).exists():
-        raise Conflict("A live category has taken this slug since.", code="slug_taken")
-    try:
-        with transaction.atomic():
-            category.restore()
-    except IntegrityError as exc:
-        raise _integrity(exc) from exc
+    # A deleted parent is restored first.
+    _restore(category, lambda: _check_parent(category.parent, category))
     _catalog_changed()
     return category
 
@@ -243,11 +260,8 @@ def product_update(*, product: Product, **changes: Any) -> Product:
     for field, value in changes.items():
         setattr(product, field, value)  # the slug stays: links survive a rename
     _clean(product)
-    try:
-        with transaction.atomic():
-            product.save()
-    except IntegrityError as exc:
-        raise _integrity(exc) from exc
+    with _unique_conflicts():
+        product.save()
     _catalog_changed("product.updated", product, fields=sorted(changes))
     return product
 
@@ -260,20 +274,14 @@ def product_delete(*, product: Product) -> None:
 
 @transaction.atomic
 def product_restore(*, product: Product) -> Product:
-    if not product.is_deleted:
-        raise Conflict("This product is not deleted.", code="not_deleted")
-    if Product.objects.filter(sku__iexact=product.sku).exists():
-        raise Conflict(
-            "A live product has taken this SKU since; change that product's SKU first.",
-            code="sku_taken",
-        )
-    if Product.objects.filter(slug=product.slug).exists():
-        raise Conflict("A live product has taken this slug since.", code="slug_taken")
-    try:
-        with transaction.atomic():
-            product.restore()
-    except IntegrityError as exc:
-        raise _integrity(exc) from exc
+    def sku_free() -> None:
+        if Product.objects.filter(sku__iexact=product.sku).exists():
+            raise Conflict(
+                "A live product has taken this SKU since; change that product's SKU first.",
+                code="sku_taken",
+            )
+
+    _restore(product, sku_free)
     _catalog_changed("product.updated", product, fields=["is_deleted"])
     return product
 
@@ -307,11 +315,8 @@ def review_create(
         )
     review = Review(author=author, product=product, rating=rating, title=title, body=body)
     _clean(review)
-    try:
-        with transaction.atomic():
-            review.save()
-    except IntegrityError as exc:
-        raise _integrity(exc) from exc
+    with _unique_conflicts():
+        review.save()
     _refresh_stats([product.pk])
     _catalog_changed("review.created", review, product_id=str(product.pk), rating=rating)
     return review

@@ -19,14 +19,15 @@ response only where a view's classes suggest one; a client generated from that s
 * The id of a detail route (``products/{id}/``) never matches one of the list routes
   beside it (``products/top-rated/``), which the router answers first.
 * A serializer's description is its own docstring only, never one inherited from a mixin
-  (those say how the code works, not what a client sends).
+  (those say how the code works, not what a client sends); likewise no view's description
+  is a docstring of Atrium's base views (``doc_excludes``).
 """
 
 from __future__ import annotations
 
 from functools import cache
 
-from drf_spectacular.plumbing import get_override
+from drf_spectacular.plumbing import get_lib_doc_excludes, get_override
 from drf_spectacular.utils import OpenApiResponse
 from drf_standardized_errors.openapi import AutoSchema as StandardizedErrorsAutoSchema
 from drf_standardized_errors.openapi_serializers import (
@@ -61,6 +62,22 @@ STATUS_SUMMARIES = {
     500: "A server error.",
     503: "Temporarily unavailable: retry after `Retry-After` seconds.",
 }
+
+
+def doc_excludes() -> list[type]:
+    """``GET_LIB_DOC_EXCLUDES``: the classes whose docstrings never describe an operation,
+    the library's and Atrium's base views (they say how to write a view)."""
+    from atrium.platform.api import views
+
+    return [
+        *get_lib_doc_excludes(),
+        views.TenantAPIMixin,
+        views.TenantGenericViewSet,
+        views.TenantServiceViewSet,
+        views.ServiceCreateMixin,
+        views.ServiceUpdateMixin,
+        views.ServiceDestroyMixin,
+    ]
 
 
 def code_list(status: int) -> str:
