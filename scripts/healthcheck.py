@@ -20,7 +20,7 @@ def main(argv: list[str]) -> int:
     host = os.environ.get("ATRIUM_BASE_DOMAIN", "localhost")
     request = urllib.request.Request(url, headers={"Host": host})
     try:
-        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=5) as response:
             status = response.status
     except urllib.error.HTTPError as error:  # 503: not ready
         status = error.code

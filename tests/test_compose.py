@@ -15,8 +15,13 @@ services' own commands (migrate, worker, beat) as real processes on this machine
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import shutil
+import subprocess
+import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -587,3 +592,207 @@ def test_stack_helpers_can_fail():
     }
     assert own_services({"a": {"build": "."}, "b": {"image": "x"}}) == ["a"]
     assert not is_one_shot({"restart": "unless-stopped"}) and is_one_shot({})
+
+
+# --------------------------------------------------------------------------- run here
+# The services' own commands, as real processes, with the stack's environment pointed at
+# this machine: a fresh database, a Redis run with the compose file's flags, an S3 server
+# (moto's) in MinIO's place. uvicorn (tests/driver.Server) stands in for web, whose command
+# the serving work owns.
+
+LOCAL_PROGRAMS = {
+    "python": [sys.executable],
+    "celery": [sys.executable, "-m", "celery"],
+    "redis-server": [shutil.which("redis-server") or "redis-server"],
+}
+
+
+def local_argv(command) -> list[str]:
+    """A service's command with its programs found on this machine."""
+    (argv,) = simple_commands(command)
+    return [*LOCAL_PROGRAMS[argv[0]], *argv[1:]]
+
+
+def service_process(name: str, argv: list[str], env: dict[str, str], ready: str):
+    from tests import driver
+
+    class ServiceProcess(driver.ManagedProcess):
+        def command(self) -> list[str]:
+            return argv
+
+        def environment(self) -> dict[str, str]:
+            return env
+
+        def wait_ready(self, timeout: float) -> None:
+            driver.wait_for(
+                lambda: ready in self.output_since_start(),
+                f"{name} to log {ready!r}",
+                self,
+                timeout=timeout,
+                interval=0.1,
+            )
+
+    ServiceProcess.name = name
+    return ServiceProcess()
+
+
+@pytest.fixture
+def fresh_database():
+    """An empty database on the test run's PostgreSQL, as the stack's volume starts out."""
+    import psycopg
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    name = f"atrium_compose_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = {"host": db["HOST"], "port": db["PORT"], "user": db["USER"], "dbname": "postgres"}
+    with psycopg.connect(**admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{name}"
+    with psycopg.connect(**admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def healthcheck(url: str, env: dict[str, str]) -> int:
+    """The web service's healthcheck command, against ``url``."""
+    argv = [*local_argv(SERVICES["web"]["healthcheck"]["test"][1:-1]), url]
+    return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, timeout=30).returncode
+
+
+def test_the_services_commands_run_here_and_share_files_and_queued_work(
+    fresh_database, s3_server, tmp_path
+):
+    """migrate (twice: `up` runs it every time), beat and worker, with their compose
+    commands. A web process queues an import while no worker runs; Redis restarts (its
+    AOF keeps the queued task); the worker, another process, reads the upload from the
+    bucket, and its export is downloaded through web. /readyz drives the healthcheck."""
+    from tests import driver
+
+    redis_port = driver.free_port()
+    redis = service_process(
+        "redis",
+        [
+            *local_argv(SERVICES["redis"]["command"]),
+            *("--port", str(redis_port), "--bind", "127.0.0.1", "--dir", str(tmp_path)),
+        ],
+        dict(os.environ),
+        "Ready to accept connections",
+    )
+    bucket = s3_server.create_bucket()  # what minio-init does
+    here = {
+        "DATABASE_URL": fresh_database,
+        "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "CELERY_BROKER_URL": f"redis://127.0.0.1:{redis_port}/1",
+        "ATRIUM_S3_ENDPOINT_URL": s3_server.endpoint_url,
+        "ATRIUM_S3_BUCKET": bucket,
+    }
+    compose_env = interpolate(environment_of(SERVICES["worker"]), REQUIRED_FROM_SHELL)
+    assert set(here) <= set(compose_env), "only the stack's own addresses are replaced"
+    assert compose_env["ATRIUM_STORAGE"] == "s3"
+    env = {
+        **os.environ,
+        **compose_env,
+        **here,
+        "PYTHONPATH": str(ROOT),
+        "TMPDIR": str(tmp_path),  # beat's schedule file
+    }
+    for name in ("web", "migrate", "beat"):
+        assert interpolate(environment_of(SERVICES[name]), REQUIRED_FROM_SHELL) == compose_env
+
+    with redis:
+        # migrate: a one-shot that exits 0, and again 0 with nothing left to do.
+        migrate_argv = local_argv(SERVICES["migrate"]["command"])
+        for run in ("first", "again"):
+            done = subprocess.run(
+                migrate_argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+            )
+            assert done.returncode == 0, f"{run}: {done.stdout}\n{done.stderr}"
+        assert re.search(r"\b0 migrated, \d+ already up to date, 0 failed", done.stdout)
+
+        created = subprocess.run(
+            [
+                *local_argv(["python", "manage.py"]),
+                *("tenants", "create", "acme", "--name", "Acme"),
+                *("--owner-email", "owner@acme.test", "--owner-password-stdin"),
+                *("--plan", "enterprise"),  # the polling below stays under its rate limit
+            ],
+            cwd=ROOT,
+            env=env,
+            input="Correct-Horse-Battery-42\n",
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert created.returncode == 0, created.stderr
+        beat = service_process(
+            "beat", local_argv(SERVICES["beat"]["command"]), env, "beat: Starting..."
+        )
+        web = driver.Server(env=env)
+        with beat, web:
+            readyz = web.url("localhost", "/readyz").replace("localhost", "127.0.0.1")
+            assert healthcheck(readyz, env) == 0
+            token = web.login("acme.localhost", "owner@acme.test", "Correct-Horse-Battery-42")
+            api = "/api/v1/catalog/"
+            category = web.post(
+                "acme.localhost", f"{api}categories/", {"name": "Tools"}, token=token
+            )
+            assert category.status_code == 201, category.text
+            csv_text = (
+                "sku,name,description,price,stock,status,category,tags\n"
+                "CMP-1,Compose Hammer,,9.90,3,active,tools,\n"
+            )
+            imported = web.request(
+                "POST",
+                "acme.localhost",
+                f"{api}imports/",
+                token=token,
+                files={"file": ("products.csv", csv_text.encode(), "text/csv")},
+            )
+            assert imported.status_code == 202, imported.text
+            job_url = f"/api/v1/jobs/{imported.json()['id']}/"
+            (upload,) = s3_server.keys(bucket)  # web stored it in the bucket
+            assert upload.endswith(".csv") and "/imports/" in upload
+
+            # Redis goes down and comes back: not ready meanwhile, and the queued import
+            # is still there (AOF), with no worker having seen it.
+            redis.stop()
+            assert healthcheck(readyz, env) == 1
+            redis.start()
+            driver.wait_for(lambda: healthcheck(readyz, env) == 0, "/readyz after Redis")
+
+            worker = service_process(
+                "worker", local_argv(SERVICES["worker"]["command"]), env, " ready."
+            )
+            with worker:
+
+                def finished(url: str) -> dict | None:
+                    job = web.get("acme.localhost", url, token=token).json()
+                    return job if job["status"] in {"succeeded", "failed"} else None
+
+                job = driver.wait_for(lambda: finished(job_url), "the import", worker, interval=0.5)
+                assert (job["status"], job["result"]) == (
+                    "succeeded",
+                    {"created": 1, "updated": 0},
+                ), job
+                exported = web.post("acme.localhost", f"{api}exports/", token=token)
+                assert exported.status_code == 202, exported.text
+                job = driver.wait_for(
+                    lambda: finished(f"/api/v1/jobs/{exported.json()['id']}/"),
+                    "the export",
+                    worker,
+                    interval=0.5,
+                )
+                assert job["status"] == "succeeded", job
+                download = web.get(
+                    "acme.localhost",
+                    job["download_url"],
+                    headers={"Accept": "text/csv"},
+                    token=token,
+                )
+                assert download.status_code == 200
+                assert "CMP-1,Compose Hammer" in download.text
+                # Only the export is left: the worker deleted the upload it read.
+                schema = upload.split("/")[0]
+                assert s3_server.keys(bucket) == [f"{schema}/exports/{job['id']}.csv"]
+            assert beat.running(), beat.logs()
+        assert healthcheck(readyz, env) == 1  # web stopped
+    s3_server.drop_bucket(bucket)
