@@ -11,12 +11,13 @@ from __future__ import annotations
 import configparser
 from pathlib import Path
 
-from .test_compose import (
+from .test_compose import (  # ComposeLoader: also read by tests/api/test_client_address.py
     RESET,
     ROOT,
     SCALE,
     SCALE_FILE,
     STACKS,
+    ComposeLoader,
     locked_distributions,
     problems_in,
     simple_commands,
@@ -25,6 +26,7 @@ from .test_compose import (
 # The stack as Compose merges the override over docker-compose.yml (test_compose.merge);
 # the checks of every stack (variables, volumes, conditions, restarts) are in test_compose.
 MERGED: dict[str, dict] = STACKS["docker-compose.yml+scale"]["services"]
+__all__ = ["MERGED", "ComposeLoader"]
 
 
 def mounted_file(service: str, target: str) -> Path:
