@@ -4,6 +4,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
 from .base import SECRET_KEY, env, env_bool
+from .observability import logging_config
 
 DEBUG = env_bool("DEBUG", False)
 if DEBUG:
@@ -24,5 +25,8 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+# One JSON object per log line, for the log shipper.
+LOG_FORMAT = env("LOG_FORMAT", "json")
+LOGGING = logging_config(LOG_FORMAT)
 ATRIUM_SITE_SCHEME = env("ATRIUM_SITE_SCHEME", "https")
 ATRIUM_SITE_PORT = env("ATRIUM_SITE_PORT", "")
