@@ -28,6 +28,10 @@ ACCESS_FIELDS = ("method", "path", "route", "status", "duration_ms")
 class ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         bound = context.current()
+        if bound is None:
+            # django.request writes its line after the middleware has returned: the
+            # request it passes along still knows its context.
+            bound = getattr(getattr(record, "request", None), "log_context", None)
         tenant, tenant_id = context.current_tenant_fields()
         if tenant is None and bound is not None:
             tenant, tenant_id = bound.tenant, bound.tenant_id

@@ -10,7 +10,9 @@ travels in the Celery messages the request sends (``celery.py``).
 
 from __future__ import annotations
 
+import functools
 import logging
+import re
 import time
 
 from django.db import connection
@@ -23,6 +25,7 @@ access_logger = logging.getLogger("atrium.access")
 
 RESPONSE_HEADER = "X-Request-ID"
 # Methods outside this set are counted as "other": the label stays bounded.
+_NAMED_GROUP = re.compile(r"\(\?P<(\w+)>[^)]*\)")
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
@@ -33,8 +36,14 @@ def route_of(request: HttpRequest) -> str:
         return metrics.UNROUTED
     if match.url_name == "unknown-url":
         return metrics.UNMATCHED
-    # DRF's routers give regular expressions: api/v1/catalog/products/(?P<pk>[^/.]+)/$
-    return (match.route or metrics.UNMATCHED).replace("^", "").removesuffix("$")
+    return readable_route(match.route or metrics.UNMATCHED)
+
+
+@functools.lru_cache(maxsize=1024)
+def readable_route(route: str) -> str:
+    """DRF's routers give regular expressions (``products/(?P<pk>[^/.]+)/$``): shown as
+    Django's converters are (``products/<pk>/``)."""
+    return _NAMED_GROUP.sub(r"<\1>", route).replace("^", "").removesuffix("$")
 
 
 class ObservabilityMiddleware:
@@ -48,6 +57,7 @@ class ObservabilityMiddleware:
         log_context = LogContext(
             request_id=request_id, method=request.method, path=request.path, request=request
         )
+        request.log_context = log_context
         queries = 0
 
         def count_query(execute, sql, params, many, context):
