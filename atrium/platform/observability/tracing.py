@@ -10,7 +10,7 @@ by the SDK. Every span carries ``atrium.tenant`` (the slug, ``public`` for the p
 starts; the request's own span gets them from the middleware, as it starts before routing).
 
 Sentry: with ``SENTRY_DSN`` set, ``configure_sentry`` starts the SDK (Django, Celery and
-Redis integrations, no personal data). Every event carries the tags ``tenant``,
+Redis integrations, no user details beyond ids). Every event carries the tags ``tenant``,
 ``tenant_id`` and ``request_id`` (``tag_event``, called as the event is captured).
 """
 
@@ -170,11 +170,11 @@ def configure_sentry(**options: Any) -> bool:
     sentry_sdk.init(
         dsn=dsn,
         environment=atrium_settings.SENTRY_ENVIRONMENT,
-        traces_sample_rate=atrium_settings.SENTRY_TRACES_SAMPLE_RATE,
-        send_default_pii=False,
+        # None, not 0: Sentry's own tracing off (OpenTelemetry does the tracing).
+        traces_sample_rate=atrium_settings.SENTRY_TRACES_SAMPLE_RATE or None,
+        data_collection={"user_info": False},  # ids only: no e-mail addresses, no IPs
         integrations=[DjangoIntegration(), CeleryIntegration(), RedisIntegration()],
         before_send=tag_event,
-        before_send_transaction=tag_event,
         **options,
     )
     return True
