@@ -90,9 +90,12 @@ def test_a_traced_request_tags_its_spans_with_the_tenant(tenant_a, spans):
 @pytest.mark.django_db
 def test_database_spans_carry_the_tenant(tenant_a, spans):
     params = connection.get_connection_params()
-    with bind(LogContext(request_id="db-1")), tenant_scope(tenant_a):
-        with psycopg.connect(**params, autocommit=True) as conn:
-            conn.execute("SELECT 1")
+    with (
+        bind(LogContext(request_id="db-1")),
+        tenant_scope(tenant_a),
+        psycopg.connect(**params, autocommit=True) as conn,
+    ):
+        conn.execute("SELECT 1")
     db_spans = [
         span
         for span in spans.get_finished_spans()
