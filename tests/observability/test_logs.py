@@ -95,6 +95,16 @@ def test_the_access_line_of_an_anonymous_refused_and_public_request(tenant_a, js
 
 
 @pytest.mark.django_db
+def test_djangos_own_line_about_a_request_carries_its_context(tenant_a, json_logs):
+    """django.request writes its warning after the middleware has returned; the request it
+    passes along gives the line its context all the same."""
+    APIClient(HTTP_HOST="alpha.localhost").get(ME, HTTP_X_REQUEST_ID="late-1")
+    [line] = json_logs.records("django.request")
+    assert line["message"] == f"Unauthorized: {ME}"
+    assert (line["tenant"], line["request_id"]) == ("alpha", "late-1")
+
+
+@pytest.mark.django_db
 def test_records_written_during_a_request_carry_its_context(tenant_a, json_logs):
     """A line logged anywhere inside a request's context (here, an eager task's run line
     sent from it) names the request's id and tenant without being told."""

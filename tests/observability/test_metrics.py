@@ -253,3 +253,8 @@ def test_multiprocess_mode_sums_every_worker_process(tmp_path):
     samples = read()
     assert samples.get(("atrium_websockets_open", ()), 0) == 0
     assert samples[("atrium_http_requests_total", labels)] == 2
+    # A new server start forgets the last run's counters.
+    run(
+        "from atrium.platform.observability.metrics import clear_multiprocess_dir; clear_multiprocess_dir()"
+    )
+    assert ("atrium_http_requests_total", labels) not in read()

@@ -97,6 +97,16 @@ def observe_task(*, task: str, outcome: str, seconds: float) -> None:
     TASK_LATENCY.labels(task).observe(seconds)
 
 
+def clear_multiprocess_dir() -> None:
+    """For the server's start (gunicorn ``on_starting``, before workers fork): forget the
+    files of an earlier run. A no-op without ``PROMETHEUS_MULTIPROC_DIR``."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory and os.path.isdir(directory):
+        for name in os.listdir(directory):
+            if name.endswith(".db"):
+                os.remove(os.path.join(directory, name))
+
+
 def mark_process_dead(pid: int) -> None:
     """For the server's worker-exit hook (gunicorn ``child_exit``): the live gauges of a
     dead worker stop counting. A no-op without ``PROMETHEUS_MULTIPROC_DIR``."""
