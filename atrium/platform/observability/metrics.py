@@ -84,10 +84,24 @@ UNMATCHED = "<unmatched>"
 UNROUTED = "<unrouted>"
 
 
+# The labelled children of each (method, route, status), looked up once: ``labels()``
+# takes a lock and builds a tuple per call, on every request. Bounded as the labels are.
+_request_children: dict[tuple[str, str, int], tuple] = {}
+
+
 def observe_request(*, method: str, route: str, status: int, seconds: float, queries: int) -> None:
-    HTTP_REQUESTS.labels(method, route, str(status)).inc()
-    HTTP_LATENCY.labels(method, route).observe(seconds)
-    HTTP_DB_QUERIES.labels(route).observe(queries)
+    key = (method, route, status)
+    children = _request_children.get(key)
+    if children is None:
+        children = _request_children[key] = (
+            HTTP_REQUESTS.labels(method, route, str(status)),
+            HTTP_LATENCY.labels(method, route),
+            HTTP_DB_QUERIES.labels(route),
+        )
+    requests, latency, db_queries = children
+    requests.inc()
+    latency.observe(seconds)
+    db_queries.observe(queries)
     if status == 429:
         THROTTLED.labels(route).inc()
 
