@@ -140,6 +140,23 @@ DEFAULTS: dict[str, Any] = {
     "WS_SOCKET_LEASE_SECONDS": env_int("ATRIUM_WS_SOCKET_LEASE_SECONDS", 60),
     # Seconds a publish may wait for the channel layer before the event is dropped (logged).
     "REALTIME_PUBLISH_TIMEOUT": float(env("ATRIUM_REALTIME_PUBLISH_TIMEOUT", "2")),
+    # ------------------------------------------------------------------------ observability
+    # /metrics (platform host only, atrium/platform/observability/metrics.py): with a token,
+    # scrapers send ``Authorization: Bearer <token>``; without one, only these client
+    # addresses (IPs or networks, comma-separated) are answered.
+    "METRICS_TOKEN": env("ATRIUM_METRICS_TOKEN", ""),
+    "METRICS_ALLOW": [
+        net.strip()
+        for net in env("ATRIUM_METRICS_ALLOW", "127.0.0.0/8,::1").split(",")
+        if net.strip()
+    ],
+    # OpenTelemetry traces go to this OTLP endpoint; empty: tracing is off. The exporter
+    # reads the other OTEL_* variables (headers, protocol, service name) itself.
+    "OTEL_ENDPOINT": env("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
+    # Sentry error reports; empty: off.
+    "SENTRY_DSN": env("SENTRY_DSN", ""),
+    "SENTRY_ENVIRONMENT": env("SENTRY_ENVIRONMENT", "production"),
+    "SENTRY_TRACES_SAMPLE_RATE": float(env("SENTRY_TRACES_SAMPLE_RATE", "0")),
 }
 
 

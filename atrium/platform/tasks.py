@@ -47,6 +47,7 @@ from django.db.models import Model, QuerySet
 
 from atrium.platform import idempotency
 from atrium.platform.idempotency import IDEMPOTENCY_HEADER, IDEMPOTENCY_KWARG
+from atrium.platform.observability import metrics
 from atrium.platform.redis import LockHeld
 from atrium.tenants.celery import (
     SCHEMA_HEADER,
@@ -242,7 +243,9 @@ class AtriumTask(ScopedTask):
     def _log_run(
         self, request, schema: str, outcome: str, started: float, retry_in: object
     ) -> None:
-        duration_ms = round((time.perf_counter() - started) * 1000, 1)
+        seconds = time.perf_counter() - started
+        metrics.observe_task(task=self.name, outcome=outcome, seconds=seconds)
+        duration_ms = round(seconds * 1000, 1)
         fields = {
             "tenant": schema,
             "task": self.name,

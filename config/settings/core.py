@@ -21,6 +21,7 @@ SHARED_APPS = [
     "atrium.tenants",
     "django_tenants",
     "atrium.platform.accounts",
+    "atrium.platform.observability",
     "django.contrib.contenttypes",
     "django.contrib.auth",
     "django.contrib.sessions",
@@ -59,6 +60,8 @@ TENANT_LIMIT_SET_CALLS = True
 DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
 
 MIDDLEWARE = [
+    # Outermost: the request id, log context, access line and metrics of every answer.
+    "atrium.platform.observability.middleware.ObservabilityMiddleware",
     # A request Django refuses to read (too many query parameters, too big) is a 400/413
     # in the one error shape before anything else reads it, in every setting.
     "atrium.platform.api.middleware.MalformedRequestMiddleware",
