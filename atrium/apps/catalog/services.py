@@ -5,6 +5,9 @@ and publishes its event. Review stats on the product are recomputed in the same
 transaction, with the product row locked first: a concurrent review waits for the lock
 and then aggregates from a snapshot that includes the first one's commit, so the stats
 stay exact under any interleaving.
+
+A live product counts against the plan's product quota: creating (an import's rows too)
+or restoring one past it is refused with 403 ``quota_exceeded`` (``atrium.tenants.quotas``).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from atrium.errors import AtriumError, Conflict, InvalidInput
 from atrium.platform.accounts.models import User
 from atrium.platform.cache import invalidate_namespace
 from atrium.platform.models import save_with_unique_slug
+from atrium.tenants.quotas import quota_take
 
 from .models import Category, Product, ProductStatus, Review
 
@@ -205,6 +209,7 @@ def product_create(
     _check_category(category)
     sku = sku.strip()
     _check_sku_free(sku)
+    quota_take("products")
     product = Product(
         owner=owner,
         name=name,
@@ -269,6 +274,7 @@ def product_restore(*, product: Product) -> Product:
         )
     if Product.objects.filter(slug=product.slug).exists():
         raise Conflict("A live product has taken this slug since.", code="slug_taken")
+    quota_take("products")
     try:
         with transaction.atomic():
             product.restore()
