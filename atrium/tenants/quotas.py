@@ -112,6 +112,19 @@ def quota_take(resource: str, *, count: int = 1) -> None:
             "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
             [f"atrium:quota:{tenant.schema_name}:{resource}"],
         )
+    _refuse_past(tenant, resource, limit, count)
+
+
+def quota_check(resource: str, *, count: int = 1) -> None:
+    """Raise the ``QuotaExceeded`` that creating ``count`` more would meet now, without a
+    lock (a form's early answer); the create itself still calls ``quota_take``."""
+    tenant = current_tenant()
+    limit = plan_quotas(tenant.plan)[resource]
+    if limit is not None:
+        _refuse_past(tenant, resource, limit, count)
+
+
+def _refuse_past(tenant, resource: str, limit: int, count: int) -> None:
     used = usage_count(resource) or 0
     if used + count > limit:
         raise QuotaExceeded(resource=resource, limit=limit, usage=used, plan=tenant.plan)

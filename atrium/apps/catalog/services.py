@@ -26,7 +26,7 @@ from atrium.errors import AtriumError, Conflict, InvalidInput
 from atrium.platform.accounts.models import User
 from atrium.platform.cache import invalidate_namespace
 from atrium.platform.models import save_with_unique_slug
-from atrium.tenants.quotas import quota_take
+from atrium.tenants.quotas import quota_check, quota_take
 
 from .models import Category, Product, ProductStatus, Review
 
@@ -187,6 +187,8 @@ def product_check(
     admin to show it on the form)."""
     if category is not None or product is None:
         _check_category(category)
+    if product is None:
+        quota_check("products")  # a new product: the form's early answer
     if sku is not None:
         _check_sku_free(sku.strip(), exclude_pk=product.pk if product else None)
     if tags is not None:

@@ -20,7 +20,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from atrium.errors import Conflict, InvalidInput, PermissionDenied
-from atrium.tenants.quotas import quota_take
+from atrium.tenants.quotas import quota_check, quota_take
 
 from .models import CreatedUser, Role, User
 
@@ -48,6 +48,7 @@ def _ensure_another_active_owner(user: User, *, lock: bool) -> None:
 def user_create_check(*, actor: User, email: str, role: str, password: str | None) -> str:
     """Raise the domain error a creation would meet; returns the normalised e-mail."""
     _check_may_manage(actor, target_role=role)
+    quota_check("seats")
     email = User.objects.normalize_email(email)
     if User.objects.filter(email=email).exists():
         raise Conflict(f"A user with the e-mail {email!r} exists already.", code="email_taken")
@@ -92,6 +93,8 @@ def user_update_check(
         )
         if losing_owner and user.is_active:
             _ensure_another_active_owner(user, lock=lock)
+        if is_active and not user.is_active and not lock:
+            quota_check("seats")  # the form's early answer; user_update takes the seat
     elif actor.pk != user.pk:
         _check_may_manage(actor, target_role=user.role, target=user)
 
