@@ -444,6 +444,14 @@ def test_cli_usage_plan_and_top(live_db):
     both = run_cli("tenants", "usage", "usage-cli", "--top", "5")
     assert both.returncode == 1 and "not both" in both.stderr
 
+    # A purge takes the tenant's usage rows and counters along.
+    with public_scope():
+        assert TenantUsage.objects.filter(tenant__slug="usage-cli").exists()
+    services.tenant_purge(slug="usage-cli")
+    with public_scope():
+        assert not TenantUsage.objects.filter(tenant_id=tenant.pk).exists()
+    assert redis_value(usage.usage_keys(tenant.schema_name, usage.today())[0]) is None
+
 
 # ----------------------------------------------------------------------------- every process
 
