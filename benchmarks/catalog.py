@@ -18,6 +18,8 @@ The three run in rounds whose order rotates. Target: uncached req/s ≥ 1/25 of 
 
 from __future__ import annotations
 
+import json
+import os
 import random
 import re
 import subprocess
@@ -33,6 +35,7 @@ from benchmarks.harness import BenchmarkError, log, table, target
 from benchmarks.httpload import measure
 
 HOST, LIST_PATH = "bench.localhost", "/api/v1/catalog/products/?page_size=20"
+ME_LIST = ("/api/v1/users/me/", LIST_PATH)
 TARGET = 1 / 25
 NOUNS = ["Rocket", "Anvil", "Magnet", "Skates", "Lamp", "Drone", "Desk", "Kettle", "Tent", "Bike"]
 TAGS = ["new", "sale", "bestseller", "eco", "heavy", "fragile", "gift", "outdoor", "kids", "pro"]
@@ -50,8 +53,10 @@ parser.add_argument("--pgbench-jobs", type=int, default=2)
 parser.add_argument("--pgbench-scale", type=int, default=10)
 pgbench_url = "postgres://postgres@127.0.0.1/atrium_bench_pgbench"
 parser.add_argument("--pgbench-database-url", default=pgbench_url)
-settings = "benchmarks.settings_catalog"
-args, run = harness.start(parser, "catalog", "Catalog list", settings, DB_POOL="1")  # Django up
+parser.add_argument("--peer", action="store_true", help="against benchmarks/peer/ instead")
+parser.add_argument("--workers", type=int, default=2, help="gunicorn workers of each (--peer)")
+settings, name = "benchmarks.settings_catalog", lambda args: "catalog-peer" * args.peer or "catalog"
+args, run = harness.start(parser, name, "Catalog list", settings, DB_POOL="1")  # Django up
 
 from django.db import connection, transaction  # noqa: E402
 from django.utils import timezone  # noqa: E402
@@ -169,12 +174,132 @@ def pgbench_args(args, *options: str) -> list[str]:
     return ["pgbench", *options, *where, url.path.lstrip("/")]
 
 
+PEER_URL = args.database_url.rsplit("/", 1)[0] + "/atrium_bench_peer"
+PEER_TARGETS = {"me": 1.3, "uncached": 1.5, "cached": 4.0}  # Atrium / peer req/s (issue 15)
+
+
+def gunicorn(app: str, env: dict, ready_host: str = "localhost"):
+    """``gunicorn <app>``, sync workers (``--workers``); ``pids()``: the master and workers."""
+    from tests.driver import Server
+
+    class Gunicorn(Server):
+        name = "gunicorn"
+
+        def command(self) -> list[str]:
+            bind = f"127.0.0.1:{self.port}"
+            return [sys.executable, "-m", "gunicorn", app, "-w", str(args.workers), "-b", bind]
+
+        def wait_ready(self, timeout: float) -> None:
+            def answers() -> bool:
+                try:
+                    return self.get(ready_host, "/healthz", timeout=1).status_code == 200
+                except OSError:
+                    return False
+
+            wait_for(answers, "gunicorn to answer /healthz", self, timeout=timeout)
+
+        def pids(self) -> list[int]:
+            with open(f"/proc/{self.pid}/task/{self.pid}/children", encoding="ascii") as f:
+                return [self.pid, *map(int, f.read().split())]
+
+    from tests.driver import wait_for
+
+    return Gunicorn(env={**os.environ, **env}, log_level="warning")
+
+
+def peer_main(tenant: dict, seeded: dict) -> int:
+    """Atrium (``config.wsgi``) and the peer (``benchmarks/peer/``), each on gunicorn with
+    ``--workers`` sync workers: ``users/me/``, the uncached list and the cached one (the peer
+    caches no response: its list is the same request every time)."""
+    harness.recreate_database(PEER_URL)
+    peer_env = {"DJANGO_SETTINGS_MODULE": "benchmarks.peer.settings", "PEER_DATABASE_URL": PEER_URL}
+    peer_env["PEER_REDIS_URL"] = args.redis_url
+    with gunicorn("config.wsgi:application", run.env) as atrium:
+        token = atrium.login(HOST, tenant["email"], tenant["password"])
+        check(atrium, token, args.products)
+        command = [sys.executable, "-m", "benchmarks.peer.setup", args.database_url, "bench"]
+        done = subprocess.run(command, env={**os.environ, **peer_env}, capture_output=True)
+        if done.returncode:
+            raise BenchmarkError(f"peer setup: {done.stderr.decode()}")
+        peer_token = json.loads(done.stdout.splitlines()[-1])["access"]  # after migrate's output
+        with gunicorn("benchmarks.peer.wsgi:application", peer_env, HOST) as peer:
+            servers = {"atrium": (atrium, token), "peer": (peer, peer_token)}
+            answers = {
+                name: [server.get(HOST, path, token=t).json() for path in ME_LIST]
+                for name, (server, t) in servers.items()
+            }
+            peer_refused = [peer.get(HOST, ME_LIST[0]).status_code]
+            peer_refused.append(peer.get("nope.localhost", ME_LIST[0]).status_code)
+            if answers["atrium"][0] != answers["peer"][0] or peer_refused != [401, 404]:
+                raise BenchmarkError(f"peer: {answers}, {peer_refused}")
+            if answers["atrium"][1]["results"] != answers["peer"][1]["results"]:
+                raise BenchmarkError("the peer's product list differs from Atrium's")
+
+            def one(label: str, seconds: float, round_no: int) -> dict:
+                app, case = label.split()
+                server, bearer = servers[app]
+                result = measure(
+                    server.port,
+                    ME_LIST[case != "me"],
+                    {"Host": HOST, "Authorization": f"Bearer {bearer}"},
+                    connections=args.connections,
+                    duration=seconds,
+                    nonce=f"r{round_no}" * (case == "uncached"),
+                    pid=server.pids,
+                )
+                if any(result["errors"].values()):
+                    raise BenchmarkError(f"{label}: {result['errors']}")
+                return result
+
+            labels = [f"{a} {c}" for c in ("me", "uncached", "cached") for a in servers]
+            labels.remove("peer cached")
+            rounds = harness.rounds(one, labels, args.rounds, args.warmup, args.duration)
+    summary, rows, targets = {"seed": seeded}, [], []
+    for label, results in rounds.items():
+        rate = harness.spread([r["per_second"] for r in results])
+        cpu = harness.mean(results, "server_cpu_us", digits=0)
+        summary[label] = {"per_second": rate, "server_cpu_us": cpu}
+        summary[label]["p50_ms"] = harness.mean(results, "latency", "p50_ms")
+        cells = [
+            f"{rate['mean']:.1f} ± {rate['sd']:.1f}",
+            ", ".join(f"{v:.0f}" for v in rate["rounds"]),
+        ]
+        rows.append([label, *cells, summary[label]["p50_ms"], cpu])
+    for case, bound in PEER_TARGETS.items():
+        mine = summary[f"atrium {case}"]["per_second"]
+        peer = summary["peer uncached" if case == "cached" else f"peer {case}"]["per_second"]
+        per_round = [m / p for m, p in zip(mine["rounds"], peer["rounds"], strict=True)]
+        summary[f"{case} ratio"] = {"mean": mine["mean"] / peer["mean"], "rounds": per_round}
+        targets.append(
+            target(f"{case}: Atrium / peer req/s", mine["mean"] / peer["mean"], ">=", bound)
+        )
+    return run.finish(
+        summary=summary,
+        notes=[
+            f"{args.products} products; {args.rounds} rounds x {args.duration:g} s per case "
+            f"(order rotating, after {args.warmup:g} s of warm-up), {args.connections} HTTP "
+            f"connections (`benchmarks/httpload.py`); each app on gunicorn, {args.workers} sync "
+            "workers; server CPU is the master's and workers' (`/proc`). The peer caches no "
+            "response: the cached case divides by its uncached list. Per-round ratios: "
+            + "; ".join(
+                f"{c} " + ", ".join(f"{r:.2f}" for r in summary[f"{c} ratio"]["rounds"])
+                for c in PEER_TARGETS
+            )
+        ],
+        tables=[table("", "Case | req/s mean ± sd | per round | p50 ms | server CPU µs/req", rows)],
+        targets=targets,
+    )
+
+
 def main() -> int:
-    harness.recreate_database(args.pgbench_database_url)
+    if not args.peer:
+        harness.recreate_database(args.pgbench_database_url)
     try:
         tenant = harness.bench_tenant()
         log(f"seeding {args.products} products")
         seeded = seed(args.products)
+        if args.peer:
+            return peer_main(tenant, seeded)
         init = pgbench_args(args, "-i", "-q", "-s", str(args.pgbench_scale))
         subprocess.run(init, check=True, capture_output=True)
         with harness.server(run.env) as server:
@@ -206,7 +331,7 @@ def main() -> int:
             labels = ["uncached", "cached", "pgbench"]
             rounds = harness.rounds(one, labels, args.rounds, args.warmup, args.duration)
     finally:
-        run.close(args.pgbench_database_url)
+        run.close(args.pgbench_database_url, PEER_URL)
 
     summary, rows = {"seed": seeded}, []
     for label, results in rounds.items():
