@@ -27,6 +27,7 @@ from .serializers import (
     ProductWriteSerializer,
     ReviewSerializer,
     ReviewWriteSerializer,
+    product_rows,
 )
 
 UUID_OR_SLUG = r"[0-9A-Za-z_-]+"
@@ -121,15 +122,17 @@ class ProductViewSet(
         return product
 
     def list(self, request, *args, **kwargs):
-        return cached_api_response(
-            request, services.CACHE_NAMESPACE, lambda: super(ProductViewSet, self).list(request)
-        )
+        def page() -> Response:
+            products = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+            return self.get_paginated_response(product_rows(products))
+
+        return cached_api_response(request, services.CACHE_NAMESPACE, page)
 
     def retrieve(self, request, *args, **kwargs):
         return cached_api_response(
             request,
             services.CACHE_NAMESPACE,
-            lambda: Response(ProductSerializer(self.get_object()).data),
+            lambda: Response(product_rows([self.get_object()])[0]),
         )
 
     def create(self, request, *args, **kwargs):
@@ -157,7 +160,7 @@ class ProductViewSet(
     @action(detail=False, methods=["get"], url_path="top-rated", filterset_class=None)
     def top_rated(self, request):
         page = self.paginate_queryset(selectors.product_top_rated())
-        return self.get_paginated_response(ProductSerializer(page, many=True).data)
+        return self.get_paginated_response(product_rows(page))
 
     @action(detail=True, methods=["get", "post"], filterset_class=None, ordering_fields=[])
     def reviews(self, request, pk=None):

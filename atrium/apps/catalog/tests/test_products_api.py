@@ -435,3 +435,24 @@ def test_cached_list_links_carry_the_host_that_asked(
     assert other["X-Cache"] == "hit"
     again = client_for(owner, host="alpha.localhost:8000").get(URL, query)
     assert again["X-Cache"] == "hit" and again.json() == first.json()
+
+
+@pytest.mark.django_db
+def test_the_read_path_answers_what_the_product_serializer_would(
+    tenant_a, alpha_users, alpha_catalog
+):
+    """Lists, details and top-rated render with ``product_rows``; it must stay the
+    serializer's output, value for value (a rating and none, tags and none)."""
+    from atrium.apps.catalog import selectors
+    from atrium.apps.catalog.serializers import ProductSerializer, product_rows
+
+    with tenant_scope(tenant_a):
+        anvil = alpha_catalog["products"]["anvil"]
+        services.review_create(author=alpha_users["member"], product=anvil, rating=4, title="r")
+        services.product_update(product=alpha_catalog["products"]["magnet"], tags=[])
+        products = list(selectors.product_list())
+        assert {p.avg_rating is None for p in products} == {True, False}
+        assert {bool(p.tags) for p in products} == {True, False}
+        assert product_rows(products) == ProductSerializer(products, many=True).data
+    listed = client_for(alpha_users["member"]).get(URL).json()["results"]
+    assert listed == [dict(row) for row in ProductSerializer(products, many=True).data]
