@@ -12,6 +12,7 @@ from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
 
 from atrium.platform.accounts.permissions import IsObjectOwner, IsTenantAdmin, ReadOnly
+from atrium.platform.api.pagination import CachedCountPagination
 from atrium.platform.api.views import TenantGenericViewSet
 from atrium.platform.cache import cached_api_response
 from atrium.platform.jobs import services as job_services
@@ -103,6 +104,10 @@ class ProductViewSet(
     ordering = ["-created_at"]
     lookup_value_regex = UUID_OR_SLUG
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+    # The list's count is cached with its pages; these parameters select its rows.
+    pagination_class = CachedCountPagination
+    cache_namespace = services.CACHE_NAMESPACE
+    count_parameters = (*selectors.ProductFilter.base_filters, "q")
     # Members create products and change their own; owners and admins change any. The
     # CSV import asks the same predicate of each row.
     action_permissions = {

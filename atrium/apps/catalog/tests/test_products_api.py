@@ -456,3 +456,31 @@ def test_the_read_path_answers_what_the_product_serializer_would(
         assert product_rows(products) == ProductSerializer(products, many=True).data
     listed = client_for(alpha_users["member"]).get(URL).json()["results"]
     assert listed == [dict(row) for row in ProductSerializer(products, many=True).data]
+
+
+@pytest.mark.django_db
+def test_the_count_is_kept_per_filter_and_fresh_after_a_write(
+    tenant_a,
+    alpha_users,
+    alpha_catalog,
+    django_assert_num_queries,
+    django_capture_on_commit_callbacks,
+):
+    """Other pages and sizes of one filter reuse its count; another filter counts its own;
+    a write bumps the catalog version, so the next count is recomputed."""
+    client = client_for(alpha_users["owner"])
+    assert client.get(URL, {"page_size": 1}).json()["count"] == 3
+    with django_assert_num_queries(2):  # search_path and the page: no COUNT(*)
+        page = client.get(URL, {"page_size": 1, "page": 2, "ordering": "name"})
+    assert page.json()["count"] == 3 and page["X-Cache"] == "miss"
+    assert client.get(URL, {"status": "draft", "page_size": 1}).json()["count"] == 1
+    with django_capture_on_commit_callbacks(execute=True), tenant_scope(tenant_a):
+        services.product_create(
+            owner=alpha_users["owner"],
+            name="Extra",
+            sku="EX-1",
+            price=Decimal("1"),
+            category=alpha_catalog["categories"]["garden"],
+        )
+    assert client.get(URL, {"page_size": 1, "page": 3}).json()["count"] == 4
+    assert client.get(URL, {"status": "draft", "page_size": 1}).json()["count"] == 2
