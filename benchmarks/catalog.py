@@ -174,7 +174,7 @@ def pgbench_args(args, *options: str) -> list[str]:
     return ["pgbench", *options, *where, url.path.lstrip("/")]
 
 
-PEER_URL = args.database_url.rsplit("/", 1)[0] + "/atrium_bench_peer"
+PEER_URL = args.database_url + "_peer"  # the peer's own database
 PEER_TARGETS = {"me": 1.3, "uncached": 1.5, "cached": 4.0}  # Atrium / peer req/s (issue 15)
 
 
