@@ -178,8 +178,8 @@ PEER_URL = args.database_url + "_peer"  # the peer's own database
 PEER_TARGETS = {"me": 1.3, "uncached": 1.5, "cached": 4.0}  # Atrium / peer req/s (issue 15)
 
 
-def gunicorn(app: str, env: dict, ready_host: str = "localhost"):
-    """``gunicorn <app>``, sync workers (``--workers``); ``pids()``: the master and workers."""
+def gunicorn(app: str, env: dict):
+    """``gunicorn <app>`` with ``--workers`` sync workers; ``pids()``: master and workers."""
     from tests.driver import Server
 
     class Gunicorn(Server):
@@ -189,105 +189,82 @@ def gunicorn(app: str, env: dict, ready_host: str = "localhost"):
             bind = f"127.0.0.1:{self.port}"
             return [sys.executable, "-m", "gunicorn", app, "-w", str(args.workers), "-b", bind]
 
-        def wait_ready(self, timeout: float) -> None:
-            def answers() -> bool:
-                try:
-                    return self.get(ready_host, "/healthz", timeout=1).status_code == 200
-                except OSError:
-                    return False
-
-            wait_for(answers, "gunicorn to answer /healthz", self, timeout=timeout)
-
         def pids(self) -> list[int]:
-            with open(f"/proc/{self.pid}/task/{self.pid}/children", encoding="ascii") as f:
-                return [self.pid, *map(int, f.read().split())]
-
-    from tests.driver import wait_for
+            return harness.process_tree(self.pid)
 
     return Gunicorn(env={**os.environ, **env}, log_level="warning")
 
 
 def peer_main(tenant: dict, seeded: dict) -> int:
-    """Atrium (``config.wsgi``) and the peer (``benchmarks/peer/``), each on gunicorn with
-    ``--workers`` sync workers: ``users/me/``, the uncached list and the cached one (the peer
-    caches no response: its list is the same request every time)."""
+    """Atrium (``config.wsgi``) and the peer (``benchmarks/peer/``), each on gunicorn:
+    ``users/me/``, the uncached and the cached list (the peer caches no response)."""
     harness.recreate_database(PEER_URL)
-    peer_env = {"DJANGO_SETTINGS_MODULE": "benchmarks.peer.settings", "PEER_DATABASE_URL": PEER_URL}
-    peer_env["PEER_REDIS_URL"] = args.redis_url
+    env = {"DJANGO_SETTINGS_MODULE": "benchmarks.peer.settings", "PEER_DATABASE_URL": PEER_URL}
+    env["PEER_REDIS_URL"] = args.redis_url
     with gunicorn("config.wsgi:application", run.env) as atrium:
         token = atrium.login(HOST, tenant["email"], tenant["password"])
         check(atrium, token, args.products)
         command = [sys.executable, "-m", "benchmarks.peer.setup", args.database_url, "bench"]
-        done = subprocess.run(command, env={**os.environ, **peer_env}, capture_output=True)
+        done = subprocess.run(command, env={**os.environ, **env}, capture_output=True, text=True)
         if done.returncode:
-            raise BenchmarkError(f"peer setup: {done.stderr.decode()}")
-        peer_token = json.loads(done.stdout.splitlines()[-1])["access"]  # after migrate's output
-        with gunicorn("benchmarks.peer.wsgi:application", peer_env, HOST) as peer:
-            servers = {"atrium": (atrium, token), "peer": (peer, peer_token)}
-            answers = {
-                name: [server.get(HOST, path, token=t).json() for path in ME_LIST]
-                for name, (server, t) in servers.items()
+            raise BenchmarkError(f"peer setup: {done.stderr}")
+        with gunicorn("benchmarks.peer.wsgi:application", env) as peer:
+            apps = {
+                "atrium": (atrium, token),
+                "peer": (peer, json.loads(done.stdout.splitlines()[-1])["access"]),
             }
-            peer_refused = [peer.get(HOST, ME_LIST[0]).status_code]
-            peer_refused.append(peer.get("nope.localhost", ME_LIST[0]).status_code)
-            if answers["atrium"][0] != answers["peer"][0] or peer_refused != [401, 404]:
-                raise BenchmarkError(f"peer: {answers}, {peer_refused}")
-            if answers["atrium"][1]["results"] != answers["peer"][1]["results"]:
-                raise BenchmarkError("the peer's product list differs from Atrium's")
+            me, page = ([s.get(HOST, p, token=t).json() for s, t in apps.values()] for p in ME_LIST)
+            refused = [peer.get(h, ME_LIST[0]).status_code for h in (HOST, "nope.localhost")]
+            if me[0] != me[1] or page[0]["results"] != page[1]["results"] or refused != [401, 404]:
+                raise BenchmarkError(f"the peer answers otherwise: {me}, {refused}")
 
             def one(label: str, seconds: float, round_no: int) -> dict:
-                app, case = label.split()
-                server, bearer = servers[app]
+                (server, bearer), case = apps[label.split()[0]], label.split()[1]
+                headers = {"Host": HOST, "Authorization": f"Bearer {bearer}"}
+                nonce = f"r{round_no}" * (case == "uncached")
                 result = measure(
                     server.port,
                     ME_LIST[case != "me"],
-                    {"Host": HOST, "Authorization": f"Bearer {bearer}"},
+                    headers,
+                    nonce=nonce,
                     connections=args.connections,
                     duration=seconds,
-                    nonce=f"r{round_no}" * (case == "uncached"),
                     pid=server.pids,
                 )
                 if any(result["errors"].values()):
                     raise BenchmarkError(f"{label}: {result['errors']}")
                 return result
 
-            labels = [f"{a} {c}" for c in ("me", "uncached", "cached") for a in servers]
-            labels.remove("peer cached")
+            labels = ["atrium me", "peer me", "atrium uncached", "peer uncached", "atrium cached"]
             rounds = harness.rounds(one, labels, args.rounds, args.warmup, args.duration)
-    summary, rows, targets = {"seed": seeded}, [], []
+    summary, rows, targets, ratios = {"seed": seeded}, [], [], []
     for label, results in rounds.items():
-        rate = harness.spread([r["per_second"] for r in results])
-        cpu = harness.mean(results, "server_cpu_us", digits=0)
-        summary[label] = {"per_second": rate, "server_cpu_us": cpu}
-        summary[label]["p50_ms"] = harness.mean(results, "latency", "p50_ms")
-        cells = [
-            f"{rate['mean']:.1f} ± {rate['sd']:.1f}",
-            ", ".join(f"{v:.0f}" for v in rate["rounds"]),
-        ]
-        rows.append([label, *cells, summary[label]["p50_ms"], cpu])
+        rate, p50 = harness.spread([r["per_second"] for r in results]), ["latency", "p50_ms"]
+        s = summary[label] = {"per_second": rate, "p50_ms": harness.mean(results, *p50)}
+        s["server_cpu_us"] = harness.mean(results, "server_cpu_us", digits=0)
+        per_round = ", ".join(f"{v:.0f}" for v in rate["rounds"])
+        mean = f"{rate['mean']:.1f} ± {rate['sd']:.1f}"
+        rows.append([label, mean, per_round, s["p50_ms"], s["server_cpu_us"]])
     for case, bound in PEER_TARGETS.items():
         mine = summary[f"atrium {case}"]["per_second"]
-        peer = summary["peer uncached" if case == "cached" else f"peer {case}"]["per_second"]
-        per_round = [m / p for m, p in zip(mine["rounds"], peer["rounds"], strict=True)]
-        summary[f"{case} ratio"] = {"mean": mine["mean"] / peer["mean"], "rounds": per_round}
+        peer = summary[f"peer {'uncached' if case == 'cached' else case}"]["per_second"]
+        summary[f"{case} ratio"] = [
+            m / p for m, p in zip(mine["rounds"], peer["rounds"], strict=True)
+        ]
+        ratios.append(f"{case} " + ", ".join(f"{r:.2f}" for r in summary[f"{case} ratio"]))
         targets.append(
             target(f"{case}: Atrium / peer req/s", mine["mean"] / peer["mean"], ">=", bound)
         )
+    note = (
+        f"{args.products} products; {args.rounds} rounds x {args.duration:g} s per case (order "
+        f"rotating, after {args.warmup:g} s of warm-up), {args.connections} HTTP connections "
+        f"(`benchmarks/httpload.py`); each app on gunicorn, {args.workers} sync workers; "
+        "server CPU: master and workers, from `/proc`. The peer caches no response: the "
+        f"cached case divides by its uncached list. Ratios per round: {'; '.join(ratios)}."
+    )
+    columns = "Case | req/s mean ± sd | per round | p50 ms | server CPU µs/req"
     return run.finish(
-        summary=summary,
-        notes=[
-            f"{args.products} products; {args.rounds} rounds x {args.duration:g} s per case "
-            f"(order rotating, after {args.warmup:g} s of warm-up), {args.connections} HTTP "
-            f"connections (`benchmarks/httpload.py`); each app on gunicorn, {args.workers} sync "
-            "workers; server CPU is the master's and workers' (`/proc`). The peer caches no "
-            "response: the cached case divides by its uncached list. Per-round ratios: "
-            + "; ".join(
-                f"{c} " + ", ".join(f"{r:.2f}" for r in summary[f"{c} ratio"]["rounds"])
-                for c in PEER_TARGETS
-            )
-        ],
-        tables=[table("", "Case | req/s mean ± sd | per round | p50 ms | server CPU µs/req", rows)],
-        targets=targets,
+        summary=summary, notes=[note], tables=[table("", columns, rows)], targets=targets
     )
 
 

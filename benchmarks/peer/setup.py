@@ -1,6 +1,7 @@
 """Set the peer up for a benchmark: ``python -m benchmarks.peer.setup <atrium-db-url> <schema>``
 (``PEER_DATABASE_URL`` and ``PEER_REDIS_URL`` set, the database empty). Migrates it, creates
-the tenant ``bench`` on ``bench.localhost``, copies the users, categories and products of
+the tenant ``bench`` on ``bench.localhost`` (and ``localhost``, where the benchmark
+asks ``/healthz``), copies the users, categories and products of
 Atrium's tenant schema ``<schema>`` (ids, timestamps and all, so both answer the same JSON)
 and prints an access token of ``owner@bench.test``."""
 
@@ -44,6 +45,7 @@ def main(atrium_url: str, schema: str) -> None:
     call_command("migrate_schemas", "--shared", verbosity=0)
     tenant = Client.objects.create(schema_name="bench", name="bench")
     Domain.objects.create(domain="bench.localhost", tenant=tenant, is_primary=True)
+    Domain.objects.create(domain="localhost", tenant=tenant, is_primary=False)  # /healthz
     with psycopg.connect(atrium_url) as source, schema_context("bench"):
         with connection.cursor() as target:
             for table, (atrium_table, columns) in TABLES.items():
