@@ -4,12 +4,14 @@ cached, against ``pgbench -S`` on the same PostgreSQL, with ``--products`` in on
 
 * **uncached**: every request adds ``bench_nonce=<new value>``, a parameter nothing in the
   view reads, so the cache key (the full URL) is new and every request misses, doing what a
-  real miss does (routing, JWT, throttles, cache GETs, count and page queries, serializer,
-  cache SET); at least 99 % of the answers must say ``X-Cache: miss``;
+  real miss does (routing, JWT, throttles, cache GETs, the filter's cached count, the page
+  query, serializer, cache SET); at least 99 % of the answers must say ``X-Cache: miss``;
 * **cached**: ``?page_size=20`` over and over (at least 99 % ``X-Cache: hit``);
 * **pgbench**: ``pgbench -S`` (one primary-key SELECT per transaction), same client count.
 
 The three run in rounds whose order rotates. Target: uncached req/s ≥ 1/25 of pgbench's tps.
+``--peer``: instead, Atrium against the textbook peer (``benchmarks/peer/``), both on gunicorn
+(``catalog-peer.*``; targets of issue 15).
 
     .venv/bin/python benchmarks/catalog.py                                   # full run, ~4 min
     .venv/bin/python benchmarks/catalog.py --products 2000 --duration 3 --rounds 1 --warmup 1 \\
