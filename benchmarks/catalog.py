@@ -4,12 +4,14 @@ cached, against ``pgbench -S`` on the same PostgreSQL, with ``--products`` in on
 
 * **uncached**: every request adds ``bench_nonce=<new value>``, a parameter nothing in the
   view reads, so the cache key (the full URL) is new and every request misses, doing what a
-  real miss does (routing, JWT, throttles, cache GETs, count and page queries, serializer,
-  cache SET); at least 99 % of the answers must say ``X-Cache: miss``;
+  real miss does (routing, JWT, throttles, cache GETs, the filter's cached count, the page
+  query, serializer, cache SET); at least 99 % of the answers must say ``X-Cache: miss``;
 * **cached**: ``?page_size=20`` over and over (at least 99 % ``X-Cache: hit``);
 * **pgbench**: ``pgbench -S`` (one primary-key SELECT per transaction), same client count.
 
 The three run in rounds whose order rotates. Target: uncached req/s ≥ 1/25 of pgbench's tps.
+``--peer``: instead, Atrium against the textbook peer (``benchmarks/peer/``), both on gunicorn
+(``catalog-peer.*``; targets of issue 15).
 
     .venv/bin/python benchmarks/catalog.py                                   # full run, ~4 min
     .venv/bin/python benchmarks/catalog.py --products 2000 --duration 3 --rounds 1 --warmup 1 \\
@@ -18,6 +20,8 @@ The three run in rounds whose order rotates. Target: uncached req/s ≥ 1/25 of 
 
 from __future__ import annotations
 
+import json
+import os
 import random
 import re
 import subprocess
@@ -33,6 +37,7 @@ from benchmarks.harness import BenchmarkError, log, table, target
 from benchmarks.httpload import measure
 
 HOST, LIST_PATH = "bench.localhost", "/api/v1/catalog/products/?page_size=20"
+ME_LIST = ("/api/v1/users/me/", LIST_PATH)
 TARGET = 1 / 25
 NOUNS = ["Rocket", "Anvil", "Magnet", "Skates", "Lamp", "Drone", "Desk", "Kettle", "Tent", "Bike"]
 TAGS = ["new", "sale", "bestseller", "eco", "heavy", "fragile", "gift", "outdoor", "kids", "pro"]
@@ -50,8 +55,10 @@ parser.add_argument("--pgbench-jobs", type=int, default=2)
 parser.add_argument("--pgbench-scale", type=int, default=10)
 pgbench_url = "postgres://postgres@127.0.0.1/atrium_bench_pgbench"
 parser.add_argument("--pgbench-database-url", default=pgbench_url)
-settings = "benchmarks.settings_catalog"
-args, run = harness.start(parser, "catalog", "Catalog list", settings, DB_POOL="1")  # Django up
+parser.add_argument("--peer", action="store_true", help="against benchmarks/peer/ instead")
+parser.add_argument("--workers", type=int, default=2, help="gunicorn workers of each (--peer)")
+settings, name = "benchmarks.settings_catalog", lambda args: "catalog-peer" * args.peer or "catalog"
+args, run = harness.start(parser, name, "Catalog list", settings, DB_POOL="1")  # Django up
 
 from django.db import connection, transaction  # noqa: E402
 from django.utils import timezone  # noqa: E402
@@ -169,12 +176,109 @@ def pgbench_args(args, *options: str) -> list[str]:
     return ["pgbench", *options, *where, url.path.lstrip("/")]
 
 
+PEER_URL = args.database_url + "_peer"  # the peer's own database
+PEER_TARGETS = {"me": 1.3, "uncached": 1.5, "cached": 4.0}  # Atrium / peer req/s (issue 15)
+
+
+def gunicorn(app: str, env: dict):
+    """``gunicorn <app>`` with ``--workers`` sync workers; ``pids()``: master and workers."""
+    from tests.driver import Server
+
+    class Gunicorn(Server):
+        name = "gunicorn"
+
+        def command(self) -> list[str]:
+            bind = f"127.0.0.1:{self.port}"
+            return [sys.executable, "-m", "gunicorn", app, "-w", str(args.workers), "-b", bind]
+
+        def pids(self) -> list[int]:
+            return harness.process_tree(self.pid)
+
+    return Gunicorn(env={**os.environ, **env}, log_level="warning")
+
+
+def peer_main(tenant: dict, seeded: dict) -> int:
+    """Atrium (``config.wsgi``) and the peer (``benchmarks/peer/``), each on gunicorn:
+    ``users/me/``, the uncached and the cached list (the peer caches no response)."""
+    harness.recreate_database(PEER_URL)
+    env = {"DJANGO_SETTINGS_MODULE": "benchmarks.peer.settings", "PEER_DATABASE_URL": PEER_URL}
+    env["PEER_REDIS_URL"] = args.redis_url
+    with gunicorn("config.wsgi:application", run.env) as atrium:
+        token = atrium.login(HOST, tenant["email"], tenant["password"])
+        check(atrium, token, args.products)
+        command = [sys.executable, "-m", "benchmarks.peer.setup", args.database_url, "bench"]
+        done = subprocess.run(command, env={**os.environ, **env}, capture_output=True, text=True)
+        if done.returncode:
+            raise BenchmarkError(f"peer setup: {done.stderr}")
+        with gunicorn("benchmarks.peer.wsgi:application", env) as peer:
+            apps = {
+                "atrium": (atrium, token),
+                "peer": (peer, json.loads(done.stdout.splitlines()[-1])["access"]),
+            }
+            me, page = ([s.get(HOST, p, token=t).json() for s, t in apps.values()] for p in ME_LIST)
+            refused = [peer.get(h, ME_LIST[0]).status_code for h in (HOST, "nope.localhost")]
+            if me[0] != me[1] or page[0]["results"] != page[1]["results"] or refused != [401, 404]:
+                raise BenchmarkError(f"the peer answers otherwise: {me}, {refused}")
+
+            def one(label: str, seconds: float, round_no: int) -> dict:
+                (server, bearer), case = apps[label.split()[0]], label.split()[1]
+                headers = {"Host": HOST, "Authorization": f"Bearer {bearer}"}
+                nonce = f"r{round_no}" * (case == "uncached")
+                result = measure(
+                    server.port,
+                    ME_LIST[case != "me"],
+                    headers,
+                    nonce=nonce,
+                    connections=args.connections,
+                    duration=seconds,
+                    pid=server.pids,
+                )
+                if any(result["errors"].values()):
+                    raise BenchmarkError(f"{label}: {result['errors']}")
+                return result
+
+            labels = ["atrium me", "peer me", "atrium uncached", "peer uncached", "atrium cached"]
+            rounds = harness.rounds(one, labels, args.rounds, args.warmup, args.duration)
+    summary, rows, targets, ratios = {"seed": seeded}, [], [], []
+    for label, results in rounds.items():
+        rate, p50 = harness.spread([r["per_second"] for r in results]), ["latency", "p50_ms"]
+        s = summary[label] = {"per_second": rate, "p50_ms": harness.mean(results, *p50)}
+        s["server_cpu_us"] = harness.mean(results, "server_cpu_us", digits=0)
+        per_round = ", ".join(f"{v:.0f}" for v in rate["rounds"])
+        mean = f"{rate['mean']:.1f} ± {rate['sd']:.1f}"
+        rows.append([label, mean, per_round, s["p50_ms"], s["server_cpu_us"]])
+    for case, bound in PEER_TARGETS.items():
+        mine = summary[f"atrium {case}"]["per_second"]
+        peer = summary[f"peer {'uncached' if case == 'cached' else case}"]["per_second"]
+        summary[f"{case} ratio"] = [
+            m / p for m, p in zip(mine["rounds"], peer["rounds"], strict=True)
+        ]
+        ratios.append(f"{case} " + ", ".join(f"{r:.2f}" for r in summary[f"{case} ratio"]))
+        targets.append(
+            target(f"{case}: Atrium / peer req/s", mine["mean"] / peer["mean"], ">=", bound)
+        )
+    note = (
+        f"{args.products} products; {args.rounds} rounds x {args.duration:g} s per case (order "
+        f"rotating, after {args.warmup:g} s of warm-up), {args.connections} HTTP connections "
+        f"(`benchmarks/httpload.py`); each app on gunicorn, {args.workers} sync workers; "
+        "server CPU: master and workers, from `/proc`. The peer caches no response: the "
+        f"cached case divides by its uncached list. Ratios per round: {'; '.join(ratios)}."
+    )
+    columns = "Case | req/s mean ± sd | per round | p50 ms | server CPU µs/req"
+    return run.finish(
+        summary=summary, notes=[note], tables=[table("", columns, rows)], targets=targets
+    )
+
+
 def main() -> int:
-    harness.recreate_database(args.pgbench_database_url)
+    if not args.peer:
+        harness.recreate_database(args.pgbench_database_url)
     try:
         tenant = harness.bench_tenant()
         log(f"seeding {args.products} products")
         seeded = seed(args.products)
+        if args.peer:
+            return peer_main(tenant, seeded)
         init = pgbench_args(args, "-i", "-q", "-s", str(args.pgbench_scale))
         subprocess.run(init, check=True, capture_output=True)
         with harness.server(run.env) as server:
@@ -206,7 +310,7 @@ def main() -> int:
             labels = ["uncached", "cached", "pgbench"]
             rounds = harness.rounds(one, labels, args.rounds, args.warmup, args.duration)
     finally:
-        run.close(args.pgbench_database_url)
+        run.close(args.pgbench_database_url, PEER_URL)
 
     summary, rows = {"seed": seeded}, []
     for label, results in rounds.items():

@@ -213,15 +213,10 @@ def worker(app="config", queue="celery", concurrency=2, env=None, extra=()):
             wait_for(ready, "the worker to be ready", self, timeout=timeout)
 
         def cpu(self) -> float:
-            return sum(cpu_seconds(pid) or 0 for pid in self.pids())
+            return sum(cpu_seconds(pid) or 0 for pid in process_tree(self.pid))
 
         def pids(self) -> list[int]:
-            """The main process and its pool processes."""
-            try:
-                with open(f"/proc/{self.pid}/task/{self.pid}/children", encoding="ascii") as f:
-                    return [self.pid, *map(int, f.read().split())]
-            except OSError:
-                return [self.pid]
+            return process_tree(self.pid)
 
     return Worker()
 
@@ -311,6 +306,15 @@ def cpu_seconds(pid: int) -> float | None:
     except OSError:
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def process_tree(pid: int) -> list[int]:
+    """A process and its children (a Celery pool's processes, gunicorn's workers)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as f:
+            return [pid, *map(int, f.read().split())]
+    except OSError:
+        return [pid]
 
 
 def proc_field(path: str, key: str) -> str | None:

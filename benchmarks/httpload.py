@@ -4,7 +4,8 @@
 connections each send one GET at a time for ``duration`` seconds and it returns requests,
 seconds, bytes, errors (any status but 200 is one), latency percentiles and the ``X-Cache``
 counts. With ``nonce`` every request gets ``&bench_nonce=<nonce>-<connection>-<n>``, a query
-parameter no view reads, so every request misses the response cache. ``exchange()`` sends
+parameter no view reads, so every request misses the response cache. After a
+``Connection: close`` (gunicorn's sync workers) the next request opens a new connection. ``exchange()`` sends
 one request on an open connection and reads the whole answer (``benchmarks/load.py``).
 """
 
@@ -99,19 +100,12 @@ async def _load(port: int, path: str, headers: dict, connections: int, duration:
 
     async def connection(number: int) -> None:
         nonlocal total_bytes
-        try:
-            connecting = asyncio.open_connection("127.0.0.1", port)
-            reader, writer = await asyncio.wait_for(connecting, TIMEOUT)
-        except (OSError, TimeoutError) as exc:
-            errors[f"connect: {type(exc).__name__}"] += 1
-            return
-        seen = {}
+        seen, count, writer = {}, 0, None
 
         def note(name: bytes, value: bytes) -> None:
-            if name == b"x-cache":
-                seen["x-cache"] = value.decode("latin-1")
+            if name in (b"x-cache", b"connection"):
+                seen[name.decode()] = value.decode("latin-1").lower()
 
-        count = 0
         try:
             while time.perf_counter() < deadline:
                 count += 1
@@ -120,6 +114,9 @@ async def _load(port: int, path: str, headers: dict, connections: int, duration:
                 sent = time.perf_counter()
                 seen.clear()
                 try:
+                    if writer is None:  # the first request, or the server closed (gunicorn sync)
+                        connecting = asyncio.open_connection("127.0.0.1", port)
+                        reader, writer = await asyncio.wait_for(connecting, TIMEOUT)
                     writer.write(request.encode("latin-1"))
                     await writer.drain()
                     status, size = await asyncio.wait_for(read_response(reader, note), TIMEOUT)
@@ -130,8 +127,12 @@ async def _load(port: int, path: str, headers: dict, connections: int, duration:
                 total_bytes += size
                 cache[seen.get("x-cache") if seen.get("x-cache") in cache else "other"] += 1
                 errors[f"status {status}"] += status != 200
+                if seen.get("connection") == "close":
+                    writer.close()
+                    writer = None
         finally:
-            writer.close()
+            if writer is not None:
+                writer.close()
 
     started = time.perf_counter()
     await asyncio.gather(*(connection(n) for n in range(1, connections + 1)))
@@ -148,9 +149,10 @@ async def _load(port: int, path: str, headers: dict, connections: int, duration:
 
 
 def measure(port, path, headers, *, connections: int, duration: float, nonce="", pid=None):
-    """One measurement in a subprocess: the summary above, and with ``pid`` the CPU that
-    process (the server) spent per request meanwhile."""
-    cpu = cpu_seconds(pid) if pid else 0
+    """One measurement in a subprocess: the summary above, and with ``pid`` (a process id, or
+    a callable giving the server's process ids) the CPU the server spent per request."""
+    pids = pid if callable(pid) else (lambda: [pid] if pid else [])
+    cpu = sum(cpu_seconds(p) or 0 for p in pids())
     config = json.dumps([port, path, headers, connections, duration, nonce])
     command = [sys.executable, "-m", "benchmarks.httpload", config]
     done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True)
@@ -158,7 +160,8 @@ def measure(port, path, headers, *, connections: int, duration: float, nonce="",
         raise RuntimeError(f"httpload failed: {done.stderr}")
     result = json.loads(done.stdout)
     if pid and result["requests"]:
-        result["server_cpu_us"] = round((cpu_seconds(pid) - cpu) * 1e6 / result["requests"])
+        spent = sum(cpu_seconds(p) or 0 for p in pids()) - cpu
+        result["server_cpu_us"] = round(spent * 1e6 / result["requests"])
     return result
 
 

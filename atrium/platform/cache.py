@@ -59,9 +59,32 @@ def namespace_version(namespace: str) -> int:
     return int(version)
 
 
-def response_key(namespace: str, url: str) -> str:
+def response_key(namespace: str, url: str, version: int | None = None) -> str:
     digest = hashlib.sha256(url.encode()).hexdigest()[:32]
-    return f"resp:{namespace}:v{namespace_version(namespace)}:{digest}"
+    version = namespace_version(namespace) if version is None else version
+    return f"resp:{namespace}:v{version}:{digest}"
+
+
+# Where cached_api_response leaves the namespace version it read, on the HttpRequest.
+_VERSIONS = "_atrium_cache_versions"
+
+
+def cached_count(request, namespace: str, scope: str, count) -> int:
+    """``count()`` of a list, kept under the namespace version that ``cached_api_response``
+    read for this request (a write bumps it, so the count is as fresh as a cached page):
+    pages 2, 3, … and other page sizes and orderings of one filter count once. ``scope``
+    names the filter (the query parameters that select rows). Outside such a request, or
+    while it bypasses the cache, ``count()`` runs every time."""
+    version = getattr(getattr(request, "_request", request), _VERSIONS, {}).get(namespace)
+    if version is None:
+        return count()
+    digest = hashlib.sha256(scope.encode()).hexdigest()[:32]
+    key = f"count:{namespace}:v{version}:{digest}"
+    value = cache.get(key)
+    if value is None:
+        value = count()
+        cache.set(key, value, timeout=atrium_settings.RESPONSE_CACHE_TTL)
+    return value
 
 
 def invalidate_namespace(namespace: str) -> None:
@@ -96,7 +119,13 @@ def cached_api_response(request, namespace: str, produce):
         response["X-Cache"] = "bypass"
         return response
     # The absolute URL, not the path: links in the body carry the request's scheme and host.
-    key = response_key(namespace, request.build_absolute_uri())
+    version = namespace_version(namespace)
+    versions = getattr(request._request, _VERSIONS, None)
+    if versions is None:
+        versions = {}
+        setattr(request._request, _VERSIONS, versions)
+    versions[namespace] = version
+    key = response_key(namespace, request.build_absolute_uri(), version)
     cached = cache.get(key)
     if cached is not None:
         response = Response(cached)

@@ -33,7 +33,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "atrium.platform.api.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
+        "atrium.platform.api.filters.FilterBackend",
         "rest_framework.filters.SearchFilter",
         "atrium.platform.api.filters.StrictOrderingFilter",
     ],

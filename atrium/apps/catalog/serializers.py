@@ -3,6 +3,7 @@ the request, never from the body (writes naming them are refused)."""
 
 from decimal import Decimal
 
+from django.utils import timezone
 from rest_framework import serializers
 
 from atrium.platform.api.serializers import StrictFieldsMixin
@@ -68,6 +69,46 @@ class ProductSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = fields
+
+
+_CENT = Decimal("0.01")
+
+
+def _instant(value) -> str:
+    """DRF's ISO 8601 rendering of an aware datetime in the current time zone."""
+    text = timezone.localtime(value).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def product_rows(products) -> list[dict]:
+    """``ProductSerializer(products, many=True).data`` as plain dicts, for the read paths
+    (a list page): the same keys, order and values, about ten times cheaper than building
+    and walking the serializer's fields for every product. ``ProductSerializer`` stays the
+    documented shape; a test holds the two equal."""
+    rows = []
+    for p in products:
+        category, owner = p.category, p.owner
+        rating = p.avg_rating
+        rows.append(
+            {
+                "id": str(p.id),
+                "name": p.name,
+                "slug": p.slug,
+                "sku": p.sku,
+                "description": p.description,
+                "price": f"{p.price.quantize(_CENT):f}",
+                "stock": p.stock,
+                "status": p.status,
+                "category": {"id": str(category.id), "name": category.name, "slug": category.slug},
+                "owner": {"id": str(owner.id), "email": owner.email, "name": owner.name},
+                "tags": [str(tag) for tag in p.tags],
+                "review_count": p.review_count,
+                "avg_rating": None if rating is None else f"{rating.quantize(_CENT):f}",
+                "created_at": _instant(p.created_at),
+                "updated_at": _instant(p.updated_at),
+            }
+        )
+    return rows
 
 
 class ProductWriteSerializer(StrictFieldsMixin, serializers.Serializer):

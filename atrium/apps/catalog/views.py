@@ -12,6 +12,7 @@ from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
 
 from atrium.platform.accounts.permissions import IsObjectOwner, IsTenantAdmin, ReadOnly
+from atrium.platform.api.pagination import CachedCountPagination
 from atrium.platform.api.views import (
     ServiceDestroyMixin,
     ServiceUpdateMixin,
@@ -32,6 +33,7 @@ from .serializers import (
     ProductWriteSerializer,
     ReviewSerializer,
     ReviewWriteSerializer,
+    product_rows,
 )
 
 UUID_OR_SLUG = r"[0-9A-Za-z_-]+"
@@ -90,6 +92,10 @@ class ProductViewSet(IdOrSlugLookupMixin, TenantServiceViewSet):
     search_fields = ["name", "sku", "description"]
     ordering_fields = ["price", "created_at", "avg_rating", "review_count", "name"]
     ordering = ["-created_at"]
+    # The list's count is cached with its pages; these parameters select its rows.
+    pagination_class = CachedCountPagination
+    cache_namespace = services.CACHE_NAMESPACE
+    count_parameters = (*selectors.ProductFilter.base_filters, "q")
     # Members create products and change their own; owners and admins change any. The
     # CSV import asks the same predicate of each row.
     action_permissions = {
@@ -104,13 +110,17 @@ class ProductViewSet(IdOrSlugLookupMixin, TenantServiceViewSet):
         return selectors.product_list()
 
     def list(self, request, *args, **kwargs):
-        return cached_api_response(
-            request, services.CACHE_NAMESPACE, lambda: super(ProductViewSet, self).list(request)
-        )
+        def page() -> Response:
+            products = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+            return self.get_paginated_response(product_rows(products))
+
+        return cached_api_response(request, services.CACHE_NAMESPACE, page)
 
     def retrieve(self, request, *args, **kwargs):
         return cached_api_response(
-            request, services.CACHE_NAMESPACE, lambda: self.rendered(self.get_object())
+            request,
+            services.CACHE_NAMESPACE,
+            lambda: Response(product_rows([self.get_object()])[0]),
         )
 
     def create_object(self, data):
@@ -129,7 +139,7 @@ class ProductViewSet(IdOrSlugLookupMixin, TenantServiceViewSet):
     @action(detail=False, methods=["get"], url_path="top-rated", filterset_class=None)
     def top_rated(self, request):
         page = self.paginate_queryset(selectors.product_top_rated())
-        return self.get_paginated_response(ProductSerializer(page, many=True).data)
+        return self.get_paginated_response(product_rows(page))
 
     @action(detail=True, methods=["get", "post"], filterset_class=None, ordering_fields=[])
     def reviews(self, request, pk=None):

@@ -4,6 +4,7 @@ fields, non-boolean flags) instead of silently ignoring it."""
 import django_filters
 from django import forms
 from django.db.models import F
+from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import filters
 from rest_framework.exceptions import ValidationError
 
@@ -98,3 +99,18 @@ class StrictBooleanFilter(django_filters.BooleanFilter):
     any unknown value as "no filter" and silently answers the unfiltered list."""
 
     field_class = StrictBooleanField
+
+
+class FilterBackend(DjangoFilterBackend):
+    """django-filter's backend, skipped when no query parameter can reach the FilterSet: a
+    parameter of a filter is its name or starts with it (``price_min``, ``price_0``), so a
+    request with none of those is filtered by nothing and cannot fail validation, and
+    building and validating the FilterSet's form was a fifth of an unfiltered list's cost."""
+
+    def filter_queryset(self, request, queryset, view):
+        filterset_class = self.get_filterset_class(view, queryset)
+        if filterset_class is not None:
+            names = tuple(filterset_class.base_filters)
+            if not any(param.startswith(names) for param in request.query_params):
+                return queryset
+        return super().filter_queryset(request, queryset, view)

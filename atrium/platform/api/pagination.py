@@ -1,5 +1,9 @@
 """Page-number pagination: ``?page=`` and ``?page_size=`` (capped), count/next/previous."""
 
+import functools
+
+from django.core.paginator import Paginator
+from django.utils.functional import cached_property
 from rest_framework import pagination
 from rest_framework.exceptions import ValidationError
 
@@ -37,3 +41,32 @@ class PageNumberPagination(pagination.PageNumberPagination):
             if parameter["name"] == self.page_size_query_param:
                 parameter["description"] += f" At most {self.max_page_size}."
         return parameters
+
+
+class _CountedPaginator(Paginator):
+    def __init__(self, object_list, per_page, *, counted) -> None:
+        super().__init__(object_list, per_page)
+        self._counted = counted
+
+    @cached_property
+    def count(self) -> int:
+        return self._counted(lambda: Paginator.count.func(self))
+
+
+class CachedCountPagination(PageNumberPagination):
+    """Page numbers whose ``count`` is kept in the response cache of the view's
+    ``cache_namespace`` (``atrium.platform.cache.cached_count``), keyed by the query
+    parameters named in the view's ``count_parameters`` (those that select rows): a list's
+    ``COUNT(*)`` runs once per filter and cache version, not for every page."""
+
+    def paginate_queryset(self, queryset, request, view=None):
+        from atrium.platform.cache import cached_count
+
+        params = request.query_params
+        selected = (f"{k}={v}" for k in sorted(view.count_parameters) for v in params.getlist(k))
+        scope = f"{request.path}?{'&'.join(selected)}"
+        self.django_paginator_class = functools.partial(
+            _CountedPaginator,
+            counted=lambda count: cached_count(request, view.cache_namespace, scope, count),
+        )
+        return super().paginate_queryset(queryset, request, view)

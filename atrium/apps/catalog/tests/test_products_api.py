@@ -435,3 +435,52 @@ def test_cached_list_links_carry_the_host_that_asked(
     assert other["X-Cache"] == "hit"
     again = client_for(owner, host="alpha.localhost:8000").get(URL, query)
     assert again["X-Cache"] == "hit" and again.json() == first.json()
+
+
+@pytest.mark.django_db
+def test_the_read_path_answers_what_the_product_serializer_would(
+    tenant_a, alpha_users, alpha_catalog
+):
+    """Lists, details and top-rated render with ``product_rows``; it must stay the
+    serializer's output, value for value (a rating and none, tags and none)."""
+    from atrium.apps.catalog import selectors
+    from atrium.apps.catalog.serializers import ProductSerializer, product_rows
+
+    with tenant_scope(tenant_a):
+        anvil = alpha_catalog["products"]["anvil"]
+        services.review_create(author=alpha_users["member"], product=anvil, rating=4, title="r")
+        services.product_update(product=alpha_catalog["products"]["magnet"], tags=[])
+        products = list(selectors.product_list())
+        assert {p.avg_rating is None for p in products} == {True, False}
+        assert {bool(p.tags) for p in products} == {True, False}
+        assert product_rows(products) == ProductSerializer(products, many=True).data
+    listed = client_for(alpha_users["member"]).get(URL).json()["results"]
+    assert listed == [dict(row) for row in ProductSerializer(products, many=True).data]
+
+
+@pytest.mark.django_db
+def test_the_count_is_kept_per_filter_and_fresh_after_a_write(
+    tenant_a,
+    alpha_users,
+    alpha_catalog,
+    django_assert_num_queries,
+    django_capture_on_commit_callbacks,
+):
+    """Other pages and sizes of one filter reuse its count; another filter counts its own;
+    a write bumps the catalog version, so the next count is recomputed."""
+    client = client_for(alpha_users["owner"])
+    assert client.get(URL, {"page_size": 1}).json()["count"] == 3
+    with django_assert_num_queries(2):  # search_path and the page: no COUNT(*)
+        page = client.get(URL, {"page_size": 1, "page": 2, "ordering": "name"})
+    assert page.json()["count"] == 3 and page["X-Cache"] == "miss"
+    assert client.get(URL, {"status": "draft", "page_size": 1}).json()["count"] == 1
+    with django_capture_on_commit_callbacks(execute=True), tenant_scope(tenant_a):
+        services.product_create(
+            owner=alpha_users["owner"],
+            name="Extra",
+            sku="EX-1",
+            price=Decimal("1"),
+            category=alpha_catalog["categories"]["garden"],
+        )
+    assert client.get(URL, {"page_size": 1, "page": 3}).json()["count"] == 4
+    assert client.get(URL, {"status": "draft", "page_size": 1}).json()["count"] == 2
