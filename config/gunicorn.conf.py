@@ -1,0 +1,50 @@
+"""Gunicorn settings of every entry point (``scripts/run.sh``, the Dockerfile, compose, the
+tests' driver and the benchmarks): ``gunicorn -c config/gunicorn.conf.py``.
+
+HTTP is served by WSGI workers because Django under ASGI costs about twice the CPU per
+request (benchmarks/README.md); WebSockets go to uvicorn (``config.asgi``) behind the same
+HAProxy origin (``deploy/haproxy.cfg``). Everything that differs between machines comes
+from the environment, with the defaults below.
+"""
+
+import os
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value else default
+
+
+wsgi_app = "config.wsgi:application"
+bind = [os.environ.get("ATRIUM_HTTP_BIND", "0.0.0.0:8000")]
+
+# One process per core by default: sync workers serve one request at a time, so the
+# worker count is the concurrency (HAProxy queues the rest instead of the kernel).
+workers = _int("WEB_CONCURRENCY", os.cpu_count() or 1)
+# sync measured faster than gthread for this app (benchmarks/README.md, "Serving").
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "sync")
+threads = _int("GUNICORN_THREADS", 1)
+
+# Recycling: a worker exits after about this many requests (the jitter spreads the
+# restarts so that the workers do not all restart at once); 0 turns it off.
+max_requests = _int("GUNICORN_MAX_REQUESTS", 10_000)
+max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", max_requests // 10)
+
+# Graceful shutdown (SIGTERM) and recycling: in-flight requests get this long to finish.
+graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 30)
+# A sync worker stuck this long on one request is killed and replaced.
+timeout = _int("GUNICORN_TIMEOUT", 60)
+keepalive = _int("GUNICORN_KEEPALIVE", 5)
+
+# Proxy headers: gunicorn trusts none (X-Forwarded-Proto and the like would otherwise be
+# believed from loopback peers). The app alone reads X-Forwarded-For, for exactly
+# ATRIUM_TRUSTED_PROXY_COUNT proxies (atrium/platform/api/throttling.py: client_ip).
+forwarded_allow_ips = ""
+
+# Apps load in each worker after the fork: database pools and Redis clients are never
+# shared between processes.
+preload_app = False
+accesslog = None
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+proc_name = "atrium-web"
