@@ -44,6 +44,8 @@ forwarded_allow_ips = ""
 # Apps load in each worker after the fork: database pools and Redis clients are never
 # shared between processes.
 preload_app = False
+# No control socket: its default path is per user, so masters on one machine would share it.
+control_socket_disable = True
 accesslog = None
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
