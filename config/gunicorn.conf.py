@@ -18,12 +18,14 @@ def _int(name: str, default: int) -> int:
 wsgi_app = "config.wsgi:application"
 bind = [os.environ.get("ATRIUM_HTTP_BIND", "0.0.0.0:8000")]
 
-# One process per core by default: sync workers serve one request at a time, so the
-# worker count is the concurrency (HAProxy queues the rest instead of the kernel).
+# One process per core by default.
 workers = _int("WEB_CONCURRENCY", os.cpu_count() or 1)
-# sync measured faster than gthread for this app (benchmarks/README.md, "Serving").
-worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "sync")
-threads = _int("GUNICORN_THREADS", 1)
+# gthread measured faster than sync for this app (benchmarks/results/serving.md: the uncached
+# list at about 1.7x the req/s and 0.6x the CPU per request, users/me/ level), and it keeps
+# HAProxy's connections alive. Each thread borrows its own pooled database connection:
+# threads must stay within DB_POOL_MAX_SIZE (20).
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
+threads = _int("GUNICORN_THREADS", 4)
 
 # Recycling: a worker exits after about this many requests (the jitter spreads the
 # restarts so that the workers do not all restart at once); 0 turns it off.

@@ -156,7 +156,7 @@ def test_x_forwarded_for_is_trusted_exactly_as_the_setting_says(trusted, tenant_
         if trusted == "0":
             failed_login(site.web, spoofed)  # straight to gunicorn: it trusts no header either
         keys = login_ip_keys(spoofed)  # at once: a bucket's key expires once it is empty
-        real = login_ip_keys(":127.0.0.1")
+        real = login_ip_keys("127.0.0.1")
     # 0: REMOTE_ADDR (HAProxy's address, or the client's); 1: the entry HAProxy appended
     # (the real peer); 2: one hop more than there is, so the client's own entry counts.
     assert bool(keys) is (trusted == "2"), keys
