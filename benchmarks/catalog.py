@@ -194,11 +194,15 @@ def serving() -> int:
 
     tenant = harness.bench_tenant()
     seed(args.products)
-    env = {**run.env, "GUNICORN_MAX_REQUESTS": "0", "GUNICORN_THREADS": "4"}
+    env = {**run.env, "GUNICORN_MAX_REQUESTS": "0"}
+    threads = {"gthread": "4", "sync": "1"}  # more than 1 would make sync gthread
     with contextlib.ExitStack() as stack:
         sites = {
             label: stack.enter_context(
-                Site(env={**env, "GUNICORN_WORKER_CLASS": kind}, workers=workers)
+                Site(
+                    env={**env, "GUNICORN_WORKER_CLASS": kind, "GUNICORN_THREADS": threads[kind]},
+                    workers=workers,
+                )
             )
             for label, (kind, workers) in SITES.items()
         }

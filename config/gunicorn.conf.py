@@ -20,12 +20,12 @@ bind = [os.environ.get("ATRIUM_HTTP_BIND", "0.0.0.0:8000")]
 
 # One process per core by default.
 workers = _int("WEB_CONCURRENCY", os.cpu_count() or 1)
-# gthread measured faster than sync for this app (benchmarks/results/serving.md: the uncached
-# list at about 1.7x the req/s and 0.6x the CPU per request, users/me/ level), and it keeps
-# HAProxy's connections alive. Each thread borrows its own pooled database connection:
-# threads must stay within DB_POOL_MAX_SIZE (20).
-worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
-threads = _int("GUNICORN_THREADS", 4)
+# sync: one request at a time per process, one pooled database connection each. gthread
+# (GUNICORN_WORKER_CLASS=gthread, GUNICORN_THREADS per worker, within DB_POOL_MAX_SIZE) was
+# measured next to it (benchmarks/README.md, "Serving"). More than 1 thread turns a sync
+# worker into gthread (gunicorn's rule): the default stays 1.
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "sync")
+threads = _int("GUNICORN_THREADS", 1)
 
 # Recycling: a worker exits after about this many requests (the jitter spreads the
 # restarts so that the workers do not all restart at once); 0 turns it off.
