@@ -20,12 +20,14 @@ bind = [os.environ.get("ATRIUM_HTTP_BIND", "0.0.0.0:8000")]
 
 # One process per core by default.
 workers = _int("WEB_CONCURRENCY", os.cpu_count() or 1)
-# sync: one request at a time per process, one pooled database connection each. gthread
-# (GUNICORN_WORKER_CLASS=gthread, GUNICORN_THREADS per worker, within DB_POOL_MAX_SIZE) was
-# measured next to it (benchmarks/README.md, "Serving"). More than 1 thread turns a sync
-# worker into gthread (gunicorn's rule): the default stays 1.
-worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "sync")
-threads = _int("GUNICORN_THREADS", 1)
+# gthread, 4 threads: measured against sync (benchmarks/results/serving.md) at 2.6x the req/s
+# on users/me/ (a thread computes while another waits on PostgreSQL or Redis) and level on
+# the uncached list; it also keeps HAProxy's connections alive. Each thread may hold a
+# pooled database connection: threads stay within DB_POOL_MAX_SIZE (20). For sync workers
+# set GUNICORN_WORKER_CLASS=sync and GUNICORN_THREADS=1 (gunicorn runs a sync worker with
+# more threads as gthread).
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
+threads = _int("GUNICORN_THREADS", 4)
 
 # Recycling: a worker exits after about this many requests (the jitter spreads the
 # restarts so that the workers do not all restart at once); 0 turns it off.

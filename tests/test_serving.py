@@ -56,7 +56,7 @@ def test_web_concurrency_workers_serve_and_default_to_the_cores(site, tenant_a):
     assert len(site.web.worker_pids()) == 2
     with driver.Gunicorn(workers=None) as default:
         assert len(default.worker_pids()) == os.cpu_count()
-        assert "Using worker: sync" in default.output_since_start()
+        assert "Using worker: gthread" in default.output_since_start()
         assert default.get(HOST, "/healthz").status_code == 200
 
 
