@@ -26,8 +26,9 @@ RUN DJANGO_SETTINGS_MODULE=config.settings.prod STATIC_ROOT=/app/staticfiles \
     python manage.py collectstatic --noinput
 ENV STATIC_ROOT=/app/staticfiles
 
+# HTTP: gunicorn (config/gunicorn.conf.py: WEB_CONCURRENCY workers, default one per core,
+# recycling, graceful shutdown, no proxy headers trusted) on ATRIUM_HTTP_BIND (0.0.0.0:8000).
+# WebSockets: the same image with the uvicorn command of docker-compose.yml's `ws` service;
+# HAProxy (deploy/haproxy.cfg) puts both on one origin.
 EXPOSE 8000
-# --no-proxy-headers: uvicorn must not rewrite the client address from X-Forwarded-For;
-# the app reads that header itself, for ATRIUM_TRUSTED_PROXY_COUNT proxies (default none).
-CMD ["uvicorn", "config.asgi:application", "--host", "0.0.0.0", "--port", "8000", \
-     "--no-proxy-headers", "--lifespan", "off", "--ws-max-size", "65536"]
+CMD ["gunicorn", "-c", "config/gunicorn.conf.py"]

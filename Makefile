@@ -5,7 +5,8 @@
 #                   PostgreSQL and Redis are up, create the database
 #   make test       the same plus what the tests need (Chromium, PgBouncer), then
 #                   black --check, ruff, lint-imports (the layers contract), pytest
-#   make run        migrate, fill the spare pool, demo tenants + catalogs, worker, beat, uvicorn
+#   make run        migrate, fill the spare pool, demo tenants + catalogs, worker, beat, and
+#                   gunicorn (HTTP) + uvicorn (/ws/) behind HAProxy on one port
 #   make lock       re-compile requirements/*.txt from pyproject.toml (with hashes)
 
 SHELL := /bin/bash

@@ -13,19 +13,29 @@ The three run in rounds whose order rotates. Target: uncached req/s ≥ 1/25 of 
 ``--peer``: instead, Atrium against the textbook peer (``benchmarks/peer/``), both on gunicorn
 (``catalog-peer.*``; targets of issue 15).
 
+``--serving`` measures the serving instead (results ``serving.*``): ``users/me/`` and the
+uncached list through HAProxy (``tests.driver.Site``, as ``make run``) in front of gunicorn
+with 1 and 2 workers, gthread (4 threads) and sync, in interleaved rounds. Target: 2 workers
+≥ 1.6x the req/s of 1 on both paths.
+
     .venv/bin/python benchmarks/catalog.py                                   # full run, ~4 min
     .venv/bin/python benchmarks/catalog.py --products 2000 --duration 3 --rounds 1 --warmup 1 \\
         --results-dir /tmp/bench                                             # smoke run
+    .venv/bin/python benchmarks/catalog.py --serving --connections 16 --duration 8 --rounds 4
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
 import re
+import resource
+import statistics
 import subprocess
 import sys
+import time
 from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -57,8 +67,17 @@ pgbench_url = "postgres://postgres@127.0.0.1/atrium_bench_pgbench"
 parser.add_argument("--pgbench-database-url", default=pgbench_url)
 parser.add_argument("--peer", action="store_true", help="against benchmarks/peer/ instead")
 parser.add_argument("--workers", type=int, default=2, help="gunicorn workers of each (--peer)")
-settings, name = "benchmarks.settings_catalog", lambda args: "catalog-peer" * args.peer or "catalog"
+parser.add_argument("--serving", action="store_true", help="1 vs 2 gunicorn workers instead")
+settings = "benchmarks.settings_catalog"
+
+
+def name(args) -> str:
+    return "serving" if args.serving else "catalog-peer" * args.peer or "catalog"
+
+
 args, run = harness.start(parser, name, "Catalog list", settings, DB_POOL="1")  # Django up
+if args.serving:
+    run.title = "Serving: gunicorn workers behind HAProxy"
 
 from django.db import connection, transaction  # noqa: E402
 from django.utils import timezone  # noqa: E402
@@ -270,7 +289,119 @@ def peer_main(tenant: dict, seeded: dict) -> int:
     )
 
 
+SITES = {f"{n} {kind}": (kind, n) for kind in ("gthread", "sync") for n in (1, 2)}
+PATHS = {"me": "/api/v1/users/me/", "list": LIST_PATH}
+
+
+def serving() -> int:
+    """users/me/ and the uncached list through HAProxy, gunicorn with 1 or 2 workers."""
+    from tests.driver import Site
+
+    tenant = harness.bench_tenant()
+    seed(args.products)
+    env = {**run.env, "GUNICORN_MAX_REQUESTS": "0"}
+    threads = {"gthread": "4", "sync": "1"}  # more than 1 would make sync gthread
+    with contextlib.ExitStack() as stack:
+        sites = {
+            label: stack.enter_context(
+                Site(
+                    env={**env, "GUNICORN_WORKER_CLASS": kind, "GUNICORN_THREADS": threads[kind]},
+                    workers=workers,
+                )
+            )
+            for label, (kind, workers) in SITES.items()
+        }
+        token = sites["1 gthread"].login(HOST, tenant["email"], tenant["password"])
+        headers = {"Host": HOST, "Authorization": f"Bearer {token}"}
+
+        def one(label: str, seconds: float, round_no: int) -> dict:
+            path, site_label = label.split(" ", 1)
+            site = sites[site_label]
+            pids = [site.pid, *site.web.worker_pids()]
+            before = [harness.cpu_seconds(pid) for pid in pids] + [
+                loadgen(),
+                busy_seconds(),
+                time.time(),
+            ]
+            nonce = f"{site_label[:1]}{round_no}" if path == "list" else ""
+            result = measure(
+                site.port, PATHS[path], headers, connections=args.connections,
+                duration=seconds, nonce=nonce,
+            )  # fmt: skip
+            after = [harness.cpu_seconds(pid) for pid in pids] + [
+                loadgen(),
+                busy_seconds(),
+                time.time(),
+            ]
+            if any(result["errors"].values()) or None in after:
+                raise BenchmarkError(f"{label}: {result['errors']} (a process exited?)")
+            *used, wall = [a - b for a, b in zip(after, before, strict=True)]
+            cores = {"workers": sum(used[1:-2]), "haproxy": used[0], "load generator": used[-2]}
+            cores["machine"] = used[-1]
+            result["cores"] = {k: v / wall for k, v in cores.items()}
+            result["server_cpu_us"] = round(cores["workers"] * 1e6 / result["requests"])
+            return result
+
+        labels = [f"{path} {site}" for path in PATHS for site in SITES]
+        rounds = harness.rounds(one, labels, args.rounds, args.warmup, args.duration)
+    run.close()
+
+    summary, rows, targets = {}, [], []
+    for label, results in rounds.items():
+        rate = harness.spread([r["per_second"] for r in results])
+        cores = {k: harness.mean(results, "cores", k) for k in results[0]["cores"]}
+        summary[label] = {"per_second": rate, "cores": cores}
+        summary[label]["server_cpu_us"] = harness.mean(results, "server_cpu_us", digits=0)
+        summary[label]["p50_ms"] = harness.mean(results, "latency", "p50_ms")
+        per_round = ", ".join(f"{v:.0f}" for v in rate["rounds"])
+        s = summary[label]
+        case = f"{label} `{PATHS[label.split()[0]]}`"
+        mean_sd = f"{rate['mean']:.0f} ± {rate['sd']:.0f}"
+        rows.append([case, mean_sd, per_round, s["p50_ms"], s["server_cpu_us"], *cores.values()])
+    notes = []
+    for path, kind in ((p, k) for p in PATHS for k in ("gthread", "sync")):
+        one_, two = (summary[f"{path} {n} {kind}"]["per_second"]["rounds"] for n in (1, 2))
+        ratios = [b / a for a, b in zip(one_, two, strict=True)]
+        ratio = statistics.fmean(two) / statistics.fmean(one_)
+        notes.append(
+            f"**{path}, {kind}: 2 workers / 1 = {ratio:.2f}** (rounds "
+            f"{', '.join(f'{r:.2f}' for r in ratios)})."
+        )
+        targets.append(target(f"{path}, {kind}: 2 workers / 1 req/s", ratio, ">=", 1.6))
+    for path in PATHS:
+        rates = [summary[f"{path} 2 {kind}"]["per_second"]["mean"] for kind in ("gthread", "sync")]
+        notes.append(f"{path}: 2 gthread / 2 sync = {rates[0] / rates[1]:.2f}.")
+    notes.append(
+        f"{args.products} products; {args.rounds} rounds x {args.duration:g} s per case "
+        f"(order rotating), {args.connections} keep-alive connections to HAProxy, which "
+        "opens one per request to gunicorn. Cores: CPU seconds per second of the gunicorn "
+        "workers, of HAProxy, of the load generator (`benchmarks/httpload.py`, one Python "
+        "process) and of the whole machine (/proc/stat: everything running, other users' "
+        "work included), over each measurement."
+    )
+    columns = "Case | req/s mean ± sd | per round | p50 ms | server CPU µs/req"
+    columns += " | cores: workers | HAProxy | load generator | machine"
+    return run.finish(
+        summary=summary, notes=notes, tables=[table("", columns, rows)], targets=targets
+    )
+
+
+def loadgen() -> float:
+    """CPU seconds of this process's finished children: the load generator's runs."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def busy_seconds() -> float:
+    """CPU seconds the whole machine has been busy (every core, /proc/stat)."""
+    with open("/proc/stat", encoding="ascii") as stat:
+        fields = [int(v) for v in stat.readline().split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> int:
+    if args.serving:
+        return serving()
     if not args.peer:
         harness.recreate_database(args.pgbench_database_url)
     try:

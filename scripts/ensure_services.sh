@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up what `make run` and `make test` need on this machine: the Debian/Ubuntu packages
-# (PostgreSQL, Redis; for the tests also Chromium and PgBouncer), then PostgreSQL and Redis
+# (PostgreSQL, Redis, HAProxy; for the tests also Chromium and PgBouncer), then PostgreSQL and Redis
 # reachable and the database named in DATABASE_URL created.
 #
 #   scripts/ensure_services.sh [--for run|test] [--check]
@@ -164,6 +164,8 @@ fi
 if [ "$PURPOSE" = test ] || { is_local "$REDIS_HOST" && ! tcp_open "$REDIS_HOST" "$REDIS_PORT"; }; then
     have redis-server || missing+=(redis-server)
 fi
+# `make run` serves HTTP (gunicorn) and /ws/ (uvicorn) on one port through HAProxy.
+have haproxy || missing+=(haproxy)
 if [ "$PURPOSE" = test ]; then
     [ -x "$CHROMIUM" ] || missing+=(chromium) # Playwright drives it; it never downloads one
     have pgbouncer || missing+=(pgbouncer)   # tests/test_database.py: session/transaction mode

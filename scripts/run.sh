@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Local development server: migrate every schema, fill the spare pool, create the demo
-# tenants, then run a Celery worker, Celery beat and uvicorn until Ctrl-C.
+# tenants, then run a Celery worker, Celery beat, gunicorn (HTTP, WEB_CONCURRENCY workers,
+# default one per core), uvicorn (/ws/) and HAProxy in front of both on PORT until Ctrl-C.
 # Normally started through `make run` (which builds .venv and checks the services).
 set -euo pipefail
 
@@ -10,10 +11,22 @@ export DJANGO_SETTINGS_MODULE="${DJANGO_SETTINGS_MODULE:-config.settings.dev}"
 PORT="${PORT:-8000}"
 # The Python side prints tenant URLs with this port.
 export ATRIUM_SITE_PORT="${ATRIUM_SITE_PORT:-$PORT}"
+# The servers behind HAProxy listen on loopback only (config/gunicorn.conf.py reads the bind).
+HTTP_PORT="${ATRIUM_HTTP_PORT:-$((PORT + 1))}"
+WS_PORT="${ATRIUM_WS_PORT:-$((PORT + 2))}"
+export ATRIUM_HTTP_BIND="127.0.0.1:$HTTP_PORT"
+# Every request arrives through HAProxy, which appends the client's address to
+# X-Forwarded-For: the app trusts that one entry (and no more) for the client address.
+export ATRIUM_TRUSTED_PROXY_COUNT="${ATRIUM_TRUSTED_PROXY_COUNT:-1}"
+HAPROXY="$(PATH="$PATH:/usr/sbin:/usr/local/sbin" command -v haproxy || true)"
 BIN=.venv/bin
 
 [ -x "$BIN/python" ] || {
     echo "run: .venv is missing; run \`make run\` (or \`make venv\` first)." >&2
+    exit 1
+}
+[ -n "$HAPROXY" ] || {
+    echo "run: haproxy is missing; run \`make run\` (or \`make services\`), which installs it." >&2
     exit 1
 }
 
@@ -39,30 +52,36 @@ fi
 worker_pid=""
 beat_pid=""
 web_pid=""
+ws_pid=""
+proxy_pid=""
 # shellcheck disable=SC2317  # called from the traps below
-stop() { # stop NAME PID
+stop() { # stop NAME PID [SIGNAL]
     if [ -n "$2" ] && kill -0 "$2" 2>/dev/null; then
         echo "run: stopping $1 (pid $2)"
-        kill -TERM "$2" 2>/dev/null || true
+        kill "-${3:-TERM}" "$2" 2>/dev/null || true
     fi
 }
 # shellcheck disable=SC2317
 cleanup() {
     trap - INT TERM
-    stop uvicorn "$web_pid"
+    # gunicorn lets in-flight requests finish; uvicorn closes sockets with 1012 (service
+    # restart); HAProxy stops last and softly (USR1: it stops listening, lets them end).
+    stop gunicorn "$web_pid"
+    stop uvicorn "$ws_pid"
     stop "the Celery worker" "$worker_pid"
     stop "Celery beat" "$beat_pid"
+    stop haproxy "$proxy_pid" USR1
     # Celery's warm shutdown lets running tasks finish; do not wait forever.
     local pid alive
     for _ in $(seq 1 20); do
         alive=0
-        for pid in $worker_pid $beat_pid $web_pid; do
+        for pid in $worker_pid $beat_pid $web_pid $ws_pid $proxy_pid; do
             if kill -0 "$pid" 2>/dev/null; then alive=1; fi
         done
         [ "$alive" = 1 ] || break
         sleep 0.5
     done
-    for pid in $worker_pid $beat_pid $web_pid; do
+    for pid in $worker_pid $beat_pid $web_pid $ws_pid $proxy_pid; do
         kill -KILL "$pid" 2>/dev/null || true
     done
     wait 2>/dev/null || true
@@ -79,15 +98,22 @@ worker_pid=$!
 "$BIN/celery" -q -A config.celery beat --loglevel=info &
 beat_pid=$!
 
-# --no-proxy-headers: the app alone reads X-Forwarded-For (ATRIUM_TRUSTED_PROXY_COUNT, default
-# 0: not at all); uvicorn would otherwise rewrite the client address for requests from
-# loopback. --lifespan off: Django has no lifespan handler. Same flags as the Dockerfile.
-"$BIN/uvicorn" config.asgi:application --host 0.0.0.0 --port "$PORT" \
-    --no-proxy-headers --lifespan off --ws-max-size 65536 &
+# The same servers as the Dockerfile and compose. gunicorn: config/gunicorn.conf.py
+# (WEB_CONCURRENCY workers, recycling, graceful timeout, no proxy headers trusted).
+"$BIN/gunicorn" -c config/gunicorn.conf.py &
 web_pid=$!
+# --no-proxy-headers: the app alone reads X-Forwarded-For (ATRIUM_TRUSTED_PROXY_COUNT);
+# uvicorn would otherwise rewrite the client address for requests from loopback.
+# --lifespan off: Django has no lifespan handler. On TERM uvicorn closes sockets with 1012.
+"$BIN/uvicorn" config.asgi:application --host 127.0.0.1 --port "$WS_PORT" \
+    --no-proxy-headers --lifespan off --ws-max-size 65536 --timeout-graceful-shutdown 10 &
+ws_pid=$!
+ATRIUM_PROXY_BIND=":$PORT" ATRIUM_HTTP_ADDR="127.0.0.1:$HTTP_PORT" ATRIUM_WS_ADDR="127.0.0.1:$WS_PORT" \
+    "$HAPROXY" -db -f deploy/haproxy.cfg &
+proxy_pid=$!
 
-# The URLs and logins come last, once uvicorn answers and the worker replies to a ping.
-"$BIN/python" - "$PORT" "$worker_pid" "$web_pid" <<'PY'
+# The URLs and logins come last, once HAProxy (and gunicorn behind it) answers and the worker replies to a ping.
+"$BIN/python" - "$PORT" "$worker_pid" "$web_pid" "$ws_pid" "$proxy_pid" <<'PY'
 import os, sys, time, urllib.request
 
 port, pids = sys.argv[1], [int(pid) for pid in sys.argv[2:]]
@@ -112,7 +138,8 @@ PY
 
 cat <<URLS
 
-Atrium is serving on port $PORT (Ctrl-C stops everything):
+Atrium is serving on port $PORT through HAProxy: HTTP by gunicorn, /ws/ by uvicorn
+(Ctrl-C stops everything):
   tenant API (acme)     http://acme.localhost:$PORT/        API docs: /api/docs/
   tenant API (globex)   http://globex.localhost:$PORT/
   tenant admin (acme)   http://acme.localhost:$PORT/admin/
@@ -127,5 +154,5 @@ URLS
 
 # Returns when either server exits or a signal arrives; the EXIT trap stops the rest.
 status=0
-wait -n "$web_pid" "$worker_pid" "$beat_pid" || status=$?
+wait -n "$web_pid" "$ws_pid" "$proxy_pid" "$worker_pid" "$beat_pid" || status=$?
 exit "$status"

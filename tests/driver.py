@@ -1,5 +1,6 @@
-"""Real processes for tests: the ASGI server, Celery worker and beat, ``manage.py``
-commands, and a Redis and a PostgreSQL of the test's own.
+"""Real processes for tests: the ASGI server, the WSGI server and both behind HAProxy,
+Celery worker and beat, ``manage.py`` commands, and a Redis and a PostgreSQL of the
+test's own.
 
 Each is a class with ``start()`` / ``stop()`` that is also a context manager, captures its
 output in a log file (``log_tail()`` for assertion messages) and runs in a process group
@@ -339,6 +340,79 @@ class Server(ManagedProcess):
         for session in self._sessions:
             session.close()
         super().cleanup()
+
+
+class Gunicorn(Server):
+    """``gunicorn -c config/gunicorn.conf.py`` (WSGI, HTTP only) on 127.0.0.1 and a free port,
+    with ``workers`` processes (``WEB_CONCURRENCY``) and the config file's other settings,
+    which ``env`` may override (``GUNICORN_MAX_REQUESTS`` ...)."""
+
+    name = "gunicorn"
+
+    def __init__(self, env: Mapping[str, str] | None = None, workers: int | None = 1, **kw) -> None:
+        super().__init__(env, **kw)
+        if workers is not None:  # None: the config file's default (one per core)
+            self.overrides.setdefault("WEB_CONCURRENCY", str(workers))
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "gunicorn", "-c", str(REPO_ROOT / "config/gunicorn.conf.py")]
+
+    def environment(self) -> dict[str, str]:
+        return {**super().environment(), "ATRIUM_HTTP_BIND": f"127.0.0.1:{self.port}"}
+
+    def worker_pids(self) -> set[int]:
+        """The worker processes the master runs right now."""
+        found = set()
+        for stat in glob.glob("/proc/[0-9]*/stat"):
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                with open(stat) as fh:
+                    fields = fh.read().rsplit(")", 1)[1].split()
+                if int(fields[1]) == self.pid and fields[0] != "Z":
+                    found.add(int(stat.split("/")[2]))
+        return found
+
+
+def haproxy_path() -> str:
+    found = shutil.which("haproxy", path=f"{os.environ.get('PATH', '')}:/usr/sbin:/usr/local/sbin")
+    if not found:
+        raise FileNotFoundError("haproxy not found: `make test-services` installs it")
+    return found
+
+
+class Site(Server):
+    """The one origin of ``make run``: HAProxy (``deploy/haproxy.cfg``) on ``port`` in front
+    of gunicorn (HTTP, ``web``) and uvicorn (``/ws/``, ``ws``), as the Dockerfile and compose
+    run them. Requests and sockets go to HAProxy; ``web`` and ``ws`` are there to signal."""
+
+    name = "haproxy"
+
+    def __init__(self, env: Mapping[str, str] | None = None, workers: int | None = 1) -> None:
+        env = {"ATRIUM_TRUSTED_PROXY_COUNT": "1", **(env or {})}  # as scripts/run.sh
+        super().__init__(env)
+        self.web = Gunicorn(env, workers=workers)
+        self.ws = Server(env)
+
+    def command(self) -> list[str]:
+        return [haproxy_path(), "-db", "-f", str(REPO_ROOT / "deploy/haproxy.cfg")]
+
+    def environment(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "ATRIUM_PROXY_BIND": f"127.0.0.1:{self.port}",
+            "ATRIUM_HTTP_ADDR": f"127.0.0.1:{self.web.port}",
+            "ATRIUM_WS_ADDR": f"127.0.0.1:{self.ws.port}",
+        }
+
+    def start(self, timeout: float = 60) -> Site:
+        for backend in (self.web, self.ws):
+            if not backend.running():
+                backend.start(timeout)
+        return super().start(timeout)
+
+    def cleanup(self) -> None:
+        super().cleanup()
+        self.web.cleanup()
+        self.ws.cleanup()
 
 
 # ----------------------------------------------------------------------------- celery worker

@@ -32,7 +32,7 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 BASE_LOCK = ROOT / "requirements" / "base.txt"
 
 # Executables that our image gets from pip, by the distribution that installs them.
-PIP_EXECUTABLES = {"uvicorn": "uvicorn", "celery": "celery"}
+PIP_EXECUTABLES = {"uvicorn": "uvicorn", "celery": "celery", "gunicorn": "gunicorn"}
 # Executables that the python:3.12 base image provides.
 BASE_IMAGE_EXECUTABLES = {"python", "python3"}
 SHELLS = {"sh", "bash"}
@@ -117,8 +117,13 @@ def simple_commands(command: str | list[str]) -> list[list[str]]:
     if len(argv) >= 3 and Path(argv[0]).name in SHELLS and argv[1] == "-c":
         script = argv[2]
         parts = re.split(r"&&|\|\||;|\n", script)
-        return [shlex.split(part) for part in parts if part.strip()]
+        # `exec` replaces the shell: the command is what follows it.
+        return [_unexec(shlex.split(part)) for part in parts if part.strip()]
     return [argv]
+
+
+def _unexec(argv: list[str]) -> list[str]:
+    return argv[1:] if argv[:1] == ["exec"] else argv
 
 
 def locked_distributions(lock: Path = BASE_LOCK) -> set[str]:
@@ -162,6 +167,10 @@ def problems_in(argv: list[str], locked: set[str]) -> list[str]:
             if not targets:
                 found.append("uvicorn command names no module:attribute")
             found += [f"uvicorn app not found: {t}" for t in targets if not resolve_module(t)]
+        if exe == "gunicorn":
+            config = option_value(argv, "-c", "--config")
+            if config is None or not (ROOT / config).is_file():
+                found.append(f"gunicorn config file not found: {config}")
         if exe == "celery":
             app = option_value(argv, "-A", "--app")
             if app is None:
@@ -252,12 +261,13 @@ def test_commands_of_our_image_refer_to_existing_things(name):
     assert not found, f"{name}: " + "; ".join(found)
 
 
-def test_stack_runs_migrations_uvicorn_worker_and_beat():
+def test_stack_runs_migrations_gunicorn_uvicorn_worker_and_beat():
     commands = [
         argv for name in OWN_SERVICES for argv in simple_commands(SERVICES[name]["command"])
     ]
     assert ["python", "manage.py", "tenants", "migrate"] in [a[:4] for a in commands]
     assert any(a[:1] == ["uvicorn"] for a in commands)
+    assert any(a[:1] == ["gunicorn"] for a in commands)
     assert any(a[:1] == ["celery"] and "worker" in a for a in commands)
     assert any(a[:1] == ["celery"] and "beat" in a for a in commands)
 
@@ -328,6 +338,10 @@ def test_checker_reports_what_is_missing():
     assert problems_in(["gunicorn", "config.wsgi"], locked)
     assert problems_in(["celery", "--app=config.nope", "beat"], set())
     assert simple_commands("sh -c 'a b && c; d'") == [["a", "b"], ["c"], ["d"]]
+    assert simple_commands("sh -c 'a && exec b c'") == [["a"], ["b", "c"]]
+    assert problems_in(["gunicorn", "-c", "config/nope.conf.py"], locked)
+    assert not problems_in(["gunicorn", "-c", "config/gunicorn.conf.py"], locked)
+
     assert problems_in(["python", "manage.py", "nope"], locked)
     assert problems_in(["python", "manage.py", "tenants", "migrate", "--parallel"], locked)
     assert problems_in(["python", "manage.py", "tenants", "migrat"], locked)
@@ -512,11 +526,11 @@ def test_web_worker_and_beat_wait_for_the_one_shot_migrate(stack):
         "migrate",
     ]
     assert is_one_shot(migrate) and "migrate" in own_services(services)
-    for name in ("web", "worker", "beat"):
+    for name in ("web", "ws", "worker", "beat"):
         depends = services[name]["depends_on"]
         assert depends["migrate"]["condition"] == "service_completed_successfully", name
         assert depends["postgres"]["condition"] == "service_healthy", name
-    for name in ("worker", "beat"):  # they never migrate themselves (web: see the serving work)
+    for name in ("web", "ws", "worker", "beat"):  # they never migrate themselves
         assert all(
             a[2:4] != ["tenants", "migrate"] for a in simple_commands(services[name]["command"])
         )
@@ -796,3 +810,21 @@ def test_the_services_commands_run_here_and_share_files_and_queued_work(
             assert beat.running(), beat.logs()
         assert healthcheck(readyz, env) == 1  # web stopped
     s3_server.drop_bucket(bucket)
+
+
+def test_one_origin_http_to_gunicorn_and_websockets_to_uvicorn():
+    entry = SERVICES["entry"]
+    assert entry["ports"] == ["8000:8000"] and "ports" not in SERVICES["web"]
+    source, target, *_ = entry["volumes"][0].split(":")
+    assert target == "/usr/local/etc/haproxy/haproxy.cfg"
+    config = (COMPOSE_FILE.parent / source).read_text()
+    assert "use_backend ws if { path_beg /ws/ }" in config
+    for variable in ("ATRIUM_PROXY_BIND", "ATRIUM_HTTP_ADDR", "ATRIUM_WS_ADDR"):
+        assert f"${{{variable}}}" in config and variable in entry["environment"]
+    servers = {
+        "gunicorn": entry["environment"]["ATRIUM_HTTP_ADDR"],
+        "uvicorn": entry["environment"]["ATRIUM_WS_ADDR"],
+    }
+    for exe, address in servers.items():
+        service = SERVICES[address.split(":")[0]]
+        assert any(a[:1] == [exe] for a in simple_commands(service["command"])), address

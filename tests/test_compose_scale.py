@@ -70,6 +70,8 @@ def test_replicas_behind_one_entry_point_and_migrations_run_once():
     assert MERGED["entry"]["ports"] == ["8000:8000"]
     haproxy = mounted_file("entry", "/usr/local/etc/haproxy/haproxy.cfg").read_text()
     assert "web:8000" in haproxy and "/healthz" in haproxy
+    assert "ws:8000" in haproxy and "use_backend ws if { path_beg /ws/ }" in haproxy
+    assert MERGED["ws"]["deploy"]["replicas"] > 1
     assert all(
         a[:4] != ["python", "manage.py", "tenants", "migrate"]
         for a in simple_commands(MERGED["web"]["command"])

@@ -51,6 +51,10 @@ def _bin_dir(tmp_path: Path) -> Path:
     stub = path / "apt-get"
     stub.write_text(APT_STUB)
     stub.chmod(0o755)
+    # HAProxy is "installed" (a stub) unless a test removes it.
+    haproxy = path / "haproxy"
+    haproxy.write_text("#!/bin/sh\n")
+    haproxy.chmod(0o755)
     return path
 
 
@@ -110,6 +114,14 @@ def test_for_run_a_server_is_needed_only_where_none_answers(bin_dir):
     # Another machine's server: nothing to install here.
     result, _ = run(bin_dir, "--check", REDIS_URL="redis://redis.invalid:6379/0")
     assert result.returncode == 0, result.stdout
+
+
+def test_haproxy_is_needed_for_run_and_test(bin_dir):
+    (bin_dir / "haproxy").unlink()
+    for purpose in ("run", "test"):
+        result, _ = run(bin_dir, "--for", purpose, "--check")
+        assert result.returncode == 1
+        assert "haproxy" in result.stdout.split("missing: ", 1)[1].split(";")[0], result.stdout
 
 
 def test_a_missing_postgresql_server_is_one_package_with_its_client(bin_dir):

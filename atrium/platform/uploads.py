@@ -20,6 +20,7 @@ apply below this one.
 
 from __future__ import annotations
 
+import io
 import json
 
 from django.core.exceptions import RequestDataTooBig
@@ -149,3 +150,39 @@ async def _send_too_large(send, limit: int) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+class WSGIBodySizeLimit:
+    """WSGI counterpart of ``BodySizeLimit`` (``config/wsgi.py``): 413 for a declared
+    ``Content-Length`` past the limit before a byte is read; a body without one (chunked)
+    is read up to the limit and handed to Django with its length, or refused past it."""
+
+    def __init__(self, app, limit: int | None = None) -> None:
+        self.app = app
+        self.limit = limit
+
+    def __call__(self, environ, start_response):
+        limit = self.limit if self.limit is not None else max_request_bytes()
+        try:
+            declared = int(environ.get("CONTENT_LENGTH") or -1)
+        except ValueError:
+            declared = -1
+        if declared > limit:
+            return _too_large(start_response, limit)
+        chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+        if declared < 0 and chunked:
+            body = environ["wsgi.input"].read(limit + 1)
+            if len(body) > limit:
+                return _too_large(start_response, limit)
+            environ["wsgi.input"] = io.BytesIO(body)
+            environ["CONTENT_LENGTH"] = str(len(body))
+        return self.app(environ, start_response)
+
+
+def _too_large(start_response, limit: int) -> list[bytes]:
+    body = json.dumps(error_body(413, CODE, too_large_message(limit))).encode()
+    headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+    # No Connection header (hop-by-hop headers are the server's); the unread rest of the
+    # body is the server's to discard: gunicorn closes such a connection.
+    start_response("413 Request Entity Too Large", headers)
+    return [body]
