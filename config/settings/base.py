@@ -43,6 +43,11 @@ ATRIUM_SITE_PORT = env("ATRIUM_SITE_PORT", "8000")
 ATRIUM_TEMPLATE_SCHEMA = "_template"
 ATRIUM_SPARE_SCHEMA_PREFIX = "_spare_"
 ATRIUM_SPARE_POOL_SIZE = env_int("ATRIUM_SPARE_POOL_SIZE", 3)
+# `tenants migrate`: every statement waits at most this long (seconds) for a lock, so a
+# busy table never stalls the run or the requests queued behind it; a schema whose lock
+# times out is retried this many times with backoff, then reported as failed.
+ATRIUM_MIGRATE_LOCK_TIMEOUT = float(env("ATRIUM_MIGRATE_LOCK_TIMEOUT", "2"))
+ATRIUM_MIGRATE_LOCK_RETRIES = env_int("ATRIUM_MIGRATE_LOCK_RETRIES", 4)
 # Plans: name -> the limits of a tenant on it (API requests per user, or per client IP when
 # anonymous: a short burst window and a sustained one; None: no limit). A tenant's plan is
 # always one of these: it is the Tenant.plan field's choices, and the CLI, the platform
