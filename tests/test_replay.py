@@ -10,8 +10,12 @@ zero, and migration by migration (each one replayed from its predecessor's state
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
+import sys
+import time
 
+import psycopg
 import pytest
 from django.conf import settings
 from django.db import connection
@@ -21,6 +25,7 @@ from django.db.migrations.loader import MigrationLoader
 from atrium.tenants import migrator, replay, rollout
 from atrium.tenants.context import public_scope
 from atrium.tenants.migrator import quote_ident
+from tests.conftest import REPO_ROOT, cli_env
 
 DJANGO, REPLAYED = "eq_django", "eq_replay"
 SESSIONS_INITIAL = ("sessions", "0001_initial")
@@ -237,3 +242,103 @@ def test_fallback_reasons():
             assert "non-atomic" in replay.fallback_reason(Loose("0009_x", "catalog"), alias)
             # An app the router keeps out of tenant schemas is only recorded there.
             assert replay.fallback_reason(Data("0009_x", "tenants"), alias) is None
+
+
+# ----------------------------------------------------------------------------- online safety
+
+
+def behind_clones(*names: str) -> None:
+    """Clones of the template that no longer record (nor have) the sessions table."""
+    from atrium.tenants.provisioning import _clone_template
+
+    with public_scope():
+        for name in names:
+            drop_schema(name)
+            _clone_template(name)
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"DELETE FROM {quote_ident(name)}.django_migrations "
+                    "WHERE app = %s AND name = %s",
+                    list(SESSIONS_INITIAL),
+                )
+                cursor.execute(f"DROP TABLE {quote_ident(name)}.django_session")
+
+
+def holding_lock(schema: str, table: str) -> psycopg.Connection:
+    """Another session that holds ACCESS EXCLUSIVE on ``schema.table`` until closed."""
+    holder = psycopg.connect(**connection.get_connection_params())
+    holder.execute(
+        f"LOCK TABLE {quote_ident(schema)}.{quote_ident(table)} IN ACCESS EXCLUSIVE MODE"
+    )
+    return holder
+
+
+def test_a_lock_timeout_is_retried_then_reported_for_that_schema_only(schemas, settings):
+    schemas += ["rp_free", "rp_locked"]
+    behind_clones("rp_free", "rp_locked")
+    settings.ATRIUM_MIGRATE_LOCK_TIMEOUT = 0.2
+    settings.ATRIUM_MIGRATE_LOCK_RETRIES = 2
+    holder = holding_lock("rp_locked", "django_content_type")
+    try:
+        report = rollout.migrate_schemas(["rp_free", "rp_locked"], parallel=2)
+    finally:
+        holder.close()
+
+    assert report.migrated == ["rp_free"]
+    assert list(report.failed) == ["rp_locked"]
+    assert report.failed["rp_locked"].startswith("lock timeout, 3 attempts")
+    assert report.lock_retries == 2
+    assert replay.is_behind(replay.applied_states(["rp_locked"])["rp_locked"])
+    with connection.cursor() as cursor:  # all or nothing: no table without its record
+        cursor.execute("SELECT to_regclass('rp_locked.django_session')")
+        assert cursor.fetchone()[0] is None
+
+    again = rollout.migrate_schemas(["rp_free", "rp_locked"])
+    assert (again.migrated, again.failed) == (["rp_locked"], {})
+
+
+def test_a_run_killed_mid_way_leaves_whole_schemas_and_a_rerun_completes(schemas):
+    schemas += ["rp_k_first", "rp_k_stuck"]
+    behind_clones("rp_k_first", "rp_k_stuck")
+    holder = holding_lock("rp_k_stuck", "django_content_type")
+    code = (
+        "from atrium.tenants import rollout; "
+        "rollout.migrate_schemas(['rp_k_first', 'rp_k_stuck'])"
+    )
+    env = {**cli_env(), "ATRIUM_MIGRATE_LOCK_TIMEOUT": "120"}
+    process = subprocess.Popen(
+        [sys.executable, str(REPO_ROOT / "manage.py"), "shell", "-c", code],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        # Killed while it waits for rp_k_stuck's lock, rp_k_first done.
+        with connection.cursor() as cursor:
+            for _ in range(600):
+                cursor.execute(
+                    "SELECT count(*) FROM pg_locks WHERE NOT granted AND database = "
+                    "(SELECT oid FROM pg_database WHERE datname = current_database())"
+                )
+                if cursor.fetchone()[0]:
+                    break
+                process.wait(0.1) if process.poll() is not None else time.sleep(0.1)
+            else:
+                pytest.fail("the run never reached the locked schema")
+        process.send_signal(signal.SIGKILL)
+        process.wait(30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        holder.close()
+
+    states = replay.applied_states(["rp_k_first", "rp_k_stuck"])
+    assert not replay.is_behind(states["rp_k_first"])
+    assert replay.is_behind(states["rp_k_stuck"])
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass('rp_k_stuck.django_session')")
+        assert cursor.fetchone()[0] is None
+
+    rerun = rollout.migrate_schemas(["rp_k_first", "rp_k_stuck"])
+    assert (rerun.migrated, rerun.failed) == (["rp_k_stuck"], {})

@@ -37,7 +37,7 @@ from django.db.migrations.state import ModelState, ProjectState
 from django.db.models.signals import post_migrate, pre_migrate
 
 from .context import public_scope, schema_scope
-from .migrator import STATUS_BATCH, expected_tenant_migrations, quote_ident
+from .migrator import STATUS_BATCH, expected_tenant_migrations, lock_timeout_ms, quote_ident
 
 Key = tuple[str, str]
 
@@ -72,7 +72,9 @@ def applied_states(schemas: list[str]) -> dict[str, frozenset[Key] | None]:
     if not schemas:
         return {}
     states: dict[str, frozenset[Key] | None] = dict.fromkeys(schemas)
-    with public_scope(), connection.cursor() as cursor:
+    with public_scope(), transaction.atomic(), connection.cursor() as cursor:
+        # A table locked by someone else fails the run instead of stalling it.
+        cursor.execute("SELECT set_config('lock_timeout', %s, true)", [f"{lock_timeout_ms()}ms"])
         cursor.execute(
             "SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
             "WHERE c.relname = 'django_migrations' AND c.relkind = 'r' AND n.nspname = ANY(%s)",
