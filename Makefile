@@ -4,7 +4,7 @@
 #   make services   install what `make run` needs (apt, as root or with sudo), make sure
 #                   PostgreSQL and Redis are up, create the database
 #   make test       the same plus what the tests need (Chromium, PgBouncer), then
-#                   black --check, ruff, pytest
+#                   black --check, ruff, lint-imports (the layers contract), pytest
 #   make run        migrate, fill the spare pool, demo tenants + catalogs, worker, beat, uvicorn
 #   make lock       re-compile requirements/*.txt from pyproject.toml (with hashes)
 
@@ -76,12 +76,13 @@ services:
 test-services:
 	bash scripts/ensure_services.sh --for test
 
-# All three run even when one fails, so that one CI log shows every problem;
+# All four run even when one fails, so that one CI log shows every problem;
 # the target fails if any of them did.
 test: test-services venv
 	@status=0; \
 	echo "+ black --check ."; $(BIN)/black --check . || status=1; \
 	echo "+ ruff check ."; $(BIN)/ruff check . || status=1; \
+	echo "+ lint-imports"; $(BIN)/lint-imports || status=1; \
 	echo "+ pytest"; $(BIN)/pytest || status=1; \
 	exit $$status
 
@@ -95,6 +96,7 @@ fmt: venv
 lint: venv
 	$(BIN)/black --check .
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 lock: venv
 	$(BIN)/pip-compile $(PIP_COMPILE_FLAGS) $(LOCK_ARGS) -o requirements/base.txt pyproject.toml \

@@ -1107,7 +1107,8 @@ def guard_costs(tenant, iterations: int, workdir: Path) -> dict:
     (``_tenant_for_schema``: a query in the public scope), enter and leave its scope, claim
     the idempotency key (EVALSHA) and mark it done (SET), and write one INFO log line.
     """
-    from atrium.platform.tasks import _claim, _tenant_for_schema
+    from atrium.platform.idempotency import claim as _claim
+    from atrium.tenants.celery import _tenant_for_schema
     from atrium.tenants.context import public_scope, tenant_scope
     from config.celery import app as celery_app
 

@@ -22,7 +22,8 @@ application = ProtocolTypeRouter(
     {
         # Bodies past ATRIUM_REQUEST_MAX_BYTES: 413 before (or while) they are read.
         "http": BodySizeLimit(django_asgi_app),
-        # Outermost first: origin (no I/O), tenant from Host, then the tenant's JWT.
+        # Outermost first: origin (no I/O), tenant from Host (the door, atrium.tenants.asgi,
+        # answering refusals with the bearer subprotocol), then the tenant's JWT.
         "websocket": OriginMiddleware(
             TenantMiddleware(JWTAuthMiddleware(URLRouter(websocket_urlpatterns)))
         ),

@@ -1,4 +1,7 @@
-"""The Celery app: the sender's tenant travels with every task (see atrium.platform.tasks)."""
+"""The Celery app: the sender's tenant travels with every task.
+
+The door is ``atrium.tenants.celery``; the task bases are ``atrium.platform.tasks``.
+"""
 
 import os
 import warnings

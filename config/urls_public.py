@@ -3,7 +3,7 @@
 from django.contrib import admin
 from django.urls import path
 
-from atrium.platform.admin import limit_admin_login
+from atrium.platform.accounts.throttling import limit_admin_login
 from atrium.platform.api import urls as api_urls
 from atrium.platform.health import healthz, readyz
 

@@ -7,9 +7,13 @@ from rest_framework.decorators import api_view, permission_classes, throttle_cla
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
+from atrium.platform.accounts.throttling import limit_admin_login
 from atrium.platform.admin import tenant_admin_site
 from atrium.platform.api import urls as api_urls
 from atrium.platform.health import healthz, readyz
+
+# The tenant's admin signs in under the same limits as the platform's admin and the API.
+limit_admin_login(tenant_admin_site)
 
 
 @extend_schema(

@@ -32,7 +32,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import REPO_ROOT, cli_env
+from tests.fixtures import REPO_ROOT, cli_env
 
 DEFAULT_TIMEOUT = 30
 

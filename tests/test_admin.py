@@ -10,7 +10,7 @@ from atrium.tenants.context import public_scope, tenant_scope
 from atrium.tenants.models import Domain, Tenant
 from atrium.tenants.routing import directory
 
-from .conftest import OWNER_PASSWORD
+from .fixtures import OWNER_PASSWORD
 
 OPERATOR_PASSWORD = "Operator-Password-99"
 

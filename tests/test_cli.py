@@ -31,7 +31,7 @@ from atrium.tenants.context import public_scope, tenant_scope
 from atrium.tenants.migrator import quote_ident
 from atrium.tenants.models import Domain, Tenant, TenantStatus
 
-from .conftest import OWNER_PASSWORD, REPO_ROOT, cli_env, run_cli, schema_exists
+from .fixtures import OWNER_PASSWORD, REPO_ROOT, cli_env, run_cli, schema_exists
 
 BASE = settings.ATRIUM_BASE_DOMAIN
 SPARE_PREFIX = settings.ATRIUM_SPARE_SCHEMA_PREFIX

@@ -15,7 +15,7 @@ from atrium.tenants.cors import validate_origin
 from atrium.tenants.models import Tenant
 from atrium.tenants.routing import invalidate_directory
 
-from .conftest import OWNER_PASSWORD, run_cli
+from .fixtures import OWNER_PASSWORD, run_cli
 
 APP = "https://app.alpha-example.com"
 ACAO = "Access-Control-Allow-Origin"

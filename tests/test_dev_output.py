@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tests.conftest import REPO_ROOT, cli_env
+from tests.fixtures import REPO_ROOT, cli_env
 
 
 def run_python(code: str, **env: str) -> subprocess.CompletedProcess:

@@ -8,7 +8,7 @@ import psycopg
 import pytest
 
 from tests import driver
-from tests.conftest import OWNER_PASSWORD
+from tests.fixtures import OWNER_PASSWORD
 
 
 def alive(pid: int) -> bool:

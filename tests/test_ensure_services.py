@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from tests.conftest import REPO_ROOT
 from tests.driver import free_port
+from tests.fixtures import REPO_ROOT
 
 SCRIPT = REPO_ROOT / "scripts" / "ensure_services.sh"
 # Programs the script itself uses, and the clients that are "installed" in every case.

@@ -6,7 +6,7 @@ import sys
 import pytest
 from django.test import Client, override_settings
 
-from .conftest import REPO_ROOT, cli_env
+from .fixtures import REPO_ROOT, cli_env
 
 DEAD_REDIS = {
     "default": {

@@ -25,7 +25,7 @@ from atrium.tenants.keyspace import group_name, scoped_key
 from atrium.tenants.models import Domain, RetiredSchemaName, Tenant
 from atrium.tenants.routing import directory
 
-from .conftest import OWNER_PASSWORD, run_cli, schema_exists
+from .fixtures import OWNER_PASSWORD, run_cli, schema_exists
 
 SLUG = "ghosty"
 HOST = f"{SLUG}.localhost"

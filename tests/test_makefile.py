@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import REPO_ROOT
+from tests.fixtures import REPO_ROOT
 
 OLD_PYTHON = """#!/bin/sh
 # A Python 3.11: answers the version check with "too old".

@@ -12,7 +12,7 @@ from atrium.tenants import services
 from atrium.tenants.context import public_scope
 from atrium.tenants.models import Tenant
 
-from .conftest import run_cli
+from .fixtures import run_cli
 from .test_cli import (
     failed,
     forget_sessions_migration,

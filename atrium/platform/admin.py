@@ -1,96 +1,32 @@
-"""The tenant admin site (``<tenant host>/admin/``, for that tenant's staff users), the
-admins' rate-limited sign-in, and the tenant's own settings page for CORS origins.
+"""The tenant admin site (``<tenant host>/admin/``, for that tenant's staff users), its
+role permissions for model admins, and the tenant's own settings page for CORS origins.
 
 The platform admin (``<base host>/admin/``) is Django's default ``admin.site``; keeping
 two sites means a tenant admin can never see the Tenant and Domain tables, which live in
-the public schema only. Both sign in through ``ThrottledLoginMixin``: the API's login
-limits, buckets and lockout answer.
+the public schema only. Both sign in through ``limit_admin_login``
+(``atrium.platform.accounts.throttling``): the API's login limits, buckets and lockout
+answer, applied by the URL confs that serve them.
 """
 
 import functools
-import math
 
 from django import forms
 from django.contrib import messages
 from django.contrib.admin import AdminSite
-from django.contrib.admin.forms import AdminAuthenticationForm
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template import engines
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from rest_framework.exceptions import Throttled
 
-from atrium.platform.api.throttling import LoginUnavailable, enforce_login_rate
 from atrium.tenants import services as tenant_services
 from atrium.tenants.cors import validate_origins
 from atrium.tenants.errors import TenantError
 
 
-class ThrottledAdminAuthenticationForm(AdminAuthenticationForm):
-    """The admin's login form, counted in the API's login buckets (per tenant + canonical
-    e-mail and per client address) before the password is checked, so failures in the
-    admin and on ``/api/v1/auth/token/`` spend one budget."""
+class TenantAdminSite(AdminSite):
+    """A tenant's admin; its sign-in is throttled by ``limit_admin_login`` (config.urls_tenant)."""
 
-    # The answer the login view gives instead of 200 when the form was refused here.
-    refused_status: int | None = None
-    retry_after: int = 0
-
-    def clean(self):
-        username = self.cleaned_data.get("username")
-        if username and self.cleaned_data.get("password"):
-            try:
-                enforce_login_rate(self.request, username)
-            except Throttled as exc:
-                self.refused_status, self.retry_after = 429, max(1, math.ceil(exc.wait or 1))
-                raise forms.ValidationError(
-                    "Too many sign-in attempts for this e-mail or from this address. "
-                    f"Try again in {self.retry_after} seconds.",
-                    code="throttled",
-                ) from None
-            except LoginUnavailable as exc:
-                self.refused_status, self.retry_after = 503, exc.wait
-                raise forms.ValidationError(str(exc.detail), code=exc.default_code) from None
-        return super().clean()
-
-
-def _with_refusal_status(response: HttpResponse) -> HttpResponse:
-    """The login page refused by the limiter answers 429 (503 when the limiter cannot
-    answer) with ``Retry-After``, like the API, instead of an ordinary 200."""
-    form = (getattr(response, "context_data", None) or {}).get("form")
-    status = getattr(form, "refused_status", None)
-    if status is not None:
-        response.status_code = status
-        response["Retry-After"] = str(form.retry_after)
-    return response
-
-
-class ThrottledLoginMixin:
-    """An AdminSite whose login is limited like the API's (see the form above)."""
-
-    login_form = ThrottledAdminAuthenticationForm
-
-    def login(self, request: HttpRequest, extra_context=None) -> HttpResponse:
-        return _with_refusal_status(super().login(request, extra_context))
-
-
-def limit_admin_login(site: AdminSite) -> None:
-    """Give a site created elsewhere (the platform admin, Django's default ``admin.site``)
-    the throttled login; call it before the site's URLs are built."""
-    if isinstance(site, ThrottledLoginMixin) or getattr(site, "_atrium_login_limited", False):
-        return
-    plain_login = site.login
-
-    @functools.wraps(plain_login)  # keeps never_cache and login_not_required
-    def login(request: HttpRequest, extra_context=None) -> HttpResponse:
-        return _with_refusal_status(plain_login(request, extra_context))
-
-    site.login_form = ThrottledAdminAuthenticationForm
-    site.login = login
-    site._atrium_login_limited = True
-
-
-class TenantAdminSite(ThrottledLoginMixin, AdminSite):
     site_header = "Atrium"
     site_title = "Atrium tenant admin"
     index_title = "Your organisation"

@@ -3,10 +3,11 @@
     close_sockets(group_name("tenant"), code=CLOSE_FORBIDDEN, reason="tenant_suspended")
 
 Every events socket handles the channel-layer message ``socket.close`` by closing itself
-with the code and reason it carries. The message is sent after the current transaction
-commits (at once outside one), through the channel layer, so it reaches the sockets of
-every server process. Delivery is best effort within ATRIUM_REALTIME_PUBLISH_TIMEOUT:
-the token expiry and the checks at connect time remain the backstop.
+with the code and reason it carries (the close codes are the ASGI door's,
+``atrium.tenants.asgi``). The message is sent after the current transaction commits (at
+once outside one), through the channel layer, so it reaches the sockets of every server
+process. Delivery is best effort within ATRIUM_REALTIME_PUBLISH_TIMEOUT: the token expiry
+and the checks at connect time remain the backstop.
 """
 
 from __future__ import annotations
@@ -20,18 +21,26 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
 
-from .keyspace import group_name_for_schema, tenant_group_pattern
+from .asgi import CLOSE_FORBIDDEN
+from .context import current_tenant
+from .keyspace import group_name, group_name_for_schema, tenant_group_pattern
 
 logger = logging.getLogger(__name__)
 
-# WebSocket close codes of Atrium (4000-4999 are the application's own range).
-CLOSE_UNAUTHORIZED = 4401  # the token or the user is no longer valid
-CLOSE_FORBIDDEN = 4403  # the tenant is not active, or the origin is not allowed
-CLOSE_NOT_FOUND = 4404  # no tenant at this host
-CLOSE_TOO_MANY_SOCKETS = 4429  # the user holds ATRIUM_WS_MAX_SOCKETS_PER_USER sockets already
-
 # The channel-layer message type; Channels dispatches it to the consumer's socket_close.
 SOCKET_CLOSE_MESSAGE_TYPE = "socket.close"
+
+
+def tenant_group() -> str:
+    """The group of every socket of the current tenant."""
+    current_tenant()  # raises outside a tenant: the public scope has no sockets
+    return group_name("tenant")
+
+
+def user_group(user_id: object) -> str:
+    """The group of every socket of one user of the current tenant."""
+    current_tenant()  # raises outside a tenant: the public scope has no sockets
+    return group_name("user", user_id)
 
 
 def close_sockets(group: str, *, code: int, reason: str) -> None:

@@ -19,7 +19,7 @@ from django.test import override_settings
 
 from atrium.platform.api.throttling import client_ip
 from tests import driver
-from tests.conftest import REPO_ROOT
+from tests.fixtures import REPO_ROOT
 from tests.test_compose import simple_commands
 from tests.test_compose_scale import ComposeLoader
 

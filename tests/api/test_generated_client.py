@@ -25,8 +25,8 @@ import pytest
 
 from atrium.tenants import provisioning, services
 from atrium.tenants.context import public_scope
-from tests.conftest import OWNER_PASSWORD, REPO_ROOT
 from tests.driver import Server, wait_for
+from tests.fixtures import OWNER_PASSWORD, REPO_ROOT
 
 GENERATOR = Path(sys.executable).with_name("openapi-python-client")
 

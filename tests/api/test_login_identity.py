@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from atrium.platform.accounts import services
 from atrium.platform.accounts.emails import canonical_email
 from atrium.platform.accounts.models import Role, User
-from atrium.platform.api.throttling import email_digest
+from atrium.platform.accounts.throttling import email_digest
 from atrium.platform.errors import Conflict
 from atrium.tenants.context import tenant_scope
 

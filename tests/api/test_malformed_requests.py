@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import OWNER_PASSWORD, TENANT_A
 from tests.driver import Server
+from tests.fixtures import OWNER_PASSWORD, TENANT_A
 
 HOST = f"{TENANT_A['slug']}.localhost"
 EMAIL = TENANT_A["owner_email"]

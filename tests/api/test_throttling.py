@@ -25,12 +25,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from atrium.platform.accounts import throttling as login_throttling
+from atrium.platform.accounts.throttling import LoginUnavailable, enforce_login_rate
 from atrium.platform.api import throttling
-from atrium.platform.api.throttling import (
-    BurstRateThrottle,
-    LoginUnavailable,
-    enforce_login_rate,
-)
+from atrium.platform.api.throttling import BurstRateThrottle
 from atrium.platform.redis import Rate, parse_rate, rate_limit, rate_limit_many
 from atrium.tenants.context import NoTenantError, public_scope, tenant_scope
 from atrium.tenants.keyspace import scoped_key
@@ -96,9 +94,9 @@ urlpatterns = [
 # ------------------------------------------------------------------------------- fixtures
 @pytest.fixture(autouse=True)
 def _fresh_warnings():
-    """Each test sees the once-per-outage warnings afresh (buckets: tests/conftest.py)."""
+    """Each test sees the once-per-outage warnings afresh (buckets: tests/fixtures.py)."""
     throttling.throttle_warning.reset()
-    throttling.login_warning.reset()
+    login_throttling.login_warning.reset()
 
 
 @pytest.fixture

@@ -247,7 +247,7 @@ def test_password_changes_by_the_rules_and_revoke_the_old_tokens(people):
 
 def socket_closes(callbacks, user: User) -> list[tuple[int, str]]:
     """The socket closes of ``user`` that the captured commit callbacks would send."""
-    from atrium.platform.realtime.events import user_group
+    from atrium.tenants.sockets import user_group
 
     closes = []
     for callback in callbacks:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT
 from tests.driver import Server
+from tests.fixtures import REPO_ROOT
 from tests.isolation.fuzz_support import SeededTenant, seeded_pair
 
 CHROMIUM = Path(os.environ.get("ATRIUM_CHROMIUM", "/usr/bin/chromium"))

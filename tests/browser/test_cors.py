@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.fixtures import run_cli
 from tests.isolation.fuzz_support import PASSWORD
 
 FETCH = """async ([base, email, password]) => {

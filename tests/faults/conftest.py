@@ -14,7 +14,7 @@ from atrium.platform.accounts.models import Role, User
 from atrium.tenants import provisioning
 from atrium.tenants.context import tenant_scope
 from atrium.tenants.models import Tenant
-from tests.conftest import OWNER_PASSWORD
+from tests.fixtures import OWNER_PASSWORD
 
 
 @pytest.fixture

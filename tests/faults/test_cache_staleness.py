@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from atrium.tenants.context import tenant_scope
 from tests import driver
-from tests.conftest import OWNER_PASSWORD
+from tests.fixtures import OWNER_PASSWORD
 
 PRODUCTS = "/api/v1/catalog/products/"
 TTL = 4  # seconds: ATRIUM_RESPONSE_CACHE_TTL of the server

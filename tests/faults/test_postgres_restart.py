@@ -24,8 +24,8 @@ import pytest
 from django.conf import settings
 
 from tests import driver
-from tests.conftest import OWNER_PASSWORD, run_cli
 from tests.faults.traffic import Answer, Traffic, answer_of
+from tests.fixtures import OWNER_PASSWORD, run_cli
 
 TENANTS = ("alpha", "beta")
 READY = {"status": "ok", "checks": {"postgres": "ok", "redis": "ok"}}

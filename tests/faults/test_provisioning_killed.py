@@ -19,8 +19,8 @@ from atrium.tenants import provisioning
 from atrium.tenants.context import public_scope, tenant_scope
 from atrium.tenants.models import Tenant, TenantStatus
 from tests import driver
-from tests.conftest import OWNER_PASSWORD, run_cli
 from tests.faults.blocking import LockBlocker
+from tests.fixtures import OWNER_PASSWORD, run_cli
 from tests.test_provisioning import NOTHING, tenant_state
 
 SLUG = "killed"

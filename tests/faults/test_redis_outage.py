@@ -17,8 +17,8 @@ import time
 from atrium.platform.jobs.models import Job
 from atrium.tenants.context import tenant_scope
 from tests import driver
-from tests.conftest import OWNER_PASSWORD
 from tests.faults.traffic import Traffic, answer_of
+from tests.fixtures import OWNER_PASSWORD
 
 PRODUCTS = "/api/v1/catalog/products/"
 BURST, WINDOW = 30, 10  # the free plan's burst limit: "30/10s" (ATRIUM_RATE_LIMITS)

@@ -28,7 +28,7 @@ from atrium.tenants import services
 from atrium.tenants.models import TenantStatus
 from atrium.tenants.routing import directory, missed_bumps
 from tests import driver
-from tests.conftest import OWNER_PASSWORD
+from tests.fixtures import OWNER_PASSWORD
 
 PRODUCTS = "/api/v1/catalog/products/"
 MAX_AGE = 3  # seconds: ATRIUM_ROUTING_MAX_AGE of the servers

@@ -18,8 +18,8 @@ from atrium.platform.jobs.models import Job, JobStatus
 from atrium.tenants.context import tenant_scope
 from atrium.tenants.models import Tenant
 from tests import driver
-from tests.conftest import OWNER_PASSWORD
 from tests.faults.blocking import LockBlocker
+from tests.fixtures import OWNER_PASSWORD
 
 ROWS = 120  # the first half in the category "early", the second in "late"
 MIDDLE = ROWS // 2 + 1  # the import is held while it inserts this row

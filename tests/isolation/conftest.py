@@ -40,7 +40,7 @@ from atrium.platform.tasks import tenant_task
 from atrium.tenants.context import tenant_scope
 from atrium.tenants.keyspace import scoped_key
 from atrium.tenants.models import Tenant
-from tests.conftest import OWNER_PASSWORD
+from tests.fixtures import OWNER_PASSWORD
 from tests.realtime.sockets import application  # the real ASGI app, channels.testing ready
 
 ALPHA_HOST = "alpha.localhost"

@@ -12,7 +12,7 @@ from django.test import Client
 
 from atrium.platform.accounts.models import Role, User
 from atrium.tenants.context import public_scope, tenant_scope
-from tests.conftest import OWNER_PASSWORD
+from tests.fixtures import OWNER_PASSWORD
 
 from .conftest import asgi_request, run_async, tenant_rows
 

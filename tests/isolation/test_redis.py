@@ -19,13 +19,13 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from atrium.apps.catalog import transfer
+from atrium.platform.idempotency import IDEMPOTENCY_PURPOSE
 from atrium.platform.jobs import services as jobs
 from atrium.platform.redis import LockHeld, tenant_lock
-from atrium.platform.tasks import IDEMPOTENCY_PURPOSE
 from atrium.tenants.context import tenant_scope
 from atrium.tenants.keyspace import scoped_key
 from atrium.tenants.routing import HOSTS_KEY, VERSION_KEY
-from tests.conftest import OWNER_PASSWORD
+from tests.fixtures import OWNER_PASSWORD
 from tests.realtime.sockets import (
     async_test,
     in_thread,
@@ -49,7 +49,7 @@ TENANT_PURPOSES = {
     "ratelimit": "atrium.platform.api.throttling / atrium.platform.redis (GCRA buckets)",
     "lock": "atrium.platform.redis.tenant_lock",
     "lockfence": "atrium.platform.redis.tenant_lock (fencing counters)",
-    IDEMPOTENCY_PURPOSE: "atrium.platform.tasks (idempotency claims)",
+    IDEMPOTENCY_PURPOSE: "atrium.platform.idempotency (idempotency claims)",
     "job": "atrium.platform.jobs.services (progress)",
 }
 # Written by the test suites' own tasks only (tests/tasks/worker_tasks.py and this suite).
@@ -58,7 +58,7 @@ TEST_PURPOSES = {"test"}
 PLATFORM_PURPOSES = {
     "routing": "atrium.tenants.routing: the host directory and its version",
     "ratelimit": "throttles of the platform host (by client address)",
-    IDEMPOTENCY_PURPOSE: "atrium.platform.tasks: claims of platform tasks (name and task id)",
+    IDEMPOTENCY_PURPOSE: "atrium.platform.idempotency: claims of platform tasks (name and task id)",
 }
 TENANT_KEY = re.compile(r"^t:(?P<schema>[a-z0-9_]+):(?P<purpose>[a-z]+)(:|$)")
 PLATFORM_KEY = re.compile(r"^p:(?P<purpose>[a-z]+)(:|$)")
@@ -349,7 +349,7 @@ def test_the_brokers_and_the_channel_layers_keys_are_not_in_the_tenant_key_space
     import subprocess
     import sys
 
-    from tests.conftest import REPO_ROOT
+    from tests.fixtures import REPO_ROOT
 
     script = (
         "import json, config.settings.base as s; print(json.dumps([s.REDIS_URL, "

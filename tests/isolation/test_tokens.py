@@ -27,7 +27,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 
 from atrium.platform.accounts.models import User
 from atrium.tenants.context import tenant_scope
-from tests.conftest import OWNER_PASSWORD
+from tests.fixtures import OWNER_PASSWORD
 from tests.realtime.sockets import async_test, communicator, open_socket, refusal
 
 from .conftest import BETA_HOST, World, api, assert_error, tenant_rows

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import connection
 
-from atrium.platform.realtime.middleware import tenant_database_sync_to_async
+from atrium.tenants.asgi import tenant_database_sync_to_async
 from atrium.tenants.context import NoTenantError, tenant_scope
 
 from .sockets import async_test, in_thread, open_socket

@@ -13,7 +13,7 @@ from atrium.tenants import provisioning, services
 from atrium.tenants.context import tenant_scope
 from atrium.tenants.models import Tenant
 
-from ..conftest import OWNER_PASSWORD, run_cli
+from ..fixtures import OWNER_PASSWORD, run_cli
 from .sockets import access_token, async_test, communicator, in_thread, open_socket, refusal
 
 GHOST = "ghostx"

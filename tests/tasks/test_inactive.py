@@ -25,8 +25,9 @@ from atrium.platform.accounts.models import User
 from atrium.platform.jobs import services as jobs
 from atrium.platform.jobs import storage
 from atrium.platform.jobs.models import Job, JobStatus
-from atrium.platform.tasks import TenantInactive, active_tenants, run_for_active_tenants
+from atrium.platform.tasks import active_tenants, run_for_active_tenants
 from atrium.tenants import provisioning, services
+from atrium.tenants.celery import TenantInactive
 from atrium.tenants.context import tenant_scope
 from atrium.tenants.models import Tenant
 from tests import driver

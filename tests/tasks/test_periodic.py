@@ -11,9 +11,8 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 
 from atrium.platform.accounts.models import User
 from atrium.platform.accounts.tasks import flush_expired_tokens
-from atrium.platform.tasks import PlatformTask, TenantTask
+from atrium.platform.tasks import PlatformTask, TenantTask, pool_refill
 from atrium.tenants.context import tenant_scope
-from atrium.tenants.tasks import pool_refill
 from config.celery import app as celery_app
 
 

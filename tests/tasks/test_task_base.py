@@ -11,12 +11,8 @@ from celery import chain, chord
 from django.db import connection
 
 from atrium.platform.accounts.models import User
-from atrium.platform.tasks import (
-    SCHEMA_HEADER,
-    TenantRequired,
-    run_for_active_tenants,
-    send_on_commit,
-)
+from atrium.platform.tasks import run_for_active_tenants
+from atrium.tenants.celery import SCHEMA_HEADER, TenantRequired, send_on_commit
 from atrium.tenants.context import NoTenantError, active_scope, public_scope, tenant_scope
 from config.celery import app as celery_app
 from tests.tasks.worker_tasks import (
@@ -265,8 +261,8 @@ def test_send_on_commit_waits_for_the_commit_and_keeps_the_scope(
     # The commit happens after alpha's scope has ended, while beta's is active.
     with tenant_scope(tenant_b), django_capture_on_commit_callbacks(execute=True) as callbacks:
         with tenant_scope(tenant_a):
-            send_on_commit(record_context, f"{marker}-1")
-            record_context.delay_on_commit(f"{marker}-2")  # Celery's own spelling
+            send_on_commit(record_context, [f"{marker}-1"])
+            send_on_commit("tests.record_context", [f"{marker}-2"])  # by name, as beat sends
             assert keys_for(marker) == set()  # nothing before the commit
         assert keys_for(marker) == set()
     assert len(callbacks) == 2
@@ -281,7 +277,7 @@ def test_tasks_take_ids_not_objects(tenant_a):
         with pytest.raises(TypeError, match=r"keyword argument\['users'\]\[0\]"):
             record_context.apply_async(kwargs={"users": [user]})
         with pytest.raises(TypeError, match="QuerySet"):
-            send_on_commit(record_context, User.objects.all())
+            send_on_commit(record_context, [User.objects.all()])
 
 
 # ----------------------------------------------------------------------------- fan-out

@@ -15,8 +15,9 @@ from collections.abc import Callable, Iterator
 import pytest
 from celery import chain, chord
 
-from atrium.platform.tasks import TenantRequired, active_tenants, run_for_active_tenants
+from atrium.platform.tasks import active_tenants, run_for_active_tenants
 from atrium.tenants import provisioning, services
+from atrium.tenants.celery import TenantRequired
 from atrium.tenants.context import public_scope, tenant_scope
 from config.celery import app as celery_app
 from tests import driver

@@ -3,7 +3,7 @@ permission classes and by the CSV import alike, so the two can never disagree.""
 
 from rest_framework.permissions import BasePermission
 
-from atrium.platform.api.permissions import is_object_owner, is_tenant_admin
+from atrium.platform.accounts.permissions import is_object_owner, is_tenant_admin
 
 
 def may_change_product(user, product) -> bool:

@@ -7,6 +7,7 @@ from rest_framework import serializers
 
 from atrium.platform.api.serializers import StrictFieldsMixin
 
+from . import transfer
 from .models import Category, Product, ProductStatus, Review
 
 
@@ -98,3 +99,12 @@ class ReviewWriteSerializer(StrictFieldsMixin, serializers.Serializer):
     rating = serializers.IntegerField(min_value=1, max_value=5)
     title = serializers.CharField(max_length=200)
     body = serializers.CharField(required=False, allow_blank=True, max_length=20000)
+
+
+class ImportUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(
+        help_text="CSV (UTF-8) with the columns "
+        + ", ".join(transfer.COLUMNS)
+        + ". A cell's leading `'` before `=`, `+`, `-`, `@`, tab, CR or another `'` is "
+        "removed (the export adds it so that spreadsheets do not run formulas)."
+    )

@@ -1,34 +1,28 @@
 """Catalog API (``/api/v1/catalog/…``): each action validates input, calls one service or
-selector, and serializes the result. Product reads are cached per tenant."""
+selector, and serializes the result. Product reads are cached per tenant. Each viewset's
+OpenAPI documentation is in ``openapi.py``."""
 
 import uuid
 
 from django.http import Http404
-from drf_spectacular.utils import (
-    OpenApiExample,
-    OpenApiParameter,
-    OpenApiResponse,
-    extend_schema,
-    extend_schema_view,
-    inline_serializer,
-)
-from rest_framework import mixins, serializers, status
+from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
 
-from atrium.platform.api.permissions import IsObjectOwner, IsTenantAdmin, ReadOnly
+from atrium.platform.accounts.permissions import IsObjectOwner, IsTenantAdmin, ReadOnly
 from atrium.platform.api.views import TenantGenericViewSet
 from atrium.platform.cache import cached_api_response
 from atrium.platform.jobs import services as job_services
 from atrium.platform.jobs.serializers import JobSerializer
 
-from . import selectors, services, tasks, transfer
+from . import openapi, selectors, services, tasks, transfer
 from .permissions import MayChangeProduct
 from .serializers import (
     CategorySerializer,
     CategoryWriteSerializer,
+    ImportUploadSerializer,
     ProductSerializer,
     ProductWriteSerializer,
     ReviewSerializer,
@@ -36,96 +30,6 @@ from .serializers import (
 )
 
 UUID_OR_SLUG = r"[0-9A-Za-z_-]+"
-# products/<list route>/ is that list route (the router puts list routes first), so the
-# detail's id is documented as never one of them: clients know top-rated is no product id.
-NOT_A_LIST_ROUTE = rf"(?!(?:{'|'.join(sorted(services.RESERVED_PRODUCT_SLUGS))})$)"
-PRODUCT_ID = OpenApiParameter(
-    "id",
-    str,
-    OpenApiParameter.PATH,
-    description="UUID or slug",
-    pattern=f"^{NOT_A_LIST_ROUTE}{UUID_OR_SLUG}$",
-)
-
-CATEGORY_EXAMPLE = OpenApiExample(
-    "Category",
-    value={
-        "id": "6f1f0b36-5d43-4c52-9d7b-2bd1f4f1b0a1",
-        "name": "Garden",
-        "slug": "garden",
-        "parent": None,
-        "description": "Everything outdoors.",
-        "created_at": "2026-11-24T10:00:00Z",
-        "updated_at": "2026-11-24T10:00:00Z",
-    },
-    response_only=True,
-)
-PRODUCT_EXAMPLE = OpenApiExample(
-    "Product",
-    value={
-        "id": "0b7c3c8e-57a8-4a3f-a1de-3d1b9e2f6a10",
-        "name": "Rocket skates",
-        "slug": "rocket-skates",
-        "sku": "ACME-RS-01",
-        "description": "Fast.",
-        "price": "199.00",
-        "stock": 12,
-        "status": "active",
-        "category": {
-            "id": "6f1f0b36-5d43-4c52-9d7b-2bd1f4f1b0a1",
-            "name": "Garden",
-            "slug": "garden",
-        },
-        "owner": {
-            "id": "1b7e5d0e-3f43-4e55-9a49-8c4d7b1b6a11",
-            "email": "w.e.coyote@acme.test",
-            "name": "Wile",
-        },
-        "tags": ["fast", "rocket"],
-        "review_count": 2,
-        "avg_rating": "4.50",
-        "created_at": "2026-11-24T10:00:00Z",
-        "updated_at": "2026-11-24T10:00:00Z",
-    },
-    response_only=True,
-)
-PRODUCT_WRITE_EXAMPLE = OpenApiExample(
-    "New product",
-    value={
-        "name": "Rocket skates",
-        "sku": "ACME-RS-01",
-        "price": "199.00",
-        "stock": 12,
-        "status": "active",
-        "category": "6f1f0b36-5d43-4c52-9d7b-2bd1f4f1b0a1",
-        "tags": ["fast", "rocket"],
-    },
-    request_only=True,
-)
-SKU_TAKEN = (
-    "409 `sku_taken` when a live product has this SKU already (compared case-insensitively)."
-)
-SKU_TAKEN_EXAMPLE = OpenApiExample(
-    "SKU taken",
-    value={
-        "type": "client_error",
-        "errors": [
-            {
-                "code": "sku_taken",
-                "detail": "A live product with this SKU exists already (SKUs are compared "
-                "case-insensitively): choose another SKU, or change that product.",
-                "attr": None,
-            }
-        ],
-    },
-    response_only=True,
-    status_codes=["409"],
-)
-REVIEW_EXAMPLE = OpenApiExample(
-    "Review",
-    value={"rating": 5, "title": "Worth every penny", "body": "Caught the bird. Almost."},
-    request_only=True,
-)
 
 
 def lookup_by_id_or_slug(queryset, value: str):
@@ -140,30 +44,7 @@ def lookup_by_id_or_slug(queryset, value: str):
     return obj
 
 
-@extend_schema_view(
-    list=extend_schema(summary="List categories", examples=[CATEGORY_EXAMPLE]),
-    retrieve=extend_schema(summary="Get a category (by id or slug)", examples=[CATEGORY_EXAMPLE]),
-    create=extend_schema(
-        summary="Create a category (owners and admins)",
-        request=CategoryWriteSerializer,
-        responses={201: CategorySerializer},
-        examples=[
-            OpenApiExample("Garden", value={"name": "Garden", "description": ""}, request_only=True)
-        ],
-    ),
-    partial_update=extend_schema(
-        summary="Change a category (owners and admins)",
-        request=CategoryWriteSerializer,
-        responses={200: CategorySerializer},
-        examples=[OpenApiExample("Rename", value={"name": "Garden & Patio"}, request_only=True)],
-    ),
-    destroy=extend_schema(
-        summary="Delete a category (soft; owners and admins)",
-        description="Refused with 409 `category_in_use` while it has live products or children.",
-        responses={204: None},
-    ),
-)
-@extend_schema(tags=["catalog"])
+@openapi.category_viewset
 class CategoryViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -205,44 +86,7 @@ class CategoryViewSet(
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-@extend_schema_view(
-    list=extend_schema(
-        summary="List products",
-        description="Filter, search (`q`: name, SKU, description) and order (`ordering`). "
-        "Responses are cached per tenant and refreshed by any catalog write.",
-        examples=[PRODUCT_EXAMPLE],
-    ),
-    retrieve=extend_schema(
-        summary="Get a product (by id or slug)",
-        parameters=[PRODUCT_ID],
-        examples=[PRODUCT_EXAMPLE],
-    ),
-    create=extend_schema(
-        summary="Create a product",
-        description="Any member may create products; the owner is the requesting user. "
-        + SKU_TAKEN,
-        request=ProductWriteSerializer,
-        responses={201: ProductSerializer},
-        examples=[PRODUCT_WRITE_EXAMPLE, SKU_TAKEN_EXAMPLE],
-    ),
-    partial_update=extend_schema(
-        summary="Change a product (its owner, or owners and admins)",
-        description=SKU_TAKEN,
-        parameters=[PRODUCT_ID],
-        request=ProductWriteSerializer,
-        responses={200: ProductSerializer},
-        examples=[
-            OpenApiExample("Reprice", value={"price": "149.00"}, request_only=True),
-            SKU_TAKEN_EXAMPLE,
-        ],
-    ),
-    destroy=extend_schema(
-        summary="Delete a product (soft)",
-        parameters=[PRODUCT_ID],
-        responses={204: None},
-    ),
-)
-@extend_schema(tags=["catalog"])
+@openapi.product_viewset
 class ProductViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -305,43 +149,16 @@ class ProductViewSet(
         services.product_delete(product=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(
-        summary="Restore a deleted product (owners and admins)",
-        description="409 when a live product has taken its SKU or slug since.",
-        request=None,
-        responses={200: ProductSerializer},
-        examples=[PRODUCT_EXAMPLE],
-    )
     @action(detail=True, methods=["post"])
     def restore(self, request, pk=None):
         product = services.product_restore(product=self.get_object())
         return Response(ProductSerializer(product).data)
 
-    @extend_schema(
-        summary="Top-rated products per category",
-        description="The best three active products of each category by average rating "
-        "(ties by review count), ranked with a window function.",
-        responses={200: ProductSerializer(many=True)},
-        examples=[PRODUCT_EXAMPLE],
-    )
     @action(detail=False, methods=["get"], url_path="top-rated", filterset_class=None)
     def top_rated(self, request):
         page = self.paginate_queryset(selectors.product_top_rated())
         return self.get_paginated_response(ProductSerializer(page, many=True).data)
 
-    @extend_schema(
-        methods=["GET"],
-        summary="List a product's reviews",
-        responses={200: ReviewSerializer(many=True)},
-    )
-    @extend_schema(
-        methods=["POST"],
-        summary="Review a product",
-        description="One live review per author and product; the author is the requesting user.",
-        request=ReviewWriteSerializer,
-        responses={201: ReviewSerializer},
-        examples=[REVIEW_EXAMPLE],
-    )
     @action(detail=True, methods=["get", "post"], filterset_class=None, ordering_fields=[])
     def reviews(self, request, pk=None):
         product = lookup_by_id_or_slug(selectors.product_list(), pk)
@@ -356,19 +173,7 @@ class ProductViewSet(
         return Response(ReviewSerializer(review).data, status=status.HTTP_201_CREATED)
 
 
-@extend_schema_view(
-    retrieve=extend_schema(summary="Get a review"),
-    partial_update=extend_schema(
-        summary="Edit a review (its author, or owners and admins)",
-        request=ReviewWriteSerializer,
-        responses={200: ReviewSerializer},
-        examples=[REVIEW_EXAMPLE],
-    ),
-    destroy=extend_schema(
-        summary="Delete a review (soft; its author, or owners and admins)", responses={204: None}
-    ),
-)
-@extend_schema(tags=["catalog"])
+@openapi.review_viewset
 class ReviewViewSet(
     mixins.RetrieveModelMixin,
     mixins.UpdateModelMixin,
@@ -398,55 +203,12 @@ class ReviewViewSet(
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class ImportUploadSerializer(serializers.Serializer):
-    file = serializers.FileField(
-        help_text="CSV (UTF-8) with the columns "
-        + ", ".join(transfer.COLUMNS)
-        + ". A cell's leading `'` before `=`, `+`, `-`, `@`, tab, CR or another `'` is "
-        "removed (the export adds it so that spreadsheets do not run formulas)."
-    )
-
-
-IMPORT_TOO_LARGE = OpenApiResponse(
-    description="The request body is larger than the server reads "
-    "(`request_too_large`: refused by its Content-Length before it is read, or cut off "
-    "while a chunked body streams in), or the file larger than an import takes "
-    "(`file_too_large`).",
-    response=inline_serializer(
-        "PayloadTooLargeResponse",
-        fields={
-            "type": serializers.CharField(help_text="`client_error`."),
-            "errors": inline_serializer(
-                "PayloadTooLargeError",
-                fields={
-                    "code": serializers.CharField(
-                        help_text="`request_too_large` or `file_too_large`."
-                    ),
-                    "detail": serializers.CharField(help_text="The limit, and what to do."),
-                    "attr": serializers.CharField(allow_null=True, help_text="Always null."),
-                },
-                many=True,
-            ),
-        },
-    ),
-)
-
-
-@extend_schema(tags=["catalog"])
+@openapi.transfer_viewset
 class CatalogTransferViewSet(TenantGenericViewSet):
     """Exports and imports answer 202 with a job; follow it at ``/api/v1/jobs/{id}/``."""
 
     serializer_class = JobSerializer
 
-    @extend_schema(
-        summary="Export the products as CSV (a job)",
-        description="202 with the job; when it succeeds, `download_url` serves the file "
-        "to this tenant only. A cell that a spreadsheet would run as a formula (starting "
-        "with `=`, `+`, `-`, `@`, tab or CR) is written with a leading `'`, as is a value "
-        "that starts with `'`; the import removes exactly that quote again.",
-        request=None,
-        responses={202: JobSerializer},
-    )
     @action(detail=False, methods=["post"], url_path="exports")
     def export(self, request):
         job = job_services.job_submit(
@@ -454,21 +216,6 @@ class CatalogTransferViewSet(TenantGenericViewSet):
         )
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(
-        summary="Import products from CSV (a job; all or nothing)",
-        description="Rows are matched by SKU (case-insensitive): updated when found, created "
-        "otherwise. Any member may import; each row follows the same permission rules as the "
-        "product API: a row may create a product, but may change an existing one only if the "
-        "importing user may `PATCH` it (its owner, or the tenant's owners and admins). A "
-        "row the API would refuse is refused with the code `permission_denied`.\n\n"
-        "All or nothing: a bad or refused row fails the whole import, and the catalog is "
-        "left exactly as it was. The failed job's `error` is "
-        '`{"code": "rows_refused", "message": …, "rows": [{"line", "field", "code", '
-        '"message"}, …]}` (codes: `required`, `max_length`, `invalid`, `invalid_choice`, '
-        "`does_not_exist`, `duplicate`, `permission_denied`, `sku_taken`).",
-        request={"multipart/form-data": ImportUploadSerializer},
-        responses={202: JobSerializer, 413: IMPORT_TOO_LARGE},
-    )
     @action(detail=False, methods=["post"], url_path="imports", parser_classes=[MultiPartParser])
     def import_(self, request):
         payload = ImportUploadSerializer(data=request.data)

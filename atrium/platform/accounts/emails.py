@@ -2,7 +2,7 @@
 
 Every place that stores, looks up or counts an e-mail uses ``canonical_email``: the user
 manager (storage), the login lookup (``UserManager.get_by_natural_key``), the login
-throttle key (``atrium.platform.api.throttling.email_digest``), user creation through the
+throttle key (``atrium.platform.accounts.throttling.email_digest``), user creation through the
 API, the tenant admin and provisioning (through ``UserManager.normalize_email``). Two
 spellings are the same account exactly when their canonical forms are equal; nothing
 compares e-mails any other way (no ``iexact``: PostgreSQL's ``upper()`` maps the dotless

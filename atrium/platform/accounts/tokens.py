@@ -36,9 +36,9 @@ from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken, Token, UntypedToken
 
-from atrium.platform.realtime.events import user_group
+from atrium.tenants.asgi import CLOSE_UNAUTHORIZED
 from atrium.tenants.context import current_tenant, current_tenant_or_none
-from atrium.tenants.sockets import CLOSE_UNAUTHORIZED, close_sockets
+from atrium.tenants.sockets import close_sockets, user_group
 
 from .models import User
 

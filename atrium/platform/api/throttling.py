@@ -1,4 +1,4 @@
-"""Throttles: per-tenant burst and sustained limits on Redis (GCRA), login limits, headers.
+"""Throttles: per-tenant burst and sustained limits on Redis (GCRA), and their headers.
 
 DRF's own throttles read a list from the cache, decide, then write it back, so parallel
 requests all see the same old list and all get in. These ask Redis once per request, in one
@@ -8,13 +8,12 @@ refused by one limit does not spend the budget of the others.
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -22,11 +21,9 @@ import redis
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from rest_framework import status
-from rest_framework.exceptions import APIException, Throttled
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
-from atrium.platform.accounts.emails import canonical_email
 from atrium.platform.redis import (
     RATELIMIT_PURPOSE,
     Rate,
@@ -41,17 +38,16 @@ if TYPE_CHECKING:  # rest_framework.views imports this module for its default th
 
 logger = logging.getLogger(__name__)
 
-# How long to tell clients to wait when login cannot be rate-limited (Redis away).
-LOGIN_UNAVAILABLE_RETRY_AFTER = 5
 REQUEST_ATTRIBUTE = "atrium_ratelimit"  # where the decisions are kept on the HttpRequest
 
 
-class _OncePerInterval:
+class OncePerInterval:
     """Logs a warning at most once per interval per process: an outage hits every request,
     and a log line per request would bury everything else."""
 
-    def __init__(self, interval: float = 60.0) -> None:
+    def __init__(self, interval: float = 60.0, log: logging.Logger = logger) -> None:
         self.interval = interval
+        self.log = log
         self._lock = threading.Lock()
         self._last = -math.inf
         self._suppressed = 0
@@ -63,15 +59,14 @@ class _OncePerInterval:
                 self._suppressed += 1
                 return
             suppressed, self._last, self._suppressed = self._suppressed, now, 0
-        logger.warning(message + " (%d similar warnings suppressed)", *args, suppressed)
+        self.log.warning(message + " (%d similar warnings suppressed)", *args, suppressed)
 
     def reset(self) -> None:
         with self._lock:
             self._last, self._suppressed = -math.inf, 0
 
 
-throttle_warning = _OncePerInterval()
-login_warning = _OncePerInterval()
+throttle_warning = OncePerInterval()
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,51 +219,3 @@ class RateLimitHeadersMiddleware:
         ):
             response["Retry-After"] = str(max(1, math.ceil(binding.retry_after)))
         return response
-
-
-class LoginUnavailable(APIException):
-    """Login cannot be rate-limited right now, so it is refused: an attacker must not get
-    unlimited password guesses because Redis is down."""
-
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_detail = "Sign-in is temporarily unavailable. Please try again in a few seconds."
-    default_code = "login_unavailable"
-
-    def __init__(self, detail: str | None = None, code: str | None = None) -> None:
-        super().__init__(detail, code)
-        self.wait = LOGIN_UNAVAILABLE_RETRY_AFTER  # the exception handler sends Retry-After
-
-
-def email_digest(email: str) -> str:
-    """The key part for an e-mail: a hash of its canonical form (the form the login lookup
-    compares), so every spelling of an address shares one bucket and no address appears
-    in Redis."""
-    return hashlib.sha256(canonical_email(email).encode()).hexdigest()[:32]
-
-
-def login_limits(request: HttpRequest | Request, email: str) -> Sequence[tuple[str, Rate]]:
-    rates = settings.ATRIUM_LOGIN_RATE_LIMITS
-    return [
-        (
-            scoped_key(RATELIMIT_PURPOSE, "login-email", email_digest(email)),
-            parse_rate(rates["per_email"]),
-        ),
-        (
-            scoped_key(RATELIMIT_PURPOSE, "login-ip", client_ip(request)),
-            parse_rate(rates["per_ip"]),
-        ),
-    ]
-
-
-def enforce_login_rate(request: HttpRequest | Request, email: str) -> None:
-    """Count a sign-in attempt for this tenant + e-mail and for this client IP; call it before
-    the password is checked. Raises ``Throttled`` (429) over either limit and
-    ``LoginUnavailable`` (503) when Redis cannot answer (fail closed)."""
-    try:
-        decisions = rate_limit_many(login_limits(request, email or ""))
-    except redis.RedisError as exc:
-        login_warning.warning("login throttling: Redis unavailable, sign-in refused: %s", exc)
-        raise LoginUnavailable() from exc
-    refused = [decision.retry_after for decision in decisions if not decision.allowed]
-    if refused:
-        raise Throttled(wait=max(refused))

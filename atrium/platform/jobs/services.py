@@ -14,7 +14,7 @@ from kombu.exceptions import OperationalError as BrokerUnreachable
 from atrium.platform.accounts.models import User
 from atrium.platform.errors import QueueUnavailable
 from atrium.platform.realtime.events import publish_to_user
-from atrium.tenants.context import on_commit
+from atrium.tenants.celery import send_on_commit
 from atrium.tenants.keyspace import scoped_key
 
 from . import storage
@@ -49,19 +49,18 @@ def job_submit(*, kind: str, created_by: User, task, input_path: str = "") -> Jo
         )
     job = job_create(kind=kind, created_by=created_by, input_path=input_path)
 
-    def send() -> None:
-        try:
-            task.apply_async([str(job.pk)])
-        except BrokerUnreachable as exc:
-            logger.warning("jobs: %s not queued, the broker is unreachable: %s", job.pk, exc)
-            Job.objects.filter(pk=job.pk).delete()
-            if input_path:
-                storage.delete(input_path)
-            raise QueueUnavailable(
-                "Background work cannot be started right now. Please try again in a few " "seconds."
-            ) from exc
+    def not_sent(exc: Exception) -> None:
+        if not isinstance(exc, BrokerUnreachable):
+            raise exc
+        logger.warning("jobs: %s not queued, the broker is unreachable: %s", job.pk, exc)
+        Job.objects.filter(pk=job.pk).delete()
+        if input_path:
+            storage.delete(input_path)
+        raise QueueUnavailable(
+            "Background work cannot be started right now. Please try again in a few " "seconds."
+        ) from exc
 
-    on_commit(send)
+    send_on_commit(task, [str(job.pk)], on_error=not_sent)
     return job
 
 

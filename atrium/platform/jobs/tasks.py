@@ -25,7 +25,8 @@ from celery import shared_task
 from django.db.models import Exists, OuterRef
 
 from atrium.platform.accounts.models import User
-from atrium.platform.tasks import TaskRefused, TenantInactive, TenantTask
+from atrium.platform.tasks import TenantTask
+from atrium.tenants.celery import TaskRefused, TenantInactive
 from atrium.tenants.context import Scope, current_tenant_or_none
 
 from . import services

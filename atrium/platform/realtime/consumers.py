@@ -28,9 +28,9 @@ from django.conf import settings
 from redis.exceptions import RedisError
 
 from atrium.platform.redis import lease_acquire, lease_release, lease_renew
+from atrium.tenants.asgi import CLOSE_TOO_MANY_SOCKETS, CLOSE_UNAUTHORIZED
 from atrium.tenants.context import current_tenant
 from atrium.tenants.keyspace import group_name, scoped_key
-from atrium.tenants.sockets import CLOSE_TOO_MANY_SOCKETS, CLOSE_UNAUTHORIZED
 
 from .events import EVENT_MESSAGE_TYPE
 from .middleware import negotiated_subprotocol, revoked_reason

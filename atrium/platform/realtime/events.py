@@ -27,8 +27,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from atrium.tenants.context import current_tenant
-from atrium.tenants.keyspace import group_name
-from atrium.tenants.sockets import send_to_group
+from atrium.tenants.sockets import send_to_group, tenant_group, user_group
 
 logger = logging.getLogger(__name__)
 
@@ -36,18 +35,6 @@ logger = logging.getLogger(__name__)
 EVENT_MESSAGE_TYPE = "realtime.event"
 # "<entity>.<action>": never collides with the protocol's own "pong" and "error".
 _EVENT_TYPE = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
-
-
-def tenant_group() -> str:
-    """The group of every socket of the current tenant."""
-    current_tenant()  # raises outside a tenant: the public scope has no sockets
-    return group_name("tenant")
-
-
-def user_group(user_id: object) -> str:
-    """The group of every socket of one user of the current tenant."""
-    current_tenant()  # raises outside a tenant: the public scope has no sockets
-    return group_name("user", user_id)
 
 
 def publish_to_tenant(

@@ -1,5 +1,8 @@
 """Suite-wide fixtures: one test database with the template, a spare pool and two tenants.
 
+A plugin, not a conftest: the root ``conftest.py`` registers it, so that the suites in
+``tests/`` and the apps' own tests (``atrium/apps/<app>/tests/``) share one session.
+
 Creating schemas is the slow part of a schema-per-tenant suite, so ``tenant_a`` and
 ``tenant_b`` are created once per session (committed) and shared. Tests that need
 committed state of their own (CLI subprocesses, provisioning) use ``live_db`` and clean

@@ -6,8 +6,7 @@ from django.test import Client
 from atrium.apps.catalog import services
 from atrium.apps.catalog.models import Product
 from atrium.tenants.context import tenant_scope
-
-from ..conftest import OWNER_PASSWORD
+from tests.fixtures import OWNER_PASSWORD
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ import socket
 
 import pytest
 
-from tests.conftest import OWNER_PASSWORD
 from tests.driver import Server
+from tests.fixtures import OWNER_PASSWORD
 
 LIMIT = 4096
 IMPORTS = "/api/v1/catalog/imports/"

@@ -3,7 +3,7 @@ classes that ask them (so work outside a request, such as an import job, asks th
 
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
-from atrium.platform.accounts.models import Role
+from .models import Role
 
 OWNER_FIELDS = ("owner_id", "author_id")
 

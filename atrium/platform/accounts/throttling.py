@@ -1,0 +1,137 @@
+"""Login throttling: per e-mail and per client address, fail-closed (no Redis, no sign-in).
+
+Used by the API's token views and the admin sites' login (``limit_admin_login``) alike, so
+one budget covers every sign-in. The key's e-mail part is its canonical form, as the login
+lookup compares it.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import math
+from collections.abc import Sequence
+
+import redis
+from django import forms
+from django.conf import settings
+from django.contrib.admin import AdminSite
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.http import HttpRequest, HttpResponse
+from rest_framework import status
+from rest_framework.exceptions import APIException, Throttled
+from rest_framework.request import Request
+
+from atrium.platform.api.throttling import OncePerInterval, client_ip
+from atrium.platform.redis import RATELIMIT_PURPOSE, Rate, parse_rate, rate_limit_many
+from atrium.tenants.keyspace import scoped_key
+
+from .emails import canonical_email
+
+# How long to tell clients to wait when login cannot be rate-limited (Redis away).
+LOGIN_UNAVAILABLE_RETRY_AFTER = 5
+
+login_warning = OncePerInterval(log=logging.getLogger(__name__))
+
+
+class LoginUnavailable(APIException):
+    """Login cannot be rate-limited right now, so it is refused: an attacker must not get
+    unlimited password guesses because Redis is down."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "Sign-in is temporarily unavailable. Please try again in a few seconds."
+    default_code = "login_unavailable"
+
+    def __init__(self, detail: str | None = None, code: str | None = None) -> None:
+        super().__init__(detail, code)
+        self.wait = LOGIN_UNAVAILABLE_RETRY_AFTER  # the exception handler sends Retry-After
+
+
+def email_digest(email: str) -> str:
+    """The key part for an e-mail: a hash of its canonical form (the form the login lookup
+    compares), so every spelling of an address shares one bucket and no address appears
+    in Redis."""
+    return hashlib.sha256(canonical_email(email).encode()).hexdigest()[:32]
+
+
+def login_limits(request: HttpRequest | Request, email: str) -> Sequence[tuple[str, Rate]]:
+    rates = settings.ATRIUM_LOGIN_RATE_LIMITS
+    return [
+        (
+            scoped_key(RATELIMIT_PURPOSE, "login-email", email_digest(email)),
+            parse_rate(rates["per_email"]),
+        ),
+        (
+            scoped_key(RATELIMIT_PURPOSE, "login-ip", client_ip(request)),
+            parse_rate(rates["per_ip"]),
+        ),
+    ]
+
+
+def enforce_login_rate(request: HttpRequest | Request, email: str) -> None:
+    """Count a sign-in attempt for this tenant + e-mail and for this client IP; call it before
+    the password is checked. Raises ``Throttled`` (429) over either limit and
+    ``LoginUnavailable`` (503) when Redis cannot answer (fail closed)."""
+    try:
+        decisions = rate_limit_many(login_limits(request, email or ""))
+    except redis.RedisError as exc:
+        login_warning.warning("login throttling: Redis unavailable, sign-in refused: %s", exc)
+        raise LoginUnavailable() from exc
+    refused = [decision.retry_after for decision in decisions if not decision.allowed]
+    if refused:
+        raise Throttled(wait=max(refused))
+
+
+class ThrottledAdminAuthenticationForm(AdminAuthenticationForm):
+    """The admin's login form, counted in the API's login buckets (per tenant + canonical
+    e-mail and per client address) before the password is checked, so failures in the
+    admin and on ``/api/v1/auth/token/`` spend one budget."""
+
+    # The answer the login view gives instead of 200 when the form was refused here.
+    refused_status: int | None = None
+    retry_after: int = 0
+
+    def clean(self):
+        username = self.cleaned_data.get("username")
+        if username and self.cleaned_data.get("password"):
+            try:
+                enforce_login_rate(self.request, username)
+            except Throttled as exc:
+                self.refused_status, self.retry_after = 429, max(1, math.ceil(exc.wait or 1))
+                raise forms.ValidationError(
+                    "Too many sign-in attempts for this e-mail or from this address. "
+                    f"Try again in {self.retry_after} seconds.",
+                    code="throttled",
+                ) from None
+            except LoginUnavailable as exc:
+                self.refused_status, self.retry_after = 503, exc.wait
+                raise forms.ValidationError(str(exc.detail), code=exc.default_code) from None
+        return super().clean()
+
+
+def _with_refusal_status(response: HttpResponse) -> HttpResponse:
+    """The login page refused by the limiter answers 429 (503 when the limiter cannot
+    answer) with ``Retry-After``, like the API, instead of an ordinary 200."""
+    form = (getattr(response, "context_data", None) or {}).get("form")
+    status = getattr(form, "refused_status", None)
+    if status is not None:
+        response.status_code = status
+        response["Retry-After"] = str(form.retry_after)
+    return response
+
+
+def limit_admin_login(site: AdminSite) -> None:
+    """Give an admin site (the tenant admin, Django's default ``admin.site`` for the
+    platform) the throttled login; call it before the site's URLs are built."""
+    if getattr(site, "_atrium_login_limited", False):
+        return
+    plain_login = site.login
+
+    @functools.wraps(plain_login)  # keeps never_cache and login_not_required
+    def login(request: HttpRequest, extra_context=None) -> HttpResponse:
+        return _with_refusal_status(plain_login(request, extra_context))
+
+    site.login_form = ThrottledAdminAuthenticationForm
+    site.login = login
+    site._atrium_login_limited = True

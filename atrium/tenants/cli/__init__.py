@@ -1,0 +1,2 @@
+"""The ``tenants`` operator CLI, one module per subcommand group (wired in
+``management/commands/tenants.py``)."""
