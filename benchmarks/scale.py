@@ -12,10 +12,10 @@ product list on random tenants through a real server (uvicorn, psycopg pool), th
 of the web process and of a Celery worker after a fan-out to every tenant, and the memory of
 a PostgreSQL backend after requests touched ``--touch`` different tenants.
 
-``migrate``: over ``--tenants`` tenants, ``tenants migrate`` with nothing to do and with one
-new migration (a column added to ``Product``, generated into a temporary package, never
-into the repository), side by side with django-tenants' ``migrate_schemas`` (standard and
-multiprocessing executors) on the same tenants; plus a failure in one tenant and the rerun.
+``migrate``: over ``--tenants`` tenants, ``tenants migrate`` (the replay) with nothing to do
+and with three new migrations (a column + index on ``Product``, a new model with a foreign
+key to it, a ``RunPython`` control), side by side with django-tenants' ``migrate_schemas``
+(standard and multiprocessing executors) on the same tenants (``benchmarks/replay.py``).
 
 Results: benchmarks/results/scale-tenants.{json,md} and scale-migrate.{json,md}.
 
@@ -48,8 +48,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+from benchmarks import replay as replay_bench  # noqa: E402 (the root must be importable first)
 from benchmarks.common import (  # noqa: E402 (the repository root must be importable first)
-    MIGRATE_SUMMARY,
     RESULTS_DIR,
     BenchmarkError,
     children_of,
@@ -75,14 +75,10 @@ BASE_DOMAIN = "localhost"
 OWNER_PASSWORD_FIELD = "owner_password"
 LIST_PATH = "/api/v1/catalog/products/?page_size=20"
 NONCE_PARAM = "bench_nonce"  # read by nothing in the view: every request misses the cache
-BENCH_COLUMN = "bench_note"
-BENCH_MIGRATION = "0099_bench_product_note"
 
 RECYCLE_CONNECTION_EVERY = 200  # tenants provisioned per connection
 TARGET_LATENCY_RATIO = 1.2
 TARGET_PROVISIONING_DEGRADATION = 1.5
-TARGET_NOOP_MIGRATE_SECONDS = 60.0
-TARGET_REAL_MIGRATE_SECONDS = 600.0
 
 
 # ----------------------------------------------------------------------------- arguments
@@ -759,82 +755,6 @@ def tenants_targets(sizes: list[dict]) -> list[dict]:
 # ----------------------------------------------------------------------------- migrations
 
 
-def write_bench_migrations(workdir: Path) -> str:
-    """A package with the catalog's migrations plus one adding a column to ``Product``."""
-    from django.db.migrations.loader import MigrationLoader
-
-    package = workdir / "bench_catalog_migrations"
-    package.mkdir()
-    (package / "__init__.py").write_text("")
-    source = REPO_ROOT / "atrium" / "apps" / "catalog" / "migrations"
-    for path in source.glob("[0-9]*.py"):
-        shutil.copy(path, package / path.name)
-    leaf = MigrationLoader(None, ignore_no_migrations=True).graph.leaf_nodes("catalog")[0][1]
-    (package / f"{BENCH_MIGRATION}.py").write_text(
-        "from django.db import migrations, models\n\n\n"
-        "class Migration(migrations.Migration):\n"
-        f"    dependencies = [('catalog', {leaf!r})]\n"
-        "    operations = [\n"
-        "        migrations.AddField(\n"
-        f"            model_name='product', name={BENCH_COLUMN!r},\n"
-        "            field=models.CharField(blank=True, default='', max_length=40),\n"
-        "        ),\n"
-        "    ]\n"
-    )
-    return package.name
-
-
-def schemas_with_column() -> set[str]:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT table_schema FROM information_schema.columns "
-            "WHERE table_name = 'catalog_product' AND column_name = %s",
-            [BENCH_COLUMN],
-        )
-        return {row[0] for row in cursor.fetchall()}
-
-
-def undo_bench_migration() -> int:
-    """Drop the column and its migration record everywhere (untimed, plain SQL)."""
-    from django.db import connection
-
-    from atrium.tenants.migrator import quote_ident
-
-    schemas = schemas_with_column()
-    with connection.cursor() as cursor:
-        for schema in schemas:
-            cursor.execute(
-                f"ALTER TABLE {quote_ident(schema)}.catalog_product DROP COLUMN {BENCH_COLUMN}"
-            )
-            cursor.execute(
-                f"DELETE FROM {quote_ident(schema)}.django_migrations "
-                "WHERE app = 'catalog' AND name = %s",
-                [BENCH_MIGRATION],
-            )
-    return len(schemas)
-
-
-def ours(label: str, env: dict, *extra: str) -> dict:
-    code, out, err, wall = manage("tenants", "migrate", *extra, env=env)
-    match = MIGRATE_SUMMARY.search(out)
-    if match is None:
-        raise BenchmarkError(f"{label}: no summary from `tenants migrate` ({code}):\n{out}\n{err}")
-    result = {
-        "command": shlex.join(["python", "manage.py", "tenants", "migrate", *extra]),
-        "exit_code": code,
-        "wall_seconds": round(wall, 2),
-        "reported_seconds": float(match["seconds"]),
-        "checked": int(match["checked"]),
-        "migrated": int(match["migrated"]),
-        "failed": int(match["failed"]),
-        "failures_reported": [line for line in err.splitlines() if line.startswith("failed: ")],
-    }
-    log(f"  {label}: {result['wall_seconds']} s, {match[0]}")
-    return result
-
-
 DJANGO_TENANTS_MIGRATE = (
     "import os, sys, django; os.environ.setdefault('DJANGO_SETTINGS_MODULE', "
     "'config.settings.dev'); django.setup(); "
@@ -891,156 +811,8 @@ def django_tenants(label: str, executor: str, env: dict, timeout: float, tenants
     return result
 
 
-def run_migrate(args: argparse.Namespace, workdir: Path, results: dict) -> None:
-    from django.core.management import call_command
-    from django.db import connection, connections
-
-    from atrium.tenants.context import public_scope
-    from atrium.tenants.migrator import quote_ident
-
-    log("Migrating the bench database (public and template)…")
-    call_command("tenants", "migrate", stdout=io.StringIO())
-    fleet = Fleet(args.products)
-    log(f"Provisioning {args.tenants} tenants (timed, but not a target here)…")
-    with public_scope():
-        fleet.grow_to(args.tenants)
-    results["provisioning"] = provisioning_figures(fleet, args.tenants, 0)
-    results["database"] = database_figures()
-    connections.close_all()
-
-    package = write_bench_migrations(workdir)
-    plain = {"PYTHONPATH": str(REPO_ROOT)}
-    new = {
-        "PYTHONPATH": os.pathsep.join([str(workdir), str(REPO_ROOT)]),
-        "ATRIUM_BENCH_CATALOG_MIGRATIONS": f"{package}",
-    }
-    dt_env_mp = {"TENANT_MULTIPROCESSING_MAX_PROCESSES": str(args.parallel)}
-    r = results["runs"]
-
-    log("No-op migrations…")
-    r["ours_noop"] = ours("ours no-op", plain)
-    r["ours_noop_parallel"] = ours("ours no-op", plain, "--parallel", str(args.parallel))
-    r["dt_noop_standard"] = django_tenants(
-        "django-tenants no-op standard", "standard", plain, args.dt_timeout, args.tenants
-    )
-    r["dt_noop_multiprocessing"] = django_tenants(
-        "django-tenants no-op multiprocessing",
-        "multiprocessing",
-        {**plain, **dt_env_mp},
-        args.dt_timeout,
-        args.tenants,
-    )
-
-    log("One new migration (a column on Product), with one tenant made to fail…")
-    broken = slug_for(args.tenants // 2).replace("-", "_")
-    with connection.cursor() as cursor:
-        # The column exists already: AddField fails in this schema only.
-        cursor.execute(
-            f"ALTER TABLE {quote_ident(broken)}.catalog_product "
-            f"ADD COLUMN {BENCH_COLUMN} varchar(40)"
-        )
-    r["ours_new_migration"] = ours("ours new migration", new, "--parallel", str(args.parallel))
-    if r["ours_new_migration"]["exit_code"] == 0 or r["ours_new_migration"]["failed"] != 1:
-        raise BenchmarkError("The run with one broken tenant should exit non-zero, 1 failed.")
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"ALTER TABLE {quote_ident(broken)}.catalog_product DROP COLUMN {BENCH_COLUMN}"
-        )
-    r["ours_rerun_after_fix"] = ours("ours rerun", new, "--parallel", str(args.parallel))
-    if r["ours_rerun_after_fix"]["migrated"] != 1 or r["ours_rerun_after_fix"]["exit_code"]:
-        raise BenchmarkError("The rerun should migrate exactly the tenant that failed.")
-    results["failure_check"] = {"broken_schema": broken, "all_have_column_after_rerun": True}
-    if not schemas_with_column() >= {*fleet.passwords, "_template"}:
-        raise BenchmarkError("Some schemas miss the new column after the rerun.")
-
-    log(f"Undoing it ({undo_bench_migration()} schemas); ours again, sequential…")
-    r["ours_new_migration_sequential"] = ours("ours new migration, --parallel 1", new)
-    for executor, extra in (("standard", {}), ("multiprocessing", dt_env_mp)):
-        log(f"Undoing it ({undo_bench_migration()} schemas); django-tenants {executor}…")
-        r[f"dt_new_migration_{executor}"] = django_tenants(
-            f"django-tenants new migration {executor}",
-            executor,
-            {**new, **extra},
-            args.dt_timeout,
-            args.tenants,
-        )
-        done = len(schemas_with_column() - {"_template"})
-        r[f"dt_new_migration_{executor}"]["tenant_schemas_with_column"] = done
-    undo_bench_migration()
-    results["targets"] = migrate_targets(r, args.tenants)
-    results["comparison"] = migrate_comparison(r)
-
-
 def dt_seconds(run: dict) -> float:
     return run.get("extrapolated_seconds", run["wall_seconds"])
-
-
-def migrate_comparison(r: dict) -> list[dict]:
-    pairs = [
-        ("no-op", "ours_noop", "dt_noop_standard"),
-        ("no-op, parallel", "ours_noop_parallel", "dt_noop_multiprocessing"),
-        ("new column", "ours_new_migration_sequential", "dt_new_migration_standard"),
-        ("new column, parallel", "ours_rerun_after_fix", None),
-    ]
-    rows = []
-    for label, mine, theirs in pairs:
-        if theirs is None:
-            continue
-        rows.append(
-            {
-                "case": label,
-                "ours_seconds": r[mine]["wall_seconds"],
-                "django_tenants_seconds": dt_seconds(r[theirs]),
-                "django_tenants_extrapolated": r[theirs]["cut_at_timeout"],
-                "ratio_django_tenants_over_ours": round(
-                    dt_seconds(r[theirs]) / r[mine]["wall_seconds"], 1
-                ),
-            }
-        )
-    new_parallel = (
-        r["ours_new_migration"]["wall_seconds"] + r["ours_rerun_after_fix"]["wall_seconds"]
-    )
-    rows.append(
-        {
-            "case": "new column, parallel (ours: failed run + rerun)",
-            "ours_seconds": round(new_parallel, 2),
-            "django_tenants_seconds": dt_seconds(r["dt_new_migration_multiprocessing"]),
-            "django_tenants_extrapolated": r["dt_new_migration_multiprocessing"]["cut_at_timeout"],
-            "ratio_django_tenants_over_ours": round(
-                dt_seconds(r["dt_new_migration_multiprocessing"]) / new_parallel, 1
-            ),
-        }
-    )
-    return rows
-
-
-def migrate_targets(r: dict, tenants: int) -> list[dict]:
-    noop = max(r["ours_noop"]["wall_seconds"], r["ours_noop_parallel"]["wall_seconds"])
-    real = max(
-        r["ours_new_migration_sequential"]["wall_seconds"],
-        r["ours_new_migration"]["wall_seconds"],
-    )
-    return [
-        {
-            "name": f"no-op `tenants migrate` over {tenants} tenants (s, slowest)",
-            "value": noop,
-            "target": f"<= {TARGET_NOOP_MIGRATE_SECONDS:g}",
-            "met": noop <= TARGET_NOOP_MIGRATE_SECONDS,
-        },
-        {
-            "name": f"`tenants migrate` with a new column over {tenants} tenants (s, slowest)",
-            "value": real,
-            "target": f"<= {TARGET_REAL_MIGRATE_SECONDS:g}",
-            "met": real <= TARGET_REAL_MIGRATE_SECONDS,
-        },
-        {
-            "name": "one failing tenant: others migrated, reported, exit non-zero; rerun finishes",
-            "value": r["ours_new_migration"]["failures_reported"][:1],
-            "target": "1 failure, exit 1, rerun migrates 1",
-            "met": r["ours_new_migration"]["exit_code"] == 1
-            and r["ours_rerun_after_fix"]["migrated"] == 1,
-        },
-    ]
 
 
 # ----------------------------------------------------------------------------- output
@@ -1095,49 +867,6 @@ def render_tenants(results: dict) -> str:
             )
         )
     lines += render_targets(results.get("targets", []))
-    lines += [render_machine(results), ""]
-    return "\n".join(lines)
-
-
-def render_migrate(results: dict) -> str:
-    r = results["runs"]
-    lines = [
-        "# Scale benchmark: migrations",
-        "",
-        f"Run {results['started_at']} ({results.get('duration_seconds', 0):.0f} s) with "
-        f"`{results['command']}`: {results['parameters']['tenants']} tenants, "
-        f"database {results['database']['database_mib']} MiB.",
-        "",
-        "| run | command | wall s | notes |",
-        "|---|---|---:|---|",
-    ]
-    for key, run in r.items():
-        notes = []
-        if "migrated" in run:
-            notes.append(
-                f"checked {run['checked']}, migrated {run['migrated']}, failed {run['failed']}"
-            )
-        if run.get("exit_code") not in (0, None):
-            notes.append(f"exit {run['exit_code']}")
-        if run.get("failures_reported"):
-            notes.append(f"`{run['failures_reported'][0][:120]}`")
-        if "tenant_schemas_started" in run:
-            notes.append(f"{run['tenant_schemas_started']} tenant schemas started")
-        if run.get("cut_at_timeout"):
-            notes.append(f"cut at the timeout; extrapolated {run['extrapolated_seconds']} s")
-        lines.append(f"| {key} | `{run['command']}` | {run['wall_seconds']} | {'; '.join(notes)} |")
-    lines += [
-        "",
-        "| case | ours s | django-tenants s | django-tenants / ours |",
-        "|---|---:|---:|---:|",
-    ]
-    for row in results["comparison"]:
-        mark = " (extrapolated)" if row["django_tenants_extrapolated"] else ""
-        lines.append(
-            f"| {row['case']} | {row['ours_seconds']} | {row['django_tenants_seconds']}{mark} | "
-            f"{row['ratio_django_tenants_over_ours']}x |"
-        )
-    lines += render_targets(results["targets"])
     lines += [render_machine(results), ""]
     return "\n".join(lines)
 
@@ -1205,7 +934,7 @@ def main(argv: list[str] | None = None) -> int:
             run_tenants(args, redis_client, workdir, results)
         else:
             results["runs"] = {}
-            run_migrate(args, workdir, results)
+            replay_bench.run_migrate(args, workdir, results)
         results["machine"] = machine_info()
         results["finished"] = True
     finally:
@@ -1220,7 +949,7 @@ def main(argv: list[str] | None = None) -> int:
     results["duration_seconds"] = round(time.perf_counter() - started, 1)
     name = f"scale-{args.command}"
     write_atomically(args.results_dir / f"{name}.json", json.dumps(results, indent=2) + "\n")
-    render = render_tenants if args.command == "tenants" else render_migrate
+    render = render_tenants if args.command == "tenants" else replay_bench.render_migrate
     write_atomically(args.results_dir / f"{name}.md", render(results))
     for t in results.get("targets", []):
         print(f"{'met ' if t['met'] else 'MISS'}  {t['name']}: {t['value']} ({t['target']})")

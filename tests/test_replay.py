@@ -25,7 +25,7 @@ from django.db.migrations.loader import MigrationLoader
 from atrium.tenants import migrator, replay, rollout
 from atrium.tenants.context import public_scope
 from atrium.tenants.migrator import quote_ident
-from tests.conftest import REPO_ROOT, cli_env
+from tests.fixtures import REPO_ROOT, cli_env
 
 DJANGO, REPLAYED = "eq_django", "eq_replay"
 SESSIONS_INITIAL = ("sessions", "0001_initial")
@@ -189,6 +189,30 @@ def test_rendered_sql_is_unqualified_and_rendered_once_per_group(schemas):
     for name in names[1:]:
         assert dump(name).replace(name, "x") == dump(names[0]).replace(names[0], "x")
     assert rollout.migrate_schemas(names).migrated == []  # nothing left to do
+
+
+def test_a_clone_and_a_schema_django_migrated_are_rendered_for_separately(schemas):
+    """Same recorded state, different index names (a clone has PostgreSQL's names for the
+    indexes it copied): SQL Django renders with names it looked up in one would be wrong in
+    the other, so they are two groups."""
+    schemas += ["rp_django", "rp_clone"]
+    fresh_schema("rp_django")
+    migrator.migrate_schema("rp_django")
+    behind_clones("rp_clone")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM rp_django.django_migrations WHERE app = %s AND name = %s",
+            list(SESSIONS_INITIAL),
+        )
+        cursor.execute("DROP TABLE rp_django.django_session")
+    states = replay.applied_states(["rp_django", "rp_clone"])
+    assert states["rp_django"] == states["rp_clone"]
+
+    groups = replay.groups_of(["rp_django", "rp_clone"], states)
+
+    assert sorted(members for _state, members in groups) == [["rp_clone"], ["rp_django"]]
+    report = rollout.migrate_schemas(["rp_django", "rp_clone"])
+    assert sorted(report.migrated) == ["rp_clone", "rp_django"] and report.failed == {}
 
 
 def test_dry_run_changes_nothing(schemas):

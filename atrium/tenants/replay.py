@@ -15,8 +15,7 @@ with such a database part, ``RenameModel`` (its content type and permissions are
 by Python signal handlers), a non-atomic migration, any operation class that is not one of
 Django's schema operations, and anything after an unknown ``pre_migrate``/``post_migrate``
 receiver. ``post_migrate`` itself (content types and permissions of the new models) is
-replayed as two set-based ``INSERT … SELECT … WHERE NOT EXISTS``, rendered once per group
-from the same migration state Django's handlers read.
+replayed as SQL too (:mod:`atrium.tenants.postmigrate`).
 """
 
 from __future__ import annotations
@@ -25,17 +24,16 @@ import re
 import weakref
 from dataclasses import dataclass, field
 
-from django.apps import apps as global_apps
-from django.contrib.auth.management import _get_all_permissions
 from django.db import connection, router, transaction
 from django.db.migrations import operations as ops
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.migration import Migration
 from django.db.migrations.recorder import MigrationRecorder
-from django.db.migrations.state import ModelState, ProjectState
+from django.db.migrations.state import ProjectState
 from django.db.models.signals import post_migrate, pre_migrate
 
+from . import postmigrate
 from .context import public_scope, schema_scope
 from .migrator import STATUS_BATCH, expected_tenant_migrations, lock_timeout_ms, quote_ident
 
@@ -112,15 +110,46 @@ def is_behind(applied: frozenset[Key] | None, targets: list[Key] | None = None) 
     return applied is None or not expected_tenant_migrations() <= applied
 
 
+def index_names(schemas: list[str]) -> dict[str, str]:
+    """Per schema, a digest of its index and constraint names (one statement).
+
+    Django looks some names up in the catalog while it renders (to drop or alter an index
+    or a constraint), and a schema cloned from the template has PostgreSQL's names for the
+    indexes the clone copied (``CREATE TABLE … (LIKE … INCLUDING ALL)``) where a schema
+    Django migrated has Django's: SQL rendered on one is only valid for schemas with the
+    same names.
+    """
+    if not schemas:
+        return {}
+    with public_scope(), connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT n.nspname, md5(string_agg(q.x, ',' ORDER BY q.x)) FROM (
+              SELECT c.relnamespace AS ns, t.relname || '.' || c.relname AS x
+              FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+              JOIN pg_class t ON t.oid = i.indrelid
+              UNION ALL
+              SELECT k.connamespace, t.relname || '/' || k.conname
+              FROM pg_constraint k JOIN pg_class t ON t.oid = k.conrelid
+            ) q JOIN pg_namespace n ON n.oid = q.ns WHERE n.nspname = ANY(%s) GROUP BY 1
+            """,
+            [schemas],
+        )
+        return dict(cursor.fetchall())
+
+
 def groups_of(
     schemas: list[str], states: dict, targets: list[Key] | None = None
 ) -> list[tuple[frozenset[Key] | None, list[str]]]:
-    """The behind schemas grouped by identical recorded state, largest group first."""
+    """The behind schemas grouped by identical recorded state and index names (see
+    :func:`index_names`), largest group first."""
+    behind = [schema for schema in schemas if is_behind(states[schema], targets)]
+    names = index_names(behind)
     groups: dict = {}
-    for schema in schemas:
-        if is_behind(states[schema], targets):
-            groups.setdefault(states[schema], []).append(schema)
-    return sorted(groups.items(), key=lambda item: -len(item[1]))
+    for schema in behind:
+        groups.setdefault((states[schema], names.get(schema)), []).append(schema)
+    ordered = sorted(groups.items(), key=lambda item: -len(item[1]))
+    return [(state, members) for (state, _names), members in ordered]
 
 
 # ----------------------------------------------------------------------------- planning
@@ -235,7 +264,7 @@ def plan_group(
     final = state.clone()
     for migration, _backwards in plan:
         final = migration.mutate_state(final, preserve=False)
-    post_sql = post_migrate_sql(final)
+    post_sql = postmigrate.post_migrate_sql(final)
     whole = [s.fallback for s in steps if s.fallback and s.fallback.startswith("RenameModel")]
     if unknown_post:
         whole.append(
@@ -314,89 +343,3 @@ def record_sql(keys: list[Key]) -> str:
         f"INSERT INTO django_migrations (app, name, applied) VALUES {values}",
         [part for key in keys for part in key],
     )
-
-
-# ----------------------------------------------------------------------------- post_migrate
-
-
-def post_migrate_rows(state: ProjectState) -> tuple[list[Key], list[tuple]] | None:
-    """The content types and permissions Django's post_migrate handlers create for the
-    state ``state``, in their order; ``None`` when the models aren't the usual ones."""
-    state = state.clone()
-    state.clear_delayed_apps_cache()
-    apps = state.apps
-    with apps.bulk_update():  # what the migrate command does before post_migrate
-        keys = []
-        for model_state in apps.real_models:
-            keys.append((model_state.app_label, model_state.name_lower))
-            apps.unregister_model(*keys[-1])
-    apps.render_multiple([ModelState.from_model(global_apps.get_model(*key)) for key in keys])
-    try:
-        content_type = apps.get_model("contenttypes", "ContentType")
-    except LookupError:
-        return [], []
-    if [f.name for f in content_type._meta.concrete_fields] != ["id", "app_label", "model"]:
-        return None
-    try:
-        permission = apps.get_model("auth", "Permission")
-    except LookupError:
-        permission = None
-    if permission and [f.attname for f in permission._meta.concrete_fields] != [
-        "id",
-        "name",
-        "content_type_id",
-        "codename",
-    ]:
-        return None
-    types, perms = [], []
-    for config in global_apps.get_app_configs():
-        if config.models_module is None:
-            continue
-        try:
-            models = list(apps.get_app_config(config.label).get_models())
-        except LookupError:
-            continue
-        types.extend((config.label, model._meta.model_name) for model in models)
-        if permission:
-            for model in models:
-                for codename, name in _get_all_permissions(model._meta):
-                    perms.append((config.label, model._meta.model_name, codename, name))
-    return types, perms
-
-
-def post_migrate_sql(state: ProjectState) -> list[str] | None:
-    """Two statements that create, in the active schema, the missing content types and
-    permissions post_migrate would create (as literal SQL, the same for every schema)."""
-    rows = post_migrate_rows(state)
-    if rows is None:
-        return None
-    types, perms = rows
-    compose = connection.ops.compose_sql
-    sql = []
-    if types:
-        values = ", ".join(["(%s, %s, %s)"] * len(types))
-        params = [p for i, row in enumerate(types) for p in (*row, i)]
-        sql.append(
-            compose(
-                "INSERT INTO django_content_type (app_label, model) "
-                f"SELECT v.app_label, v.model FROM (VALUES {values}) AS v(app_label, model, ord) "
-                "WHERE NOT EXISTS (SELECT 1 FROM django_content_type c "
-                "WHERE c.app_label = v.app_label AND c.model = v.model) ORDER BY v.ord",
-                params,
-            )
-        )
-    if perms:
-        values = ", ".join(["(%s, %s, %s, %s, %s)"] * len(perms))
-        params = [p for i, row in enumerate(perms) for p in (*row, i)]
-        sql.append(
-            compose(
-                "INSERT INTO auth_permission (name, content_type_id, codename) "
-                f"SELECT v.name, c.id, v.codename FROM (VALUES {values}) "
-                "AS v(app_label, model, codename, name, ord) "
-                "JOIN django_content_type c ON c.app_label = v.app_label AND c.model = v.model "
-                "WHERE NOT EXISTS (SELECT 1 FROM auth_permission p "
-                "WHERE p.content_type_id = c.id AND p.codename = v.codename) ORDER BY v.ord",
-                params,
-            )
-        )
-    return sql

@@ -13,7 +13,7 @@ import psycopg
 
 from atrium.tenants.migrator import quote_ident
 from tests import driver
-from tests.conftest import OWNER_PASSWORD
+from tests.fixtures import OWNER_PASSWORD
 from tests.faults.blocking import connection_params
 
 PRODUCTS = "/api/v1/catalog/products/"
