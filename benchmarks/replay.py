@@ -132,7 +132,7 @@ def fingerprints(schemas: list[str]) -> dict[str, str]:
             """
             WITH cols AS (
               SELECT n.nspname AS s, string_agg(c.relname || '.' || a.attname || ':' ||
-                format_type(a.atttypid, a.atttypmod) || ':' || a.attnotnull || ':' || a.attnum,
+                format_type(a.atttypid, a.atttypmod) || ':' || a.attnotnull,
                 ',' ORDER BY c.relname, a.attnum) AS x
               FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
               JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -249,9 +249,10 @@ def run_migrate(args, workdir: Path, results: dict) -> None:
         }
         log(f"  equivalence {kind}: {equivalence[kind]}")
         undo(kind, name)
-        log(f"{label}: re-applied everywhere by the replay (untimed) for the next kind…")
-        ours(f"ours {kind} (untimed re-apply)", env, args.parallel)
-    for kind, name, _label, _body in reversed(KINDS):
+        if index + 1 < len(KINDS):
+            log(f"{label}: re-applied everywhere by the replay (untimed) for the next kind…")
+            ours(f"ours {kind} (untimed re-apply)", env, args.parallel)
+    for kind, name, _label, _body in reversed(KINDS[:-1]):
         undo(kind, name)
     results["comparison"] = migrate_comparison(r)
     results["targets"] = migrate_targets(r, results, n)

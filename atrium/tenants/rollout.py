@@ -165,9 +165,7 @@ def replay_each(
             future.result()
 
 
-def _render_on_some(
-    group: replay.GroupPlan, alive: list[str], state, step: replay.Step, report, on_failed
-):
+def _render_on_some(alive: list[str], state, step: replay.Step, report, on_failed):
     """Render ``step`` on the first schema of ``alive`` where it works. A schema where it
     fails (with anything but a lock timeout, which is retried) has failed itself: Django's
     migrate would fail there the same way."""
@@ -244,7 +242,7 @@ def run_group(
             index += 1
             continue
         try:
-            rendered = _render_on_some(group, alive, state, step, report, failed)
+            rendered = _render_on_some(alive, state, step, report, failed)
         except replay.SchemaNamed as named:
             # Split: the migrations before it replay, it falls back, the rest replay.
             at = named.index
