@@ -1,24 +1,11 @@
-"""The bare path of the API benchmark: ``GET /users/me/`` without tenancy, JWT or throttling.
+"""The bare path of the API benchmark: ``GET /bench/bare/users/me/`` without tenancy.
 
-Served by the same server process, through the same middleware as the full path
-(``/api/v1/users/me/``), with four things left out:
-
-* **Tenant routing.** ``BenchRoutingMiddleware`` stands where ``TenantRoutingMiddleware``
-  stands in ``MIDDLEWARE`` and passes every request to it, except those under
-  ``/bench/bare/``: no ``Host`` lookup (Redis), no ``tenant_scope`` (ContextVar, schema
-  switch, schema restore).
-* **django-tenants' database backend.** The query goes to the database alias ``bare``
-  (``benchmarks/settings_api.py``): the same database through Django's own PostgreSQL
-  backend, connected with the tenant's schema as its ``search_path``, like a single-tenant
-  application. The full path's backend sends ``SET search_path`` on each new connection.
-* **JWT authentication** (``authentication_classes = []``, ``AllowAny``): the user is read
-  by primary key, with the query ``token_user`` makes for the full path.
-* **Throttling** (``throttle_classes = []``): no Redis script, no ``RateLimit-*`` headers.
-
-The view is a ``GenericViewSet`` action, like ``UserViewSet.me``, so that both paths go
-through the same DRF dispatch (``ViewSetMixin.as_view``, ``initialize_request``), and it
-answers with the same ``UserSerializer``. The urlconf (this module) is set on the request
-by the middleware, so the full path resolves against the unchanged ``config.urls_tenant``.
+Same server, same middleware as the full path, except that ``BenchRoutingMiddleware`` (in
+``TenantRoutingMiddleware``'s place) skips tenant routing for ``/bench/bare/`` and sets this
+urlconf. The query goes to the alias ``bare``: Django's own backend with the tenant's schema as
+``search_path`` from the start, like a single-tenant app. No JWT (the user is read by primary
+key, the query the JWT makes), no throttling. A ``GenericViewSet`` action and the same
+``UserSerializer``, so both paths go through the same DRF dispatch.
 """
 
 from __future__ import annotations

@@ -2,10 +2,9 @@
 """A longer schemathesis campaign against the tenant API, reproducible and bounded in time.
 
 It runs ``tests/isolation/test_fuzz_api.py`` (in process, WSGI, on a test database of its
-own with two seeded tenants; nothing leaves the machine) with more cases per operation,
-a fixed seed and a time budget, and writes what it found to
-``benchmarks/results/fuzz.{json,md}``: cases run, requests sent, per-operation case and
-status counts, and every finding (none is the target).
+own with two seeded tenants; nothing leaves the machine) with more cases per operation, a
+fixed seed and a time budget, and writes the cases, requests, statuses per operation and
+every finding (none is the target) to ``benchmarks/results/fuzz.{json,md}``.
 
     .venv/bin/python benchmarks/fuzz.py                              # 200 cases/op/mode, ≤ 15 min
     .venv/bin/python benchmarks/fuzz.py --examples 30 --results-dir /tmp/bench   # smoke run
@@ -13,74 +12,54 @@ status counts, and every finding (none is the target).
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.load import run_facts, run_test_for_report  # noqa: E402
-
-
-def markdown(summary: dict) -> str:
-    lines = [
-        "# Fuzzing the tenant API (schemathesis)",
-        "",
-        f"Run {summary['run_at']}, commit {summary['commit']}: `{summary['command']}`; "
-        f"seed {summary['seed']}, up to {summary['examples_per_operation_and_mode']} cases per "
-        f"operation in each of the positive and negative modes, budget "
-        f"{summary['budget_seconds']:g} s, took {summary['seconds']:.0f} s.",
-        "",
-        f"- cases: **{summary['cases']}**, requests: {summary['requests']} (each case, then "
-        "the same request without a token, with the other tenant's token and with the "
-        "generated Authorization header)",
-        f"- findings: **{len(summary['findings'])}**",
-        "",
-        "| operation | cases | statuses |",
-        "|---|---:|---|",
-    ]
-    for operation, cases in summary["per_operation"].items():
-        statuses = ", ".join(
-            f"{code}: {n}" for code, n in sorted(summary["statuses"].get(operation, {}).items())
-        )
-        lines.append(f"| `{operation}` | {cases} | {statuses} |")
-    if summary["findings"]:
-        lines += ["", "## Findings", ""]
-        for finding in summary["findings"]:
-            lines.append(
-                f"- `{finding['operation']}` {finding['kind']} ({finding['status']}): "
-                f"{finding['detail'].splitlines()[0]} — `{finding['request']}`"
-            )
-    return "\n".join(lines) + "\n"
+from benchmarks import harness
+from benchmarks.harness import table, target
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main() -> int:
+    parser = harness.options(__doc__)
     parser.add_argument("--examples", type=int, default=200, help="cases per operation and mode")
     parser.add_argument("--seed", type=int, default=20261201)
     parser.add_argument("--seconds", type=float, default=900, help="time budget of the cases")
-    parser.add_argument("--results-dir", default=str(REPO_ROOT / "benchmarks" / "results"))
-    args = parser.parse_args(argv)
-    results = Path(args.results_dir)
-    results.mkdir(parents=True, exist_ok=True)
-    env = {
-        "ATRIUM_FUZZ_EXAMPLES": str(args.examples),
-        "ATRIUM_FUZZ_SEED": str(args.seed),
-        "ATRIUM_FUZZ_SECONDS": str(args.seconds),
-    }
-    status, summary = run_test_for_report(
-        "tests/isolation/test_fuzz_api.py", "ATRIUM_FUZZ_REPORT", env, args.seconds + 300
-    )
-    if summary is None:
+    args = parser.parse_args()
+    run = harness.Run("fuzz", "Fuzzing the tenant API (schemathesis)", args)
+    sizes = {"EXAMPLES": args.examples, "SEED": args.seed, "SECONDS": args.seconds}
+    test = "tests/isolation/test_fuzz_api.py"
+    status, s = harness.run_pytest_report(test, "ATRIUM_FUZZ", sizes, args.seconds + 300)
+    if s is None:
         return status or 1
-    summary.update(run_facts(argv), budget_seconds=args.seconds)
-    (results / "fuzz.json").write_text(json.dumps(summary, indent=2) + "\n")
-    (results / "fuzz.md").write_text(markdown(summary))
-    print(markdown(summary))
-    return status
+    rows = [
+        [
+            f"`{op}`",
+            cases,
+            ", ".join(f"{c}: {n}" for c, n in sorted(s["statuses"].get(op, {}).items())),
+        ]
+        for op, cases in s["per_operation"].items()
+    ]
+    rows += [
+        [f"finding: `{f['operation']}`", f["kind"], f["detail"].splitlines()[0]]
+        for f in s["findings"]
+    ]
+    notes = [
+        f"Seed {s['seed']}, up to {s['examples_per_operation_and_mode']} cases per operation in "
+        f"each of the positive and negative modes, budget {args.seconds:g} s, took "
+        f"{s['seconds']:.0f} s: **{s['cases']} cases**, {s['requests']} requests (each case, then "
+        "the same request without a token, with the other tenant's token and with the generated "
+        f"Authorization header), **{len(s['findings'])} findings**.",
+    ]
+    written = run.finish(
+        parameters=sizes,
+        summary={k: s[k] for k in ("cases", "requests", "seconds", "findings")},
+        notes=notes,
+        tables=[table("", "operation | cases | statuses", rows)],
+        targets=[target("findings", len(s["findings"]), "==", 0)],
+    )
+    return status or written
 
 
 if __name__ == "__main__":

@@ -21,15 +21,10 @@ Only loopback: the server listens on 127.0.0.1 and a free port.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
-import os
-import platform
 import random
-import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -39,17 +34,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from benchmarks.httpload import exchange, percentile  # noqa: E402
+from benchmarks import harness  # noqa: E402
+from benchmarks.harness import table, target  # noqa: E402
+from benchmarks.httpload import exchange  # noqa: E402
 
-# Operation mix of an HTTP client: (name, weight).
-MIX = [
-    ("list", 40),
-    ("detail", 20),
-    ("categories", 10),
-    ("create", 15),
-    ("update", 10),
-    ("delete", 5),
-]
+MIX = {"list": 40, "detail": 20, "categories": 10, "create": 15, "update": 10, "delete": 5}
 EXPECTED = {"list": 200, "detail": 200, "categories": 200, "create": 201, "update": 200}
 EXPECTED["delete"] = 204
 TIMEOUT = 30.0
@@ -101,21 +90,12 @@ def check_isolation(
         findings.cross_tenant.append(f"{where} on {tenant.slug}: {leaked[:3]} in {text[:200]!r}")
 
 
-def request_bytes(
-    method: str, tenant: LoadTenant, port: int, path: str, body: dict | None = None
-) -> bytes:
+def request_bytes(method: str, tenant: LoadTenant, port: int, path: str, body=None) -> bytes:
     payload = json.dumps(body).encode() if body is not None else b""
-    lines = [
-        f"{method} {path} HTTP/1.1",
-        f"Host: {tenant.host}:{port}",
-        f"Authorization: Bearer {tenant.token}",
-        "Accept: application/json",
-        "Connection: keep-alive",
-        f"Content-Length: {len(payload)}",
-    ]
-    if body is not None:
-        lines.append("Content-Type: application/json")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + payload
+    head = f"{method} {path} HTTP/1.1\r\nHost: {tenant.host}:{port}\r\nAccept: application/json\r\n"
+    head += f"Authorization: Bearer {tenant.token}\r\nContent-Length: {len(payload)}\r\n"
+    head += "Content-Type: application/json\r\n" if body is not None else ""
+    return f"{head}Connection: keep-alive\r\n\r\n".encode("latin-1") + payload
 
 
 async def http_client(
@@ -128,7 +108,7 @@ async def http_client(
     findings: Findings,
 ) -> None:
     rng = random.Random(seed * 1000 + number)
-    names, weights = zip(*MIX, strict=True)
+    names, weights = list(MIX), list(MIX.values())
     markers = foreign_markers(tenant, tenants)
     own: list[str] = []  # products this client created and has not deleted
     serial = 0
@@ -202,11 +182,12 @@ async def socket_client(
 
     markers = foreign_markers(tenant, tenants)
     try:
+        url, protocols = f"ws://{tenant.host}:{port}/ws/events/", ["bearer", tenant.token]
         ws = await connect(
-            f"ws://{tenant.host}:{port}/ws/events/",
+            url,
             host="127.0.0.1",
             port=port,
-            subprotocols=["bearer", tenant.token],
+            subprotocols=protocols,
             open_timeout=TIMEOUT,
             ping_interval=None,
         )
@@ -269,33 +250,23 @@ def run_load(
     """Run the load and return its summary (see the module docstring)."""
     started = time.monotonic()
     findings = asyncio.run(run_async(port, tenants, clients, duration, sockets_per_tenant, seed))
-    elapsed = time.monotonic() - started
-    every = sorted(x for values in findings.latencies.values() for x in values)
-
-    def ms(values: list[float]) -> dict:
-        ordered = sorted(values)
-        return {
-            "count": len(ordered),
-            "p50_ms": round(percentile(ordered, 0.50) * 1000, 1),
-            "p99_ms": round(percentile(ordered, 0.99) * 1000, 1),
-            "max_ms": round(ordered[-1] * 1000, 1) if ordered else None,
-        }
-
-    responses = sum(len(v) for v in findings.latencies.values())
+    every = [x for values in findings.latencies.values() for x in values]
     return {
         "clients": clients,
         "duration_s": duration,
-        "elapsed_s": round(elapsed, 1),
+        "elapsed_s": round(time.monotonic() - started, 1),
         "tenants": [t.slug for t in tenants],
         "sockets": sockets_per_tenant * len(tenants),
         "seed": seed,
-        "responses": responses,
-        "requests_per_s": round(responses / duration, 1),
+        "responses": len(every),
+        "requests_per_s": round(len(every) / duration, 1),
         "errors": findings.requests["errors"],
         "error_samples": findings.errors,
         "cross_tenant": findings.cross_tenant,
-        "latency": ms(every),
-        "latency_by_operation": {op: ms(v) for op, v in sorted(findings.latencies.items())},
+        "latency": harness.summary_ms(every),
+        "latency_by_operation": {
+            op: harness.summary_ms(v) for op, v in sorted(findings.latencies.items())
+        },
         "products_created": len(findings.created),
         "events": dict(findings.events),
         # Every socket should get one event per write of its tenant (channels-redis drops
@@ -305,106 +276,43 @@ def run_load(
     }
 
 
-def markdown(summary: dict) -> str:
-    lines = [
-        "# Load with isolation checks",
-        "",
-        f"{summary['clients']} HTTP clients for {summary['duration_s']:g} s across "
-        f"{len(summary['tenants'])} tenants, plus {summary['sockets']} WebSocket clients; "
-        f"one uvicorn process on 127.0.0.1 (`benchmarks/load.py`, run {summary.get('run_at')}, "
-        f"commit {summary.get('commit')}).",
-        "",
-        f"- responses: **{summary['responses']}** ({summary['requests_per_s']} req/s), "
-        f"products created: {summary['products_created']}",
-        f"- errors: **{summary['errors']}**; cross-tenant responses or events: "
-        f"**{len(summary['cross_tenant'])}**",
-        f"- socket events received: {summary['deliveries_received']} of "
-        f"{summary['deliveries_expected']} (one per write of the socket's tenant) on "
-        f"{summary['events'].get('sockets_open', 0)} sockets",
-        f"- latency, all requests: p50 **{summary['latency']['p50_ms']} ms**, "
-        f"p99 **{summary['latency']['p99_ms']} ms**",
-        "",
-        "| operation | requests | p50 ms | p99 ms | max ms |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    for op, figures in summary["latency_by_operation"].items():
-        lines.append(
-            f"| {op} | {figures['count']} | {figures['p50_ms']} | {figures['p99_ms']} "
-            f"| {figures['max_ms']} |"
-        )
-    machine = summary.get("machine", {})
-    lines += ["", f"Machine: {machine}", ""]
-    return "\n".join(lines)
-
-
-def run_test_for_report(
-    test: str, report_variable: str, env: dict[str, str], timeout: float
-) -> tuple[int, dict | None]:
-    """Run ``test`` with pytest (its own test database, as in CI) with ``env`` set; the test
-    writes its figures to the file named by ``report_variable``. (exit status, figures)"""
-    with tempfile.TemporaryDirectory() as scratch:
-        report = Path(scratch) / "report.json"
-        command = [sys.executable, "-m", "pytest", test, "-q", "-p", "no:cacheprovider", "-s"]
-        command += ["-o", f"timeout={int(timeout)}"]
-        environment = {**os.environ, **env, report_variable: str(report)}
-        status = subprocess.run(command, cwd=REPO_ROOT, env=environment).returncode
-        if not report.exists():
-            print(f"{test} wrote no results (exit {status})", file=sys.stderr)
-            return status, None
-        return status, json.loads(report.read_text())
-
-
-def run_facts(argv: list[str] | None) -> dict:
-    """When, where and from which commit a run was made."""
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True
-    ).stdout.strip()
-    dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=no"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    return {
-        "run_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "commit": commit + ("+changes" if dirty else ""),
-        "command": " ".join([Path(sys.argv[0]).name, *(sys.argv[1:] if argv is None else argv)]),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "load_average": [round(x, 2) for x in os.getloadavg()],
-        },
-    }
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main() -> int:
+    parser = harness.options(__doc__)
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--duration", type=float, default=60.0)
     parser.add_argument("--tenants", type=int, default=3)
     parser.add_argument("--sockets", type=int, default=2, help="WebSocket clients per tenant")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--results-dir", default=str(REPO_ROOT / "benchmarks" / "results"))
-    args = parser.parse_args(argv)
-    results = Path(args.results_dir)
-    results.mkdir(parents=True, exist_ok=True)
-    env = {
-        "ATRIUM_LOAD_CLIENTS": str(args.clients),
-        "ATRIUM_LOAD_SECONDS": str(args.duration),
-        "ATRIUM_LOAD_TENANTS": str(args.tenants),
-        "ATRIUM_LOAD_SOCKETS": str(args.sockets),
-        "ATRIUM_LOAD_SEED": str(args.seed),
-    }
-    status, summary = run_test_for_report(
-        "tests/isolation/test_load_smoke.py", "ATRIUM_LOAD_REPORT", env, args.duration + 300
-    )
-    if summary is None:
+    args = parser.parse_args()
+    run = harness.Run("load", "Load with isolation checks", args)
+    sizes = {"CLIENTS": args.clients, "SECONDS": args.duration, "TENANTS": args.tenants}
+    sizes.update(SOCKETS=args.sockets, SEED=args.seed)
+    test = "tests/isolation/test_load_smoke.py"
+    status, s = harness.run_pytest_report(test, "ATRIUM_LOAD", sizes, args.duration + 300)
+    if s is None:
         return status or 1
-    summary.update(run_facts(argv))
-    (results / "load.json").write_text(json.dumps(summary, indent=2) + "\n")
-    (results / "load.md").write_text(markdown(summary))
-    print(markdown(summary))
-    return status
+    latencies = {**s["latency_by_operation"], "all": s["latency"]}
+    rows = [[op, f["n"], f["p50_ms"], f["p99_ms"], f["max_ms"]] for op, f in latencies.items()]
+    missing = s["deliveries_expected"] - s["deliveries_received"]
+    del s["error_samples"][5:]
+    written = run.finish(
+        parameters=sizes,
+        summary=s,
+        notes=[
+            f"{s['clients']} HTTP clients for {s['duration_s']:g} s across {len(s['tenants'])} "
+            f"tenants, plus {s['sockets']} WebSocket clients; one uvicorn on 127.0.0.1.",
+            f"Responses **{s['responses']}** ({s['requests_per_s']} req/s), products created "
+            f"{s['products_created']}; socket events received {s['deliveries_received']} of "
+            f"{s['deliveries_expected']} (one per write of the socket's tenant).",
+        ],
+        tables=[table("", "operation | requests | p50 ms | p99 ms | max ms", rows)],
+        targets=[
+            target("errors", s["errors"], "==", 0),
+            target("cross-tenant responses or events", len(s["cross_tenant"]), "==", 0),
+            target("socket deliveries missing", missing, "==", 0),
+        ],
+    )
+    return status or written
 
 
 if __name__ == "__main__":

@@ -1,37 +1,19 @@
-"""Tasks of the Celery part of ``benchmarks/realtime.py``, on Atrium's app (``config.celery``).
+"""Tasks of the Celery part of ``benchmarks/realtime.py`` on Atrium's app (``config.celery``),
+imported by its worker (``--include benchmarks.rt_tasks``). Both INCR a counter the benchmark
+polls, the least a task can do and still be seen to finish:
 
-The bench's Atrium worker imports this module (``celery -A config.celery worker -I
-benchmarks.rt_tasks``). Both tasks do the same, the least a task can do and still be seen
-to finish: INCR a counter in the bench's Redis DB, which the benchmark polls.
-
-* ``bench.rt.tenant_noop``: ``@tenant_task``, the tenant-aware base (``TenantTask``),
-  sent inside ``tenant_scope(tenant)``;
-* ``bench.rt.atrium_plain_noop``: the same app and worker, Celery's own ``celery.Task``
-  as its base (``base=`` given explicitly: the app's default class is ``ScopedTask``).
-
-The plain Celery baseline without Atrium in the worker at all is ``benchmarks/rt_plain.py``.
+* ``bench.rt.tenant_noop``: ``@tenant_task``, the tenant-aware base, sent in ``tenant_scope``;
+* ``bench.rt.atrium_plain_noop``: the same app and worker, Celery's own ``celery.Task`` as its
+  base (given explicitly: the app's default class is Atrium's).
 """
 
 from __future__ import annotations
 
-import os
-
 import celery
-import redis
 
 from atrium.platform.tasks import tenant_task
+from benchmarks.rt_plain import counter
 from config.celery import app
-
-COUNTER_URL_ENV = "ATRIUM_BENCH_RT_COUNTER_URL"
-_counter: redis.Redis | None = None
-
-
-def counter() -> redis.Redis:
-    """One client per worker process (created after the fork, on first use)."""
-    global _counter
-    if _counter is None:
-        _counter = redis.Redis.from_url(os.environ[COUNTER_URL_ENV])
-    return _counter
 
 
 @tenant_task(name="bench.rt.tenant_noop")

@@ -1,213 +1,95 @@
 #!/usr/bin/env python
-"""Scale benchmark: thousands of tenants on one machine, and migrations over them.
+"""Scale: thousands of tenants on one machine, and migrations over them.
 
-Two commands, each on a database of its own (dropped and re-created; its name must
-contain ``bench``) and a Redis DB of its own:
-
-``tenants``: provisions tenants through the service the CLI calls
-(``atrium.tenants.provisioning.tenant_create``, pool empty: template clones), each with a
-small catalog (``catalog.services``), up to each size of ``--sizes``; at each size it
-records provisioning p50/p99 and rate, the database size, the latency of an authenticated
-product list on random tenants through a real server (uvicorn, psycopg pool), the memory
-of the web process and of a Celery worker after a fan-out to every tenant, and the memory of
-a PostgreSQL backend after requests touched ``--touch`` different tenants.
+``tenants``: provisions tenants through ``tenant_create`` (pool empty: template clones), each
+with a small catalog (``catalog.services``), up to each of ``--sizes``; at each size it
+records provisioning times (wall and CPU, first and last 100), three CLI creations, the
+database and catalog size, the latency of an uncached product list on random tenants through
+one uvicorn (psycopg pool), the memory of the web process, of a Celery worker after a fan-out
+to every tenant, and of one PostgreSQL backend as it serves ``--touch`` different tenants.
 
 ``migrate``: over ``--tenants`` tenants, ``tenants migrate`` (the replay) with nothing to do
 and with three new migrations (a column + index on ``Product``, a new model with a foreign
-key to it, a ``RunPython`` control), side by side with django-tenants' ``migrate_schemas``
-(standard and multiprocessing executors) on the same tenants (``benchmarks/replay.py``).
+key to it, a ``RunPython`` control; ``benchmarks/replay.py``), beside django-tenants'
+``migrate_schemas`` (standard and multiprocessing executors), with every schema's catalog
+compared; plus a failure in one tenant and the rerun that fixes it.
 
-Results: benchmarks/results/scale-tenants.{json,md} and scale-migrate.{json,md}.
-
-    .venv/bin/python benchmarks/scale.py tenants --sizes 10,1000
-    .venv/bin/python benchmarks/scale.py tenants --sizes 10,1000,10000
+    .venv/bin/python benchmarks/scale.py tenants --sizes 10,1000,10000 --workers 3
     .venv/bin/python benchmarks/scale.py migrate --tenants 1000
-    .venv/bin/python benchmarks/scale.py tenants --sizes 3,12 --results-dir /tmp/scale  # smoke
+    .venv/bin/python benchmarks/scale.py tenants --sizes 3,12 --sample 5 --requests 20 \\
+        --touch 10 --server-touch 10 --results-dir /tmp/scale                       # smoke
+    .venv/bin/python benchmarks/scale.py migrate --tenants 6 --results-dir /tmp/scale  # smoke
 """
 
 from __future__ import annotations
 
 import argparse
-import http.client
 import io
-import json
 import os
 import random
 import shlex
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
-from datetime import UTC, datetime
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
-from importlib import metadata
+from functools import partial
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import replay as replay_bench  # noqa: E402 (the root must be importable first)
-from benchmarks.common import (  # noqa: E402 (the repository root must be importable first)
-    RESULTS_DIR,
-    BenchmarkError,
-    children_of,
-    claim_redis_db,
-    cpu_seconds,
-    database_name,
-    drop_database,
-    free_port,
-    git_state,
-    log,
-    machine_basics,
-    percentile,
-    proc_status_kib,
-    pss_kib,
-    refuse_foreign_database,
-    summarize_ms,
-    write_atomically,
-)
+from benchmarks import harness
+from benchmarks import replay as replay_bench
+from benchmarks.harness import MIGRATE_SUMMARY, REPO_ROOT, BenchmarkError, log, table, target
 
-SETTINGS_MODULE = "benchmarks.settings_scale"
-REDIS_MARKER_KEY = "atrium-bench:scale"
-BASE_DOMAIN = "localhost"
-OWNER_PASSWORD_FIELD = "owner_password"
-LIST_PATH = "/api/v1/catalog/products/?page_size=20"
-NONCE_PARAM = "bench_nonce"  # read by nothing in the view: every request misses the cache
-
+LIST_PATH = "/api/v1/catalog/products/?page_size=20"  # + bench_nonce: every request a miss
 RECYCLE_CONNECTION_EVERY = 200  # tenants provisioned per connection
-TARGET_LATENCY_RATIO = 1.2
-TARGET_PROVISIONING_DEGRADATION = 1.5
 
 
-# ----------------------------------------------------------------------------- arguments
+common = harness.options(__doc__, redis_db=9, add_help=False)
+parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+sub = parser.add_subparsers(dest="mode", required=True)
+tenants = sub.add_parser("tenants", parents=[common], help="provision up to each size")
+tenants.add_argument("--sizes", default="10,1000", help="comma-separated tenant counts")
+tenants.add_argument("--sample", type=int, default=200, help="tenants the timed lists hit")
+tenants.add_argument("--requests", type=int, default=600, help="timed product lists per size")
+tenants.add_argument("--touch", type=int, default=1000, help="tenants one backend serves")
+tenants.add_argument("--server-touch", type=int, default=1000, help="tenants the server serves")
+tenants.add_argument("--fanout-timeout", type=float, default=300)
+tenants.add_argument("--workers", type=int, default=1, help="provisioning threads")
+migrate = sub.add_parser("migrate", parents=[common], help="against migrate_schemas")
+migrate.add_argument("--tenants", type=int, default=1000)
+migrate.add_argument("--parallel", type=int, default=2, help="`tenants migrate --parallel`")
+migrate.add_argument("--dt-timeout", type=float, default=900, help="a longer run is extrapolated")
+for p in (tenants, migrate):
+    name = f"atrium_bench_scale{'_migrate' if p is migrate else ''}"
+    url = os.environ.get("ATRIUM_BENCH_DATABASE_URL", f"postgres://postgres@127.0.0.1/{name}")
+    p.add_argument("--database-url", default=url, help="its name must contain 'bench'")
+    p.add_argument("--products", type=int, default=5, help="products per tenant")
+    p.add_argument("--seed", type=int, default=7, help="picks the random tenants")
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
+args, run = harness.start(
+    parser,
+    lambda args: f"scale-{args.mode}",
+    "Scale",
+    "benchmarks.settings_scale",
+    DB_POOL="0",
+    ATRIUM_BASE_DOMAIN="localhost",
+    CELERY_RESULT_BACKEND="",
+)  # sets Django up
+run.title = f"Scale: {args.mode}"
 
-    def common(p: argparse.ArgumentParser, database: str) -> None:
-        p.add_argument(
-            "--database-url",
-            default=os.environ.get("ATRIUM_BENCH_DATABASE_URL", database),
-            help="Bench database (created and dropped; its name must contain 'bench').",
-        )
-        p.add_argument(
-            "--redis-url",
-            default=os.environ.get("ATRIUM_BENCH_REDIS_URL", "redis://127.0.0.1:6379/9"),
-            help="Redis DB of the benchmark's own: cache, routing, channel layer, broker.",
-        )
-        p.add_argument("--products", type=int, default=5, help="Products per tenant.")
-        p.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
-        p.add_argument("--keep", action="store_true", help="Keep the database at the end.")
-        p.add_argument("--seed", type=int, default=7, help="Random seed (tenant choice).")
+from django.core.management import call_command  # noqa: E402
+from django.db import connection, connections  # noqa: E402
+from django.test import Client  # noqa: E402
 
-    p = sub.add_parser("tenants", help="Provision up to each size and measure there.")
-    common(p, "postgres://postgres@127.0.0.1:5432/atrium_bench_scale")
-    p.add_argument("--sizes", default="10,1000", help="Comma-separated tenant counts.")
-    p.add_argument("--sample", type=int, default=200, help="Tenants the latency samples hit.")
-    p.add_argument("--requests", type=int, default=600, help="Timed product lists per size.")
-    p.add_argument(
-        "--touch", type=int, default=1000, help="Different tenants for the backend memory."
-    )
-    p.add_argument(
-        "--fanout-timeout", type=float, default=300, help="Seconds for the worker fan-out."
-    )
-    p.add_argument(
-        "--server-touch",
-        type=int,
-        default=1000,
-        help="Different tenants the server then serves (first request each).",
-    )
-    p.add_argument(
-        "--workers", type=int, default=1, help="Tenants provisioned at a time (threads)."
-    )
-
-    p = sub.add_parser("migrate", help="tenants migrate against django-tenants' migrate_schemas.")
-    common(p, "postgres://postgres@127.0.0.1:5432/atrium_bench_scale_migrate")
-    p.add_argument("--tenants", type=int, default=1000)
-    p.add_argument("--parallel", type=int, default=2, help="`tenants migrate --parallel`.")
-    p.add_argument(
-        "--dt-timeout",
-        type=float,
-        default=900,
-        help="Seconds one django-tenants run may take; a run cut there is extrapolated.",
-    )
-    args = parser.parse_args(argv)
-    if args.command == "tenants":
-        args.size_list = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
-        if not args.size_list or args.size_list[0] < 1:
-            parser.error("--sizes needs positive tenant counts")
-    return args
-
-
-# ----------------------------------------------------------------------------- setup
-
-
-def configure_environment(args: argparse.Namespace) -> None:
-    """For this process and its subprocesses; must run before django.setup()."""
-    os.environ["DJANGO_SETTINGS_MODULE"] = SETTINGS_MODULE
-    os.environ["DEBUG"] = "0"
-    os.environ["LOG_LEVEL"] = "WARNING"
-    os.environ["DATABASE_URL"] = args.database_url
-    os.environ["REDIS_URL"] = args.redis_url
-    os.environ["CHANNEL_REDIS_URL"] = args.redis_url
-    os.environ["CELERY_BROKER_URL"] = args.redis_url
-    os.environ["CELERY_RESULT_BACKEND"] = ""
-    os.environ["ATRIUM_BASE_DOMAIN"] = BASE_DOMAIN
-    # Provisioning takes the clone path: a refill task queued after each creation finds a
-    # target of 0 (and the queue is purged before a worker is started).
-    os.environ["ATRIUM_SPARE_POOL_SIZE"] = "0"
-    os.environ["ATRIUM_BENCH_DB_POOL"] = "0"  # this process; the server gets 1
-    os.environ["JWT_ACCESS_MINUTES"] = "600"
-    os.environ.pop("ATRIUM_BENCH_CATALOG_MIGRATIONS", None)
-
-
-def django_setup() -> None:
-    import django
-
-    django.setup()
-
-
-def manage(*arguments: str, env: dict | None = None, timeout: float | None = None):
-    """``manage.py <arguments>`` as a subprocess: (exit code, stdout, stderr, wall seconds)."""
-    started = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "manage.py", *arguments],
-        cwd=REPO_ROOT,
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    return proc.returncode, proc.stdout, proc.stderr, time.perf_counter() - started
-
-
-def machine_info() -> dict:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT version()")
-        pg_version = cursor.fetchone()[0]
-        settings_ = {}
-        for name in ("shared_buffers", "max_connections", "work_mem", "max_locks_per_transaction"):
-            cursor.execute(f"SHOW {name}")
-            settings_[name] = cursor.fetchone()[0]
-    return {
-        **machine_basics(),
-        "django": metadata.version("django"),
-        "django_tenants": metadata.version("django-tenants"),
-        "postgresql": pg_version.split(" on ")[0],
-        "postgresql_settings": settings_,
-        "load_average_1_5_15_at_end": [round(x, 2) for x in os.getloadavg()],
-    }
-
+from atrium.apps.catalog import services  # noqa: E402
+from atrium.apps.catalog.models import ProductStatus  # noqa: E402
+from atrium.platform.accounts.models import Role, User  # noqa: E402
+from atrium.tenants.context import public_scope, tenant_scope  # noqa: E402
+from atrium.tenants.provisioning import tenant_create  # noqa: E402
+from config.celery import app as celery_app  # noqa: E402
 
 # ----------------------------------------------------------------------------- provisioning
 
@@ -216,557 +98,335 @@ def slug_for(index: int) -> str:
     return f"t{index:05d}"
 
 
-def seed_catalog(tenant, products: int) -> None:
-    """A small catalog through the catalog's services: two categories, ``products`` items."""
-    from atrium.apps.catalog import services
-    from atrium.apps.catalog.models import ProductStatus
-    from atrium.platform.accounts.models import Role, User
-    from atrium.tenants.context import tenant_scope
-
-    with tenant_scope(tenant):
-        owner = User.objects.get(role=Role.OWNER)
-        categories = [services.category_create(name=n) for n in ("Tools", "Parts")]
-        for index in range(products):
-            services.product_create(
-                owner=owner,
-                name=f"Item {index + 1}",
-                sku=f"SKU-{index + 1:03d}",
-                price=Decimal(100 + index) / 10,
-                stock=index,
-                status=ProductStatus.ACTIVE,
-                category=categories[index % 2],
-            )
-
-
 class Fleet:
-    """The tenants provisioned so far: slug -> generated owner password, and timings."""
+    """The tenants provisioned so far (slug -> owner password) and their timings."""
 
     def __init__(self, products: int) -> None:
         self.products = products
         self.passwords: dict[str, str] = {}
-        self.create_seconds: list[float] = []
-        self.catalog_seconds: list[float] = []
-        # CPU of this process and of its PostgreSQL backend per tenant (create + catalog):
-        # unlike wall time, it does not grow when other work on the machine takes the CPUs.
-        self.cpu_seconds: list[float] = []
-        self.step_seconds: list[float] = []  # wall time of each grow_to()
+        self.create, self.catalog, self.cpu, self.steps = [], [], [], []
 
     def grow_to(self, total: int, workers: int = 1) -> None:
-        """Provision tenants up to ``total``, ``workers`` at a time (threads, a connection each)."""
-        import threading
-
-        start = len(self.passwords)
-        results: dict[int, tuple] = {}
-        failures: list[BaseException] = []
-        progress = {"done": 0}
-        lock = threading.Lock()
+        """Up to ``total`` tenants, ``workers`` threads at a time, a connection each; a
+        backend that made many schemas carries their catalog entries, so each thread starts
+        a fresh connection every ``RECYCLE_CONNECTION_EVERY`` tenants."""
+        start, results = len(self.passwords), {}
 
         def work(first: int) -> None:
-            from django.db import connection
-
             try:
                 for count, index in enumerate(range(first, total, workers), 1):
-                    results[index] = self._provision_one(index)
+                    results[index] = self.provision(index)
                     if count % RECYCLE_CONNECTION_EVERY == 0:
-                        # A backend that made many schemas carries their catalog entries:
-                        # 35 % more CPU per creation after 1,000 (measured), so bulk
-                        # provisioning starts a fresh one, as DB_POOL_MAX_USES does for requests.
                         connection.close()
-                    with lock:
-                        progress["done"] += 1
-                        done = progress["done"]
-                    if done % 250 == 0:
-                        log(f"  provisioned {start + done}/{total}")
-            except BaseException as exc:  # re-raised in the caller
-                failures.append(exc)
             finally:
                 connection.close()
 
         started = time.perf_counter()
-        threads = [threading.Thread(target=work, args=(start + k,)) for k in range(workers)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        if failures:
-            raise failures[0]
-        self.step_seconds.append(round(time.perf_counter() - started, 1))
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(work, range(start, start + workers)))  # re-raises a failure
+        self.steps.append(round(time.perf_counter() - started, 1))
         for index in range(start, total):
             slug, password, create, catalog, cpu = results[index]
             self.passwords[slug] = password
-            self.create_seconds.append(create)
-            self.catalog_seconds.append(catalog)
-            self.cpu_seconds.append(cpu)
-        recent = self.create_seconds[-250:]
-        log(
-            f"  provisioned {total}: last 250 tenant_create p50 "
-            f"{percentile(recent, 0.5) * 1000:.1f} ms, catalog p50 "
-            f"{percentile(self.catalog_seconds[-250:], 0.5) * 1000:.1f} ms"
-        )
+            self.create.append(create)
+            self.catalog.append(catalog)
+            self.cpu.append(cpu)
 
-    def _provision_one(self, index: int) -> tuple:
-        from django.db import connection
-
-        from atrium.tenants.context import public_scope
-        from atrium.tenants.provisioning import tenant_create
-
+    def provision(self, index: int) -> tuple:
+        """``tenant_create`` and a catalog: wall times, and the CPU of this thread plus its
+        PostgreSQL backend (not inflated by other work on the machine, unlike wall time)."""
         slug = slug_for(index)
         with public_scope():
             connection.ensure_connection()
             backend = connection.connection.info.backend_pid
-            cpu_before = time.thread_time() + (cpu_seconds(backend) or 0.0)
+            cpu = time.thread_time() + (harness.cpu_seconds(backend) or 0.0)
             started = time.perf_counter()
-            result = tenant_create(
-                slug=slug, name=f"Scale {slug}", owner_email=f"owner@{slug}.test"
-            )
+            result = tenant_create(slug=slug, name=slug, owner_email=f"owner@{slug}.test")
             created = time.perf_counter()
-            seed_catalog(result.tenant, self.products)
+            with tenant_scope(result.tenant):
+                owner = User.objects.get(role=Role.OWNER)
+                categories = [services.category_create(name=n) for n in ("Tools", "Parts")]
+                for n in range(1, self.products + 1):
+                    item = {"name": f"Item {n}", "sku": f"SKU-{n:03d}", "price": Decimal(n)}
+                    category, active = categories[n % 2], ProductStatus.ACTIVE
+                    services.product_create(owner=owner, category=category, status=active, **item)
             finished = time.perf_counter()
-            cpu = time.thread_time() + (cpu_seconds(backend) or 0.0) - cpu_before
+            cpu = time.thread_time() + (harness.cpu_seconds(backend) or 0.0) - cpu
         return slug, result.owner_password, created - started, finished - created, cpu
 
-
-def provisioning_figures(fleet: Fleet, upto: int, previous: int) -> dict:
-    """Per-tenant provisioning (tenant_create, then catalog) and the first/last 100 rate."""
-    create = fleet.create_seconds[:upto]
-    catalog = fleet.catalog_seconds[:upto]
-    both = [a + b for a, b in zip(create, catalog, strict=True)]
-    figures = {
-        "tenant_create_all": summarize_ms(create, keep_samples=False),
-        "catalog_all": summarize_ms(catalog, keep_samples=False),
-        "tenant_create_since_previous_size": summarize_ms(create[previous:], keep_samples=False),
-        "wall_seconds_of_each_step": fleet.step_seconds,
-        "total_seconds_tenant_create": round(sum(create), 1),
-        "total_seconds_with_catalog": round(sum(both), 1),
-    }
-    if upto >= 200:
-        first, last = both[:100], both[-100:]
-        figures["first_100_mean_ms"] = round(sum(first) / 100 * 1000, 2)
-        figures["last_100_mean_ms"] = round(sum(last) / 100 * 1000, 2)
-        figures["first_100_per_second"] = round(100 / sum(first), 1)
-        figures["last_100_per_second"] = round(100 / sum(last), 1)
-        figures["degradation_last_over_first"] = round(sum(last) / sum(first), 3)
-        cpu = fleet.cpu_seconds[:upto]
-        figures["cpu_first_100_mean_ms"] = round(sum(cpu[:100]) / 100 * 1000, 2)
-        figures["cpu_last_100_mean_ms"] = round(sum(cpu[-100:]) / 100 * 1000, 2)
-        figures["cpu_degradation_last_over_first"] = round(sum(cpu[-100:]) / sum(cpu[:100]), 3)
-    return figures
+    def figures(self, upto: int) -> dict:
+        both = [a + b for a, b in zip(self.create[:upto], self.catalog[:upto], strict=True)]
+        figures = {
+            "tenant_create": harness.summary_ms(self.create[:upto]),
+            "catalog": harness.summary_ms(self.catalog[:upto]),
+            "wall_seconds_of_each_step": self.steps,
+        }
+        if upto >= 200:
+            cpu = self.cpu[:upto]
+            figures["last_over_first_100"] = round(sum(both[-100:]) / sum(both[:100]), 3)
+            figures["cpu_last_over_first_100"] = round(sum(cpu[-100:]) / sum(cpu[:100]), 3)
+        return figures
 
 
-def cli_creations(count: int, offset: int) -> dict:
-    """A few creations through the real CLI (``tenants create``), wall time per process."""
-    seconds, reported = [], []
-    for index in range(count):
-        slug = f"cli{offset:05d}x{index}"
-        code, out, err, wall = manage(
-            "tenants", "create", slug, "--name", f"CLI {slug}", "--owner-email",
-            f"owner@{slug}.test", "--json",
-        )  # fmt: skip
-        if code != 0:
-            raise BenchmarkError(f"`tenants create {slug}` failed ({code}): {err or out}")
-        seconds.append(wall)
-        reported.append(json.loads(out)["seconds"])
-    return {
-        "count": count,
-        "wall_seconds": [round(s, 3) for s in seconds],
-        "reported_seconds": reported,
-        "note": "wall includes Python and Django start-up of each `manage.py` process",
-    }
+def sql(statement: str, *params) -> list:
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        return cursor.fetchall() if cursor.description else []
 
 
 def database_figures() -> dict:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_database_size(current_database()), "
-            "(SELECT count(*) FROM pg_class), (SELECT count(*) FROM pg_attribute), "
-            "pg_total_relation_size('pg_catalog.pg_class') + "
-            "pg_total_relation_size('pg_catalog.pg_attribute') + "
-            "pg_total_relation_size('pg_catalog.pg_depend') + "
-            "pg_total_relation_size('pg_catalog.pg_index')"
-        )
-        size, classes, attributes, catalog = cursor.fetchone()
-    return {
-        "database_mib": round(size / 1024**2, 1),
-        "pg_class_rows": classes,
-        "pg_attribute_rows": attributes,
-        "catalog_tables_mib": round(catalog / 1024**2, 1),
-    }
+    ((size, classes, attributes),) = sql(
+        "SELECT pg_database_size(current_database()), (SELECT count(*) FROM pg_class), "
+        "(SELECT count(*) FROM pg_attribute)"
+    )
+    mib = round(size / 1024**2, 1)
+    return {"database_mib": mib, "pg_class_rows": classes, "pg_attribute_rows": attributes}
 
 
-# ----------------------------------------------------------------------------- HTTP
+# ----------------------------------------------------------------------------- at each size
 
 
-class Server:
-    """``uvicorn config.asgi:application``, one process, psycopg pool on."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
-        self.log_path = workdir / f"uvicorn-{self.port}.log"
-        self._log = open(self.log_path, "wb")  # noqa: SIM115 (closed in stop())
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
-             "--port", str(self.port), "--no-access-log", "--log-level", "warning"],
-            cwd=REPO_ROOT,
-            env={**os.environ, "ATRIUM_BENCH_DB_POOL": "1"},
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-
-    def request(self, method: str, path: str, host: str, headers=None, body=None):
-        for attempt in (1, 2):
-            try:
-                self.conn.request(
-                    method, path, body=body, headers={"Host": host, **(headers or {})}
-                )
-                response = self.conn.getresponse()
-                return (
-                    response.status,
-                    {k.lower(): v for k, v in response.getheaders()},
-                    response.read(),
-                )
-            except (http.client.HTTPException, ConnectionError):
-                self.conn.close()
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
-
-    def wait_ready(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise BenchmarkError(f"uvicorn exited: {self.log_path.read_text()[-2000:]}")
-            try:
-                if self.request("GET", "/healthz", f"{slug_for(0)}.{BASE_DOMAIN}")[0] == 200:
-                    return
-            except OSError:
-                self.conn.close()
-            time.sleep(0.2)
-        raise BenchmarkError(f"uvicorn did not answer /healthz in {timeout:.0f} s")
-
-    def login(self, slug: str, password: str) -> str:
-        status, _, payload = self.request(
-            "POST",
-            "/api/v1/auth/token/",
-            f"{slug}.{BASE_DOMAIN}",
-            {"Content-Type": "application/json"},
-            json.dumps({"email": f"owner@{slug}.test", "password": password}),
-        )
-        if status != 200:
-            raise BenchmarkError(f"Login on {slug} answered {status}: {payload[:300]!r}")
-        return json.loads(payload)["access"]
-
-    def product_list(self, slug: str, token: str, nonce: str, products: int) -> float:
-        started = time.perf_counter()
-        status, headers, payload = self.request(
-            "GET",
-            f"{LIST_PATH}&{NONCE_PARAM}={nonce}",
-            f"{slug}.{BASE_DOMAIN}",
-            {"Authorization": f"Bearer {token}"},
-        )
-        elapsed = time.perf_counter() - started
-        if status != 200:
-            raise BenchmarkError(f"Product list on {slug} answered {status}: {payload[:300]!r}")
-        if headers.get("x-cache") != "miss" or json.loads(payload)["count"] != products:
-            raise BenchmarkError(f"Product list on {slug}: not an uncached list of {products}")
-        return elapsed
-
-    def rss_kib(self) -> int | None:
-        return proc_status_kib(self.proc.pid, "VmRSS")
-
-    def stop(self) -> None:
-        self.conn.close()
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-        self._log.close()
+def cli_creations(count: int, offset: int) -> list[float]:
+    """Creations through the real CLI: wall time, Python's and Django's start-up included."""
+    seconds = []
+    for n in range(count):
+        slug = f"cli{offset:05d}x{n}"
+        create = ("tenants", "create", slug, "--name", slug, "--owner-email", f"o@{slug}.test")
+        seconds.append(round(harness.manage(*create).seconds, 2))
+    return seconds
 
 
-def backends_of_others() -> list[dict]:
-    """The bench database's backends other than this process's own, with their memory."""
-    from django.db import connection
+def product_list(server, slug: str, token: str, nonce: str, products: int) -> float:
+    started = time.perf_counter()
+    response = server.get(f"{slug}.localhost", f"{LIST_PATH}&bench_nonce={nonce}", token=token)
+    elapsed = time.perf_counter() - started
+    if response.status_code != 200 or response.headers.get("X-Cache") != "miss":
+        raise BenchmarkError(f"list on {slug}: {response.status_code} {response.text[:200]}")
+    if response.json()["count"] != products:
+        raise BenchmarkError(f"list on {slug}: not the {products} products seeded")
+    return elapsed
 
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pid, state FROM pg_stat_activity WHERE datname = current_database() "
+
+def measure_http(args, fleet: Fleet, size: int, rng: random.Random) -> dict:
+    """Timed lists on ``--sample`` tenants, then first lists on ``--server-touch`` others,
+    through one uvicorn with the psycopg pool; its pooled backends' memory afterwards."""
+    slugs = sorted(fleet.passwords)
+    sample = rng.sample(slugs, min(args.sample, len(slugs)))
+    with harness.server({"DB_POOL": "1"}) as server:
+        tokens = {
+            s: server.login(f"{s}.localhost", f"owner@{s}.test", fleet.passwords[s]) for s in sample
+        }
+        for slug in sample:  # untimed: the timed lists hit tenants the process has seen
+            product_list(server, slug, tokens[slug], f"w{size}-{slug}", fleet.products)
+        timings = []
+        for n in range(args.requests):
+            slug = rng.choice(sample)
+            timings.append(product_list(server, slug, tokens[slug], f"{size}-{n}", fleet.products))
+        first = []
+        for slug in rng.sample(slugs, min(args.server_touch, len(slugs))):
+            token = tokens.get(slug) or server.login(
+                f"{slug}.localhost", f"owner@{slug}.test", fleet.passwords[slug]
+            )
+            first.append(product_list(server, slug, token, f"t{size}-{slug}", fleet.products))
+        backends = sql(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
             "AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
         )
-        rows = cursor.fetchall()
-    return [
-        {
-            "pid": pid,
-            "state": state,
-            "rss_kib": proc_status_kib(pid, "VmRSS"),
-            "pss_kib": pss_kib(pid),
+        return {
+            "product_list": harness.summary_ms(timings),
+            "first_list_per_tenant": harness.summary_ms(first),
+            "web_rss_mib": round(harness.memory_kib(server.pid) / 1024, 1),
+            "server_backends_pss_mib": [
+                round((harness.memory_kib(pid, "Pss") or 0) / 1024, 1) for (pid,) in backends
+            ],
         }
-        for pid, state in rows
-    ]
 
 
-def own_backend_memory() -> dict:
-    """This connection's backend: all memory contexts, and CacheMemoryContext with children."""
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT sum(total_bytes), "
-            # The relation cache and its per-index children (PostgreSQL 15 has no path).
-            "sum(total_bytes) FILTER (WHERE 'CacheMemoryContext' IN (name, parent)) "
-            "FROM pg_backend_memory_contexts"
-        )
-        total, cache = cursor.fetchone()
-        cursor.execute("SELECT pg_backend_pid()")
-        pid = cursor.fetchone()[0]
-    return {
-        "contexts_total_kib": round(total / 1024),
-        "cache_memory_context_kib": round((cache or 0) / 1024),
-        "rss_kib": proc_status_kib(pid, "VmRSS"),
-        "pss_kib": pss_kib(pid),
-    }
+def backend_memory() -> dict:
+    """This connection's backend: all its memory contexts, the catalog cache, RSS and PSS."""
+    ((total, cache, pid),) = sql(
+        "SELECT sum(total_bytes), sum(total_bytes) FILTER (WHERE 'CacheMemoryContext' IN "
+        "(name, parent)), pg_backend_pid() FROM pg_backend_memory_contexts"
+    )
+    memory = {"all_kib": round(total / 1024), "cache_kib": round((cache or 0) / 1024)}
+    return {**memory, "rss_kib": harness.memory_kib(pid), "pss_kib": harness.memory_kib(pid, "Pss")}
 
 
 def measure_backend_growth(fleet: Fleet, touch: int, rng: random.Random) -> dict:
-    """One backend serves authenticated product lists of ``touch`` different tenants.
-
-    In process, through Django's test client, which keeps the connection open between
-    requests (a pooled connection in the server does the same): the growth of that
-    backend's memory per tenant touched is what a long-lived pooled connection pays.
-    """
-    from django.db import connection
-    from django.test import Client
-
+    """One connection (Django's test client keeps it, as a pooled one is kept) serves a login
+    and a list on ``touch`` different tenants: its backend's memory along the way."""
     slugs = rng.sample(sorted(fleet.passwords), min(touch, len(fleet.passwords)))
-    client = Client()
+    client, curve = Client(), []
     connection.close()
-    checkpoints = sorted({0, 1, 10, 100, 250, 500, len(slugs)} & set(range(len(slugs) + 1)))
-    curve = []
-    started = time.perf_counter()
-    for index, slug in enumerate(slugs):
-        if index in checkpoints:
-            curve.append({"tenants_touched": index, **own_backend_memory()})
-        host = f"{slug}.{BASE_DOMAIN}"
-        login = client.post(
-            "/api/v1/auth/token/",
-            {"email": f"owner@{slug}.test", "password": fleet.passwords[slug]},
-            content_type="application/json",
-            HTTP_HOST=host,
-        )
-        if login.status_code != 200:
-            raise BenchmarkError(f"in-process login on {slug}: {login.status_code}")
+    for n, slug in enumerate(slugs):
+        if n in (0, 10, 100, 1000):
+            curve.append([n, backend_memory()])
+        host, credentials = f"{slug}.localhost", {"email": f"owner@{slug}.test"}
+        credentials["password"] = fleet.passwords[slug]
+        login = client.post("/api/v1/auth/token/", credentials, "application/json", HTTP_HOST=host)
+        token = f"Bearer {login.json()['access']}"
         listing = client.get(
-            f"{LIST_PATH}&{NONCE_PARAM}=mem{index}",
-            HTTP_HOST=host,
-            HTTP_AUTHORIZATION=f"Bearer {login.json()['access']}",
+            f"{LIST_PATH}&bench_nonce=m{n}", HTTP_HOST=host, HTTP_AUTHORIZATION=token
         )
-        if listing.status_code != 200 or listing.json()["count"] != fleet.products:
+        if listing.status_code != 200:
             raise BenchmarkError(f"in-process list on {slug}: {listing.status_code}")
-    curve.append({"tenants_touched": len(slugs), **own_backend_memory()})
-    first, last = curve[0], curve[-1]
-    per_tenant = (
-        (last["cache_memory_context_kib"] - first["cache_memory_context_kib"]) / len(slugs)
-        if slugs
-        else 0.0
-    )
+    curve.append([len(slugs), backend_memory()])
     connection.close()
+    growth = (curve[-1][1]["cache_kib"] - curve[0][1]["cache_kib"]) / max(1, len(slugs))
+    return {"curve": curve, "cache_kib_per_tenant": round(growth, 1)}
+
+
+def measure_worker(args, size: int, redis_client) -> dict:
+    """A Celery worker (prefork, 2 processes) runs one fan-out to every active tenant."""
+    celery_app.control.purge()  # the refills tenant_create() queued are not this test's
+    with harness.worker() as worker:
+        idle = sum(harness.memory_kib(pid) or 0 for pid in worker.pids())
+        started = time.perf_counter()
+        celery_app.send_task("platform.run_for_active_tenants", args=["catalog.recompute_stats"])
+        deadline, finished = time.monotonic() + args.fanout_timeout, False
+        while not finished and time.monotonic() < deadline:
+            time.sleep(0.5)
+            active = celery_app.control.inspect(timeout=1).active() or {}
+            finished = redis_client.llen("celery") == 0 and not any(active.values())
+        after = sum(harness.memory_kib(pid) or 0 for pid in worker.pids())
+    celery_app.control.purge()
     return {
-        "tenants_touched": len(slugs),
-        "seconds": round(time.perf_counter() - started, 1),
-        "curve": curve,
-        "cache_growth_kib_per_tenant": round(per_tenant, 1),
+        "fanout_seconds": round(time.perf_counter() - started, 1),
+        "finished": finished,
+        "rss_mib_idle": round(idle / 1024),
+        "rss_mib_after": round(after / 1024),
     }
 
 
-def measure_http(args, fleet: Fleet, size: int, rng: random.Random, workdir: Path) -> dict:
-    from django.db import connections
-
-    sample = rng.sample(sorted(fleet.passwords), min(args.sample, len(fleet.passwords)))
-    server = Server(workdir)
-    try:
-        server.wait_ready()
-        tokens = {slug: server.login(slug, fleet.passwords[slug]) for slug in sample}
-        # One untimed list per sampled tenant first: the timed requests then measure a
-        # tenant the process has seen (routing directory, JWT key), not its first request.
-        for slug in sample:
-            server.product_list(slug, tokens[slug], f"w{size}-{slug}", fleet.products)
-        timings = []
-        for index in range(args.requests):
-            slug = rng.choice(sample)
-            timings.append(
-                server.product_list(slug, tokens[slug], f"{size}-{index}", fleet.products)
-            )
-        web_rss_after_sample = server.rss_kib()
-        # Then the server's pooled connections serve `touch` different tenants.
-        touch = rng.sample(sorted(fleet.passwords), min(args.server_touch, len(fleet.passwords)))
-        first_requests = []
-        for slug in touch:
-            token = tokens.get(slug) or server.login(slug, fleet.passwords[slug])
-            first_requests.append(
-                server.product_list(slug, token, f"t{size}-{slug}", fleet.products)
-            )
-        backends = backends_of_others()
-        connections.close_all()
-        return {
-            "sampled_tenants": len(sample),
-            "product_list": summarize_ms(timings),
-            "product_list_touching_many": {
-                "tenants": len(touch),
-                **summarize_ms(first_requests, keep_samples=False),
-            },
-            "web_rss_kib_after_sample": web_rss_after_sample,
-            "web_rss_kib_after_touching": server.rss_kib(),
-            "web_vmhwm_kib": proc_status_kib(server.proc.pid, "VmHWM"),
-            "server_backends_after_touching": backends,
-        }
-    finally:
-        server.stop()
-
-
-def measure_worker(args, size: int, redis_client, workdir: Path) -> dict:
-    """A Celery worker (prefork, 2 processes) runs one fan-out to every active tenant."""
-    from config.celery import app as celery_app
-
-    celery_app.control.purge()  # the pool refills tenant_create() queued: not this test's
-    log_path = workdir / f"worker-{size}.log"
-    with open(log_path, "wb") as log_file:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=prefork",
-             "--concurrency=2", "--without-gossip", "--without-mingle", "--loglevel=WARNING",
-             "-n", f"scale{size}@%h"],
-            cwd=REPO_ROOT, env=dict(os.environ), stdin=subprocess.DEVNULL,
-            stdout=log_file, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while not celery_app.control.ping(timeout=1) and time.monotonic() < deadline:
-            if worker.poll() is not None:
-                raise BenchmarkError(f"celery worker exited: {log_path.read_text()[-2000:]}")
-        tree = [worker.pid, *children_of(worker.pid)]
-        rss_idle = sum(proc_status_kib(pid, "VmRSS") or 0 for pid in tree)
-        started = time.perf_counter()
-        celery_app.send_task("platform.run_for_active_tenants", args=["catalog.recompute_stats"])
-        finished = False
-        deadline = time.monotonic() + args.fanout_timeout
-        while time.monotonic() < deadline:
-            time.sleep(0.5)
-            inspect = celery_app.control.inspect(timeout=1)
-            active = inspect.active() or {}
-            if redis_client.llen("celery") == 0 and not any(active.values()):
-                finished = True
-                break
-        elapsed = time.perf_counter() - started
-        tree = [worker.pid, *children_of(worker.pid)]
-        return {
-            "tenants": size,
-            "fanout_finished": finished,
-            "fanout_seconds": round(elapsed, 1),
-            "tasks_left_in_queue": redis_client.llen("celery"),
-            "worker_rss_kib_idle": rss_idle,
-            "worker_rss_kib_after_fanout": sum(proc_status_kib(p, "VmRSS") or 0 for p in tree),
-            "worker_processes": len(tree),
-        }
-    finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait(timeout=5)
-        celery_app.control.purge()
-
-
-def run_tenants(args: argparse.Namespace, redis_client, workdir: Path, results: dict) -> None:
-    from django.core.management import call_command
-
-    from atrium.tenants.context import public_scope
-
-    rng = random.Random(args.seed)
-    log("Migrating the bench database (public and template)…")
+def run_tenants(args, run, redis_client) -> int:
+    rng, fleet, sizes = random.Random(args.seed), Fleet(args.products), []
     call_command("tenants", "migrate", stdout=io.StringIO())
-    fleet = Fleet(args.products)
-    previous = 0
-    for size in args.size_list:
-        log(f"Provisioning up to {size} tenants…")
+    for size in sorted({int(s) for s in args.sizes.split(",")}):
+        log(f"provisioning up to {size} tenants")
         with public_scope():
             fleet.grow_to(size, args.workers)
-        log(f"At {size} tenants: CLI creations, database size, HTTP, memory, worker…")
-        cli = cli_creations(3, size)
-        db = database_figures()
-        http = measure_http(args, fleet, size, rng, workdir)
-        backend = measure_backend_growth(fleet, args.touch, rng)
-        worker = measure_worker(args, size, redis_client, workdir)
-        entry = {
-            "tenants": size,
-            "provisioning": provisioning_figures(fleet, size, previous),
-            "cli_create": cli,
-            "database": db,
-            "http": http,
-            "backend_memory": backend,
-            "worker": worker,
-            "load_average": [round(x, 2) for x in os.getloadavg()],
-            "at": datetime.now(UTC).isoformat(timespec="seconds"),
-        }
-        results["sizes"].append(entry)
-        results["targets"] = tenants_targets(results["sizes"])
-        write_tenants_results(args, results)
-        log(
-            f"  {size}: list p50 {http['product_list']['p50_ms']} ms, DB "
-            f"{db['database_mib']} MiB, backend cache +{backend['cache_growth_kib_per_tenant']} "
-            "KiB/tenant"
+        sizes.append(
+            {
+                "tenants": size,
+                "provisioning": fleet.figures(size),
+                "cli_create_seconds": cli_creations(3, size),
+                "database": database_figures(),
+                "http": measure_http(args, fleet, size, rng),
+                "backend_memory": measure_backend_growth(fleet, args.touch, rng),
+                "worker": measure_worker(args, size, redis_client),
+                "load_average": round(os.getloadavg()[0], 2),
+            }
         )
-        previous = size
 
+    def ms(summary: dict, *quantiles: int) -> str:
+        return " / ".join(f"{summary[f'p{q}_ms']:.1f}" for q in quantiles)
 
-def tenants_targets(sizes: list[dict]) -> list[dict]:
+    rows = []
+    for s in sizes:
+        p, h, w = s["provisioning"], s["http"], s["worker"]
+        rows.append(
+            [
+                s["tenants"],
+                ms(p["tenant_create"], 50, 99),
+                ms(p["catalog"], 50),
+                f"{p['wall_seconds_of_each_step'][len(rows)]:.0f} s",
+                f"{s['database']['database_mib'] / 1024:.2f} GiB",
+                s["database"]["pg_class_rows"],
+                ms(h["product_list"], 50, 95, 99),
+                ms(h["first_list_per_tenant"], 50, 99),
+                h["web_rss_mib"],
+                f"{w['rss_mib_idle']} → {w['rss_mib_after']}, {w['fanout_seconds']} s",
+                s["load_average"],
+            ]
+        )
+    first, last = sizes[0], sizes[-1]
     targets = []
-    smallest, largest = sizes[0], sizes[-1]
-    if largest is not smallest:
-        ratio = (
-            largest["http"]["product_list"]["p50_ms"] / smallest["http"]["product_list"]["p50_ms"]
-        )
+    if last is not first:
+        ratio = last["http"]["product_list"]["p50_ms"] / first["http"]["product_list"]["p50_ms"]
         targets.append(
-            {
-                "name": f"list p50 at {largest['tenants']} / at {smallest['tenants']} tenants",
-                "value": round(ratio, 3),
-                "target": f"<= {TARGET_LATENCY_RATIO}",
-                "met": ratio <= TARGET_LATENCY_RATIO,
-            }
+            target(f"list p50 at {last['tenants']} / at {first['tenants']}", ratio, "<=", 1.2)
         )
-    prov = largest["provisioning"]
-    if "degradation_last_over_first" in prov:
-        value = prov["degradation_last_over_first"]
+    if "last_over_first_100" in last["provisioning"]:
         targets.append(
-            {
-                "name": f"provisioning time, last 100 / first 100 (of {largest['tenants']})",
-                "value": value,
-                "target": f"<= {TARGET_PROVISIONING_DEGRADATION}",
-                "met": value <= TARGET_PROVISIONING_DEGRADATION,
-            }
+            target(
+                f"provisioning, last 100 / first 100 of {last['tenants']}",
+                last["provisioning"]["last_over_first_100"],
+                "<=",
+                1.5,
+            )
         )
-    return targets
+    curves = "; ".join(
+        f"at {s['tenants']}: "
+        + ", ".join(f"{n}: {m['cache_kib'] / 1024:.1f}" for n, m in s["backend_memory"]["curve"])
+        for s in sizes
+    )
+    return run.finish(
+        summary={"sizes": sizes},
+        notes=[
+            "Three creations through the CLI (`manage.py tenants create`, wall with Python's "
+            "start-up): "
+            + "; ".join(f"{s['tenants']}: {s['cli_create_seconds']} s" for s in sizes)
+            + ". Provisioning, last 100 / first 100 (wall, CPU of the process and its backend): "
+            + "; ".join(
+                f"{s['tenants']}: {s['provisioning'].get('last_over_first_100', '-')}, "
+                f"{s['provisioning'].get('cpu_last_over_first_100', '-')}"
+                for s in sizes
+            )
+            + ". Backend catalog cache per tenant served (KiB): "
+            + "; ".join(
+                f"{s['tenants']}: {s['backend_memory']['cache_kib_per_tenant']}" for s in sizes
+            )
+            + ".",
+            f"`CacheMemoryContext` (MiB) of one connection after serving n tenants: {curves}. "
+            "The server's pooled backends (PSS MiB) after its first lists: "
+            + "; ".join(f"{s['tenants']}: {s['http']['server_backends_pss_mib']}" for s in sizes)
+            + ".",
+        ],
+        tables=[
+            table(
+                "",
+                (
+                    "tenants | `tenant_create` p50 / p99 ms | catalog p50 ms"
+                    f" | provisioning wall since the previous size ({args.workers} threads)"
+                    " | DB size | `pg_class` rows"
+                    " | list p50 / p95 / p99 ms | first list of a tenant p50 / p99 ms"
+                    " | web RSS MiB | worker RSS MiB, fan-out | load avg (1 min)"
+                ),
+                rows,
+            )
+        ],
+        targets=targets,
+    )
 
 
-# ----------------------------------------------------------------------------- migrations
+# ----------------------------------------------------------------------------- migrate
 
-
-DJANGO_TENANTS_MIGRATE = (
-    "import os, sys, django; os.environ.setdefault('DJANGO_SETTINGS_MODULE', "
-    "'config.settings.dev'); django.setup(); "
+DJANGO_TENANTS_MIGRATE = (  # manage.py's migrate_schemas is Atrium's refusal: run theirs
+    "import django; django.setup(); "
     "from django_tenants.management.commands.migrate_schemas import Command; "
-    "Command().run_from_argv(['manage.py', *sys.argv[1:]])"
+    "import sys; Command().run_from_argv(['manage.py', *sys.argv[1:]])"
 )
 
 
+def ours(label: str, env: dict, *extra: str) -> dict:
+    done = harness.manage("tenants", "migrate", *extra, check=False, env=env)
+    found = MIGRATE_SUMMARY.search(done.stdout)
+    if found is None:
+        raise BenchmarkError(f"{label}: no summary ({done.returncode}): {done.stdout}{done.stderr}")
+    log(f"{label}: {done.seconds:.1f} s, {found[0]}")
+    return {
+        "command": shlex.join(["manage.py", "tenants", "migrate", *extra]),
+        "exit_code": done.returncode,
+        "seconds": round(done.seconds, 2),
+        "migrated": int(found["migrated"]),
+        "failed": int(found["failed"]),
+        "failures": [line for line in done.stderr.splitlines() if line.startswith("failed: ")],
+        "fallbacks": [line for line in done.stdout.splitlines() if line.startswith("Django's")],
+    }
+
+
 def django_tenants(label: str, executor: str, env: dict, timeout: float, tenants: int) -> dict:
-    """``migrate_schemas --executor <executor>``; a run cut by ``timeout`` is extrapolated."""
-    # manage.py's migrate_schemas is Atrium's refusal (atrium/tenants/management/refusal.py):
-    # run django-tenants' own command class directly.
+    """``migrate_schemas --executor``; a run cut at ``timeout`` is extrapolated, and says so."""
     command = [
         sys.executable,
         "-c",
@@ -777,188 +437,154 @@ def django_tenants(label: str, executor: str, env: dict, timeout: float, tenants
         "--noinput",
     ]
     started = time.perf_counter()
-    out_path = Path(tempfile.mkstemp(prefix="dt-migrate-", suffix=".log")[1])
-    with open(out_path, "w") as out:
-        proc = subprocess.Popen(
-            command, cwd=REPO_ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT
-        )
-        try:
-            code = proc.wait(timeout=timeout)
-            cut = False
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-            code, cut = None, True
-    wall = time.perf_counter() - started
-    text = out_path.read_text(errors="replace")
-    out_path.unlink()
-    # One "=== Starting migration" line per schema (public included) at verbosity 1.
-    started_schemas = text.count("=== Starting migration")
-    tenant_schemas = max(0, started_schemas - 1)
-    result = {
-        "command": shlex.join(["python", "manage.py", *command[3:]]),
-        "exit_code": code,
-        "wall_seconds": round(wall, 2),
-        "cut_at_timeout": cut,
-        "tenant_schemas_started": tenant_schemas,
-    }
-    if code not in (0, None):
-        raise BenchmarkError(f"{label} failed ({code}):\n{text[-3000:]}")
+    env = {**os.environ, **env}
+    proc = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        text, cut = proc.communicate(timeout=timeout)[0], False
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        text, cut = proc.communicate()[0], True
+    seconds = time.perf_counter() - started
+    if proc.returncode and not cut:
+        raise BenchmarkError(f"{label} failed: {text[-3000:]}")
+    started_schemas = max(0, text.count("=== Starting migration") - 1)  # public first
     if cut:
-        # Time per tenant schema so far, times every tenant: an estimate, and labelled so.
-        result["extrapolated_seconds"] = round(wall / max(tenant_schemas, 1) * tenants, 1)
-    log(f"  {label}: {result}")
-    return result
+        seconds = seconds / max(started_schemas, 1) * tenants
+    log(f"{label}: {seconds:.1f} s{' (extrapolated)' if cut else ''}")
+    return {
+        "command": f"migrate_schemas --executor {executor}",
+        "seconds": round(seconds, 2),
+        "extrapolated": cut,
+    }
 
 
-def dt_seconds(run: dict) -> float:
-    return run.get("extrapolated_seconds", run["wall_seconds"])
+def run_migrate(args, run) -> int:
+    """The replay (``tenants migrate``) against django-tenants on three migrations: see
+    ``benchmarks/replay.py``."""
+    call_command("tenants", "migrate", stdout=io.StringIO())
+    fleet = Fleet(args.products)
+    with public_scope():
+        fleet.grow_to(args.tenants)
+    connections.close_all()
+    packages = replay_bench.write_packages(run.workdir)
+    plain = {"PYTHONPATH": str(REPO_ROOT)}
+    mp = {"TENANT_MULTIPROCESSING_MAX_PROCESSES": str(args.parallel)}
+    parallel = ("--parallel", str(args.parallel))
+    dt = partial(django_tenants, timeout=args.dt_timeout, tenants=args.tenants)
 
+    def env(index: int) -> dict:
+        return {
+            "PYTHONPATH": f"{run.workdir}{os.pathsep}{REPO_ROOT}",
+            "ATRIUM_BENCH_CATALOG_MIGRATIONS": packages[index],
+        }
 
-# ----------------------------------------------------------------------------- output
-
-
-def fmt_kib(kib: int | None) -> str:
-    return "-" if kib is None else f"{kib / 1024:.1f}"
-
-
-def render_tenants(results: dict) -> str:
-    lines = [
-        "# Scale benchmark: tenants",
-        "",
-        f"Run {results['started_at']} with `{results['command']}`"
-        f"{' (in progress)' if not results.get('finished') else ''}.",
-        "",
-        "| tenants | tenant_create p50 / p99 ms | + catalog p50 ms | last/first 100 | DB MiB "
-        "| pg_class rows | list p50 / p99 ms | list, 1st request per tenant p50 ms "
-        "| web RSS MiB | worker RSS MiB (fan-out s) | backend cache KiB/tenant |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for s in results["sizes"]:
-        p, h, w, b = s["provisioning"], s["http"], s["worker"], s["backend_memory"]
-        lines.append(
-            f"| {s['tenants']} | {p['tenant_create_all']['p50_ms']:.1f} / "
-            f"{p['tenant_create_all']['p99_ms']:.1f} | {p['catalog_all']['p50_ms']:.1f} | "
-            f"{p.get('degradation_last_over_first', '-')} (CPU "
-            f"{p.get('cpu_degradation_last_over_first', '-')}) | {s['database']['database_mib']} | "
-            f"{s['database']['pg_class_rows']} | {h['product_list']['p50_ms']:.2f} / "
-            f"{h['product_list']['p99_ms']:.2f} | {h['product_list_touching_many']['p50_ms']:.2f} | "
-            f"{fmt_kib(h['web_rss_kib_after_touching'])} | "
-            f"{fmt_kib(w['worker_rss_kib_after_fanout'])} ({w['fanout_seconds']}"
-            f"{'' if w['fanout_finished'] else ', cut'}) | {b['cache_growth_kib_per_tenant']} |"
-        )
-    lines += ["", "Backend memory as one connection serves more tenants (in process):", ""]
-    for s in results["sizes"]:
-        curve = ", ".join(
-            f"{c['tenants_touched']}: {c['cache_memory_context_kib'] / 1024:.1f} MiB cache / "
-            f"{c['contexts_total_kib'] / 1024:.1f} MiB all"
-            for c in s["backend_memory"]["curve"]
-        )
-        lines.append(f"- at {s['tenants']} tenants: {curve}")
-        server = s["http"]["server_backends_after_touching"]
-        lines.append(
-            f"  - the server's pooled backends after {s['http']['product_list_touching_many']['tenants']}"
-            " tenants: "
-            + (
-                ", ".join(
-                    f"RSS {fmt_kib(x['rss_kib'])} / PSS {fmt_kib(x['pss_kib'])} MiB" for x in server
-                )
-                or "none open"
-            )
-        )
-    lines += render_targets(results.get("targets", []))
-    lines += [render_machine(results), ""]
-    return "\n".join(lines)
-
-
-def render_targets(targets: list[dict]) -> list[str]:
-    return [
-        "",
-        "| target | value | limit | met |",
-        "|---|---|---|:---:|",
-        *(
-            f"| {t['name']} | {t['value']} | {t['target']} | {'yes' if t['met'] else 'NO'} |"
-            for t in targets
+    r = {
+        "ours_noop": ours("no-op", plain, *parallel),
+        "dt_noop_standard": dt("dt no-op, standard", "standard", plain),
+        "dt_noop_multiprocessing": dt(
+            "dt no-op, multiprocessing", "multiprocessing", {**plain, **mp}
         ),
-        "",
-    ]
+    }
+    # One tenant made to fail (the column exists already), the others migrated; the rerun.
+    broken = slug_for(args.tenants // 2)
+    sql(f'ALTER TABLE "{broken}".catalog_product ADD COLUMN bench_note varchar(40)')
+    r["ours_failing"] = ours("column, one tenant failing", env(0), *parallel)
+    sql(f'ALTER TABLE "{broken}".catalog_product DROP COLUMN bench_note')
+    r["ours_rerun"] = ours("rerun after the fix", env(0), *parallel)
+    failure_handled = (
+        r["ours_failing"]["exit_code"] == 1
+        and r["ours_failing"]["failed"] == 1
+        and r["ours_rerun"]["migrated"] == 1
+        and not r["ours_rerun"]["exit_code"]
+    )
+    replay_bench.undo(*replay_bench.KINDS[0][:2])
+    equivalence = {}
+    for index, (kind, name, label, _body) in enumerate(replay_bench.KINDS):
+        r[f"ours_{kind}"] = ours(label, env(index), *parallel)
+        # The template is compared with nothing: tenants are clones of it, and a clone's
+        # copied indexes carry PostgreSQL's names, not Django's (tenants/template.py).
+        tenants = replay_bench.tenant_schemas()[1:]
+        after_replay = replay_bench.fingerprints(tenants)
+        reference = next(iter(after_replay.values()))
+        for executor, extra in (("standard", {}), ("multiprocessing", mp)):
+            replay_bench.undo(kind, name)
+            r[f"dt_{kind}_{executor}"] = dt(
+                f"dt {label}, {executor}", executor, {**env(index), **extra}
+            )
+        after_dt = replay_bench.fingerprints(tenants)
+        equivalence[kind] = {
+            "distinct_after_replay": len(set(after_replay.values())),
+            "dt_migrated_identical": sum(1 for p in after_dt.values() if p == reference),
+        }
+        replay_bench.undo(kind, name)
+        if index + 1 < len(replay_bench.KINDS):  # the next kind starts from this one
+            ours(f"{label} (re-applied, untimed)", env(index), *parallel)
+    for kind, name, _label, _body in reversed(replay_bench.KINDS[:-1]):
+        replay_bench.undo(kind, name)
 
+    def row(case: str, key: str) -> list:
+        mine = r[f"ours_{key}"]["seconds"]
+        cells = [case, mine]
+        for executor in ("standard", "multiprocessing"):
+            theirs = r[f"dt_{key}_{executor}"]
+            cells += [
+                f"{theirs['seconds']}{' (extrapolated)' if theirs['extrapolated'] else ''}",
+                f"{theirs['seconds'] / mine:.1f}x",
+            ]
+        return cells
 
-def render_machine(results: dict) -> str:
-    m = results.get("machine") or {}
-    if not m:
-        return ""
-    return (
-        f"Machine: {m['nproc']} CPUs ({m['cpu_model']}), {m['memory_gib']} GiB RAM, "
-        f"{m['postgresql']} (shared_buffers {m['postgresql_settings']['shared_buffers']}), "
-        f"Python {m['python']}, Django {m['django']}, django-tenants {m['django_tenants']}; "
-        f"load average at start {results['load_average_at_start']}, at end "
-        f"{m['load_average_1_5_15_at_end']} (other work shared the 2 CPUs). Git "
-        f"{(results['git']['commit'] or '?')[:12]}{' (dirty)' if results['git']['dirty'] else ''}."
+    column = r["ours_column_index"]["seconds"]
+    ratio = min(r[f"dt_column_index_{e}"]["seconds"] for e in ("standard", "multiprocessing"))
+    differing = sum(e["distinct_after_replay"] - 1 for e in equivalence.values())
+    return run.finish(
+        summary={"runs": r, "equivalence": equivalence, "database": database_figures()},
+        notes=[
+            f"{args.tenants} tenants, `--parallel {args.parallel}`. With one tenant failing: "
+            f"`{(r['ours_failing']['failures'] or ['no failure reported'])[0][:160]}`, exit "
+            f"{r['ours_failing']['exit_code']}; the rerun migrated {r['ours_rerun']['migrated']}.",
+            "Fallbacks: " + "; ".join(r["ours_runpython"]["fallbacks"] or ["none"]),
+        ],
+        tables=[
+            table(
+                "",
+                "case | ours s | dt standard s | dt / ours | dt multiprocessing s | dt / ours",
+                [row("no-op", "noop")]
+                + [row(label, kind) for kind, _n, label, _b in replay_bench.KINDS],
+            ),
+            table(
+                "Equivalence (catalog of every tenant schema, schema name removed)",
+                "migration | distinct catalogs after the replay | dt-migrated schemas identical",
+                [
+                    [k, e["distinct_after_replay"], e["dt_migrated_identical"]]
+                    for k, e in equivalence.items()
+                ],
+            ),
+        ],
+        targets=[
+            target(f"new column + index, {args.tenants} tenants (s)", column, "<=", 30),
+            target("new column + index: django-tenants / ours", ratio / column, ">=", 10),
+            target(
+                f"new model, {args.tenants} tenants (s)", r["ours_new_model"]["seconds"], "<=", 30
+            ),
+            target("schemas whose catalog differs after the replay", differing, "==", 0),
+            target(
+                "one failing tenant reported, the others migrated, rerun fixes it",
+                failure_handled,
+                "==",
+                True,
+            ),
+        ],
     )
 
 
-def write_tenants_results(args, results: dict) -> None:
-    write_atomically(args.results_dir / "scale-tenants.json", json.dumps(results, indent=2) + "\n")
-    write_atomically(args.results_dir / "scale-tenants.md", render_tenants(results))
-
-
-# ----------------------------------------------------------------------------- main
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    refuse_foreign_database(args.database_url)
-    configure_environment(args)
-    started = time.perf_counter()
-    results = {
-        "benchmark": f"scale-{args.command}",
-        "command": shlex.join([".venv/bin/python", "benchmarks/scale.py", *sys.argv[1:]]),
-        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "parameters": {
-            k: (str(v) if isinstance(v, Path) else v)
-            for k, v in vars(args).items()
-            if k not in ("command",)
-        },
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-        "git": git_state(),
-    }
-    redis_client = claim_redis_db(args.redis_url, REDIS_MARKER_KEY)
-    log(f"Creating database {database_name(args.database_url)!r}…")
-    drop_database(args.database_url, create_again=True)
-    workdir = Path(tempfile.mkdtemp(prefix="atrium-scale-"))
+def main() -> int:
     try:
-        django_setup()
-        if args.command == "tenants":
-            results["sizes"] = []
-            run_tenants(args, redis_client, workdir, results)
-        else:
-            results["runs"] = {}
-            replay_bench.run_migrate(args, workdir, results)
-        results["machine"] = machine_info()
-        results["finished"] = True
+        if args.mode == "tenants":
+            return run_tenants(args, run, run.claimed[0])
+        return run_migrate(args, run)
     finally:
-        from django.db import connections
-
-        connections.close_all()
-        if not args.keep:
-            drop_database(args.database_url)
-            log(f"Dropped database {database_name(args.database_url)!r}.")
-        redis_client.flushdb()
-        shutil.rmtree(workdir, ignore_errors=True)
-    results["duration_seconds"] = round(time.perf_counter() - started, 1)
-    name = f"scale-{args.command}"
-    write_atomically(args.results_dir / f"{name}.json", json.dumps(results, indent=2) + "\n")
-    render = render_tenants if args.command == "tenants" else replay_bench.render_migrate
-    write_atomically(args.results_dir / f"{name}.md", render(results))
-    for t in results.get("targets", []):
-        print(f"{'met ' if t['met'] else 'MISS'}  {t['name']}: {t['value']} ({t['target']})")
-    return 0
+        run.close()
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BenchmarkError as exc:
-        print(f"scale benchmark: {exc}", file=sys.stderr)
-        sys.exit(2)
+    sys.exit(main())

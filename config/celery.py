@@ -16,8 +16,11 @@ if os.environ.get("ATRIUM_CELERY_ROOT_EXPLAINED") == "1":
     warnings.filterwarnings("ignore", category=SecurityWarning, message=".*superuser privileges")
 
 # Imported after DJANGO_SETTINGS_MODULE is set: the task bases read settings at run time.
+from atrium.platform.schedule import install as install_schedule
 from atrium.platform.tasks import AtriumCelery
 
 app = AtriumCelery("atrium")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# The beat schedule gains each app's periodic tenant work (AppConfig.tenant_periodic_tasks).
+install_schedule(app)

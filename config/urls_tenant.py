@@ -51,7 +51,7 @@ def tenant_home(request):
 
 api_v1 = [
     path("", include("atrium.platform.accounts.urls")),
-    path("catalog/", include("atrium.apps.catalog.urls")),
+    *api_urls.tenant_app_urls(),  # catalog/, and every other app of TENANT_APPS
     path("", include("atrium.platform.jobs.urls")),
 ]
 

@@ -74,7 +74,8 @@ trap 'exit 143' TERM
 # -q: no banners (40 lines that would bury the URLs); the log lines stay.
 "$BIN/celery" -q -A config.celery worker --loglevel=info --concurrency=2 -n "atrium-dev-$$@%h" &
 worker_pid=$!
-# Periodic work: the spare-pool top-up and each tenant's upkeep (CELERY_BEAT_SCHEDULE).
+# Periodic work: the spare-pool top-up (CELERY_BEAT_SCHEDULE) and each tenant's upkeep (its
+# apps' AppConfig.tenant_periodic_tasks, see atrium/platform/schedule.py).
 "$BIN/celery" -q -A config.celery beat --loglevel=info &
 beat_pid=$!
 

@@ -466,7 +466,7 @@ class Worker(ManagedProcess):
 class Beat(ManagedProcess):
     """``celery beat`` sending to ``worker``'s queue. With ``fan_out=(task, argument)`` its
     only entry fans ``task(argument)`` out to every active tenant each second, as beat does
-    for ``ATRIUM_TENANT_PERIODIC_TASKS`` (see ``tests/live_settings.py``)."""
+    for the apps' periodic tenant tasks (see ``tests/live_settings.py``)."""
 
     name = "celery-beat"
 

@@ -22,10 +22,10 @@ from django.conf import settings
 from django.db import connection
 from django_redis import get_redis_connection
 
-from atrium.tenants import provisioning, services
+from atrium.tenants import pool, provisioning, services, template
 from atrium.tenants.context import public_scope
+from atrium.tenants.directory import invalidate_directory
 from atrium.tenants.models import Tenant
-from atrium.tenants.routing import invalidate_directory
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TENANT_A = {"slug": "alpha", "name": "Alpha Ltd", "owner_email": "owner@alpha.test"}
@@ -47,8 +47,8 @@ def django_db_setup(
         )
         assert connection.settings_dict["NAME"].startswith("test_"), "not on a test database"
         get_redis_connection("default").flushdb()
-        provisioning.template_ensure()
-        provisioning.pool_fill(settings.ATRIUM_SPARE_POOL_SIZE)
+        template.template_ensure()
+        pool.pool_fill(settings.ATRIUM_SPARE_POOL_SIZE)
         for spec in (TENANT_A, TENANT_B):
             provisioning.tenant_create(**spec, owner_password=OWNER_PASSWORD)
     yield
@@ -97,7 +97,7 @@ def live_db(django_db_setup, django_db_blocker) -> Iterator[list[str]]:
             for slug in created:
                 if Tenant.objects.filter(slug=slug).exists():
                     services.tenant_purge(slug=slug)
-        provisioning.pool_fill(settings.ATRIUM_SPARE_POOL_SIZE)
+        pool.pool_fill(settings.ATRIUM_SPARE_POOL_SIZE)
 
 
 def schema_exists(name: str) -> bool:

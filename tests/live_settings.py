@@ -23,9 +23,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 # Beat started by a test (driver.Beat) runs one entry of the test's own instead of the real
 # schedule: ATRIUM_TEST_BEAT_FAN_OUT="<tenant task name> <argument>" is fanned out to every
-# active tenant every second, exactly as the entries of ATRIUM_TENANT_PERIODIC_TASKS are.
+# active tenant every second, exactly as the apps' periodic tenant tasks are (none of which
+# it runs: ATRIUM_TENANT_PERIODIC_TASKS replaces what the apps declare).
 if os.environ.get("ATRIUM_TEST_BEAT_FAN_OUT"):
     _task, _argument = os.environ["ATRIUM_TEST_BEAT_FAN_OUT"].split()
+    ATRIUM_TENANT_PERIODIC_TASKS: dict = {}
     CELERY_BEAT_SCHEDULE = {
         f"{_task} for every active tenant": {
             "task": "platform.run_for_active_tenants",

@@ -7,8 +7,8 @@ from django.test import Client
 from atrium.platform.accounts.models import User
 from atrium.tenants import provisioning
 from atrium.tenants.context import public_scope, tenant_scope
+from atrium.tenants.directory import directory
 from atrium.tenants.models import Domain, Tenant
-from atrium.tenants.routing import directory
 
 from .fixtures import OWNER_PASSWORD
 

@@ -12,8 +12,8 @@ from django.test import Client
 from atrium.tenants import errors, services
 from atrium.tenants.context import public_scope
 from atrium.tenants.cors import validate_origin
+from atrium.tenants.directory import invalidate_directory
 from atrium.tenants.models import Tenant
-from atrium.tenants.routing import invalidate_directory
 
 from .fixtures import OWNER_PASSWORD, run_cli
 
@@ -259,7 +259,7 @@ def test_directory_entries_of_other_versions_are_read(tenant_a):
     not know (written by a newer one) is still a record."""
     from dataclasses import asdict
 
-    from atrium.tenants.routing import HOSTS_KEY, directory, record_from_json, redis_client
+    from atrium.tenants.directory import HOSTS_KEY, directory, record_from_json, redis_client
 
     record = directory.lookup("alpha.localhost")
     older = {k: v for k, v in asdict(record).items() if k != "cors_origins"}

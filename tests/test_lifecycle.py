@@ -21,9 +21,9 @@ from atrium.platform.accounts.models import User
 from atrium.platform.accounts.tokens import token_pair_issue
 from atrium.tenants import provisioning, services
 from atrium.tenants.context import public_scope, tenant_scope
+from atrium.tenants.directory import directory
 from atrium.tenants.keyspace import group_name, scoped_key
 from atrium.tenants.models import Domain, RetiredSchemaName, Tenant
-from atrium.tenants.routing import directory
 
 from .fixtures import OWNER_PASSWORD, run_cli, schema_exists
 

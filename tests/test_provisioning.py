@@ -11,7 +11,7 @@ from django.test import override_settings
 from django_redis import get_redis_connection
 
 from atrium.platform.accounts.models import Role, User
-from atrium.tenants import errors, provisioning
+from atrium.tenants import errors, naming, pool, provisioning
 from atrium.tenants.context import public_scope, tenant_scope
 from atrium.tenants.migrator import schemas_behind
 from atrium.tenants.models import Domain, RetiredSchemaName, Tenant, TenantStatus
@@ -21,9 +21,9 @@ def tenant_state(slug: str) -> dict:
     """Everything a tenant can leave behind: rows, schema, Redis keys.
 
     A slug's schema is its own name, or that name with a random suffix when an earlier
-    tenant with the slug had it (``provisioning.fresh_schema_name``): both are looked for.
+    tenant with the slug had it (``naming.fresh_schema_name``): both are looked for.
     """
-    base = provisioning.schema_name_for(slug)
+    base = naming.schema_name_for(slug)
     own_name = re.compile(rf"{re.escape(base)}(_[0-9a-f]{{8}})?")
     with public_scope(), connection.cursor() as cursor:
         cursor.execute("SELECT nspname FROM pg_namespace WHERE starts_with(nspname, %s)", [base])
@@ -47,7 +47,7 @@ NOTHING = {"tenant_rows": 0, "domain_rows": 0, "schema": False, "redis_keys": 0}
 def test_create_claims_a_spare_and_makes_a_working_owner(live_db):
     live_db.append("fresh-co")
     with public_scope():
-        spares_before = provisioning.spare_schemas()
+        spares_before = pool.spare_schemas()
     result = provisioning.tenant_create(
         slug="fresh-co", name="Fresh Co", owner_email="Boss@Fresh.test"
     )
@@ -56,7 +56,7 @@ def test_create_claims_a_spare_and_makes_a_working_owner(live_db):
     tenant = result.tenant
     assert (tenant.schema_name, tenant.status) == ("fresh_co", TenantStatus.ACTIVE)
     with public_scope():
-        spares_after = provisioning.spare_schemas()
+        spares_after = pool.spare_schemas()
         # The claimed spare is now the tenant's schema; the pool was topped up after commit.
         assert len(spares_after) == settings.ATRIUM_SPARE_POOL_SIZE
         assert set(spares_before) - set(spares_after)
@@ -64,6 +64,8 @@ def test_create_claims_a_spare_and_makes_a_working_owner(live_db):
     with tenant_scope(tenant):
         owner = User.objects.get()
         assert (owner.email, owner.role, owner.is_staff) == ("boss@fresh.test", Role.OWNER, True)
+        assert owner.is_superuser  # the role's meaning, from User.apply_role
+        assert owner.password.startswith("generated_sha256$")  # fast until the first sign-in
         # The one-time password logs in once and is then re-hashed with the default hasher.
         assert authenticate(email="boss@fresh.test", password=result.owner_password) == owner
         owner.refresh_from_db()
@@ -73,7 +75,7 @@ def test_create_claims_a_spare_and_makes_a_working_owner(live_db):
 def test_create_clones_the_template_when_the_pool_is_empty(live_db):
     live_db.append("cloned")
     with public_scope(), connection.cursor() as cursor:
-        for spare in provisioning.spare_schemas():
+        for spare in pool.spare_schemas():
             cursor.execute(f'DROP SCHEMA "{spare}" CASCADE')
     result = provisioning.tenant_create(slug="cloned", name="Cloned", owner_email="o@cloned.test")
     assert result.schema_source == "clone"
@@ -105,7 +107,7 @@ def test_a_clone_follows_the_template_after_it_is_migrated(live_db):
 
     def empty_the_pool() -> None:  # each creation refills it (eager Celery in the tests)
         with public_scope(), connection.cursor() as cursor:
-            for spare in provisioning.spare_schemas():
+            for spare in pool.spare_schemas():
                 cursor.execute(f'DROP SCHEMA "{spare}" CASCADE')
 
     empty_the_pool()
@@ -162,7 +164,7 @@ def test_custom_domain_becomes_primary_and_subdomain_is_kept(live_db):
 def test_failure_at_any_step_leaves_nothing_behind(live_db, monkeypatch, function_name):
     live_db.append("doomed")
     with public_scope():
-        spares_before = provisioning.spare_schemas()
+        spares_before = pool.spare_schemas()
     original = getattr(provisioning, function_name)
 
     def run_then_fail(*args, **kwargs):
@@ -174,7 +176,7 @@ def test_failure_at_any_step_leaves_nothing_behind(live_db, monkeypatch, functio
         provisioning.tenant_create(slug="doomed", name="Doomed", owner_email="o@doomed.test")
     assert tenant_state("doomed") == NOTHING
     with public_scope():
-        assert provisioning.spare_schemas() == spares_before  # the claimed spare is back
+        assert pool.spare_schemas() == spares_before  # the claimed spare is back
 
 
 def test_failure_in_the_final_status_update_leaves_nothing_behind(live_db, monkeypatch):
@@ -290,14 +292,14 @@ def test_no_foreign_key_crosses_a_schema_boundary(tenant_a, tenant_b):
 def test_a_schema_name_is_never_given_to_a_second_tenant(tenant_a):
     """A purged tenant's name (retired), a live tenant's and a stray schema's are all taken."""
     with public_scope():
-        assert provisioning.fresh_schema_name("unused-name") == "unused_name"
+        assert naming.fresh_schema_name("unused-name") == "unused_name"
         RetiredSchemaName.objects.create(name="reborn")
         with connection.cursor() as cursor:
             cursor.execute('CREATE SCHEMA "stray"')
         for slug, taken in (("reborn", "reborn"), ("stray", "stray"), ("alpha", "alpha")):
-            name = provisioning.fresh_schema_name(slug)
+            name = naming.fresh_schema_name(slug)
             assert re.fullmatch(rf"{taken}_[0-9a-f]{{8}}", name), name
         long_slug = "a" * 63
-        assert len(provisioning.fresh_schema_name(long_slug)) == 63
+        assert len(naming.fresh_schema_name(long_slug)) == 63
         RetiredSchemaName.objects.create(name="a" * 63)
-        assert re.fullmatch(r"a{54}_[0-9a-f]{8}", provisioning.fresh_schema_name(long_slug))
+        assert re.fullmatch(r"a{54}_[0-9a-f]{8}", naming.fresh_schema_name(long_slug))

@@ -22,9 +22,11 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.loader import MigrationLoader
 
+from atrium.conf import atrium_settings
 from atrium.tenants import migrator, replay, rollout
 from atrium.tenants.context import public_scope
 from atrium.tenants.migrator import quote_ident
+from atrium.tenants.template import template_clone
 from tests.fixtures import REPO_ROOT, cli_env
 
 DJANGO, REPLAYED = "eq_django", "eq_replay"
@@ -164,9 +166,7 @@ def test_rendered_sql_is_unqualified_and_rendered_once_per_group(schemas):
     with public_scope():
         for name in names:
             drop_schema(name)
-            from atrium.tenants.provisioning import _clone_template
-
-            _clone_template(name)
+            template_clone(name)
             with connection.cursor() as cursor:
                 cursor.execute(
                     f"DELETE FROM {quote_ident(name)}.django_migrations "
@@ -256,7 +256,7 @@ def test_fallback_reasons():
     with public_scope():
         from atrium.tenants.context import schema_scope
 
-        with schema_scope(settings.ATRIUM_TEMPLATE_SCHEMA):
+        with schema_scope(atrium_settings.TEMPLATE_SCHEMA):
             alias = connection.alias
             assert "RunPython" in replay.fallback_reason(Data("0009_x", "catalog"), alias)
             assert "SeparateDatabaseAndState" in replay.fallback_reason(
@@ -273,12 +273,10 @@ def test_fallback_reasons():
 
 def behind_clones(*names: str) -> None:
     """Clones of the template that no longer record (nor have) the sessions table."""
-    from atrium.tenants.provisioning import _clone_template
-
     with public_scope():
         for name in names:
             drop_schema(name)
-            _clone_template(name)
+            template_clone(name)
             with connection.cursor() as cursor:
                 cursor.execute(
                     f"DELETE FROM {quote_ident(name)}.django_migrations "

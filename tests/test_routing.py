@@ -9,8 +9,9 @@ from django.test.utils import CaptureQueriesContext
 
 from atrium.tenants import services
 from atrium.tenants.context import public_scope
+from atrium.tenants.directory import HostDirectory, directory
 from atrium.tenants.models import Domain, TenantStatus
-from atrium.tenants.routing import HostDirectory, directory, is_ip_literal, normalize_host
+from atrium.tenants.routing import is_ip_literal, normalize_host
 
 
 def get(host: str, path: str = "/"):

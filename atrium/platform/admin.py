@@ -19,9 +19,9 @@ from django.template import engines
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
+from atrium.errors import form_errors
 from atrium.tenants import services as tenant_services
 from atrium.tenants.cors import validate_origins
-from atrium.tenants.errors import TenantError
 
 
 class TenantAdminSite(AdminSite):
@@ -114,10 +114,8 @@ class CorsOriginsForm(forms.Form):
 
     def clean_origins(self) -> list[str]:
         lines = [line.strip() for line in self.cleaned_data["origins"].splitlines()]
-        try:
+        with form_errors():
             return validate_origins([line for line in lines if line])
-        except TenantError as error:
-            raise forms.ValidationError(error.message, code=error.code) from None
 
 
 _CORS_TEMPLATE = """{% extends "admin/base_site.html" %}

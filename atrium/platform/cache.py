@@ -27,9 +27,9 @@ import hashlib
 import logging
 
 import redis
-from django.conf import settings
 from django.core.cache import cache
 
+from atrium.conf import atrium_settings
 from atrium.tenants.bumps import MissedBumps
 from atrium.tenants.context import on_commit
 
@@ -104,6 +104,6 @@ def cached_api_response(request, namespace: str, produce):
         return response
     response = produce()
     if response.status_code == 200:
-        cache.set(key, response.data, timeout=settings.ATRIUM_RESPONSE_CACHE_TTL)
+        cache.set(key, response.data, timeout=atrium_settings.RESPONSE_CACHE_TTL)
     response["X-Cache"] = "miss"
     return response

@@ -9,7 +9,6 @@ would itself time out at the load balancer instead of reporting the database dow
 import logging
 
 import psycopg
-from django.conf import settings
 from django.db import connection
 from django_redis import get_redis_connection
 from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
@@ -18,6 +17,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from atrium.conf import atrium_settings
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ class HealthView(ProbeView):
 
 
 def _check_postgres() -> None:
-    budget = settings.ATRIUM_READYZ_DB_TIMEOUT
+    budget = atrium_settings.READYZ_DB_TIMEOUT
     pool = connection.pool  # this process's psycopg pool; None with DB_POOL=0
     if pool is not None:
         pool.open()  # as Django does on first use (a no-op once open)

@@ -32,7 +32,7 @@ from django_redis import get_redis_connection
 from redis import Redis
 from redis.commands.core import Script
 
-from atrium.platform.errors import Conflict
+from atrium.errors import Conflict
 from atrium.tenants.keyspace import scoped_key
 
 logger = logging.getLogger(__name__)

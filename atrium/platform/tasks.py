@@ -327,7 +327,7 @@ def run_for_active_tenants(self, task_name: str, *args: Any, **kwargs: Any) -> l
     if not isinstance(task, TenantTask):
         raise ValueError(
             f"{task_name!r} is not a registered tenant task (declare it with @tenant_task); "
-            "check the name in ATRIUM_TENANT_PERIODIC_TASKS."
+            "check the name in its app's AppConfig.tenant_periodic_tasks."
         )
     sent: list[str] = []
     for tenant in active_tenants():
@@ -345,7 +345,7 @@ def pool_refill() -> int:
     takes a PostgreSQL advisory lock and stops at the target, so a redelivered or
     overlapping run only finds the pool full.
     """
-    from atrium.tenants.provisioning import pool_fill
+    from atrium.tenants.pool import pool_fill
 
     return pool_fill()
 

@@ -22,15 +22,17 @@ from __future__ import annotations
 
 import json
 
-from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.core.files.uploadhandler import FileUploadHandler
+
+from atrium.conf import atrium_settings
+from atrium.errors import error_body
 
 CODE = "request_too_large"
 
 
 def max_request_bytes() -> int:
-    return settings.ATRIUM_REQUEST_MAX_BYTES
+    return atrium_settings.REQUEST_MAX_BYTES
 
 
 def too_large_message(limit: int) -> str:
@@ -133,12 +135,7 @@ def _content_length(scope) -> int | None:
 
 
 async def _send_too_large(send, limit: int) -> None:
-    body = json.dumps(
-        {
-            "type": "client_error",
-            "errors": [{"code": CODE, "detail": too_large_message(limit), "attr": None}],
-        }
-    ).encode()
+    body = json.dumps(error_body(413, CODE, too_large_message(limit))).encode()
     await send(
         {
             "type": "http.response.start",

@@ -16,13 +16,11 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from . import errors, provisioning, services
+from atrium.errors import AtriumError, form_errors
+
+from . import naming, services
 from .models import Domain, Tenant
 from .plans import plan_choices, validate_plan
-
-
-def _field_error(exc: errors.TenantError) -> ValidationError:
-    return ValidationError(exc.message, code=exc.code)
 
 
 class TenantForm(forms.ModelForm):
@@ -33,16 +31,12 @@ class TenantForm(forms.ModelForm):
         fields = ["name", "plan"]
 
     def clean_name(self) -> str:
-        try:
-            return provisioning.validate_name(self.cleaned_data.get("name", ""))
-        except errors.TenantError as exc:
-            raise _field_error(exc) from None
+        with form_errors():
+            return naming.validate_name(self.cleaned_data.get("name", ""))
 
     def clean_plan(self) -> str:
-        try:
+        with form_errors():
             return validate_plan(self.cleaned_data.get("plan", ""))
-        except errors.TenantError as exc:
-            raise _field_error(exc) from None
 
 
 class DomainInline(admin.TabularInline):
@@ -108,7 +102,7 @@ class TenantAdmin(admin.ModelAdmin):
         for tenant in queryset.order_by("slug"):
             try:
                 change(tenant)
-            except errors.TenantError as exc:
+            except AtriumError as exc:
                 self.message_user(request, exc.message, messages.ERROR)
             else:
                 self.message_user(request, f"{verb} {tenant.slug}.", messages.SUCCESS)
@@ -155,10 +149,10 @@ class DomainAddForm(forms.ModelForm):
         tenant, raw = data.get("tenant"), data.get("domain")
         if tenant is not None and raw:
             try:
-                host = provisioning.validate_domain(raw, slug=tenant.slug)
-                provisioning.domain_ensure_free(host)
-            except errors.TenantError as exc:
-                self.add_error("domain", _field_error(exc))
+                host = naming.validate_domain(raw, slug=tenant.slug)
+                naming.domain_ensure_free(host)
+            except AtriumError as exc:
+                self.add_error("domain", ValidationError(exc.message, code=exc.code))
             else:
                 data["domain"] = host
         return data

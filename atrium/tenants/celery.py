@@ -248,7 +248,7 @@ def _tenant_status(tenant) -> str | None:
 def _tenant_for_schema(schema_name: str):
     """The tenant a message was sent for, from the routing directory (no SQL once warm,
     and a suspension or deletion is seen on the next task, as on the next request)."""
-    from .routing import directory
+    from .directory import directory
 
     # An eager task started inside its sender's scope needs no lookup.
     active = current_tenant_or_none()

@@ -28,10 +28,11 @@ import logging
 import threading
 
 import psycopg
-from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 from django.db.backends.signals import connection_created
+
+from atrium.conf import atrium_settings
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ def refusal_message(connection, evidence: str) -> str:
 
 def check_session_pooling(sender, connection, **kwargs) -> None:
     """``connection_created`` receiver: refuse a transaction pooler (checked once per alias)."""
-    if not settings.ATRIUM_DB_POOLER_CHECK or connection.vendor != "postgresql":
+    if not atrium_settings.DB_POOLER_CHECK or connection.vendor != "postgresql":
         return
     alias = connection.alias
     if alias not in _verdicts:
@@ -115,7 +116,7 @@ def retire_worn_connection(conn: psycopg.Connection) -> None:
     """
     uses = getattr(conn, "_atrium_uses", 0) + 1
     conn._atrium_uses = uses
-    limit = settings.ATRIUM_DB_POOL_MAX_USES
+    limit = atrium_settings.DB_POOL_MAX_USES
     if limit and uses >= limit:
         conn._expire_at = 0.0  # psycopg_pool: expired, discarded on return
 

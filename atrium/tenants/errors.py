@@ -1,37 +1,10 @@
-"""Domain errors of the tenancy kernel; each has a stable machine-readable ``code``.
+"""Errors of the tenancy kernel, on the one error root (``atrium/errors.py``): what its
+services refuse, and the answers routing gives before any view runs (``resolve_host``,
+for HTTP and WebSocket alike)."""
 
-Also the codes of the answers routing gives before any view runs (``routing.py``,
-``resolve_host``), declared in the registry of error codes (``codes.py``).
-"""
+from atrium.errors import Conflict, InvalidInput, NotFound, PermissionDenied, ServiceUnavailable
 
-from .codes import error_code
-
-INVALID_HOST = error_code(400, "invalid_host", "The Host header is not a valid host name.")
-TENANT_NOT_FOUND = error_code(404, "tenant_not_found", "No tenant serves this host.")
-TENANT_SUSPENDED = error_code(403, "tenant_suspended", "The tenant of this host is suspended.")
-TENANT_PROVISIONING = error_code(
-    503, "tenant_provisioning", "The tenant of this host is not ready yet; retry shortly."
-)
-
-
-class TenantError(Exception):
-    """A request about tenants refused (the API answers 409, or 400 for invalid input)."""
-
-    status_code = 409
-    code = "tenant_error"
-
-    def __init_subclass__(cls, **kwargs) -> None:
-        super().__init_subclass__(**kwargs)
-        error_code(cls.status_code, cls.code)
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-class InvalidInput(TenantError):
-    status_code = 400
-    code = "invalid"
+# -- Services (the CLI, the admin, the sign-up API): 400 for invalid input, else 409.
 
 
 class SlugInvalid(InvalidInput):
@@ -42,7 +15,7 @@ class SlugReserved(InvalidInput):
     code = "slug_reserved"
 
 
-class SlugTaken(TenantError):
+class SlugTaken(Conflict):
     code = "slug_taken"
 
 
@@ -50,11 +23,11 @@ class DomainInvalid(InvalidInput):
     code = "domain_invalid"
 
 
-class DomainTaken(TenantError):
+class DomainTaken(Conflict):
     code = "domain_taken"
 
 
-class DomainNotFound(TenantError):
+class DomainNotFound(Conflict):
     code = "domain_not_found"
 
 
@@ -62,34 +35,57 @@ class OriginInvalid(InvalidInput):
     code = "origin_invalid"
 
 
-class OriginNotFound(TenantError):
+class OriginNotFound(Conflict):
     code = "origin_not_found"
 
 
-class TenantNotFound(TenantError):
+class TenantNotFound(Conflict):
     code = "tenant_not_found"
 
 
-class TenantStateError(TenantError):
+class TenantStateError(Conflict):
     code = "tenant_state"
 
 
-class TenantSuspended(TenantError):
-    """Routing's answer for a suspended tenant's hosts (HTTP 403, socket close 4403)."""
-
-    code = "tenant_suspended"
-    default_message = "This tenant is suspended."
-
-
-class TenantArchived(TenantError):
-    """Routing's answer for an archived (deleted, data kept) tenant's hosts (403, 4403)."""
-
-    code = "tenant_archived"
-    default_message = "This tenant is archived: it no longer serves requests."
-
-
-class TemplateNotReady(TenantError):
+class TemplateNotReady(Conflict):
     code = "template_not_ready"
 
 
-error_code(TenantError.status_code, TenantError.code, TenantError.__doc__)
+# -- Routing's answers: HTTP status and code, and the close reason of a refused socket.
+
+
+class InvalidHost(InvalidInput):
+    """The Host header is not a valid host name."""
+
+    code = "invalid_host"
+    message_template = "The Host header is not a valid host name."
+
+
+class HostNotServed(NotFound):
+    """No tenant serves this host."""
+
+    code = "tenant_not_found"
+    message_template = "No tenant serves the host {host!r}."
+    data_fields = ("host",)
+
+
+class TenantSuspended(PermissionDenied):
+    """The tenant of this host is suspended."""
+
+    code = "tenant_suspended"
+    message_template = "This tenant is suspended."
+
+
+class TenantArchived(PermissionDenied):
+    """The tenant of this host is archived (deleted, data kept)."""
+
+    code = "tenant_archived"
+    message_template = "This tenant is archived: it no longer serves requests."
+
+
+class TenantProvisioning(ServiceUnavailable):
+    """The tenant of this host is not ready yet; retry shortly."""
+
+    code = "tenant_provisioning"
+    message_template = "This tenant is not ready yet."
+    retry_after = None

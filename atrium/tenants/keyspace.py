@@ -7,7 +7,7 @@ so are channel group names and storage paths, so a purge finds every one of them
 
 All of them are built from the schema name, which is the tenant's identity: provisioning
 never gives a schema name to a second tenant, not even after a purge
-(``provisioning.fresh_schema_name``), so nothing of a purged tenant can reach a later
+(``naming.fresh_schema_name``), so nothing of a purged tenant can reach a later
 tenant with the same slug.
 """
 

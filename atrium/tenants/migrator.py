@@ -27,6 +27,8 @@ from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.recorder import MigrationRecorder
 from django.utils.module_loading import module_has_submodule
 
+from atrium.conf import atrium_settings
+
 from .context import public_scope, schema_scope
 
 STATUS_BATCH = 500
@@ -156,7 +158,7 @@ def migrate_public(stdout=None) -> None:
 
 
 def lock_timeout_ms() -> int:
-    return int(float(getattr(settings, "ATRIUM_MIGRATE_LOCK_TIMEOUT", 2)) * 1000)
+    return int(float(atrium_settings.MIGRATE_LOCK_TIMEOUT) * 1000)
 
 
 def lock_backoff(attempt: int) -> float:
@@ -176,7 +178,7 @@ def _migrate_in_worker(
     schema_name: str, target: tuple[str, str] | None = None, post_migrate: bool = True
 ) -> tuple[str, str | None]:
     """Django's migrate in one schema under ``lock_timeout``, retried with backoff."""
-    retries = int(getattr(settings, "ATRIUM_MIGRATE_LOCK_RETRIES", 4))
+    retries = int(atrium_settings.MIGRATE_LOCK_RETRIES)
     try:
         for attempt in range(retries + 1):
             try:

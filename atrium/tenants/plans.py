@@ -4,40 +4,40 @@ from __future__ import annotations
 
 import re
 
-from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from . import errors
+from atrium.conf import atrium_settings
+from atrium.errors import InvalidInput
 
 PLAN_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")  # fits Tenant.plan (max_length 32)
 LIMIT_KEYS = frozenset({"burst", "sustained"})
 
 
 def plan_names() -> list[str]:
-    return list(settings.ATRIUM_PLANS)
+    return list(atrium_settings.PLANS)
 
 
 def plan_choices() -> list[tuple[str, str]]:
     """Tenant.plan's choices, read from settings whenever they are asked for (a callable,
     so a new plan needs no migration)."""
-    return [(name, name.title()) for name in settings.ATRIUM_PLANS]
+    return [(name, name.title()) for name in atrium_settings.PLANS]
 
 
 def default_plan() -> str:
-    return settings.ATRIUM_DEFAULT_PLAN
+    return atrium_settings.DEFAULT_PLAN
 
 
 def validate_plan(plan: str) -> str:
-    if plan not in settings.ATRIUM_PLANS:
-        raise errors.InvalidInput(
-            f"Unknown plan {plan!r}; choose one of: {', '.join(settings.ATRIUM_PLANS)}."
+    if plan not in atrium_settings.PLANS:
+        raise InvalidInput(
+            f"Unknown plan {plan!r}; choose one of: {', '.join(atrium_settings.PLANS)}."
         )
     return plan
 
 
 def check_settings() -> None:
     """Refuse to start with a malformed plan table (run by the app's ``ready``)."""
-    plans = getattr(settings, "ATRIUM_PLANS", None)
+    plans = atrium_settings.PLANS
     if not isinstance(plans, dict) or not plans:
         raise ImproperlyConfigured(
             "ATRIUM_PLANS must be a non-empty dict of plan name -> limits, e.g. "
@@ -59,8 +59,8 @@ def check_settings() -> None:
                 raise ImproperlyConfigured(
                     f"ATRIUM_PLANS[{name!r}][{key!r}] must be a rate like '30/10s' or None."
                 )
-    if settings.ATRIUM_DEFAULT_PLAN not in plans:
+    if atrium_settings.DEFAULT_PLAN not in plans:
         raise ImproperlyConfigured(
-            f"ATRIUM_DEFAULT_PLAN {settings.ATRIUM_DEFAULT_PLAN!r} is not one of ATRIUM_PLANS "
+            f"ATRIUM_DEFAULT_PLAN {atrium_settings.DEFAULT_PLAN!r} is not one of ATRIUM_PLANS "
             f"({', '.join(plans)})."
         )

@@ -23,6 +23,8 @@ import psycopg
 from django.conf import settings
 from django.db import connection
 
+from atrium.conf import atrium_settings
+
 from . import replay
 from .migrator import (
     MigrationReport,
@@ -68,7 +70,7 @@ def apply_sql(
     dry_run: bool = False,
 ) -> tuple[str | None, int]:
     """Run ``body`` in ``schema`` in one transaction; returns (error or None, lock retries)."""
-    retries = int(getattr(settings, "ATRIUM_MIGRATE_LOCK_RETRIES", 4))
+    retries = int(atrium_settings.MIGRATE_LOCK_RETRIES)
     wanted = ", ".join(["(%s, %s)"] * len(keys))
     flat = [part for key in keys for part in key]
     for attempt in range(retries + 1):
@@ -169,7 +171,7 @@ def _render_on_some(alive: list[str], state, step: replay.Step, report, on_faile
     """Render ``step`` on the first schema of ``alive`` where it works. A schema where it
     fails (with anything but a lock timeout, which is retried) has failed itself: Django's
     migrate would fail there the same way."""
-    retries = int(getattr(settings, "ATRIUM_MIGRATE_LOCK_RETRIES", 4))
+    retries = int(atrium_settings.MIGRATE_LOCK_RETRIES)
     while alive:
         schema = alive[0]
         for attempt in range(retries + 1):

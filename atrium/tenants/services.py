@@ -21,8 +21,8 @@ from .cors import validate_origin, validate_origins
 from .keyspace import storage_root_for_schema, tenant_key_pattern
 from .migrator import quote_ident
 from .models import Domain, RetiredSchemaName, Tenant, TenantStatus
+from .naming import domain_ensure_free, validate_domain, validate_name
 from .plans import validate_plan
-from .provisioning import domain_ensure_free, validate_domain, validate_name
 from .sockets import tenant_groups_purge, tenant_sockets_close
 
 logger = logging.getLogger(__name__)

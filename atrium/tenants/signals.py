@@ -4,8 +4,8 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
+from .directory import invalidate_directory
 from .models import Domain, Tenant
-from .routing import invalidate_directory
 
 
 @receiver([post_save, post_delete], sender=Tenant)

@@ -18,8 +18,9 @@ import logging
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.conf import settings
 from django.db import transaction
+
+from atrium.conf import atrium_settings
 
 from .asgi import CLOSE_FORBIDDEN
 from .context import current_tenant
@@ -96,5 +97,5 @@ async def _group_send(group: str, message: dict) -> None:
     layer = get_channel_layer()
     if layer is None:
         raise RuntimeError("CHANNEL_LAYERS is not configured.")
-    async with asyncio.timeout(settings.ATRIUM_REALTIME_PUBLISH_TIMEOUT):
+    async with asyncio.timeout(atrium_settings.REALTIME_PUBLISH_TIMEOUT):
         await layer.group_send(group, message)

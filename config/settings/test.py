@@ -3,7 +3,7 @@
 import os
 
 from .base import *  # noqa: F403
-from .base import CACHES, CHANNEL_LAYERS, DATABASES, env, env_bool
+from .base import CACHES, CHANNEL_LAYERS, DATABASES, INSTALLED_APPS, TENANT_APPS, env, env_bool
 
 REDIS_URL = env("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 os.environ["REDIS_URL"] = REDIS_URL  # subprocesses started by the tests share it
@@ -29,6 +29,10 @@ PASSWORD_HASHERS = [
     "atrium.platform.accounts.hashers.GeneratedSecretHasher",
 ]
 ATRIUM_SPARE_POOL_SIZE = 2
+# A tenant app made by following the README's "new tenant app" checklist: registering it
+# here is all it takes to have its tables in every tenant schema and its API mounted.
+TENANT_APPS = [*TENANT_APPS, "tests.apps.notes"]
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.apps.notes"]
 # An error answer with a code the schema does not list fails the test that caused it.
 ATRIUM_ERROR_CODES_STRICT = env_bool("ATRIUM_ERROR_CODES_STRICT", True)
 

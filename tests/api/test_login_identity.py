@@ -19,11 +19,11 @@ from django.test import Client
 from hypothesis import given
 from hypothesis import strategies as st
 
+from atrium.errors import Conflict
 from atrium.platform.accounts import services
 from atrium.platform.accounts.emails import canonical_email
 from atrium.platform.accounts.models import Role, User
 from atrium.platform.accounts.throttling import email_digest
-from atrium.platform.errors import Conflict
 from atrium.tenants.context import tenant_scope
 
 PASSWORD = "Tr0ub4dor-and-3-horses"

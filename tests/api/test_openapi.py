@@ -97,7 +97,7 @@ def enum_of(schema: dict, status: int) -> set[str]:
 
 
 def test_error_codes_come_from_the_one_registry():
-    from atrium.tenants.codes import error_code
+    from atrium.errors import error_code
 
     schema = tenant_schema()
     # What routing and the platform answer before any view runs is documented.

@@ -525,5 +525,5 @@ def test_login_fails_closed_when_redis_is_down(small_limits, tenant_a, caplog):
     assert [e["code"] for e in body["errors"]] == ["login_unavailable"]
     assert "try again" in body["errors"][0]["detail"].lower()
     assert excinfo.value.status_code == 503
-    assert excinfo.value.default_code == "login_unavailable"
+    assert excinfo.value.code == "login_unavailable"
     assert any("sign-in refused" in r.getMessage() for r in caplog.records)

@@ -3,6 +3,7 @@
 import pytest
 from rest_framework.test import APIClient
 
+from atrium.platform.accounts.hashers import GENERATED_SECRET_HASHER
 from atrium.platform.accounts.models import Role, User
 from atrium.tenants.context import tenant_scope
 
@@ -76,6 +77,22 @@ def test_admin_invites_a_member_with_a_one_time_password(people):
     with tenant_scope(people["admin"].tenant):
         created = User.objects.get(email="new@alpha.test")
         assert created.check_password(body["one_time_password"])
+
+
+@pytest.mark.django_db
+def test_an_invited_owner_is_made_like_the_tenant_s_first_owner(people):
+    """The API and ``tenants create`` make owners with the one user-manager method: the
+    same role semantics, the same fast-hashed one-time password."""
+    response = as_user(people["owner"]).post(URL, {"email": "second@alpha.test", "role": "owner"})
+    assert response.status_code == 201, response.json()
+    with tenant_scope(people["owner"].tenant):
+        first = User.objects.get(email="owner@alpha.test")  # made by tenant_create
+        second = User.objects.get(email="second@alpha.test")
+        assert second.password.startswith(f"{GENERATED_SECRET_HASHER}$")
+        assert second.check_password(response.json()["one_time_password"])
+    access = ("role", "is_staff", "is_superuser", "is_active")
+    assert [getattr(second, name) for name in access] == [getattr(first, name) for name in access]
+    assert (second.role, second.is_staff, second.is_superuser) == (Role.OWNER, True, True)
 
 
 @pytest.mark.parametrize(

@@ -13,8 +13,8 @@ import psycopg
 
 from atrium.tenants.migrator import quote_ident
 from tests import driver
-from tests.fixtures import OWNER_PASSWORD
 from tests.faults.blocking import connection_params
+from tests.fixtures import OWNER_PASSWORD
 
 PRODUCTS = "/api/v1/catalog/products/"
 CATEGORIES = "/api/v1/catalog/categories/"

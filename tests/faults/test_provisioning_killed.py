@@ -15,7 +15,7 @@ from django.contrib.auth import authenticate
 from django.db import connection
 
 from atrium.platform.accounts.models import User
-from atrium.tenants import provisioning
+from atrium.tenants import pool
 from atrium.tenants.context import public_scope, tenant_scope
 from atrium.tenants.models import Tenant, TenantStatus
 from tests import driver
@@ -33,7 +33,7 @@ WHOLE = {"tenant_rows": 1, "domain_rows": 1, "schema": True, "redis_keys": 0}
 
 def spares() -> list[str]:
     with public_scope():
-        return provisioning.spare_schemas()
+        return pool.spare_schemas()
 
 
 def kill_create_at(blocker: LockBlocker) -> None:
@@ -59,7 +59,7 @@ def assert_works() -> None:
 
 def drop_spares() -> None:
     with public_scope(), connection.cursor() as cursor:
-        for spare in provisioning.spare_schemas():
+        for spare in pool.spare_schemas():
             cursor.execute(f'DROP SCHEMA "{spare}" CASCADE')
 
 

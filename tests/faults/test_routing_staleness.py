@@ -25,8 +25,8 @@ from django.conf import settings
 from django.test import override_settings
 
 from atrium.tenants import services
+from atrium.tenants.directory import directory, missed_bumps
 from atrium.tenants.models import TenantStatus
-from atrium.tenants.routing import directory, missed_bumps
 from tests import driver
 from tests.fixtures import OWNER_PASSWORD
 

@@ -42,7 +42,7 @@ from atrium.apps.catalog import services as catalog
 from atrium.platform.accounts.models import Role, User
 from atrium.platform.accounts.tokens import token_pair_issue
 from atrium.platform.jobs import services as jobs
-from atrium.tenants import provisioning, services
+from atrium.tenants import pool, provisioning, services
 from atrium.tenants.context import public_scope, tenant_scope
 from atrium.tenants.models import Tenant
 from tests.isolation.test_tokens import is_public
@@ -106,10 +106,9 @@ def seed_tenant(slug: str, *, plan: str = FUZZ_PLAN) -> SeededTenant:
     # marker has leaked across tenants.
     with tenant_scope(tenant):
         owner = User.objects.get(email=f"owner@{slug}.test")
-        member = User(email=f"member@{slug}.test", name=f"Member of {slug}")
-        member.apply_role(Role.MEMBER)
-        member.set_password(PASSWORD)
-        member.save()
+        member = User.objects.create_with_role(
+            f"member@{slug}.test", role=Role.MEMBER, password=PASSWORD, name=f"Member of {slug}"
+        ).user
         garden = catalog.category_create(name=f"Garden {slug}")
         tools = catalog.category_create(name=f"Tools {slug}", parent=garden)
         products = [
@@ -164,7 +163,7 @@ def drop_tenants(slugs: list[str]) -> None:
         for slug in slugs:
             if Tenant.objects.filter(slug=slug).exists():
                 services.tenant_purge(slug=slug)
-    provisioning.pool_fill(settings.ATRIUM_SPARE_POOL_SIZE)
+    pool.pool_fill(settings.ATRIUM_SPARE_POOL_SIZE)
 
 
 @contextmanager

@@ -7,6 +7,9 @@ valid token: the only thing wrong is whose object the id names.
 
 from __future__ import annotations
 
+import re
+import uuid
+
 import pytest
 from django.db.models import Model
 
@@ -15,6 +18,7 @@ from atrium.platform.jobs import services as jobs
 from atrium.tenants.context import tenant_scope
 
 from .conftest import World, assert_error, assert_not_found, tenant_rows
+from .test_tokens import concrete, is_public, schema_operations, tenant_schema
 
 
 def _attacks(b: World) -> list[tuple[str, str, dict | None]]:
@@ -73,6 +77,47 @@ def test_beta_ids_on_alpha_are_not_found_and_change_nothing(alpha, beta, roomy_l
         if method == "GET" and "/download/" not in path:
             own = _swap_ids(path, beta, alpha)
             assert client.get(own).status_code == 200, own
+
+
+def id_routes() -> list[tuple[str, str]]:
+    """(method, path) of every documented operation of a route that takes an id, from the
+    tenant OpenAPI schema (the matrix of test_tokens.py), so a new route is in the day it
+    is added; its ids come from REAL_IDS or its app's tests/isolation.py."""
+    operations = schema_operations(tenant_schema())
+    return sorted(key for key, op in operations.items() if "{" in key[1] and not is_public(op))
+
+
+def refuse_foreign_ids(alpha: World, beta: World, routes: list[tuple[str, str]]) -> None:
+    """Each route with beta's real object, as alpha's owner on alpha's host: 404 in the one
+    shape, and not a row of either tenant changes; with alpha's own object, every GET of
+    them finds it (the 404 is about whose object it is). A route that validates its body
+    before it looks the id up may answer the empty body's 400 instead, but only the very
+    answer an id that exists nowhere gets: the id was not even looked at."""
+    alpha_before, beta_before = tenant_rows(alpha.tenant), tenant_rows(beta.tenant)
+    client = alpha.client()
+    for method, path in routes:
+        response = client.generic(
+            method, concrete(path, beta), "{}", content_type="application/json"
+        )
+        if response.status_code == 400:
+            nowhere = re.sub(r"\{[^}]+\}", str(uuid.uuid4()), path)
+            made_up = client.generic(method, nowhere, "{}", content_type="application/json")
+            assert (made_up.status_code, made_up.json()) == (400, response.json()), path
+            continue
+        assert response.status_code == 404, (method, path, response.status_code)
+        assert_not_found(response)
+    assert tenant_rows(beta.tenant) == beta_before
+    assert tenant_rows(alpha.tenant) == alpha_before
+    for method, path in routes:
+        if method == "GET":
+            assert client.get(concrete(path, alpha)).status_code == 200, path
+
+
+@pytest.mark.django_db
+def test_every_route_that_takes_an_id_refuses_beta_s_ids_on_alpha(alpha, beta, roomy_limits):
+    routes = id_routes()
+    assert {method for method, _ in routes} == {"GET", "POST", "PATCH", "DELETE"}
+    refuse_foreign_ids(alpha, beta, routes)
 
 
 def _json(body: dict) -> str:

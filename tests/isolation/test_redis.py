@@ -23,8 +23,8 @@ from atrium.platform.idempotency import IDEMPOTENCY_PURPOSE
 from atrium.platform.jobs import services as jobs
 from atrium.platform.redis import LockHeld, tenant_lock
 from atrium.tenants.context import tenant_scope
+from atrium.tenants.directory import HOSTS_KEY, VERSION_KEY
 from atrium.tenants.keyspace import scoped_key
-from atrium.tenants.routing import HOSTS_KEY, VERSION_KEY
 from tests.fixtures import OWNER_PASSWORD
 from tests.realtime.sockets import (
     async_test,
@@ -56,7 +56,7 @@ TENANT_PURPOSES = {
 TEST_PURPOSES = {"test"}
 # Platform keys (p:<purpose>…) and what they may hold: no tenant's data.
 PLATFORM_PURPOSES = {
-    "routing": "atrium.tenants.routing: the host directory and its version",
+    "routing": "atrium.tenants.directory: the host directory and its version",
     "ratelimit": "throttles of the platform host (by client address)",
     IDEMPOTENCY_PURPOSE: "atrium.platform.idempotency: claims of platform tasks (name and task id)",
 }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import socket
 import sys
 import types
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -13,6 +14,7 @@ from typing import Any
 
 import channels
 from asgiref.sync import async_to_sync, sync_to_async
+from websockets.sync.client import ClientConnection, connect
 
 
 def _import_channels_testing() -> None:
@@ -53,6 +55,7 @@ from atrium.platform.realtime.events import publish_to_tenant, publish_to_user  
 from atrium.tenants.context import tenant_scope  # noqa: E402
 from atrium.tenants.models import Tenant  # noqa: E402
 from config.asgi import application  # noqa: E402
+from tests.driver import Server  # noqa: E402
 
 EVENTS_PATH = "/ws/events/"
 
@@ -133,3 +136,17 @@ def publish_tenant_event(tenant: Tenant, event_type: str, **event: Any) -> None:
 def publish_user_event(tenant: Tenant, user_id: object, event_type: str, **event: Any) -> None:
     with tenant_scope(tenant):
         publish_to_user(user_id, event_type, **event)
+
+
+def server_socket(server: Server, host: str, token: str) -> ClientConnection:
+    """A socket to a real server (``tests.driver.Server``) on ``host``, the token sent as the
+    ``bearer`` subprotocol pair, with no pings and no proxy: the test decides what is sent."""
+    raw = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    return connect(
+        server.ws_url(host),
+        sock=raw,
+        subprotocols=["bearer", token],
+        open_timeout=10,
+        ping_interval=None,
+        proxy=None,
+    )

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,14 +18,15 @@ import pytest
 from django.contrib.auth.hashers import make_password
 from django.test import Client
 from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import ClientConnection, connect
+from websockets.sync.client import ClientConnection
 
+from atrium.platform.accounts.hashers import GENERATED_SECRET_HASHER
 from atrium.platform.accounts.models import Role, User
-from atrium.platform.accounts.services import GENERATED_SECRET_HASHER
 from atrium.platform.accounts.tokens import token_pair_issue
 from atrium.tenants.context import tenant_scope
 from atrium.tenants.models import Tenant
 from tests.driver import Server
+from tests.realtime.sockets import server_socket
 
 HOST = "alpha.localhost"
 PASSWORD = "Tr0ub4dor-and-3-horses"
@@ -79,17 +79,7 @@ def sockets() -> Iterator[contextlib.ExitStack]:
 
 def open_socket(sockets: contextlib.ExitStack, server: Server, token: str) -> ClientConnection:
     """A socket the server accepted (open until the test ends)."""
-    raw = socket.create_connection(("127.0.0.1", server.port), timeout=10)
-    return sockets.enter_context(
-        connect(
-            server.ws_url(HOST),
-            sock=raw,
-            subprotocols=["bearer", token],
-            open_timeout=10,
-            ping_interval=None,
-            proxy=None,
-        )
-    )
+    return sockets.enter_context(server_socket(server, HOST, token))
 
 
 def answers_ping(ws: ClientConnection) -> bool:

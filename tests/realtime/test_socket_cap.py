@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import socket
 import uuid
 from collections.abc import Iterator
 
@@ -14,13 +13,14 @@ import pytest
 import redis
 from django.conf import settings
 from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import ClientConnection, connect
+from websockets.sync.client import ClientConnection
 
 from atrium.platform.accounts.models import User
 from atrium.platform.accounts.tokens import token_pair_issue
 from atrium.tenants.context import tenant_scope
 from atrium.tenants.models import Tenant
 from tests.driver import Server, wait_for
+from tests.realtime.sockets import server_socket
 
 HOST = "alpha.localhost"
 CAP = 2
@@ -64,15 +64,7 @@ def attempt(
     sockets: contextlib.ExitStack, server: Server, token: str
 ) -> ClientConnection | tuple[int, str]:
     """Open a socket: the connection if the server keeps it, else its close code and reason."""
-    raw = socket.create_connection(("127.0.0.1", server.port), timeout=10)
-    ws = connect(
-        server.ws_url(HOST),
-        sock=raw,
-        subprotocols=["bearer", token],
-        open_timeout=10,
-        ping_interval=None,
-        proxy=None,
-    )
+    ws = server_socket(server, HOST, token)
     try:
         ws.send('{"type": "ping"}')
         assert json.loads(ws.recv(timeout=20)) == {"type": "pong"}

@@ -77,6 +77,21 @@ def tenant_keys(tenant: Tenant, purpose: str) -> list[bytes]:
     return list(redis().scan_iter(match=f"t:{tenant.schema_name}:{purpose}:*", count=1000))
 
 
+def assert_refused_jobs_left_nothing(tenant: Tenant, queued: tuple[Job, Job], log: str) -> None:
+    """The export and import queued by ``submit_jobs`` were refused: no file written, the
+    upload dropped, no product, no idempotency claim or lock held, and the refusal logged."""
+    export, imported = queued
+    assert not default_storage.exists(f"{tenant.schema_name}/exports/{export.pk}.csv")
+    assert not default_storage.exists(imported.input_path)  # the upload is dropped
+    with tenant_scope(tenant):
+        assert not Product.all_objects.exists()
+    # Nothing held: no idempotency claim, no lock, no recorded run.
+    assert tenant_keys(tenant, "idem") == []
+    assert tenant_keys(tenant, "lock") == []
+    for name in ("catalog.export_products", "catalog.import_products"):
+        assert f"task {name} inactive: tenant={tenant.schema_name}" in log
+
+
 def test_work_queued_before_suspend_or_archive_fails_with_a_stable_code_and_never_runs(
     live_db, files, marker
 ):
@@ -114,17 +129,9 @@ def test_work_queued_before_suspend_or_archive_fails_with_a_stable_code_and_neve
                     assert done.error["code"] == "tenant_inactive"
                     assert status in done.error["message"]
                     assert done.started_at is None  # the body never ran
-                export, imported = queued[tenant.slug]
-                assert not default_storage.exists(f"{tenant.schema_name}/exports/{export.pk}.csv")
-                assert not default_storage.exists(imported.input_path)  # the upload is dropped
-                with tenant_scope(tenant):
-                    assert not Product.all_objects.exists()
-                # Nothing held: no idempotency claim, no lock, no recorded run.
-                assert tenant_keys(tenant, "idem") == []
-                assert tenant_keys(tenant, "lock") == []
-                log = worker.output_since_start()
-                for name in ("catalog.export_products", "catalog.import_products"):
-                    assert f"task {name} inactive: tenant={tenant.schema_name}" in log
+                assert_refused_jobs_left_nothing(
+                    tenant, queued[tenant.slug], worker.output_since_start()
+                )
             assert keys_for(marker) == set()
 
             # Beat's fan-out sends to active tenants only.
@@ -178,16 +185,7 @@ def test_jobs_queued_by_a_user_deactivated_before_they_ran_fail_and_never_run(
                 )
                 assert (done.status, done.error["code"]) == (JobStatus.FAILED, "user_inactive")
                 assert done.started_at is None  # the body never ran
-            export, imported = queued
-            assert not default_storage.exists(f"{tenant.schema_name}/exports/{export.pk}.csv")
-            assert not default_storage.exists(imported.input_path)
-            with tenant_scope(tenant):
-                assert not Product.all_objects.exists()
-            assert tenant_keys(tenant, "idem") == []
-            assert tenant_keys(tenant, "lock") == []
-            log = worker.output_since_start()
-            for name in ("catalog.export_products", "catalog.import_products"):
-                assert f"task {name} inactive: tenant={tenant.schema_name}" in log
+            assert_refused_jobs_left_nothing(tenant, queued, worker.output_since_start())
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,8 @@ events), soft-deleted rows stay visible and can be restored."""
 from django import forms
 from django.contrib import admin, messages
 
+from atrium.errors import AtriumError
 from atrium.platform.admin import TenantAdminPermissions, tenant_admin_site
-from atrium.platform.errors import DomainError
 
 from . import services
 from .models import Category, Product, Review
@@ -23,7 +23,7 @@ class SoftDeleteAdmin(TenantAdminPermissions, admin.ModelAdmin):
             try:
                 service(obj)
                 done += 1
-            except DomainError as error:
+            except AtriumError as error:
                 self.message_user(request, f"{obj}: {error.message}", messages.ERROR)
         self.message_user(request, f"{verb} {done} row(s).", messages.SUCCESS)
 
@@ -55,7 +55,7 @@ class CategoryAdmin(SoftDeleteAdmin):
         services.category_delete(category=category)
 
     def restore(self, category):
-        category.restore()
+        services.category_restore(category=category)
 
 
 class ReviewInline(admin.TabularInline):
@@ -83,7 +83,7 @@ class ProductAdminForm(forms.ModelForm):
                 tags=cleaned.get("tags"),
                 product=self.instance if self.instance.pk else None,
             )
-        except DomainError as error:
+        except AtriumError as error:
             self.add_error(error.field if error.field in self.fields else None, error.message)
         return cleaned
 

@@ -1,5 +1,6 @@
-"""App config for the catalog."""
+"""App config for the catalog: its label, where its API is mounted, its periodic work."""
 
+from celery.schedules import crontab
 from django.apps import AppConfig
 
 
@@ -7,3 +8,17 @@ class CatalogConfig(AppConfig):
     name = "atrium.apps.catalog"
     label = "catalog"
     default_auto_field = "django.db.models.BigAutoField"
+    # Mounted at /api/v1/catalog/ by config/urls_tenant.py (atrium.platform.api.urls).
+    api_prefix = "catalog/"
+    # Nightly upkeep, run by beat once in each active tenant (atrium/platform/schedule.py).
+    tenant_periodic_tasks = {
+        "catalog.purge_deleted": crontab(hour=3, minute=37),
+        "catalog.recompute_stats": crontab(hour=4, minute=7),
+    }
+    # The list routes under products/ (services.reserved_product_slugs), set in ready().
+    reserved_product_slugs: frozenset[str] = frozenset()
+
+    def ready(self) -> None:
+        from .views import ProductViewSet
+
+        self.reserved_product_slugs = ProductViewSet.list_route_paths()

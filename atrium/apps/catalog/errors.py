@@ -1,7 +1,7 @@
 """Error codes of the catalog, declared in the registry of error codes
-(``atrium/tenants/codes.py``) so that the OpenAPI schema lists them."""
+(``atrium/errors.py``) so that the OpenAPI schema lists them."""
 
-from atrium.tenants.codes import error_code
+from atrium.errors import error_code
 
 error_code(409, "category_in_use", "The category still has live products or subcategories.")
 error_code(409, "not_deleted", "Only a deleted object can be restored.")

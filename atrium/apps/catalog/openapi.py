@@ -2,18 +2,22 @@
 examples and response maps, so that ``views.py`` holds only what runs."""
 
 from drf_spectacular.utils import (
-    OpenApiExample,
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
-    extend_schema_view,
     inline_serializer,
 )
 from rest_framework import serializers
 
+from atrium.platform.api.openapi import (
+    action_schema,
+    document,
+    error_example,
+    request_example,
+    response_example,
+)
 from atrium.platform.jobs.serializers import JobSerializer
 
-from . import services
 from .serializers import (
     CategorySerializer,
     CategoryWriteSerializer,
@@ -24,16 +28,10 @@ from .serializers import (
     ReviewWriteSerializer,
 )
 
-
-def _document(viewset, **actions):
-    """Tags the viewset ``catalog`` and documents its actions (``extend_schema_view``)."""
-    return extend_schema_view(**actions)(extend_schema(tags=["catalog"])(viewset))
-
-
 # ------------------------------------------------------------------------ examples
-CATEGORY_EXAMPLE = OpenApiExample(
+CATEGORY_EXAMPLE = response_example(
     "Category",
-    value={
+    {
         "id": "6f1f0b36-5d43-4c52-9d7b-2bd1f4f1b0a1",
         "name": "Garden",
         "slug": "garden",
@@ -42,11 +40,10 @@ CATEGORY_EXAMPLE = OpenApiExample(
         "created_at": "2026-11-24T10:00:00Z",
         "updated_at": "2026-11-24T10:00:00Z",
     },
-    response_only=True,
 )
-PRODUCT_EXAMPLE = OpenApiExample(
+PRODUCT_EXAMPLE = response_example(
     "Product",
-    value={
+    {
         "id": "0b7c3c8e-57a8-4a3f-a1de-3d1b9e2f6a10",
         "name": "Rocket skates",
         "slug": "rocket-skates",
@@ -71,11 +68,10 @@ PRODUCT_EXAMPLE = OpenApiExample(
         "created_at": "2026-11-24T10:00:00Z",
         "updated_at": "2026-11-24T10:00:00Z",
     },
-    response_only=True,
 )
-PRODUCT_WRITE_EXAMPLE = OpenApiExample(
+PRODUCT_WRITE_EXAMPLE = request_example(
     "New product",
-    value={
+    {
         "name": "Rocket skates",
         "sku": "ACME-RS-01",
         "price": "199.00",
@@ -84,31 +80,19 @@ PRODUCT_WRITE_EXAMPLE = OpenApiExample(
         "category": "6f1f0b36-5d43-4c52-9d7b-2bd1f4f1b0a1",
         "tags": ["fast", "rocket"],
     },
-    request_only=True,
 )
 SKU_TAKEN = (
     "409 `sku_taken` when a live product has this SKU already (compared case-insensitively)."
 )
-SKU_TAKEN_EXAMPLE = OpenApiExample(
+SKU_TAKEN_EXAMPLE = error_example(
     "SKU taken",
-    value={
-        "type": "client_error",
-        "errors": [
-            {
-                "code": "sku_taken",
-                "detail": "A live product with this SKU exists already (SKUs are compared "
-                "case-insensitively): choose another SKU, or change that product.",
-                "attr": None,
-            }
-        ],
-    },
-    response_only=True,
-    status_codes=["409"],
+    409,
+    "sku_taken",
+    "A live product with this SKU exists already (SKUs are compared "
+    "case-insensitively): choose another SKU, or change that product.",
 )
-REVIEW_EXAMPLE = OpenApiExample(
-    "Review",
-    value={"rating": 5, "title": "Worth every penny", "body": "Caught the bird. Almost."},
-    request_only=True,
+REVIEW_EXAMPLE = request_example(
+    "Review", {"rating": 5, "title": "Worth every penny", "body": "Caught the bird. Almost."}
 )
 IMPORT_TOO_LARGE = OpenApiResponse(
     description="The request body is larger than the server reads "
@@ -137,29 +121,25 @@ IMPORT_TOO_LARGE = OpenApiResponse(
 
 # ------------------------------------------------------------------------ viewsets
 def category_viewset(viewset):
-    return _document(
+    return document(
         viewset,
+        "catalog",
         list=extend_schema(summary="List categories", examples=[CATEGORY_EXAMPLE]),
         retrieve=extend_schema(
             summary="Get a category (by id or slug)", examples=[CATEGORY_EXAMPLE]
         ),
-        create=extend_schema(
-            summary="Create a category (owners and admins)",
-            request=CategoryWriteSerializer,
-            responses={201: CategorySerializer},
-            examples=[
-                OpenApiExample(
-                    "Garden", value={"name": "Garden", "description": ""}, request_only=True
-                )
-            ],
+        create=action_schema(
+            "Create a category (owners and admins)",
+            CategoryWriteSerializer,
+            CategorySerializer,
+            status=201,
+            examples=[request_example("Garden", {"name": "Garden", "description": ""})],
         ),
-        partial_update=extend_schema(
-            summary="Change a category (owners and admins)",
-            request=CategoryWriteSerializer,
-            responses={200: CategorySerializer},
-            examples=[
-                OpenApiExample("Rename", value={"name": "Garden & Patio"}, request_only=True)
-            ],
+        partial_update=action_schema(
+            "Change a category (owners and admins)",
+            CategoryWriteSerializer,
+            CategorySerializer,
+            examples=[request_example("Rename", {"name": "Garden & Patio"})],
         ),
         destroy=extend_schema(
             summary="Delete a category (soft; owners and admins)",
@@ -171,19 +151,17 @@ def category_viewset(viewset):
 
 
 def product_viewset(viewset):
-    # products/<list route>/ is that list route (the router puts list routes first), so the
-    # detail's id is documented as never one of them: clients know top-rated is no product
-    # id. Otherwise it is what the viewset's lookup regex routes.
-    not_a_list_route = rf"(?!(?:{'|'.join(sorted(services.RESERVED_PRODUCT_SLUGS))})$)"
+    # The schema adds that the id is never one of the list routes (top-rated, …).
     product_id = OpenApiParameter(
         "id",
         str,
         OpenApiParameter.PATH,
         description="UUID or slug",
-        pattern=f"^{not_a_list_route}{viewset.lookup_value_regex}$",
+        pattern=f"^{viewset.lookup_value_regex}$",
     )
-    return _document(
+    return document(
         viewset,
+        "catalog",
         list=extend_schema(
             summary="List products",
             description="Filter, search (`q`: name, SKU, description) and order (`ordering`). "
@@ -195,35 +173,33 @@ def product_viewset(viewset):
             parameters=[product_id],
             examples=[PRODUCT_EXAMPLE],
         ),
-        create=extend_schema(
-            summary="Create a product",
+        create=action_schema(
+            "Create a product",
+            ProductWriteSerializer,
+            ProductSerializer,
+            status=201,
             description="Any member may create products; the owner is the requesting user. "
             + SKU_TAKEN,
-            request=ProductWriteSerializer,
-            responses={201: ProductSerializer},
             examples=[PRODUCT_WRITE_EXAMPLE, SKU_TAKEN_EXAMPLE],
         ),
-        partial_update=extend_schema(
-            summary="Change a product (its owner, or owners and admins)",
+        partial_update=action_schema(
+            "Change a product (its owner, or owners and admins)",
+            ProductWriteSerializer,
+            ProductSerializer,
             description=SKU_TAKEN,
             parameters=[product_id],
-            request=ProductWriteSerializer,
-            responses={200: ProductSerializer},
-            examples=[
-                OpenApiExample("Reprice", value={"price": "149.00"}, request_only=True),
-                SKU_TAKEN_EXAMPLE,
-            ],
+            examples=[request_example("Reprice", {"price": "149.00"}), SKU_TAKEN_EXAMPLE],
         ),
         destroy=extend_schema(
             summary="Delete a product (soft)",
             parameters=[product_id],
             responses={204: None},
         ),
-        restore=extend_schema(
-            summary="Restore a deleted product (owners and admins)",
+        restore=action_schema(
+            "Restore a deleted product (owners and admins)",
+            None,
+            ProductSerializer,
             description="409 when a live product has taken its SKU or slug since.",
-            request=None,
-            responses={200: ProductSerializer},
             examples=[PRODUCT_EXAMPLE],
         ),
         top_rated=extend_schema(
@@ -234,13 +210,14 @@ def product_viewset(viewset):
             examples=[PRODUCT_EXAMPLE],
         ),
         reviews=[
-            extend_schema(
+            action_schema(
+                "Review a product",
+                ReviewWriteSerializer,
+                ReviewSerializer,
+                status=201,
                 methods=["POST"],
-                summary="Review a product",
                 description="One live review per author and product; the author is the "
                 "requesting user.",
-                request=ReviewWriteSerializer,
-                responses={201: ReviewSerializer},
                 examples=[REVIEW_EXAMPLE],
             ),
             extend_schema(
@@ -253,13 +230,14 @@ def product_viewset(viewset):
 
 
 def review_viewset(viewset):
-    return _document(
+    return document(
         viewset,
+        "catalog",
         retrieve=extend_schema(summary="Get a review"),
-        partial_update=extend_schema(
-            summary="Edit a review (its author, or owners and admins)",
-            request=ReviewWriteSerializer,
-            responses={200: ReviewSerializer},
+        partial_update=action_schema(
+            "Edit a review (its author, or owners and admins)",
+            ReviewWriteSerializer,
+            ReviewSerializer,
             examples=[REVIEW_EXAMPLE],
         ),
         destroy=extend_schema(
@@ -270,16 +248,18 @@ def review_viewset(viewset):
 
 
 def transfer_viewset(viewset):
-    return _document(
+    return document(
         viewset,
-        export=extend_schema(
-            summary="Export the products as CSV (a job)",
+        "catalog",
+        export=action_schema(
+            "Export the products as CSV (a job)",
+            None,
+            JobSerializer,
+            status=202,
             description="202 with the job; when it succeeds, `download_url` serves the file "
             "to this tenant only. A cell that a spreadsheet would run as a formula (starting "
             "with `=`, `+`, `-`, `@`, tab or CR) is written with a leading `'`, as is a value "
             "that starts with `'`; the import removes exactly that quote again.",
-            request=None,
-            responses={202: JobSerializer},
         ),
         import_=extend_schema(
             summary="Import products from CSV (a job; all or nothing)",

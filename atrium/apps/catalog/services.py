@@ -9,27 +9,34 @@ stay exact under any interleaving.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
+from django.apps import apps as django_apps
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Avg, Count, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
 
+from atrium.errors import AtriumError, Conflict, InvalidInput
 from atrium.platform.accounts.models import User
 from atrium.platform.cache import invalidate_namespace
-from atrium.platform.errors import Conflict, DomainError
 from atrium.platform.models import save_with_unique_slug
 
 from .models import Category, Product, ProductStatus, Review
 
 CACHE_NAMESPACE = "catalog"
-# Paths of the list routes under products/ (ProductViewSet's detail=False actions): a
-# product with one of them as its slug could not be reached by that slug.
-RESERVED_PRODUCT_SLUGS = frozenset({"top-rated"})
 MAX_TAGS = 20
+
+
+def reserved_product_slugs() -> frozenset[str]:
+    """The list routes under products/ (``top-rated``, …): a product with one of them as its
+    slug could not be reached by that slug. Read from the routes themselves, so adding a
+    route is one edit; the app config reads them when Django starts (the views import
+    this module, so it cannot import them)."""
+    return django_apps.get_app_config("catalog").reserved_product_slugs
 
 
 def _catalog_changed(event_type: str | None = None, instance: Any = None, **data: Any) -> None:
@@ -45,20 +52,44 @@ def _clean(instance, *, exclude: Iterable[str] = ()) -> None:
         instance.full_clean(exclude=[*exclude], validate_constraints=False)
     except ValidationError as exc:
         field, messages = next(iter(exc.message_dict.items()))
-        raise DomainError(messages[0], code="invalid", field=field) from None
+        raise InvalidInput(messages[0], code="invalid", field=field) from None
 
 
-def _integrity(exc: IntegrityError) -> DomainError:
+def _integrity(exc: IntegrityError) -> AtriumError:
     text = str(exc)
     if "sku" in text:
         return _sku_taken()
     if "one_live_per_author" in text:
-        return DomainError(
+        return InvalidInput(
             "You have already reviewed this product.", code="unique", field="product"
         )
     if "slug" in text:
         return Conflict("The slug is taken by a live row.", code="slug_taken")
     raise exc
+
+
+@contextmanager
+def _unique_conflicts() -> Iterator[None]:
+    """Runs a save in a savepoint, so that a unique constraint it breaks (a race the checks
+    before it lost) becomes the domain error and the transaction stays usable."""
+    try:
+        with transaction.atomic():
+            yield
+    except IntegrityError as exc:
+        raise _integrity(exc) from exc
+
+
+def _restore(instance: Category | Product, check: Callable[[], None]) -> None:
+    """Restores a soft-deleted category or product: refused (409) when it is not deleted,
+    when ``check`` refuses, or when a live row has taken its slug since."""
+    name = instance._meta.verbose_name
+    if not instance.is_deleted:
+        raise Conflict(f"This {name} is not deleted.", code="not_deleted")
+    check()
+    if type(instance).objects.filter(slug=instance.slug).exists():
+        raise Conflict(f"A live {name} has taken this slug since.", code="slug_taken")
+    with _unique_conflicts():
+        instance.restore()
 
 
 # ---------------------------------------------------------------------------- categories
@@ -68,15 +99,15 @@ def _check_parent(parent: Category | None, category: Category | None = None) -> 
     if parent is None:
         return
     if parent.is_deleted:
-        raise DomainError("That category is deleted.", code="does_not_exist", field="parent")
+        raise InvalidInput("That category is deleted.", code="does_not_exist", field="parent")
     if parent.parent_id is not None:
-        raise DomainError(
+        raise InvalidInput(
             "Categories nest one level deep: the parent must be a top-level category.",
             code="invalid",
             field="parent",
         )
     if category is not None and (parent.pk == category.pk or category.children.exists()):
-        raise DomainError(
+        raise InvalidInput(
             "A category with children, or the category itself, cannot become a child.",
             code="invalid",
             field="parent",
@@ -118,18 +149,26 @@ def category_delete(*, category: Category) -> None:
     _catalog_changed()
 
 
+@transaction.atomic
+def category_restore(*, category: Category) -> Category:
+    # A deleted parent is restored first.
+    _restore(category, lambda: _check_parent(category.parent, category))
+    _catalog_changed()
+    return category
+
+
 # ---------------------------------------------------------------------------- products
 
 
 def _check_category(category: Category | None) -> None:
     if category is None or category.is_deleted:
-        raise DomainError("Choose a live category.", code="does_not_exist", field="category")
+        raise InvalidInput("Choose a live category.", code="does_not_exist", field="category")
 
 
 def _normalise_tags(tags: Iterable[str] | None) -> list[str]:
     cleaned = sorted({tag.strip().lower() for tag in tags or [] if tag and tag.strip()})
     if len(cleaned) > MAX_TAGS:
-        raise DomainError(f"At most {MAX_TAGS} tags.", code="max_length", field="tags")
+        raise InvalidInput(f"At most {MAX_TAGS} tags.", code="max_length", field="tags")
     return cleaned
 
 
@@ -196,7 +235,7 @@ def product_create(
     )
     _clean(product, exclude=["slug"])
     try:
-        save_with_unique_slug(product, name, reserved=RESERVED_PRODUCT_SLUGS)
+        save_with_unique_slug(product, name, reserved=reserved_product_slugs())
     except IntegrityError as exc:
         raise _integrity(exc) from exc
     _catalog_changed("product.created", product)
@@ -210,7 +249,7 @@ PRODUCT_EDITABLE = {"name", "sku", "price", "stock", "status", "category", "desc
 def product_update(*, product: Product, **changes: Any) -> Product:
     unknown = set(changes) - PRODUCT_EDITABLE
     if unknown:
-        raise DomainError(f"Not editable: {', '.join(sorted(unknown))}.", code="invalid")
+        raise InvalidInput(f"Not editable: {', '.join(sorted(unknown))}.", code="invalid")
     if "category" in changes:
         _check_category(changes["category"])
     if "sku" in changes:
@@ -221,11 +260,8 @@ def product_update(*, product: Product, **changes: Any) -> Product:
     for field, value in changes.items():
         setattr(product, field, value)  # the slug stays: links survive a rename
     _clean(product)
-    try:
-        with transaction.atomic():
-            product.save()
-    except IntegrityError as exc:
-        raise _integrity(exc) from exc
+    with _unique_conflicts():
+        product.save()
     _catalog_changed("product.updated", product, fields=sorted(changes))
     return product
 
@@ -238,20 +274,14 @@ def product_delete(*, product: Product) -> None:
 
 @transaction.atomic
 def product_restore(*, product: Product) -> Product:
-    if not product.is_deleted:
-        raise Conflict("This product is not deleted.", code="not_deleted")
-    if Product.objects.filter(sku__iexact=product.sku).exists():
-        raise Conflict(
-            "A live product has taken this SKU since; change that product's SKU first.",
-            code="sku_taken",
-        )
-    if Product.objects.filter(slug=product.slug).exists():
-        raise Conflict("A live product has taken this slug since.", code="slug_taken")
-    try:
-        with transaction.atomic():
-            product.restore()
-    except IntegrityError as exc:
-        raise _integrity(exc) from exc
+    def sku_free() -> None:
+        if Product.objects.filter(sku__iexact=product.sku).exists():
+            raise Conflict(
+                "A live product has taken this SKU since; change that product's SKU first.",
+                code="sku_taken",
+            )
+
+    _restore(product, sku_free)
     _catalog_changed("product.updated", product, fields=["is_deleted"])
     return product
 
@@ -278,16 +308,15 @@ def review_create(
 ) -> Review:
     product = _lock_product(product.pk)
     if product.is_deleted:
-        raise DomainError("That product is deleted.", code="does_not_exist", field="product")
+        raise InvalidInput("That product is deleted.", code="does_not_exist", field="product")
     if Review.objects.filter(product=product, author=author).exists():
-        raise DomainError("You have already reviewed this product.", code="unique", field="product")
+        raise InvalidInput(
+            "You have already reviewed this product.", code="unique", field="product"
+        )
     review = Review(author=author, product=product, rating=rating, title=title, body=body)
     _clean(review)
-    try:
-        with transaction.atomic():
-            review.save()
-    except IntegrityError as exc:
-        raise _integrity(exc) from exc
+    with _unique_conflicts():
+        review.save()
     _refresh_stats([product.pk])
     _catalog_changed("review.created", review, product_id=str(product.pk), rating=rating)
     return review
@@ -297,7 +326,7 @@ def review_create(
 def review_update(*, review: Review, **changes: Any) -> Review:
     unknown = set(changes) - {"rating", "title", "body"}
     if unknown:
-        raise DomainError(f"Not editable: {', '.join(sorted(unknown))}.", code="invalid")
+        raise InvalidInput(f"Not editable: {', '.join(sorted(unknown))}.", code="invalid")
     _lock_product(review.product_id)
     for field, value in changes.items():
         setattr(review, field, value)

@@ -3,9 +3,9 @@ per active tenant by beat."""
 
 from datetime import timedelta
 
-from django.conf import settings
 from django.utils import timezone
 
+from atrium.conf import atrium_settings
 from atrium.platform.jobs.models import Job
 from atrium.platform.jobs.tasks import job_task
 from atrium.platform.tasks import tenant_task
@@ -31,7 +31,7 @@ def import_products(job_id: str) -> None:
 @tenant_task(name="catalog.purge_deleted", idempotent=True)
 def purge_deleted() -> dict[str, int]:
     """Hard-delete rows soft-deleted longer ago than ATRIUM_SOFT_DELETE_RETENTION_DAYS."""
-    cutoff = timezone.now() - timedelta(days=settings.ATRIUM_SOFT_DELETE_RETENTION_DAYS)
+    cutoff = timezone.now() - timedelta(days=atrium_settings.SOFT_DELETE_RETENTION_DAYS)
     counts = {}
     for model in (Review, Product, Category):
         old = model.all_objects.filter(is_deleted=True, deleted_at__lt=cutoff)

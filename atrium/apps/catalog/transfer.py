@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models.functions import Lower
 
-from atrium.platform.errors import DomainError
+from atrium.conf import atrium_settings
+from atrium.errors import AtriumError, InvalidInput, PayloadTooLarge
 from atrium.platform.jobs import services as jobs
 from atrium.platform.jobs import storage
 from atrium.platform.jobs.models import Job
@@ -60,17 +60,16 @@ def unescape_cell(text: str) -> str:
     return text[1:] if text.startswith(QUOTE) and text[1:].startswith(_ESCAPED_STARTS) else text
 
 
-class ImportRejected(DomainError):
+class ImportRejected(InvalidInput):
     """The upload cannot be read at all (encoding, columns): refused before any job."""
 
     code = "import_invalid"
 
 
-class ImportTooLarge(DomainError):
+class ImportTooLarge(PayloadTooLarge):
     """The file is larger than this catalog's import takes (the request itself is limited
     before it is read, by ``ATRIUM_REQUEST_MAX_BYTES``)."""
 
-    status_code = 413
     code = "file_too_large"
 
 
@@ -137,9 +136,9 @@ def export_run(*, job: Job) -> None:
 
 def import_accept(*, upload) -> str:
     """Check what can be checked at once (size, encoding, header) and store the upload."""
-    if upload.size > settings.ATRIUM_IMPORT_MAX_BYTES:
+    if upload.size > atrium_settings.IMPORT_MAX_BYTES:
         raise ImportTooLarge(
-            f"The file is larger than {settings.ATRIUM_IMPORT_MAX_BYTES} bytes, the most an "
+            f"The file is larger than {atrium_settings.IMPORT_MAX_BYTES} bytes, the most an "
             "import takes: split it into several files."
         )
     raw = upload.read()
@@ -241,7 +240,7 @@ def import_run(*, job: Job) -> None:
         # Owned by the job: its own redelivery after a worker died takes the lock over.
         with tenant_lock(
             "catalog-import",
-            timeout=settings.ATRIUM_IMPORT_LOCK_SECONDS,
+            timeout=atrium_settings.IMPORT_LOCK_SECONDS,
             blocking_timeout=0,
             owner=f"job:{job.pk}",
         ):
@@ -288,7 +287,7 @@ def _import_locked(job: Job) -> None:
     except RowsRefused as refused:
         jobs.job_finish(job=job, error=_failed_rows(refused.errors))
         return
-    except DomainError as error:  # the whole import rolled back; report the row
+    except AtriumError as error:  # the whole import rolled back; report the row
         row_error = RowError(current_line, error.field or "", error.message, code=error.code)
         jobs.job_finish(job=job, error=_failed_rows([row_error]))
         return

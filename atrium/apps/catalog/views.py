@@ -12,7 +12,12 @@ from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
 
 from atrium.platform.accounts.permissions import IsObjectOwner, IsTenantAdmin, ReadOnly
-from atrium.platform.api.views import TenantGenericViewSet
+from atrium.platform.api.views import (
+    ServiceDestroyMixin,
+    ServiceUpdateMixin,
+    TenantGenericViewSet,
+    TenantServiceViewSet,
+)
 from atrium.platform.cache import cached_api_response
 from atrium.platform.jobs import services as job_services
 from atrium.platform.jobs.serializers import JobSerializer
@@ -44,64 +49,47 @@ def lookup_by_id_or_slug(queryset, value: str):
     return obj
 
 
+# Detail routes take the UUID or the slug. (A comment, not a docstring: the schema would
+# show a mixin's docstring as the description of every operation of the viewset.)
+class IdOrSlugLookupMixin:
+    lookup_value_regex = UUID_OR_SLUG
+
+    def get_object(self):
+        obj = lookup_by_id_or_slug(self.get_queryset(), self.kwargs["pk"])
+        self.check_object_permissions(self.request, obj)
+        return obj
+
+
 @openapi.category_viewset
-class CategoryViewSet(
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-    mixins.DestroyModelMixin,
-    TenantGenericViewSet,
-):
+class CategoryViewSet(IdOrSlugLookupMixin, TenantServiceViewSet):
     serializer_class = CategorySerializer
+    write_serializer_class = CategoryWriteSerializer
     permissions = (ReadOnly | IsTenantAdmin,)
     search_fields = ["name", "description"]
     ordering_fields = ["name", "created_at"]
     ordering = ["name"]
-    lookup_value_regex = UUID_OR_SLUG
-    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def get_queryset(self):
         return selectors.category_list()
 
-    def get_object(self):
-        category = lookup_by_id_or_slug(self.get_queryset(), self.kwargs["pk"])
-        self.check_object_permissions(self.request, category)
-        return category
+    def create_object(self, data):
+        return services.category_create(**data)
 
-    def create(self, request, *args, **kwargs):
-        payload = CategoryWriteSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        category = services.category_create(**payload.validated_data)
-        return Response(CategorySerializer(category).data, status=status.HTTP_201_CREATED)
+    def update_object(self, category, data):
+        return services.category_update(category=category, **data)
 
-    def partial_update(self, request, *args, **kwargs):
-        payload = CategoryWriteSerializer(data=request.data, partial=True)
-        payload.is_valid(raise_exception=True)
-        category = services.category_update(category=self.get_object(), **payload.validated_data)
-        return Response(CategorySerializer(category).data)
-
-    def destroy(self, request, *args, **kwargs):
-        services.category_delete(category=self.get_object())
-        return Response(status=status.HTTP_204_NO_CONTENT)
+    def delete_object(self, category):
+        services.category_delete(category=category)
 
 
 @openapi.product_viewset
-class ProductViewSet(
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-    mixins.DestroyModelMixin,
-    TenantGenericViewSet,
-):
+class ProductViewSet(IdOrSlugLookupMixin, TenantServiceViewSet):
     serializer_class = ProductSerializer
+    write_serializer_class = ProductWriteSerializer
     filterset_class = selectors.ProductFilter
     search_fields = ["name", "sku", "description"]
     ordering_fields = ["price", "created_at", "avg_rating", "review_count", "name"]
     ordering = ["-created_at"]
-    lookup_value_regex = UUID_OR_SLUG
-    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
     # Members create products and change their own; owners and admins change any. The
     # CSV import asks the same predicate of each row.
     action_permissions = {
@@ -115,11 +103,6 @@ class ProductViewSet(
             return selectors.product_deleted_list()
         return selectors.product_list()
 
-    def get_object(self):
-        product = lookup_by_id_or_slug(self.get_queryset(), self.kwargs["pk"])
-        self.check_object_permissions(self.request, product)
-        return product
-
     def list(self, request, *args, **kwargs):
         return cached_api_response(
             request, services.CACHE_NAMESPACE, lambda: super(ProductViewSet, self).list(request)
@@ -127,32 +110,21 @@ class ProductViewSet(
 
     def retrieve(self, request, *args, **kwargs):
         return cached_api_response(
-            request,
-            services.CACHE_NAMESPACE,
-            lambda: Response(ProductSerializer(self.get_object()).data),
+            request, services.CACHE_NAMESPACE, lambda: self.rendered(self.get_object())
         )
 
-    def create(self, request, *args, **kwargs):
-        payload = ProductWriteSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        product = services.product_create(owner=request.user, **payload.validated_data)
-        return Response(ProductSerializer(product).data, status=status.HTTP_201_CREATED)
+    def create_object(self, data):
+        return services.product_create(owner=self.request.user, **data)
 
-    def partial_update(self, request, *args, **kwargs):
-        product = self.get_object()
-        payload = ProductWriteSerializer(data=request.data, partial=True)
-        payload.is_valid(raise_exception=True)
-        product = services.product_update(product=product, **payload.validated_data)
-        return Response(ProductSerializer(product).data)
+    def update_object(self, product, data):
+        return services.product_update(product=product, **data)
 
-    def destroy(self, request, *args, **kwargs):
-        services.product_delete(product=self.get_object())
-        return Response(status=status.HTTP_204_NO_CONTENT)
+    def delete_object(self, product):
+        services.product_delete(product=product)
 
     @action(detail=True, methods=["post"])
     def restore(self, request, pk=None):
-        product = services.product_restore(product=self.get_object())
-        return Response(ProductSerializer(product).data)
+        return self.rendered(services.product_restore(product=self.get_object()))
 
     @action(detail=False, methods=["get"], url_path="top-rated", filterset_class=None)
     def top_rated(self, request):
@@ -165,22 +137,17 @@ class ProductViewSet(
         if request.method in SAFE_METHODS:
             page = self.paginate_queryset(selectors.review_list(product=product))
             return self.get_paginated_response(ReviewSerializer(page, many=True).data)
-        payload = ReviewWriteSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        review = services.review_create(
-            author=request.user, product=product, **payload.validated_data
-        )
+        data = self.validated(ReviewWriteSerializer)
+        review = services.review_create(author=request.user, product=product, **data)
         return Response(ReviewSerializer(review).data, status=status.HTTP_201_CREATED)
 
 
 @openapi.review_viewset
 class ReviewViewSet(
-    mixins.RetrieveModelMixin,
-    mixins.UpdateModelMixin,
-    mixins.DestroyModelMixin,
-    TenantGenericViewSet,
+    mixins.RetrieveModelMixin, ServiceUpdateMixin, ServiceDestroyMixin, TenantGenericViewSet
 ):
     serializer_class = ReviewSerializer
+    write_serializer_class = ReviewWriteSerializer
     http_method_names = ["get", "patch", "delete", "head", "options"]
     lookup_value_regex = "[0-9a-f-]{36}"
     action_permissions = {
@@ -191,16 +158,11 @@ class ReviewViewSet(
     def get_queryset(self):
         return selectors.review_all()
 
-    def partial_update(self, request, *args, **kwargs):
-        review = self.get_object()
-        payload = ReviewWriteSerializer(data=request.data, partial=True)
-        payload.is_valid(raise_exception=True)
-        review = services.review_update(review=review, **payload.validated_data)
-        return Response(ReviewSerializer(review).data)
+    def update_object(self, review, data):
+        return services.review_update(review=review, **data)
 
-    def destroy(self, request, *args, **kwargs):
-        services.review_delete(review=self.get_object())
-        return Response(status=status.HTTP_204_NO_CONTENT)
+    def delete_object(self, review):
+        services.review_delete(review=review)
 
 
 @openapi.transfer_viewset
@@ -218,9 +180,7 @@ class CatalogTransferViewSet(TenantGenericViewSet):
 
     @action(detail=False, methods=["post"], url_path="imports", parser_classes=[MultiPartParser])
     def import_(self, request):
-        payload = ImportUploadSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        path = transfer.import_accept(upload=payload.validated_data["file"])
+        path = transfer.import_accept(upload=self.validated(ImportUploadSerializer)["file"])
         job = job_services.job_submit(
             kind="catalog.import",
             created_by=request.user,

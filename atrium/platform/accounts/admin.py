@@ -6,8 +6,8 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminPasswordChangeForm
 
+from atrium.errors import form_errors
 from atrium.platform.admin import TenantAdminPermissions, tenant_admin_site
-from atrium.platform.errors import DomainError
 
 from . import services
 from .emails import canonical_email
@@ -41,15 +41,13 @@ class TenantUserChangeForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        try:
+        with form_errors():
             services.user_update_check(
                 actor=self.actor,
                 user=User.objects.get(pk=self.instance.pk),
                 role=cleaned.get("role"),
                 is_active=cleaned.get("is_active"),
             )
-        except DomainError as error:
-            raise forms.ValidationError(error.message, code=error.code) from None
         return cleaned
 
 
@@ -74,15 +72,13 @@ class TenantUserAddForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        try:
+        with form_errors():
             services.user_create_check(
                 actor=self.actor,
                 email=cleaned.get("email") or "",
                 role=cleaned.get("role") or "",
                 password=cleaned.get("password") or None,
             )
-        except DomainError as error:
-            raise forms.ValidationError(error.message, code=error.code) from None
         return cleaned
 
 

@@ -1,5 +1,6 @@
 """App config for accounts."""
 
+from celery.schedules import crontab
 from django.apps import AppConfig
 
 
@@ -7,3 +8,5 @@ class AccountsConfig(AppConfig):
     name = "atrium.platform.accounts"
     label = "accounts"
     default_auto_field = "django.db.models.BigAutoField"
+    # Run by beat once in each active tenant (atrium/platform/schedule.py).
+    tenant_periodic_tasks = {"accounts.flush_expired_tokens": crontab(hour=3, minute=17)}

@@ -8,6 +8,8 @@ documentation is in ``openapi.py``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.contrib.auth import authenticate
@@ -36,6 +38,15 @@ from .tokens import (
 
 
 # ------------------------------------------------------------------------ serializers
+@contextmanager
+def _token_refusals() -> Iterator[None]:
+    """A token the tokens module refuses is the API's 401 (``token_failure``)."""
+    try:
+        yield
+    except TokenError as error:
+        raise token_failure(error) from None
+
+
 class TokenObtainSerializer(serializers.Serializer):
     """E-mail (any spelling of it) and password → a new access + refresh pair of this tenant."""
 
@@ -69,10 +80,8 @@ class TokenRefreshSerializer(serializers.Serializer):
     access = serializers.CharField(read_only=True, help_text="A new access token.")
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, str]:
-        try:
+        with _token_refusals():
             pair = token_pair_rotate(refresh=attrs["refresh"])
-        except TokenError as error:
-            raise token_failure(error) from None
         return {"access": pair.access, "refresh": pair.refresh}
 
 
@@ -82,10 +91,8 @@ class TokenVerifySerializer(serializers.Serializer):
     token = serializers.CharField(write_only=True)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        try:
+        with _token_refusals():
             token_verify(token=attrs["token"])
-        except TokenError as error:
-            raise token_failure(error) from None
         return {}
 
 
@@ -95,18 +102,19 @@ class TokenBlacklistSerializer(serializers.Serializer):
     refresh = serializers.CharField(write_only=True)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        try:
+        with _token_refusals():
             refresh_token_revoke(refresh=attrs["refresh"])
-        except TokenError as error:
-            raise token_failure(error) from None
         return {}
 
 
 # ------------------------------------------------------------------------------ views
 class _TokenEndpoint(APIView):
-    """Runs one serializer whose ``validate`` does the work (simplejwt's contract)."""
+    """Runs one serializer whose ``validate`` does the work (simplejwt's contract) and
+    answers 200 with what it returns. Open to anyone: each view says by name why it takes no
+    authentication (``authentication_classes = []``)."""
 
     schema = openapi.TokenEndpointSchema()
+    permission_classes = [AllowAny]
     serializer_class: type[serializers.Serializer]
 
     def get_authenticate_header(self, request: Request) -> str:
@@ -122,41 +130,31 @@ class _TokenEndpoint(APIView):
         serializer.is_valid(raise_exception=True)
         return serializer.validated_data
 
+    def post(self, request: Request) -> Response:
+        return Response(self.run(request), status=status.HTTP_200_OK)
+
 
 @openapi.token_obtain_view
 class TokenObtainView(_TokenEndpoint):
     authentication_classes = []  # opt-out by name: this is where credentials come in
-    permission_classes = [AllowAny]
     serializer_class = TokenObtainSerializer
-
-    def post(self, request: Request) -> Response:
-        return Response(self.run(request), status=status.HTTP_200_OK)
 
 
 @openapi.token_refresh_view
 class TokenRefreshView(_TokenEndpoint):
     authentication_classes = []  # opt-out by name: the refresh token is the credential
-    permission_classes = [AllowAny]
     serializer_class = TokenRefreshSerializer
-
-    def post(self, request: Request) -> Response:
-        return Response(self.run(request), status=status.HTTP_200_OK)
 
 
 @openapi.token_verify_view
 class TokenVerifyView(_TokenEndpoint):
     authentication_classes = []  # opt-out by name: the token to check is in the body
-    permission_classes = [AllowAny]
     serializer_class = TokenVerifySerializer
-
-    def post(self, request: Request) -> Response:
-        return Response(self.run(request), status=status.HTTP_200_OK)
 
 
 @openapi.logout_view
 class LogoutView(_TokenEndpoint):
     authentication_classes = []  # opt-out by name: a stale session must still log out
-    permission_classes = [AllowAny]
     serializer_class = TokenBlacklistSerializer
 
     def post(self, request: Request) -> Response:

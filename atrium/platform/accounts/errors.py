@@ -1,7 +1,7 @@
 """Error codes of accounts and authentication, declared in the registry of error codes
-(``atrium/tenants/codes.py``) so that the OpenAPI schema lists them."""
+(``atrium/errors.py``) so that the OpenAPI schema lists them."""
 
-from atrium.tenants.codes import error_code
+from atrium.errors import error_code
 
 from .authentication import AUTHENTICATION_ERROR_CODES
 

@@ -12,9 +12,11 @@ import hashlib
 from django.contrib.auth.hashers import BasePasswordHasher, mask_hash
 from django.utils.crypto import constant_time_compare
 
+GENERATED_SECRET_HASHER = "generated_sha256"
+
 
 class GeneratedSecretHasher(BasePasswordHasher):
-    algorithm = "generated_sha256"
+    algorithm = GENERATED_SECRET_HASHER
 
     def encode(self, password: str, salt: str) -> str:
         self._check_encode_args(password, salt)

@@ -1,20 +1,30 @@
 """User: UUID, e-mail login (canonical e-mail, ``emails.py``), a tenant role, a token version.
 One table per schema."""
 
+import secrets
 import uuid
+from dataclasses import dataclass
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import PermissionsMixin
 from django.db import models, transaction
 from django.utils import timezone
 
 from .emails import canonical_email
+from .hashers import GENERATED_SECRET_HASHER
 
 
 class Role(models.TextChoices):
     OWNER = "owner"
     ADMIN = "admin"
     MEMBER = "member"
+
+
+@dataclass(frozen=True)
+class CreatedUser:
+    user: "User"
+    one_time_password: str | None  # generated, shown once; None when a password was given
 
 
 class UserManager(BaseUserManager):
@@ -41,6 +51,29 @@ class UserManager(BaseUserManager):
         user.full_clean(exclude=["password"])
         user.save(using=self._db)
         return user
+
+    def create_with_role(
+        self, email: str, *, role: str, password: str | None = None, name: str = ""
+    ) -> CreatedUser:
+        """Create a user of the tenant in scope with ``role``: the one way owners (and
+        everyone else) are made, by ``tenants create``, the users API and the tenant admin.
+
+        The role decides admin access (``User.apply_role``). Without a password, a one-time
+        password is generated and returned once: 192 random bits, hashed with the fast
+        hasher (``hashers.py``) so that creating a tenant stays in milliseconds; the first
+        sign-in rehashes it. A given password is stored as given: callers validate it
+        first, each with its own error (the CLI's, the API's)."""
+        one_time = None
+        if password is None:
+            one_time = secrets.token_urlsafe(24)
+            encoded = make_password(one_time, hasher=GENERATED_SECRET_HASHER)
+        else:
+            encoded = make_password(password)
+        user = self.model(email=self.normalize_email(email), name=name, password=encoded)
+        user.apply_role(role)
+        user.full_clean(exclude=["password"])
+        user.save(using=self._db)
+        return CreatedUser(user=user, one_time_password=one_time)
 
     def create_user(self, email: str, password: str | None = None, **fields):
         fields.setdefault("is_staff", False)

@@ -12,29 +12,18 @@ services, the admins, a shell), so the services here only save.
 
 from __future__ import annotations
 
-import secrets
-from dataclasses import dataclass
-
-from django.contrib.auth.hashers import check_password, make_password
+from django.contrib.auth.hashers import check_password
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from atrium.platform.errors import Conflict, DomainError, PermissionDenied
+from atrium.errors import Conflict, InvalidInput, PermissionDenied
 
-from .models import Role, User
-
-GENERATED_SECRET_HASHER = "generated_sha256"
+from .models import CreatedUser, Role, User
 
 
 class LastOwnerError(Conflict):
     code = "last_owner"
-
-
-@dataclass(frozen=True)
-class CreatedUser:
-    user: User
-    one_time_password: str | None
 
 
 def _check_may_manage(actor: User, *, target_role: str, target: User | None = None) -> None:
@@ -63,7 +52,7 @@ def user_create_check(*, actor: User, email: str, role: str, password: str | Non
         try:
             validate_password(password)
         except ValidationError as exc:
-            raise DomainError(" ".join(exc.messages), code="password_invalid") from None
+            raise InvalidInput(" ".join(exc.messages), code="password_invalid") from None
     return email
 
 
@@ -71,24 +60,13 @@ def user_create(
     *, actor: User, email: str, name: str = "", role: str = Role.MEMBER, password: str | None = None
 ) -> CreatedUser:
     email = user_create_check(actor=actor, email=email, role=role, password=password)
-    one_time = None
-    if password is None:
-        # 192 random bits: a fast salted hash is enough (see GeneratedSecretHasher).
-        one_time = secrets.token_urlsafe(24)
-        encoded = make_password(one_time, hasher=GENERATED_SECRET_HASHER)
-    else:
-        encoded = make_password(password)
-    user = User(email=email, name=name, password=encoded)
-    user.apply_role(role)
-    user.full_clean(exclude=["password"])
     try:
         with transaction.atomic():
-            user.save()
+            return User.objects.create_with_role(email, role=role, password=password, name=name)
     except IntegrityError:
         raise Conflict(
             f"A user with the e-mail {email!r} exists already.", code="email_taken"
         ) from None
-    return CreatedUser(user=user, one_time_password=one_time)
 
 
 def user_update_check(
@@ -153,7 +131,7 @@ def user_password_change(
     user = User.objects.select_for_update().get(pk=user.pk)
     if actor.pk == user.pk:
         if current_password is None or not check_password(current_password, user.password):
-            raise DomainError(
+            raise InvalidInput(
                 "The current password is missing or wrong: send the password you sign in "
                 "with as current_password (POST /api/v1/users/me/password/).",
                 code="wrong_password",
@@ -164,7 +142,7 @@ def user_password_change(
     try:
         validate_password(password, user=user)
     except ValidationError as exc:
-        raise DomainError(" ".join(exc.messages), code="password_invalid") from None
+        raise InvalidInput(" ".join(exc.messages), code="password_invalid") from None
     user.set_password(password)
     user.save(update_fields=["password"])  # revokes the user's tokens (a new password)
     return user

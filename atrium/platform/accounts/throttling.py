@@ -15,14 +15,14 @@ from collections.abc import Sequence
 
 import redis
 from django import forms
-from django.conf import settings
 from django.contrib.admin import AdminSite
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.http import HttpRequest, HttpResponse
-from rest_framework import status
-from rest_framework.exceptions import APIException, Throttled
+from rest_framework.exceptions import Throttled
 from rest_framework.request import Request
 
+from atrium.conf import atrium_settings
+from atrium.errors import ServiceUnavailable
 from atrium.platform.api.throttling import OncePerInterval, client_ip
 from atrium.platform.redis import RATELIMIT_PURPOSE, Rate, parse_rate, rate_limit_many
 from atrium.tenants.keyspace import scoped_key
@@ -35,17 +35,15 @@ LOGIN_UNAVAILABLE_RETRY_AFTER = 5
 login_warning = OncePerInterval(log=logging.getLogger(__name__))
 
 
-class LoginUnavailable(APIException):
-    """Login cannot be rate-limited right now, so it is refused: an attacker must not get
-    unlimited password guesses because Redis is down."""
+class LoginUnavailable(ServiceUnavailable):
+    """Sign-in cannot be rate-limited right now; retry shortly.
 
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_detail = "Sign-in is temporarily unavailable. Please try again in a few seconds."
-    default_code = "login_unavailable"
+    It is refused: an attacker must not get unlimited password guesses because Redis is
+    down."""
 
-    def __init__(self, detail: str | None = None, code: str | None = None) -> None:
-        super().__init__(detail, code)
-        self.wait = LOGIN_UNAVAILABLE_RETRY_AFTER  # the exception handler sends Retry-After
+    code = "login_unavailable"
+    message_template = "Sign-in is temporarily unavailable. Please try again in a few seconds."
+    retry_after = LOGIN_UNAVAILABLE_RETRY_AFTER
 
 
 def email_digest(email: str) -> str:
@@ -56,7 +54,7 @@ def email_digest(email: str) -> str:
 
 
 def login_limits(request: HttpRequest | Request, email: str) -> Sequence[tuple[str, Rate]]:
-    rates = settings.ATRIUM_LOGIN_RATE_LIMITS
+    rates = atrium_settings.LOGIN_RATE_LIMITS
     return [
         (
             scoped_key(RATELIMIT_PURPOSE, "login-email", email_digest(email)),
@@ -105,8 +103,8 @@ class ThrottledAdminAuthenticationForm(AdminAuthenticationForm):
                     code="throttled",
                 ) from None
             except LoginUnavailable as exc:
-                self.refused_status, self.retry_after = 503, exc.wait
-                raise forms.ValidationError(str(exc.detail), code=exc.default_code) from None
+                self.refused_status, self.retry_after = 503, exc.retry_after
+                raise forms.ValidationError(exc.message, code=exc.code) from None
         return super().clean()
 
 

@@ -36,6 +36,7 @@ from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken, Token, UntypedToken
 
+from atrium.conf import atrium_settings
 from atrium.tenants.asgi import CLOSE_UNAUTHORIZED
 from atrium.tenants.context import current_tenant, current_tenant_or_none
 from atrium.tenants.sockets import close_sockets, user_group
@@ -87,7 +88,7 @@ class TenantBoundMixin:
         self.tenant_id = str(current_tenant().id)
         super().__init__(token, verify)  # type: ignore[call-arg]
         if token is None:
-            self.payload[settings.ATRIUM_JWT_TENANT_CLAIM] = self.tenant_id
+            self.payload[atrium_settings.JWT_TENANT_CLAIM] = self.tenant_id
 
     @property
     def token_backend(self) -> TokenBackend:
@@ -102,7 +103,7 @@ class TenantBoundMixin:
         super().verify()  # type: ignore[misc]
 
     def check_tenant(self) -> None:
-        claimed = self.payload.get(settings.ATRIUM_JWT_TENANT_CLAIM)
+        claimed = self.payload.get(atrium_settings.JWT_TENANT_CLAIM)
         if claimed is None:
             raise TokenError("Token belongs to no tenant")
         if str(claimed) != self.tenant_id:
@@ -115,7 +116,7 @@ class TenantAccessToken(TenantBoundMixin, AccessToken):
     @classmethod
     def for_user(cls, user: User) -> TenantAccessToken:
         token = super().for_user(user)
-        token[settings.ATRIUM_JWT_VERSION_CLAIM] = user.token_version
+        token[atrium_settings.JWT_VERSION_CLAIM] = user.token_version
         return token
 
 
@@ -129,7 +130,7 @@ class TenantRefreshToken(TenantBoundMixin, RefreshToken):
     @classmethod
     def for_user(cls, user: User) -> TenantRefreshToken:
         token = super().for_user(user)
-        token[settings.ATRIUM_JWT_VERSION_CLAIM] = user.token_version
+        token[atrium_settings.JWT_VERSION_CLAIM] = user.token_version
         return token
 
     @property
@@ -151,7 +152,7 @@ class RevokedTokenError(TokenError):
 
 def token_version(token: Token) -> int:
     """The user's token version the token was issued under (0: issued before versions)."""
-    value = token.get(settings.ATRIUM_JWT_VERSION_CLAIM, 0)
+    value = token.get(atrium_settings.JWT_VERSION_CLAIM, 0)
     if not isinstance(value, int) or isinstance(value, bool):
         raise TokenError("Token has a malformed version")
     return value

@@ -1,11 +1,11 @@
 """The users API of a tenant: the directory, user management for admins, and ``me``.
 Its OpenAPI documentation is in ``openapi.py``."""
 
-from rest_framework import mixins, status
+from rest_framework import status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from atrium.platform.api.views import TenantGenericViewSet
+from atrium.platform.api.views import TenantServiceViewSet
 
 from . import openapi, selectors, services
 from .permissions import IsTenantAdmin
@@ -22,20 +22,13 @@ from .tokens import token_pair_issue
 
 
 @openapi.user_viewset
-class UserViewSet(
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-    mixins.DestroyModelMixin,
-    TenantGenericViewSet,
-):
+class UserViewSet(TenantServiceViewSet):
     serializer_class = UserSerializer
+    write_serializer_class = UserUpdateSerializer
     filterset_class = selectors.UserFilter
     search_fields = ["email", "name"]
     ordering_fields = ["email", "name", "role", "date_joined"]
     ordering = ["email"]
-    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
     lookup_value_regex = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
     action_permissions = {
         "create": (IsTenantAdmin,),
@@ -48,55 +41,45 @@ class UserViewSet(
         return selectors.user_list()
 
     def create(self, request, *args, **kwargs):
-        payload = UserCreateSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        created = services.user_create(actor=request.user, **payload.validated_data)
-        data = UserCreatedSerializer(created.user).data | {
+        # The answer carries the one-time password, once: not the plain user rendering.
+        data = self.validated(UserCreateSerializer)
+        created = services.user_create(actor=request.user, **data)
+        body = UserCreatedSerializer(created.user).data | {
             "one_time_password": created.one_time_password
         }
-        return Response(data, status=status.HTTP_201_CREATED)
+        return Response(body, status=status.HTTP_201_CREATED)
 
-    def partial_update(self, request, *args, **kwargs):
-        payload = UserUpdateSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        user = services.user_update(
-            actor=request.user, user=self.get_object(), **payload.validated_data
-        )
-        return Response(UserSerializer(user).data)
+    def update_object(self, user, data):
+        return services.user_update(actor=self.request.user, user=user, **data)
 
-    def destroy(self, request, *args, **kwargs):
-        services.user_deactivate(actor=request.user, user=self.get_object())
-        return Response(status=status.HTTP_204_NO_CONTENT)
+    def delete_object(self, user):
+        services.user_deactivate(actor=self.request.user, user=user)
 
     @action(detail=False, methods=["get", "patch"], url_path="me")
     def me(self, request):
         if request.method == "PATCH":
-            payload = ProfileUpdateSerializer(data=request.data)
-            payload.is_valid(raise_exception=True)
-            user = services.user_update(
-                actor=request.user, user=request.user, **payload.validated_data
+            data = self.validated(ProfileUpdateSerializer)
+            return self.rendered(
+                services.user_update(actor=request.user, user=request.user, **data)
             )
-            return Response(UserSerializer(user).data)
-        return Response(UserSerializer(request.user).data)
+        return self.rendered(request.user)
 
     @action(detail=False, methods=["post"], url_path="me/password")
     def me_password(self, request):
-        payload = PasswordChangeSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
+        data = self.validated(PasswordChangeSerializer)
         user = services.user_password_change(
             actor=request.user,
             user=request.user,
-            password=payload.validated_data["password"],
-            current_password=payload.validated_data["current_password"],
+            password=data["password"],
+            current_password=data["current_password"],
         )
         pair = token_pair_issue(user=user)
         return Response({"access": pair.access, "refresh": pair.refresh})
 
     @action(detail=True, methods=["post"], url_path="password")
     def password(self, request, *args, **kwargs):
-        payload = PasswordSetSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
+        data = self.validated(PasswordSetSerializer)
         services.user_password_change(
-            actor=request.user, user=self.get_object(), password=payload.validated_data["password"]
+            actor=request.user, user=self.get_object(), password=data["password"]
         )
         return Response(status=status.HTTP_204_NO_CONTENT)

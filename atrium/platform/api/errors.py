@@ -1,11 +1,11 @@
-"""One error shape for every API error (drf-standardized-errors), domain errors included.
+"""The API's exception handler: every error a view raises, in the one error shape.
 
-``{"type": "validation_error" | "client_error" | "server_error",
-   "errors": [{"code": "...", "detail": "...", "attr": "field" | null}]}``
-
-Every code an answer can carry is in the registry of error codes
-(``atrium/tenants/codes.py``): DRF's own codes are declared below, an ``APIError``
-subclass is declared by being defined, and the OpenAPI schema lists the registry.
+An ``AtriumError`` (``atrium/errors.py``) is answered with its own body, status and
+``Retry-After``; DRF's exceptions through drf-standardized-errors, in the same shape;
+infrastructure failures (PostgreSQL, the broker) and requests Django refused to read are
+turned into ``AtriumError``s first. Every code an answer can carry is in the registry of
+error codes (``atrium/errors.py``): DRF's own codes are declared below, and the OpenAPI
+schema lists the registry.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import logging
 
-from django.conf import settings
 from django.core.exceptions import (
     ImproperlyConfigured,
     RequestDataTooBig,
@@ -23,15 +22,21 @@ from django.core.exceptions import (
 )
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError, OperationalError
-from django.http import JsonResponse
 from django.utils.module_loading import autodiscover_modules
 from drf_standardized_errors.handler import ExceptionHandler
 from kombu.exceptions import OperationalError as BrokerUnreachable
-from rest_framework import exceptions, status
+from rest_framework import exceptions
 
-from atrium.platform.errors import DomainError, QueueUnavailable
-from atrium.tenants.codes import error_code, is_registered
-from atrium.tenants.errors import TenantError
+from atrium.conf import atrium_settings
+from atrium.errors import (
+    AtriumError,
+    InvalidInput,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    error_code,
+    is_registered,
+)
+from atrium.platform.errors import QueueUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -52,62 +57,50 @@ for _status, _code, _description in (
     error_code(_status, _code, _description)
 
 
-class APIError(exceptions.APIException):
-    """An API exception of ours; defining one registers its status and code."""
+class AtriumAPIException(exceptions.APIException):
+    """An ``AtriumError`` on its way through DRF's exception handler."""
 
-    def __init_subclass__(cls, **kwargs) -> None:
-        super().__init_subclass__(**kwargs)
-        error_code(cls.status_code, cls.default_code, str(cls.default_detail))
-
-
-class DomainAPIException(exceptions.APIException):
-    def __init__(self, error: DomainError | TenantError, status_code: int) -> None:
-        self.status_code = status_code
+    def __init__(self, error: AtriumError) -> None:
+        self.status_code = error.status_code
+        self.error = error
         super().__init__(detail=error.message, code=error.code)
-        self.wait = getattr(error, "retry_after", None)  # the handler sends Retry-After
 
 
-class PayloadTooLarge(APIError):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_detail = "The request body is too large."
-    default_code = "request_too_large"
+class TooManyFields(InvalidInput):
+    """Too many query parameters or form fields (DATA_UPLOAD_MAX_NUMBER_FIELDS); send fewer."""
 
-
-class TooManyFields(APIError):
-    status_code = status.HTTP_400_BAD_REQUEST
-    default_detail = (
+    code = "too_many_fields"
+    message_template = (
         "Too many query parameters or form fields (DATA_UPLOAD_MAX_NUMBER_FIELDS); send fewer."
     )
-    default_code = "too_many_fields"
 
 
-class TooManyFiles(APIError):
-    status_code = status.HTTP_400_BAD_REQUEST
-    default_detail = "Too many files in one request (DATA_UPLOAD_MAX_NUMBER_FILES); send fewer."
-    default_code = "too_many_files"
+class TooManyFiles(InvalidInput):
+    """Too many files in one request (DATA_UPLOAD_MAX_NUMBER_FILES); send fewer."""
+
+    code = "too_many_files"
+    message_template = "Too many files in one request (DATA_UPLOAD_MAX_NUMBER_FILES); send fewer."
 
 
-class BadRequest(APIError):
-    status_code = status.HTTP_400_BAD_REQUEST
-    default_detail = "The request is malformed."
-    default_code = "bad_request"
+class BadRequest(InvalidInput):
+    """The request is malformed."""
+
+    code = "bad_request"
+    message_template = "The request is malformed."
 
 
 # Seconds a client is told to wait when the database cannot be reached.
 DATABASE_RETRY_AFTER = 5
 
 
-class DatabaseUnavailable(APIError):
-    """PostgreSQL cannot be reached (down, restarting, connection lost): a clean 503 the
+class DatabaseUnavailable(ServiceUnavailable):
+    """The service is temporarily unavailable. Please try again in a few seconds.
+
+    PostgreSQL cannot be reached (down, restarting, connection lost): a clean 503 the
     client may retry, instead of a 500 that says the request itself was wrong."""
 
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_detail = "The service is temporarily unavailable. Please try again in a few seconds."
-    default_code = "database_unavailable"
-
-    def __init__(self, detail: str | None = None, code: str | None = None) -> None:
-        super().__init__(detail, code)
-        self.wait = DATABASE_RETRY_AFTER  # the exception handler sends Retry-After
+    code = "database_unavailable"
+    retry_after = DATABASE_RETRY_AFTER
 
 
 def is_database_outage(exc: BaseException | None) -> bool:
@@ -117,8 +110,8 @@ def is_database_outage(exc: BaseException | None) -> bool:
     return isinstance(exc, OperationalError | InterfaceError)
 
 
-def malformed_request(exc: BaseException | None) -> APIError | None:
-    """The API error for a request Django refused to read (too big, too many fields, …),
+def malformed_request(exc: BaseException | None) -> AtriumError | None:
+    """The error for a request Django refused to read (too big, too many fields, …),
     wherever it surfaced: in a DRF view, a plain view, or a middleware."""
     if isinstance(exc, RequestDataTooBig):
         return PayloadTooLarge()
@@ -131,43 +124,38 @@ def malformed_request(exc: BaseException | None) -> APIError | None:
     return None
 
 
-def error_response(exc: exceptions.APIException) -> JsonResponse:
-    """``exc`` in the one error shape, for answers given outside DRF (Django's error
-    handlers, middleware)."""
-    kind = "server_error" if exc.status_code >= 500 else "client_error"
-    codes = exc.get_codes()
-    code = codes if isinstance(codes, str) else exc.default_code
-    body = {"type": kind, "errors": [{"code": code, "detail": str(exc.detail), "attr": None}]}
-    response = JsonResponse(body, status=exc.status_code)
-    if getattr(exc, "wait", None):
-        response["Retry-After"] = str(exc.wait)
-    return response
-
-
 class AtriumExceptionHandler(ExceptionHandler):
     def convert_known_exceptions(self, exc: Exception) -> Exception:
         if is_database_outage(exc):
-            return DatabaseUnavailable()
-        if isinstance(exc, BrokerUnreachable):  # a task sent while the broker is away
+            exc = DatabaseUnavailable()
+        elif isinstance(exc, BrokerUnreachable):  # a task sent while the broker is away
             exc = QueueUnavailable(
                 "Background work cannot be started right now. Please try again in a few seconds."
             )
-        if isinstance(exc, DomainError) and exc.field:
-            return exceptions.ValidationError(
-                {exc.field: [exceptions.ErrorDetail(exc.message, code=exc.code)]}
-            )
-        if isinstance(exc, DomainError):
-            return DomainAPIException(exc, exc.status_code)
-        if isinstance(exc, TenantError):
-            return DomainAPIException(exc, exc.status_code)
-        malformed = malformed_request(exc)
-        if malformed is not None:
-            return malformed
+        else:
+            exc = malformed_request(exc) or exc
+        if isinstance(exc, AtriumError):  # the one root: its own body, or a field's error
+            if exc.field:
+                return exceptions.ValidationError(
+                    {exc.field: [exceptions.ErrorDetail(exc.message, code=exc.code)]}
+                )
+            return AtriumAPIException(exc)
         if isinstance(exc, DjangoValidationError):  # a model's full_clean() in a service
             return exceptions.ValidationError(
                 detail=exc.message_dict if hasattr(exc, "error_dict") else exc.messages
             )
         return super().convert_known_exceptions(exc)
+
+    def format_exception(self, exc: exceptions.APIException) -> dict:
+        if isinstance(exc, AtriumAPIException):
+            return exc.error.to_body()
+        return super().format_exception(exc)
+
+    def get_headers(self, exc: exceptions.APIException) -> dict:
+        headers = super().get_headers(exc)
+        if isinstance(exc, AtriumAPIException) and exc.error.retry_after:
+            headers["Retry-After"] = str(int(exc.error.retry_after))
+        return headers
 
     def run(self):
         response = super().run()
@@ -188,9 +176,9 @@ def check_registered(status_code: int, data) -> None:
         if code and not is_registered(status_code, code):
             message = (
                 f"error code {code!r} of a {status_code} answer is not registered: declare it "
-                "with atrium.tenants.codes.error_code() in its app's errors module"
+                "with atrium.errors.error_code() in its app's errors module"
             )
-            if settings.ATRIUM_ERROR_CODES_STRICT:
+            if atrium_settings.ERROR_CODES_STRICT:
                 raise ImproperlyConfigured(message)
             logger.error(message)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from django.core.exceptions import SuspiciousOperation
 from django.http import HttpRequest, HttpResponse
 
-from .errors import error_response, malformed_request
+from .errors import malformed_request
 
 FORM = "application/x-www-form-urlencoded"
 
@@ -27,5 +27,5 @@ class MalformedRequestMiddleware:
             if request.method == "POST" and request.content_type == FORM:
                 request.POST  # noqa: B018
         except SuspiciousOperation as exc:
-            return error_response(malformed_request(exc))
+            return malformed_request(exc).to_response()
         return self.get_response(request)

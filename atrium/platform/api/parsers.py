@@ -20,7 +20,8 @@ from rest_framework import parsers
 from rest_framework.exceptions import ParseError
 from rest_framework.utils.json import strict_constant
 
-from atrium.tenants.codes import error_code
+from atrium.conf import atrium_settings
+from atrium.errors import error_code
 
 JSON_TOO_DEEP = error_code(
     400, "json_too_deep", "The JSON body nests deeper than ATRIUM_JSON_MAX_DEPTH levels."
@@ -60,7 +61,7 @@ class JSONParser(parsers.JSONParser):
             text = raw.decode(encoding)
         except (UnicodeDecodeError, LookupError) as exc:
             raise ParseError(f"JSON parse error - the body is not {encoding}: {exc}") from None
-        max_depth = settings.ATRIUM_JSON_MAX_DEPTH
+        max_depth = atrium_settings.JSON_MAX_DEPTH
         if nesting_exceeds(text, max_depth):
             raise ParseError(
                 f"The JSON document nests deeper than {max_depth} levels; no endpoint takes "

@@ -5,7 +5,7 @@ response only where a view's classes suggest one; a client generated from that s
 (openapi-python-client makes every enum strict) crashed on real answers. Here:
 
 * Every code of every status comes from the registry of error codes
-  (``atrium/tenants/codes.py``): one ``ErrorNNN`` schema per status whose ``code`` enum is
+  (``atrium/errors.py``): one ``ErrorNNN`` schema per status whose ``code`` enum is
   the registry's, so a code declared once is in the schema everywhere it can occur.
 * Answers that routing and the platform give before or around any view are on every
   operation: 400 (malformed request: too many query parameters, invalid host), 403
@@ -16,15 +16,18 @@ response only where a view's classes suggest one; a client generated from that s
 * Writes may answer 409 (a service's ``Conflict``) and bodies 413.
 * An empty query parameter (``?in_stock=``) means "not given" (django-filter, search,
   ordering and pagination all read it so): the parameters say ``allowEmptyValue``.
+* The id of a detail route (``products/{id}/``) never matches one of the list routes
+  beside it (``products/top-rated/``), which the router answers first.
 * A serializer's description is its own docstring only, never one inherited from a mixin
-  (those say how the code works, not what a client sends).
+  (those say how the code works, not what a client sends); likewise no view's description
+  is a docstring of Atrium's base views (``doc_excludes``).
 """
 
 from __future__ import annotations
 
 from functools import cache
 
-from drf_spectacular.plumbing import get_override
+from drf_spectacular.plumbing import get_lib_doc_excludes, get_override
 from drf_spectacular.utils import OpenApiResponse
 from drf_standardized_errors.openapi import AutoSchema as StandardizedErrorsAutoSchema
 from drf_standardized_errors.openapi_serializers import (
@@ -34,14 +37,16 @@ from drf_standardized_errors.openapi_serializers import (
 )
 from rest_framework import serializers
 
+from atrium import errors as registry
 from atrium.platform.api.errors import load_error_codes
-from atrium.tenants import codes
 
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 BODY_METHODS = ("POST", "PUT", "PATCH")
 # Statuses any request can be answered with, whatever the view: routing (unknown host,
 # suspended or unready tenant, malformed request), a database outage, a bug.
 ANY_OPERATION = ("400", "403", "404", "500", "503")
+# The actions of the detail route itself (``{id}/``), the one the list routes shadow.
+DETAIL_ACTIONS = ("retrieve", "update", "partial_update", "destroy")
 
 STATUS_SUMMARIES = {
     400: "The request is malformed or a value is not valid.",
@@ -59,10 +64,26 @@ STATUS_SUMMARIES = {
 }
 
 
+def doc_excludes() -> list[type]:
+    """``GET_LIB_DOC_EXCLUDES``: the classes whose docstrings never describe an operation,
+    the library's and Atrium's base views (they say how to write a view)."""
+    from atrium.platform.api import views
+
+    return [
+        *get_lib_doc_excludes(),
+        views.TenantAPIMixin,
+        views.TenantGenericViewSet,
+        views.TenantServiceViewSet,
+        views.ServiceCreateMixin,
+        views.ServiceUpdateMixin,
+        views.ServiceDestroyMixin,
+    ]
+
+
 def code_list(status: int) -> str:
     return "\n".join(
         f"- `{entry.code}`" + (f": {entry.description}" if entry.description else "")
-        for entry in codes.described(status)
+        for entry in registry.described(status)
     )
 
 
@@ -91,7 +112,7 @@ class RegisteredCodeField(serializers.ChoiceField):
 
     @property
     def choices(self) -> dict[str, str]:
-        return {code: code for code in codes.codes(self.status)}
+        return {code: code for code in registry.codes(self.status)}
 
     @choices.setter
     def choices(self, value) -> None:  # set by ChoiceField.__init__; the registry decides
@@ -134,7 +155,7 @@ def error_response(status: int, description: str = "") -> OpenApiResponse:
 class AutoSchema(StandardizedErrorsAutoSchema):
     def _get_allowed_error_status_codes(self) -> list[str]:
         load_error_codes()
-        return ["400", *(str(status) for status in codes.statuses() if status != 400)]
+        return ["400", *(str(status) for status in registry.statuses() if status != 400)]
 
     def _should_add_error_response(self, responses: dict, status_code: str) -> bool:
         if status_code in responses:
@@ -172,6 +193,22 @@ class AutoSchema(StandardizedErrorsAutoSchema):
         if not own and not get_override(serializer, "description"):
             schema.pop("description", None)  # an inherited docstring (a mixin's)
         return schema
+
+    def _get_parameters(self):
+        parameters = super()._get_parameters()
+        list_routes = getattr(self.view, "list_route_paths", None)
+        if list_routes is None or getattr(self.view, "action", None) not in DETAIL_ACTIONS:
+            return parameters
+        shadowed = sorted(list_routes())
+        if not shadowed:
+            return parameters
+        lookup = getattr(self.view, "lookup_url_kwarg", None) or self.view.lookup_field
+        not_a_list_route = f"(?!(?:{'|'.join(shadowed)})$)"
+        for parameter in parameters:
+            if parameter["in"] == "path" and parameter["name"] in (lookup, "id"):
+                pattern = parameter.setdefault("schema", {}).get("pattern", "")
+                parameter["schema"]["pattern"] = f"^{not_a_list_route}{pattern.lstrip('^')}"
+        return parameters
 
     def _get_filter_parameters(self):
         return _empty_allowed(super()._get_filter_parameters())

@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import redis
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
+from atrium.conf import atrium_settings
 from atrium.platform.redis import (
     RATELIMIT_PURPOSE,
     Rate,
@@ -94,7 +94,7 @@ def client_ip(request: HttpRequest | Request) -> str:
     outermost of ``ATRIUM_TRUSTED_PROXY_COUNT`` proxies (0: the header is not trusted, as
     anyone can send it)."""
     remote_addr = request.META.get("REMOTE_ADDR") or "unknown"
-    proxies = settings.ATRIUM_TRUSTED_PROXY_COUNT
+    proxies = atrium_settings.TRUSTED_PROXY_COUNT
     forwarded = request.META.get("HTTP_X_FORWARDED_FOR")
     if proxies <= 0 or not forwarded:
         return remote_addr
@@ -121,8 +121,8 @@ class TenantRateThrottle(BaseThrottle):
 
     def get_rate(self, request: Request) -> Rate | None:
         """This scope's rate for the request's tenant; ``None`` (in settings) means no limit."""
-        limits = settings.ATRIUM_RATE_LIMITS
-        default = limits[settings.ATRIUM_DEFAULT_PLAN]
+        limits = atrium_settings.RATE_LIMITS
+        default = limits[atrium_settings.DEFAULT_PLAN]
         plan = getattr(getattr(request, "tenant", None), "plan", None)
         rates = limits.get(plan, default)  # an unknown plan gets the default plan's limits
         rate = rates[self.scope] if self.scope in rates else default[self.scope]

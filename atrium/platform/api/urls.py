@@ -4,21 +4,19 @@ import sys
 from functools import cache
 from pathlib import Path
 
+from django.apps import apps
+from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpResponse, HttpResponsePermanentRedirect, JsonResponse
-from django.urls import Resolver404, path, re_path, resolve, reverse
+from django.urls import Resolver404, include, path, re_path, resolve, reverse
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.renderers import JSONRenderer
 
-from .errors import (
-    BadRequest,
-    DatabaseUnavailable,
-    error_response,
-    is_database_outage,
-    malformed_request,
-)
+from atrium.errors import NotFound, PermissionDenied, error_response
+
+from .errors import BadRequest, DatabaseUnavailable, is_database_outage, malformed_request
 
 
 class SchemaView(SpectacularAPIView):
@@ -74,11 +72,15 @@ def schema_urls(urlconf: str) -> list:
     ]
 
 
-def _error(status: int, code: str, detail: str) -> JsonResponse:
-    kind = "server_error" if status >= 500 else "client_error"
-    return JsonResponse(
-        {"type": kind, "errors": [{"code": code, "detail": detail, "attr": None}]}, status=status
-    )
+def tenant_app_urls() -> list:
+    """The API of every tenant app (``TENANT_APPS``) whose app config names its
+    ``api_prefix``: its ``urls`` module, mounted there (``catalog/``). Adding an app to
+    ``TENANT_APPS`` mounts it; no URL conf names it."""
+    return [
+        path(config.api_prefix, include(f"{config.name}.urls"))
+        for config in apps.get_app_configs()
+        if config.name in settings.TENANT_APPS and getattr(config, "api_prefix", None)
+    ]
 
 
 @csrf_exempt  # it changes nothing; a POST to a wrong URL is a 404, not a CSRF failure
@@ -96,8 +98,8 @@ def unknown_url(request, unmatched: str = "") -> JsonResponse | HttpResponsePerm
             if request.method in ("GET", "HEAD"):
                 query = request.META.get("QUERY_STRING")
                 return HttpResponsePermanentRedirect(f"{target}?{query}" if query else target)
-            return _error(404, "not_found", f"Not found. Did you mean {target!r}?")
-    return _error(404, "not_found", "Not found: no such URL on this host.")
+            return NotFound(f"Not found. Did you mean {target!r}?").to_response()
+    return NotFound("Not found: no such URL on this host.").to_response()
 
 
 def fallback_urls() -> list:
@@ -107,7 +109,7 @@ def fallback_urls() -> list:
 
 
 def not_found(request, exception=None) -> JsonResponse:
-    return _error(404, "not_found", "Not found.")
+    return NotFound().to_response()
 
 
 def server_error(request) -> JsonResponse:
@@ -115,14 +117,14 @@ def server_error(request) -> JsonResponse:
     lookup of routing): it is called inside the exception's handling, so the exception is
     still ``sys.exc_info()``; a database outage is a 503 there too, as in the API."""
     if is_database_outage(sys.exc_info()[1]):
-        return error_response(DatabaseUnavailable())
-    return _error(500, "error", "A server error occurred.")
+        return DatabaseUnavailable().to_response()
+    return error_response(500, "error", "A server error occurred.")
 
 
 def bad_request(request, exception=None) -> JsonResponse:
     """Django's answer to a request it refused to read (SuspiciousOperation) outside DRF."""
-    return error_response(malformed_request(exception) or BadRequest())
+    return (malformed_request(exception) or BadRequest()).to_response()
 
 
 def permission_denied(request, exception=None) -> JsonResponse:
-    return _error(403, "permission_denied", "You do not have permission to perform this action.")
+    return PermissionDenied().to_response()

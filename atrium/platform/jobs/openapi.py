@@ -1,11 +1,13 @@
 """The jobs API's OpenAPI documentation, so that ``views.py`` holds only what runs."""
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 
-JOB_EXAMPLE = OpenApiExample(
+from atrium.platform.api.openapi import document, response_example
+
+JOB_EXAMPLE = response_example(
     "Export running",
-    value={
+    {
         "id": "3e9c7a1e-6a55-4d1f-9a64-1e54b7f0a9c2",
         "kind": "catalog.export",
         "status": "running",
@@ -17,7 +19,6 @@ JOB_EXAMPLE = OpenApiExample(
         "started_at": "2026-11-24T10:00:01Z",
         "finished_at": None,
     },
-    response_only=True,
 )
 
 
@@ -26,7 +27,9 @@ DOWNLOAD_MEDIA_TYPES = ("application/octet-stream", "text/csv")
 
 
 def job_viewset(viewset):
-    return extend_schema_view(
+    return document(
+        viewset,
+        "jobs",
         retrieve=extend_schema(
             summary="Follow a job",
             description="Status, progress (0-100), result (counts, or a download URL) and "
@@ -43,4 +46,4 @@ def job_viewset(viewset):
                 for media_type in DOWNLOAD_MEDIA_TYPES
             },
         ),
-    )(extend_schema(tags=["jobs"])(viewset))
+    )

@@ -24,9 +24,9 @@ import time
 from typing import Any
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from django.conf import settings
 from redis.exceptions import RedisError
 
+from atrium.conf import atrium_settings
 from atrium.platform.redis import lease_acquire, lease_release, lease_renew
 from atrium.tenants.asgi import CLOSE_TOO_MANY_SOCKETS, CLOSE_UNAUTHORIZED
 from atrium.tenants.context import current_tenant
@@ -89,7 +89,7 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
 
     async def _take_slot(self) -> bool:
         """A lease among the user's ATRIUM_WS_MAX_SOCKETS_PER_USER sockets; False when full."""
-        limit = settings.ATRIUM_WS_MAX_SOCKETS_PER_USER
+        limit = atrium_settings.WS_MAX_SOCKETS_PER_USER
         if limit <= 0:
             return True
         key = socket_lease_key(self.scope["user"].pk)
@@ -99,7 +99,7 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
                 key,
                 self.channel_name,
                 limit=limit,
-                lease=settings.ATRIUM_WS_SOCKET_LEASE_SECONDS,
+                lease=atrium_settings.WS_SOCKET_LEASE_SECONDS,
             )
         except (RedisError, OSError) as error:
             # Fail open: the cap protects capacity, and without Redis nothing is delivered.
@@ -110,7 +110,7 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
         return taken
 
     async def _renew_lease(self, key: str) -> None:
-        lease = settings.ATRIUM_WS_SOCKET_LEASE_SECONDS
+        lease = atrium_settings.WS_SOCKET_LEASE_SECONDS
         while True:
             await asyncio.sleep(lease / 3)
             try:
@@ -140,7 +140,7 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
             return
         text, data = message.get("text"), message.get("bytes")
         size = len(text.encode()) if text is not None else len(data or b"")
-        if size > settings.ATRIUM_WS_MAX_MESSAGE_BYTES:
+        if size > atrium_settings.WS_MAX_MESSAGE_BYTES:
             self._closing = True
             await self.close(code=CLOSE_MESSAGE_TOO_BIG, reason="message_too_big")
             return

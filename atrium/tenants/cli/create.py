@@ -5,9 +5,9 @@ from __future__ import annotations
 import getpass
 import sys
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from atrium.conf import atrium_settings
 from atrium.tenants import provisioning, services
 
 from .output import emit_json, tenant_as_dict
@@ -35,7 +35,7 @@ def add_parsers(sub) -> None:
         action="store_true",
         help="Prompt for the owner password (twice, not echoed); needs a terminal.",
     )
-    p.add_argument("--plan", choices=list(settings.ATRIUM_PLANS), help="Plan (default: free).")
+    p.add_argument("--plan", choices=list(atrium_settings.PLANS), help="Plan (default: free).")
     p.add_argument("--domain", help="A custom domain, made primary (the subdomain is kept).")
     json_flag(p)
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import sys
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from atrium.tenants import migrator, provisioning, replay, rollout, services
+from atrium.conf import atrium_settings
+from atrium.tenants import migrator, replay, rollout, services
 from atrium.tenants.models import Tenant
+from atrium.tenants.pool import spare_schemas
+from atrium.tenants.template import template_ensure, template_exists
 
 from .output import emit_json
 from .parsers import command, json_flag
@@ -51,8 +53,8 @@ def schemas_to_migrate(only) -> list[str]:
     if only is not None:
         return [only.schema_name]
     return [
-        *([settings.ATRIUM_TEMPLATE_SCHEMA] if provisioning.template_exists() else []),
-        *provisioning.spare_schemas(),
+        *([atrium_settings.TEMPLATE_SCHEMA] if template_exists() else []),
+        *spare_schemas(),
         *Tenant.objects.order_by("slug").values_list("schema_name", flat=True),
     ]
 
@@ -93,8 +95,8 @@ def migrate(cmd: BaseCommand, options) -> None:
         if not quiet:
             cmd.stdout.write("Migrating public schema…")
         migrator.migrate_public()
-        if only is None and provisioning.template_ensure() and not quiet:
-            cmd.stdout.write(f"Created template schema {settings.ATRIUM_TEMPLATE_SCHEMA}.")
+        if only is None and template_ensure() and not quiet:
+            cmd.stdout.write(f"Created template schema {atrium_settings.TEMPLATE_SCHEMA}.")
     schemas = schemas_to_migrate(only)
     report = run_migrations(cmd, schemas, options, quiet)
     if options["json"]:

@@ -7,8 +7,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from atrium.tenants import provisioning
 from atrium.tenants.models import Domain, Tenant
+from atrium.tenants.naming import tenant_url
 
 
 def emit_json(cmd: BaseCommand, data: Any) -> None:
@@ -53,5 +53,5 @@ def tenant_as_dict(tenant: Tenant, domains: list[Domain] | None = None) -> dict[
     if domains is not None:
         data["domains"] = domains_as_list(domains)
         primary = next((d.domain for d in domains if d.is_primary), None)
-        data["url"] = provisioning.tenant_url(primary) if primary else None
+        data["url"] = tenant_url(primary) if primary else None
     return data

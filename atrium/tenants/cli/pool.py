@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from atrium.tenants import provisioning
+from atrium.tenants.pool import pool_fill, pool_status, spare_schemas
 
 from .output import emit, emit_json
 from .parsers import command, json_flag, subcommands
@@ -21,7 +21,7 @@ def add_parsers(sub) -> None:
 
 def pool(cmd: BaseCommand, options) -> None:
     if options["pool_action"] == "status":
-        status = provisioning.pool_status()
+        status = pool_status()
         if options["json"]:
             emit_json(cmd, status)
             return
@@ -33,12 +33,12 @@ def pool(cmd: BaseCommand, options) -> None:
         return
     if options["count"] < 0:
         raise CommandError("N must be 0 or more.")
-    created = provisioning.pool_fill(options["count"])
+    created = pool_fill(options["count"])
     emit(
         cmd,
         options,
         f"Cloned {created} spare schema(s); the pool holds {options['count']} or more.",
-        {"cloned": created, "spares": len(provisioning.spare_schemas())},
+        {"cloned": created, "spares": len(spare_schemas())},
     )
 
 

@@ -1,9 +1,11 @@
 """The products API: filters, search, ordering, permissions, soft delete, bad input, cache."""
 
+import re
 from decimal import Decimal
 
 import pytest
 import yaml
+from django.urls import get_resolver
 from django_redis import get_redis_connection
 from rest_framework.test import APIClient
 
@@ -366,13 +368,25 @@ def test_a_product_named_like_a_list_route_is_still_reachable_by_its_slug(
     assert client.get(f"{URL}{created['slug']}/").json()["id"] == created["id"]
 
 
-def test_every_list_route_under_products_is_a_reserved_product_slug():
-    from atrium.apps.catalog.views import ProductViewSet
+def test_the_reserved_product_slugs_are_exactly_the_list_routes_under_products():
+    """Read from the URL conf the router built, not from the view: every
+    ``products/<literal>/`` route is a reserved slug and nothing else is, and the schema
+    documents the product id as none of them."""
+    from drf_spectacular.generators import SchemaGenerator
 
-    list_routes = {
-        action.url_path for action in ProductViewSet.get_extra_actions() if not action.detail
-    }
-    assert list_routes <= services.RESERVED_PRODUCT_SLUGS
+    routes = set()
+    for pattern in get_resolver("atrium.apps.catalog.urls").url_patterns:
+        literal = re.fullmatch(r"\^products/([\w-]+)/\$", str(pattern.pattern))
+        if literal:
+            routes.add(literal[1])
+    assert routes == services.reserved_product_slugs() == {"top-rated"}
+    schema = SchemaGenerator(urlconf="config.urls_tenant").get_schema(request=None, public=True)
+    for method in ("get", "patch", "delete"):
+        (id_parameter,) = schema["paths"]["/api/v1/catalog/products/{id}/"][method]["parameters"]
+        assert id_parameter["schema"]["pattern"] == "^(?!(?:top-rated)$)[0-9A-Za-z_-]+$"
+    # The routes beside the detail route are not shadowed, so their ids take any slug.
+    restore = schema["paths"]["/api/v1/catalog/products/{id}/restore/"]["post"]
+    assert restore["parameters"][0]["schema"]["pattern"] == "^[0-9A-Za-z_-]+$"
 
 
 @pytest.mark.django_db

@@ -1,11 +1,12 @@
 """Provision the demo tenants ``acme`` and ``globex`` (idempotent) and print their logins."""
 
-from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from atrium.conf import atrium_settings
 from atrium.tenants import provisioning
 from atrium.tenants.context import public_scope
 from atrium.tenants.models import Tenant
+from atrium.tenants.naming import tenant_url
 
 DEMO_TENANTS = [
     ("acme", "Acme Corporation", "owner@acme.test", "acme-demo-Passw0rd"),
@@ -26,5 +27,5 @@ class Command(BaseCommand):
                         slug=slug, name=name, owner_email=email, owner_password=password
                     )
                     note = "created"
-                url = provisioning.tenant_url(f"{slug}.{settings.ATRIUM_BASE_DOMAIN}")
+                url = tenant_url(f"{slug}.{atrium_settings.BASE_DOMAIN}")
                 self.stdout.write(f"{slug:<8} {note:<8} {url}  login: {email} / {password}")

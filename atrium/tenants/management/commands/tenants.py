@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from atrium.tenants import errors
+from atrium.errors import AtriumError
 from atrium.tenants.cli import cors, create, domains, lifecycle, listing, migrate, pool, run
 from atrium.tenants.cli.parsers import OneLineErrorParser, subcommands
 from atrium.tenants.context import public_scope
@@ -42,5 +42,5 @@ class Command(BaseCommand):
         try:
             with public_scope():
                 HANDLERS[options["action"]](self, options)
-        except errors.TenantError as exc:
+        except AtriumError as exc:
             raise CommandError(exc.message) from exc

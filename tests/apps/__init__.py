@@ -1,0 +1,1 @@
+"""Tenant apps that exist only in the test settings (``config/settings/test.py``)."""
