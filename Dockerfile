@@ -13,6 +13,11 @@ RUN pip install --require-hashes -r /app/requirements/base.txt
 
 RUN useradd --create-home --uid 1000 atrium
 COPY --chown=atrium:atrium . /app
+# /app itself was made by WORKDIR as root: the folders the app writes belong to its user,
+# so collectstatic below can write, and a named volume mounted on /app/media (files on
+# the filesystem, ATRIUM_STORAGE unset) starts out writable. The compose stack keeps files
+# in MinIO instead (ATRIUM_STORAGE=s3).
+RUN mkdir -p /app/media /app/staticfiles && chown atrium:atrium /app/media /app/staticfiles
 USER atrium
 # Static assets (admin, Swagger UI) are collected at build time and served by WhiteNoise.
 # The key only satisfies the production settings' check during the build.

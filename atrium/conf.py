@@ -45,14 +45,41 @@ def env_int(name: str, default: int) -> int:
 
 # ---------------------------------------------------------------------------- hosts, plans
 _BASE_DOMAIN = env("ATRIUM_BASE_DOMAIN", "localhost").strip().lower().rstrip(".")
-# Plans: name -> the limits of a tenant on it (API requests per user, or per client IP when
-# anonymous: a short burst window and a sustained one; None: no limit). A tenant's plan is
-# always one of these: it is the Tenant.plan field's choices, and the CLI, the platform
-# admin and every service refuse any other. Checked when Django starts (atrium.tenants.plans).
+# Plans: name -> what a tenant on it gets. API request limits, per user (or per client IP
+# when anonymous): a short "burst" window and a "sustained" one (a rate like "30/10s"; None:
+# no limit). Quotas, enforced by the services that create what they count (a 403
+# quota_exceeded past them; None or absent: no quota): "seats", active users; "products",
+# live catalog products; "storage_bytes", the tenant's database schema (shown by the usage
+# API and CLI, not enforced). A tenant's plan is always one of these: it is the Tenant.plan
+# field's choices, and the CLI, the platform admin and every service refuse any other.
+# Checked when Django starts (atrium.tenants.plans).
+_GIB = 1024**3
 _PLANS = {
-    "free": {"burst": "30/10s", "sustained": "600/h"},
-    "pro": {"burst": "100/10s", "sustained": "6000/h"},
-    "enterprise": {"burst": "300/10s", "sustained": "60000/h"},
+    "free": {
+        "burst": "30/10s",
+        "sustained": "600/h",
+        "seats": 25,
+        "products": 1_000,
+        "storage_bytes": 1 * _GIB,
+    },
+    "pro": {
+        "burst": "100/10s",
+        "sustained": "6000/h",
+        "seats": 250,
+        "products": 100_000,
+        "storage_bytes": 50 * _GIB,
+    },
+    "enterprise": {
+        "burst": "300/10s",
+        "sustained": "60000/h",
+        "seats": None,
+        "products": None,
+        "storage_bytes": None,
+    },
+}
+# The request limits alone, by plan (ATRIUM_RATE_LIMITS below).
+_RATE_LIMITS = {
+    name: {"burst": plan["burst"], "sustained": plan["sustained"]} for name, plan in _PLANS.items()
 }
 
 DEFAULTS: dict[str, Any] = {
@@ -123,7 +150,7 @@ DEFAULTS: dict[str, Any] = {
     # The request limits the API applies, by plan: the plans' own (PLANS). A separate name
     # so that tests and benchmarks can swap the limits without changing which plans exist.
     # Login has its own limits, per tenant + e-mail and per IP.
-    "RATE_LIMITS": _PLANS,
+    "RATE_LIMITS": _RATE_LIMITS,
     "LOGIN_RATE_LIMITS": {"per_email": "5/min", "per_ip": "20/min"},
     # Reverse proxies in front of the app that append to X-Forwarded-For; the client address
     # is the entry the outermost one added. 0: the header is ignored (anyone can forge it).
@@ -145,6 +172,27 @@ DEFAULTS: dict[str, Any] = {
     "WS_SOCKET_LEASE_SECONDS": env_int("ATRIUM_WS_SOCKET_LEASE_SECONDS", 60),
     # Seconds a publish may wait for the channel layer before the event is dropped (logged).
     "REALTIME_PUBLISH_TIMEOUT": float(env("ATRIUM_REALTIME_PUBLISH_TIMEOUT", "2")),
+    # ------------------------------------------------------------------------ observability
+    # /metrics (platform host only, atrium/platform/observability/metrics.py): with a token,
+    # scrapers send ``Authorization: Bearer <token>``; without one, only these client
+    # addresses (IPs or networks, comma-separated) are answered.
+    "METRICS_TOKEN": env("ATRIUM_METRICS_TOKEN", ""),
+    "METRICS_ALLOW": [
+        net.strip()
+        for net in env("ATRIUM_METRICS_ALLOW", "127.0.0.0/8,::1").split(",")
+        if net.strip()
+    ],
+    # OpenTelemetry traces go to this OTLP endpoint; empty: tracing is off. The exporter
+    # reads the other OTEL_* variables (headers, protocol, service name) itself.
+    "OTEL_ENDPOINT": env("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
+    # Sentry error reports; empty: off.
+    "SENTRY_DSN": env("SENTRY_DSN", ""),
+    "SENTRY_ENVIRONMENT": env("SENTRY_ENVIRONMENT", "production"),
+    "SENTRY_TRACES_SAMPLE_RATE": float(env("SENTRY_TRACES_SAMPLE_RATE", "0")),
+    # ------------------------------------------------------------------------ metering
+    # Days the per-day usage counters stay in Redis (t:<schema>:usage:<day>:…) after their
+    # day, so a flush that could not run (beat or Redis down) catches up later.
+    "USAGE_REDIS_DAYS": env_int("ATRIUM_USAGE_REDIS_DAYS", 3),
 }
 
 

@@ -134,9 +134,11 @@ def start(parser, name, title: str, settings="config.settings.dev", redis_urls=(
     return args, run
 
 
-def bench_tenant(slug: str = "bench") -> dict:
+def bench_tenant(slug: str = "bench", plan: str = "enterprise") -> dict:
     """Public schema, template, and one tenant with its owner (``owner@<slug>.test``, a random
-    password): its owner's id and password."""
+    password): its owner's id and password. On ``plan``: enterprise by default, which has no
+    quotas (the catalog benchmark's 10,000 products and the products its runs create are
+    ten times the free plan's; request limits are the benchmark settings' own)."""
     import secrets
 
     from django.core.management import call_command
@@ -148,7 +150,9 @@ def bench_tenant(slug: str = "bench") -> dict:
 
     call_command("tenants", "migrate", stdout=io.StringIO())
     password, email = secrets.token_urlsafe(18), f"owner@{slug}.test"
-    tenant = tenant_create(slug=slug, name=slug, owner_email=email, owner_password=password).tenant
+    tenant = tenant_create(
+        slug=slug, name=slug, owner_email=email, owner_password=password, plan=plan
+    ).tenant
     with tenant_scope(tenant):
         user_id = str(User.objects.get(email=email).pk)
     connections.close_all()

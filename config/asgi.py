@@ -10,6 +10,7 @@ django_asgi_app = get_asgi_application()
 # Imported after Django is set up: they load models.
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from atrium.platform.observability.sockets import SocketObservability, SocketUser  # noqa: E402
 from atrium.platform.realtime.middleware import (  # noqa: E402
     JWTAuthMiddleware,
     OriginMiddleware,
@@ -22,10 +23,13 @@ application = ProtocolTypeRouter(
     {
         # Bodies past ATRIUM_REQUEST_MAX_BYTES: 413 before (or while) they are read.
         "http": BodySizeLimit(django_asgi_app),
-        # Outermost first: origin (no I/O), tenant from Host (the door, atrium.tenants.asgi,
-        # answering refusals with the bearer subprotocol), then the tenant's JWT.
-        "websocket": OriginMiddleware(
-            TenantMiddleware(JWTAuthMiddleware(URLRouter(websocket_urlpatterns)))
+        # Outermost first: the socket's log context and metrics, origin (no I/O), tenant
+        # from Host (the door, atrium.tenants.asgi, answering refusals with the bearer
+        # subprotocol), then the tenant's JWT.
+        "websocket": SocketObservability(
+            OriginMiddleware(
+                TenantMiddleware(JWTAuthMiddleware(SocketUser(URLRouter(websocket_urlpatterns))))
+            )
         ),
     }
 )

@@ -6,6 +6,7 @@ from django.urls import path
 from atrium.platform.accounts.throttling import limit_admin_login
 from atrium.platform.api import urls as api_urls
 from atrium.platform.health import healthz, readyz
+from atrium.platform.observability.metrics import metrics_view
 
 # The operators' admin signs in under the same limits as every tenant's admin and the API.
 limit_admin_login(admin.site)
@@ -13,6 +14,8 @@ limit_admin_login(admin.site)
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
+    # Prometheus, on the platform host only: a tenant host has no such URL (JSON 404).
+    path("metrics", metrics_view, name="metrics"),
     *api_urls.schema_urls("config.urls_public"),
     path("admin/", admin.site.urls),
     *api_urls.fallback_urls(),

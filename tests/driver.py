@@ -708,3 +708,76 @@ class PrivatePostgres(_StartedInWith):
 
     def logs(self, lines: int = 80) -> str:
         return f"--- {self.name} log ({self.log}) ---\n{self.log_tail(lines)}"
+
+
+# ----------------------------------------------------------------------------- S3
+
+
+class S3Server(ManagedProcess):
+    """moto's S3-compatible server (``moto_server``, a dev dependency) on a free port: the
+    real HTTP API that ``ATRIUM_STORAGE=s3`` talks to (MinIO in docker-compose.yml)."""
+
+    name = "moto-server"
+    region = "us-east-1"
+    # moto accepts any key; real ones are never needed (nor looked for) here.
+    access_key = "atrium-test"
+    secret_key = "atrium-test-secret"
+
+    def __init__(self, workdir: Path | None = None) -> None:
+        super().__init__(workdir)
+        self.port = free_port()
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
+
+    def wait_ready(self, timeout: float) -> None:
+        def answers() -> bool:
+            try:
+                return requests.get(f"{self.endpoint_url}/", timeout=1).status_code < 500
+            except requests.RequestException:
+                return False
+
+        wait_for(answers, f"{self.name} to answer", self, timeout=timeout, interval=0.1)
+
+    def env(self, bucket: str) -> dict[str, str]:
+        """The variables that put a process's files in ``bucket`` on this server, exactly as
+        docker-compose.yml puts them in MinIO."""
+        return {
+            "ATRIUM_STORAGE": "s3",
+            "ATRIUM_S3_BUCKET": bucket,
+            "ATRIUM_S3_ENDPOINT_URL": self.endpoint_url,
+            "ATRIUM_S3_REGION": self.region,
+            "ATRIUM_S3_ACCESS_KEY_ID": self.access_key,
+            "ATRIUM_S3_SECRET_ACCESS_KEY": self.secret_key,
+        }
+
+    def client(self):
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint_url,
+            region_name=self.region,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+        )
+
+    def create_bucket(self) -> str:
+        bucket = f"atrium-test-{uuid.uuid4().hex[:12]}"
+        self.client().create_bucket(Bucket=bucket)
+        return bucket
+
+    def keys(self, bucket: str) -> list[str]:
+        """Every object key in ``bucket``, straight from the server (not through Django)."""
+        pages = self.client().get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        return sorted(item["Key"] for page in pages for item in page.get("Contents", ()))
+
+    def drop_bucket(self, bucket: str) -> None:
+        client = self.client()
+        for key in self.keys(bucket):
+            client.delete_object(Bucket=bucket, Key=key)
+        client.delete_bucket(Bucket=bucket)

@@ -14,7 +14,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -98,6 +99,69 @@ def live_db(django_db_setup, django_db_blocker) -> Iterator[list[str]]:
                 if Tenant.objects.filter(slug=slug).exists():
                     services.tenant_purge(slug=slug)
         pool.pool_fill(settings.ATRIUM_SPARE_POOL_SIZE)
+
+
+# ----------------------------------------------------------------------------- file storage
+
+STORAGE_BACKENDS = ("filesystem", "s3")
+
+
+@dataclass(frozen=True)
+class FileStore:
+    """Where a test's files go (``kind``: filesystem or s3), the environment that sends a
+    child process's files there too, and what is stored, listed without Django."""
+
+    kind: str
+    env: dict[str, str]
+    _listing: Callable[[], list[str]]
+
+    def files(self) -> list[str]:
+        """Every stored file's name (``<schema>/exports/<job>.csv``), sorted."""
+        return self._listing()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator:
+    """One S3-compatible server (moto's server mode, a real process) for the session."""
+    from tests import driver
+
+    with driver.S3Server() as server:
+        yield server
+
+
+@pytest.fixture(params=STORAGE_BACKENDS)
+def file_storage(request, settings, tmp_path) -> Iterator[FileStore]:
+    """The files of jobs on each backend that ``ATRIUM_STORAGE`` selects, configured from
+    the same variables as in production: a ``MEDIA_ROOT`` of the test's own, then a bucket
+    of its own on a real S3-compatible server (as MinIO serves docker-compose.yml)."""
+    from config.settings.storage import default_storage_from
+
+    if request.param == "filesystem":
+        root = tmp_path / "media"
+        root.mkdir()
+        env = {"ATRIUM_STORAGE": "filesystem", "MEDIA_ROOT": str(root)}
+        settings.MEDIA_ROOT = str(root)
+
+        def listing() -> list[str]:
+            return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+
+        def remove() -> None:
+            pass
+
+    else:
+        server = request.getfixturevalue("s3_server")
+        bucket = server.create_bucket()
+        env = server.env(bucket)
+
+        def listing() -> list[str]:
+            return server.keys(bucket)
+
+        def remove() -> None:
+            server.drop_bucket(bucket)
+
+    settings.STORAGES = {**settings.STORAGES, "default": default_storage_from(env)}
+    yield FileStore(request.param, env, listing)
+    remove()
 
 
 def schema_exists(name: str) -> bool:

@@ -11,30 +11,22 @@ from __future__ import annotations
 import configparser
 from pathlib import Path
 
-import yaml
+from .test_compose import (  # ComposeLoader: also read by tests/api/test_client_address.py
+    RESET,
+    ROOT,
+    SCALE,
+    SCALE_FILE,
+    STACKS,
+    ComposeLoader,
+    locked_distributions,
+    problems_in,
+    simple_commands,
+)
 
-from .test_compose import COMPOSE, ROOT, locked_distributions, problems_in, simple_commands
-
-SCALE_FILE = ROOT / "docker-compose.scale.yml"
-
-
-class ComposeLoader(yaml.SafeLoader):
-    """Compose's `!reset` tag: the override drops what docker-compose.yml set."""
-
-
-ComposeLoader.add_constructor("!reset", lambda loader, node: {"!reset": True})
-SCALE = yaml.load(SCALE_FILE.read_text(), Loader=ComposeLoader)  # a SafeLoader
-
-
-def merged_services() -> dict[str, dict]:
-    """docker-compose.yml's services with the override's keys laid over them."""
-    merged = {name: dict(service) for name, service in COMPOSE["services"].items()}
-    for name, override in SCALE["services"].items():
-        merged.setdefault(name, {}).update(override)
-    return merged
-
-
-MERGED = merged_services()
+# The stack as Compose merges the override over docker-compose.yml (test_compose.merge);
+# the checks of every stack (variables, volumes, conditions, restarts) are in test_compose.
+MERGED: dict[str, dict] = STACKS["docker-compose.yml+scale"]["services"]
+__all__ = ["MERGED", "ComposeLoader"]
 
 
 def mounted_file(service: str, target: str) -> Path:
@@ -73,7 +65,8 @@ def test_replicas_behind_one_entry_point_and_migrations_run_once():
     assert MERGED["web"]["deploy"]["replicas"] > 1
     assert MERGED["worker"]["deploy"]["replicas"] > 1
     assert MERGED["beat"]["deploy"]["replicas"] == 1  # two beats send every task twice
-    assert MERGED["web"]["ports"] == {"!reset": True}  # only the entry point publishes
+    assert SCALE["services"]["web"]["ports"] == RESET  # only the entry point publishes
+    assert MERGED["web"]["ports"] == []
     assert MERGED["entry"]["ports"] == ["8000:8000"]
     haproxy = mounted_file("entry", "/usr/local/etc/haproxy/haproxy.cfg").read_text()
     assert "web:8000" in haproxy and "/healthz" in haproxy

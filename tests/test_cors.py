@@ -105,6 +105,7 @@ def test_preflight_of_an_allowed_origin_is_answered_without_authentication(allow
     assert response.status_code == 200
     assert response[ACAO] == allowed
     assert "authorization" in response["Access-Control-Allow-Headers"]
+    assert "x-request-id" in response["Access-Control-Allow-Headers"]
     assert "GET" in response["Access-Control-Allow-Methods"]
     assert "Access-Control-Allow-Credentials" not in response
     assert "origin" in response["Vary"].lower()
@@ -120,6 +121,7 @@ def test_requests_of_an_allowed_origin_get_cors_headers(allowed):
     assert response[ACAO] == allowed
     exposed = response["Access-Control-Expose-Headers"]
     assert "Retry-After" in exposed and "RateLimit-Remaining" in exposed
+    assert "X-Request-ID" in exposed
     # Error answers carry them too, so the app can read why (here: no token).
     refused = Client(HTTP_HOST="alpha.localhost").get("/api/v1/users/me/", HTTP_ORIGIN=allowed)
     assert refused.status_code == 401

@@ -47,6 +47,7 @@ from django.db.models import Model, QuerySet
 
 from atrium.platform import idempotency
 from atrium.platform.idempotency import IDEMPOTENCY_HEADER, IDEMPOTENCY_KWARG
+from atrium.platform.observability import metrics
 from atrium.platform.redis import LockHeld
 from atrium.tenants.celery import (
     SCHEMA_HEADER,
@@ -242,7 +243,9 @@ class AtriumTask(ScopedTask):
     def _log_run(
         self, request, schema: str, outcome: str, started: float, retry_in: object
     ) -> None:
-        duration_ms = round((time.perf_counter() - started) * 1000, 1)
+        seconds = time.perf_counter() - started
+        metrics.observe_task(task=self.name, outcome=outcome, seconds=seconds)
+        duration_ms = round(seconds * 1000, 1)
         fields = {
             "tenant": schema,
             "task": self.name,
@@ -350,6 +353,22 @@ def pool_refill() -> int:
     return pool_fill()
 
 
+@platform_task(name="tenants.usage_flush", idempotent=True, ignore_result=True)
+def usage_flush() -> int:
+    """Write today's metered usage of every active tenant to the public TenantUsage table
+    (on beat; safe to repeat: the day's counters are absolute). Just after midnight (UTC)
+    yesterday's is written once more too, so its last minutes are not lost."""
+    import datetime as dt
+
+    from atrium.tenants import usage
+
+    now = dt.datetime.now(dt.UTC)
+    written = usage.usage_flush(day=now.date())
+    if now.hour == 0:
+        usage.usage_flush(day=now.date() - dt.timedelta(days=1))
+    return written
+
+
 __all__ = [
     "TRANSIENT_ERRORS",
     "AtriumCelery",
@@ -361,4 +380,5 @@ __all__ = [
     "pool_refill",
     "run_for_active_tenants",
     "tenant_task",
+    "usage_flush",
 ]

@@ -10,7 +10,7 @@ class TenantsConfig(AppConfig):
 
     def ready(self) -> None:
         # signals: routing invalidation; cors: the per-tenant origin check.
-        from . import cors, database, deletion, plans, signals  # noqa: F401
+        from . import cors, database, deletion, plans, quotas, signals  # noqa: F401
 
         plans.check_settings()
         database.install()

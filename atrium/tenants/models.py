@@ -89,3 +89,31 @@ class RetiredSchemaName(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class TenantUsage(models.Model):
+    """What one tenant used on one day (UTC): written by the metering flush
+    (``atrium.tenants.usage.usage_flush``, run by beat) from the day's Redis counters and
+    the tenant's current sizes. The counters are absolute for the day, so a flush that
+    runs twice writes the same row."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="usage_days")
+    day = models.DateField()
+    api_requests = models.BigIntegerField(default=0)
+    # Distinct users who called the API that day (a HyperLogLog estimate: ~1% off).
+    active_users = models.IntegerField(default=0)
+    # Sizes when the day was last flushed.
+    seats = models.IntegerField(default=0)
+    products = models.IntegerField(default=0)
+    storage_bytes = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-day", "tenant_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "day"], name="tenantusage_one_row_per_day")
+        ]
+        indexes = [models.Index(fields=["day", "-api_requests"], name="tenantusage_day_requests")]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id} {self.day}"

@@ -1,4 +1,5 @@
-"""Plans: the validated choice of ``settings.ATRIUM_PLANS`` (name → limits)."""
+"""Plans: the validated choice of ``settings.ATRIUM_PLANS`` (name → request limits and
+quotas), and the quotas of a plan."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ from atrium.errors import InvalidInput
 
 PLAN_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")  # fits Tenant.plan (max_length 32)
 LIMIT_KEYS = frozenset({"burst", "sustained"})
+# What a plan may cap: active users, live products, the schema's bytes. Absent or None: no
+# quota (so a plan of request limits alone, as older settings wrote them, has none).
+QUOTA_KEYS = ("seats", "products", "storage_bytes")
 
 
 def plan_names() -> list[str]:
@@ -27,6 +31,14 @@ def default_plan() -> str:
     return atrium_settings.DEFAULT_PLAN
 
 
+def plan_quotas(plan: str) -> dict[str, int | None]:
+    """The quotas of ``plan``, every key of QUOTA_KEYS (None: no quota); an unknown plan
+    (one removed from the settings since a tenant was put on it) has the default plan's."""
+    plans = atrium_settings.PLANS
+    limits = plans.get(plan) or plans[atrium_settings.DEFAULT_PLAN]
+    return {key: limits.get(key) for key in QUOTA_KEYS}
+
+
 def validate_plan(plan: str) -> str:
     if plan not in atrium_settings.PLANS:
         raise InvalidInput(
@@ -41,7 +53,7 @@ def check_settings() -> None:
     if not isinstance(plans, dict) or not plans:
         raise ImproperlyConfigured(
             "ATRIUM_PLANS must be a non-empty dict of plan name -> limits, e.g. "
-            '{"free": {"burst": "30/10s", "sustained": "600/h"}}.'
+            '{"free": {"burst": "30/10s", "sustained": "600/h", "seats": 25}}.'
         )
     for name, limits in plans.items():
         if not isinstance(name, str) or not PLAN_NAME.fullmatch(name):
@@ -49,15 +61,30 @@ def check_settings() -> None:
                 f"ATRIUM_PLANS: invalid plan name {name!r}: use 1-32 of a-z, 0-9, '_' and '-', "
                 "starting with a letter."
             )
-        if not isinstance(limits, dict) or set(limits) != LIMIT_KEYS:
+        if (
+            not isinstance(limits, dict)
+            or not set(limits) >= LIMIT_KEYS
+            or not set(limits) <= LIMIT_KEYS | set(QUOTA_KEYS)
+        ):
             raise ImproperlyConfigured(
-                f"ATRIUM_PLANS[{name!r}] must be a dict with exactly the keys "
-                f"{sorted(LIMIT_KEYS)} (a rate like '30/10s', or None for no limit)."
+                f"ATRIUM_PLANS[{name!r}] must be a dict with the keys {sorted(LIMIT_KEYS)} "
+                "(a rate like '30/10s', or None for no limit) and optionally "
+                f"{list(QUOTA_KEYS)} (a whole number >= 0, or None for no quota)."
             )
-        for key, rate in limits.items():
+        for key in LIMIT_KEYS:
+            rate = limits[key]
             if rate is not None and not isinstance(rate, str):
                 raise ImproperlyConfigured(
                     f"ATRIUM_PLANS[{name!r}][{key!r}] must be a rate like '30/10s' or None."
+                )
+        for key in QUOTA_KEYS:
+            quota = limits.get(key)
+            if quota is not None and (
+                not isinstance(quota, int) or isinstance(quota, bool) or quota < 0
+            ):
+                raise ImproperlyConfigured(
+                    f"ATRIUM_PLANS[{name!r}][{key!r}] must be a whole number >= 0 or None "
+                    "(no quota)."
                 )
     if atrium_settings.DEFAULT_PLAN not in plans:
         raise ImproperlyConfigured(

@@ -99,10 +99,13 @@ def tenant_files_purge(schema_name: str) -> int:
 
 
 def _delete_tree(folder: str) -> int:
-    if not default_storage.exists(folder):
+    # Listed, not tested with exists(): in a bucket (ATRIUM_STORAGE=s3) a folder is only a
+    # key prefix, which exists() never finds; a folder that is not there lists nothing.
+    try:
+        folders, files = default_storage.listdir(folder)
+    except FileNotFoundError:
         return 0
     deleted = 0
-    folders, files = default_storage.listdir(folder)
     for name in files:
         default_storage.delete(f"{folder}/{name}")
         deleted += 1

@@ -2,6 +2,8 @@
 
 from datetime import timedelta
 
+from corsheaders.defaults import default_headers
+
 from atrium.conf import env_int
 
 AUTH_USER_MODEL = "accounts.User"
@@ -91,7 +93,10 @@ CORS_EXPOSE_HEADERS = [
     "RateLimit-Reset",
     "RateLimit-Policy",
     "Content-Disposition",
+    "X-Request-ID",  # to quote in a support request (atrium/platform/observability)
 ]
+# A browser app may send its own request id, which the server keeps and logs.
+CORS_ALLOW_HEADERS = (*default_headers, "x-request-id")
 CORS_PREFLIGHT_MAX_AGE = env_int("CORS_PREFLIGHT_MAX_AGE", 600)
 
 SPECTACULAR_SETTINGS = {

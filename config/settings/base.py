@@ -9,6 +9,7 @@ from .database import *  # noqa: F403
 from .observability import *  # noqa: F403
 from .realtime import *  # noqa: F403
 from .redis_celery import *  # noqa: F403
+from .storage import *  # noqa: F403
 
 # Atrium's own settings (ATRIUM_<NAME>), declared with their defaults and environment
 # variables in atrium/conf.py and read through its atrium_settings; set here so that the

@@ -21,6 +21,7 @@ SHARED_APPS = [
     "atrium.tenants",
     "django_tenants",
     "atrium.platform.accounts",
+    "atrium.platform.observability",
     "django.contrib.contenttypes",
     "django.contrib.auth",
     "django.contrib.sessions",
@@ -59,12 +60,16 @@ TENANT_LIMIT_SET_CALLS = True
 DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
 
 MIDDLEWARE = [
+    # Outermost: the request id, log context, access line and metrics of every answer.
+    "atrium.platform.observability.middleware.ObservabilityMiddleware",
     # A request Django refuses to read (too many query parameters, too big) is a 400/413
     # in the one error shape before anything else reads it, in every setting.
     "atrium.platform.api.middleware.MalformedRequestMiddleware",
     # Static files (admin, Swagger UI assets) are the same for every host: served first.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "atrium.tenants.routing.TenantRoutingMiddleware",
+    # Counts the tenant's API requests for its usage (one pipelined Redis call).
+    "atrium.platform.api.metering.MeteringMiddleware",
     # After routing (it reads the tenant's allowed origins), before anything that answers.
     "corsheaders.middleware.CorsMiddleware",
     "atrium.platform.api.throttling.RateLimitHeadersMiddleware",

@@ -3,7 +3,8 @@
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import SECRET_KEY, env, env_bool
+from .base import SECRET_KEY, STORAGES, env, env_bool
+from .observability import logging_config
 
 DEBUG = env_bool("DEBUG", False)
 if DEBUG:
@@ -20,9 +21,13 @@ CSRF_COOKIE_SECURE = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 STATIC_ROOT = env("STATIC_ROOT", "/app/staticfiles")
 WHITENOISE_USE_FINDERS = False  # the image runs collectstatic
+# Files stay where ATRIUM_STORAGE says (config/settings/storage.py).
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    **STORAGES,
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+# One JSON object per log line, for the log shipper.
+LOG_FORMAT = env("LOG_FORMAT", "json")
+LOGGING = logging_config(LOG_FORMAT)
 ATRIUM_SITE_SCHEME = env("ATRIUM_SITE_SCHEME", "https")
 ATRIUM_SITE_PORT = env("ATRIUM_SITE_PORT", "")

@@ -73,4 +73,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(minutes=5),
         "options": {"expires": 5 * 60},
     },
+    # Metering: the day's per-tenant usage counters, from Redis into TenantUsage.
+    "tenants.usage_flush": {
+        "task": "tenants.usage_flush",
+        "schedule": timedelta(minutes=5),
+        "options": {"expires": 5 * 60},
+    },
 }

@@ -51,6 +51,7 @@ TENANT_PURPOSES = {
     "lockfence": "atrium.platform.redis.tenant_lock (fencing counters)",
     IDEMPOTENCY_PURPOSE: "atrium.platform.idempotency (idempotency claims)",
     "job": "atrium.platform.jobs.services (progress)",
+    "usage": "atrium.tenants.usage (metering: the day's API requests and distinct users)",
 }
 # Written by the test suites' own tasks only (tests/tasks/worker_tasks.py and this suite).
 TEST_PURPOSES = {"test"}

@@ -11,7 +11,6 @@ fails the same way, with ``user_inactive``.
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from collections.abc import Iterator
 
@@ -31,6 +30,7 @@ from atrium.tenants.celery import TenantInactive
 from atrium.tenants.context import tenant_scope
 from atrium.tenants.models import Tenant
 from tests import driver
+from tests.fixtures import FileStore
 from tests.tasks.worker_tasks import keys_for, record_context, redis
 
 TIMEOUT = 30
@@ -44,12 +44,10 @@ def new_tenant(live_db: list[str], prefix: str) -> Tenant:
 
 
 @pytest.fixture
-def files() -> Iterator[list[str]]:
-    """Storage folders of the test's tenants (their schema names), removed after."""
-    folders: list[str] = []
-    yield folders
-    for folder in folders:
-        shutil.rmtree(default_storage.path(folder), ignore_errors=True)
+def files(file_storage) -> FileStore:
+    """The jobs' files on each storage (a folder, then a bucket of an S3-compatible server,
+    of the test's own); the worker, another process, gets the same variables."""
+    return file_storage
 
 
 def submit_jobs(tenant: Tenant) -> tuple[Job, Job]:
@@ -96,8 +94,7 @@ def test_work_queued_before_suspend_or_archive_fails_with_a_stable_code_and_neve
     live_db, files, marker
 ):
     suspended, archived = new_tenant(live_db, "susp"), new_tenant(live_db, "arch")
-    files.extend(tenant.schema_name for tenant in (suspended, archived))
-    worker = driver.Worker(concurrency=1)
+    worker = driver.Worker(concurrency=1, env=files.env)
     with worker.sending():
         # Queued while both tenants are active; no worker takes anything yet.
         queued = {tenant.slug: submit_jobs(tenant) for tenant in (suspended, archived)}
@@ -167,8 +164,7 @@ def test_jobs_queued_by_a_user_deactivated_before_they_ran_fail_and_never_run(
     (a plain ``save()``, as in a shell) before a worker takes them fail with
     ``user_inactive``; their bodies never run and nothing is held."""
     tenant = new_tenant(live_db, "quit")
-    files.append(tenant.schema_name)
-    worker = driver.Worker(concurrency=1)
+    worker = driver.Worker(concurrency=1, env=files.env)
     with worker.sending():
         queued = submit_jobs(tenant)
         with tenant_scope(tenant):

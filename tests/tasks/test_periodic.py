@@ -87,6 +87,12 @@ def test_a_beat_process_sees_the_platforms_entries_and_each_apps_periodic_tasks(
             "<freq: 5.00 minutes>",
             {"expires": 300},
         ],
+        "tenants.usage_flush": [
+            "tenants.usage_flush",
+            [],
+            "<freq: 5.00 minutes>",
+            {"expires": 300},
+        ],
         "accounts.flush_expired_tokens for every active tenant": [
             fan_out,
             ["accounts.flush_expired_tokens"],

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from celery import chain, chord
 
+from atrium.platform.observability.context import LogContext, bind
 from atrium.platform.tasks import active_tenants, run_for_active_tenants
 from atrium.tenants import provisioning, services
 from atrium.tenants.celery import TenantRequired
@@ -126,6 +127,27 @@ def test_task_sent_by_a_task_keeps_the_tenant(worker, tenant_b, marker):
         spawn.delay(marker)
     wait_for(all_present({f"t:beta:test:{marker}"}), worker, "the child task")
     assert keys_for(marker) == {f"t:beta:test:{marker}"}
+
+
+def test_the_request_id_travels_into_the_task_and_the_tasks_it_sends(worker, tenant_a, marker):
+    """A message header carries the sender's request id; the worker restores it in the
+    run's log context, and passes it on to what the run sends. Without one, a run's lines
+    name the task's own id."""
+    with bind(LogContext(request_id="req-worker-1")), tenant_scope(tenant_a):
+        record_context.delay(marker)
+        spawn.delay(f"{marker}-child")
+    with tenant_scope(tenant_a):
+        alone = record_context.delay(f"{marker}-alone")
+    keys = {
+        f"t:alpha:test:{marker}",
+        f"t:alpha:test:{marker}-child",
+        f"t:alpha:test:{marker}-alone",
+    }
+    wait_for(all_present(keys), worker, "the tasks of the request")
+    assert seen(f"t:alpha:test:{marker}")["request_id"] == "req-worker-1"
+    assert seen(f"t:alpha:test:{marker}-child")["request_id"] == "req-worker-1"
+    assert seen(f"t:alpha:test:{marker}-alone")["request_id"] == alone.id
+    assert seen(f"t:alpha:test:{marker}")["pid"] != os.getpid()
 
 
 # ----------------------------------------------------------------------------- retries

@@ -16,6 +16,7 @@ from django.db import connection
 from django_redis import get_redis_connection
 
 from atrium.platform.accounts.models import User
+from atrium.platform.observability.context import current_request_id
 from atrium.platform.tasks import platform_task, tenant_task
 from atrium.tenants.context import active_scope, current_tenant_or_none
 from atrium.tenants.keyspace import public_key, scoped_key
@@ -41,6 +42,7 @@ def observe() -> dict:
         "search_path": search_path,
         "users": sorted(User.objects.values_list("email", flat=True)) if tenant else None,
         "pid": os.getpid(),
+        "request_id": current_request_id(),
         "seq": redis().incr(SEQUENCE_KEY),
     }
 

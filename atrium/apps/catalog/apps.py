@@ -22,3 +22,11 @@ class CatalogConfig(AppConfig):
         from .views import ProductViewSet
 
         self.reserved_product_slugs = ProductViewSet.list_route_paths()
+
+        from atrium.tenants.quotas import usage_counter
+
+        from .models import Product
+
+        @usage_counter("products")
+        def live_products() -> int:
+            return Product.objects.count()  # soft-deleted ones are not counted

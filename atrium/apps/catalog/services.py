@@ -5,6 +5,9 @@ and publishes its event. Review stats on the product are recomputed in the same
 transaction, with the product row locked first: a concurrent review waits for the lock
 and then aggregates from a snapshot that includes the first one's commit, so the stats
 stay exact under any interleaving.
+
+A live product counts against the plan's product quota: creating (an import's rows too)
+or restoring one past it is refused with 403 ``quota_exceeded`` (``atrium.tenants.quotas``).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from atrium.errors import AtriumError, Conflict, InvalidInput
 from atrium.platform.accounts.models import User
 from atrium.platform.cache import invalidate_namespace
 from atrium.platform.models import save_with_unique_slug
+from atrium.tenants.quotas import quota_check, quota_take
 
 from .models import Category, Product, ProductStatus, Review
 
@@ -200,6 +204,8 @@ def product_check(
     admin to show it on the form)."""
     if category is not None or product is None:
         _check_category(category)
+    if product is None:
+        quota_check("products")  # a new product: the form's early answer
     if sku is not None:
         _check_sku_free(sku.strip(), exclude_pk=product.pk if product else None)
     if tags is not None:
@@ -222,6 +228,7 @@ def product_create(
     _check_category(category)
     sku = sku.strip()
     _check_sku_free(sku)
+    quota_take("products")
     product = Product(
         owner=owner,
         name=name,
@@ -274,14 +281,15 @@ def product_delete(*, product: Product) -> None:
 
 @transaction.atomic
 def product_restore(*, product: Product) -> Product:
-    def sku_free() -> None:
+    def sku_free_and_within_quota() -> None:
         if Product.objects.filter(sku__iexact=product.sku).exists():
             raise Conflict(
                 "A live product has taken this SKU since; change that product's SKU first.",
                 code="sku_taken",
             )
+        quota_take("products")  # a restored product counts again
 
-    _restore(product, sku_free)
+    _restore(product, sku_free_and_within_quota)
     _catalog_changed("product.updated", product, fields=["is_deleted"])
     return product
 

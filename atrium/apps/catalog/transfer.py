@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import uuid
+from contextlib import ExitStack
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -33,6 +34,7 @@ from atrium.platform.jobs import services as jobs
 from atrium.platform.jobs import storage
 from atrium.platform.jobs.models import Job
 from atrium.platform.redis import LockHeld, tenant_lock
+from atrium.tenants.quotas import quota_reserved
 
 from . import services
 from .models import Category, Product, ProductStatus
@@ -270,9 +272,13 @@ def _import_locked(job: Job) -> None:
     current_line = 0  # reported if a row fails while applying
     step = max(len(rows) // 20, 1)
     try:
-        with transaction.atomic():
+        with transaction.atomic(), ExitStack() as claim:
             existing = _existing_products(rows)
             _check_permissions(job.created_by, rows, existing)
+            # The new rows' products are claimed at once (one count, not one per row); past
+            # the plan's quota nothing is written.
+            new_rows = sum(1 for _, row in rows if row["sku"].lower() not in existing)
+            claim.enter_context(quota_reserved("products", new_rows))
             for index, (line, row) in enumerate(rows, start=1):
                 current_line = line
                 product = existing.get(row["sku"].lower())

@@ -1,7 +1,9 @@
 """User management services of a tenant: create (invite), update, deactivate, password.
 
 The rules: only owners grant or take away the owner role, admins manage members and
-admins, and a tenant always keeps at least one active owner. The last-owner check locks
+admins, and a tenant always keeps at least one active owner. An active user takes a seat
+of the tenant's plan: creating or reactivating one past the plan's quota is refused (403
+``quota_exceeded``, ``atrium.tenants.quotas``). The last-owner check locks
 the owner rows, so two concurrent demotions cannot both pass it.
 
 A deactivation, a change of role and a new password revoke every token of the user and
@@ -18,6 +20,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from atrium.errors import Conflict, InvalidInput, PermissionDenied
+from atrium.tenants.quotas import quota_check, quota_take
 
 from .models import CreatedUser, Role, User
 
@@ -45,6 +48,7 @@ def _ensure_another_active_owner(user: User, *, lock: bool) -> None:
 def user_create_check(*, actor: User, email: str, role: str, password: str | None) -> str:
     """Raise the domain error a creation would meet; returns the normalised e-mail."""
     _check_may_manage(actor, target_role=role)
+    quota_check("seats")
     email = User.objects.normalize_email(email)
     if User.objects.filter(email=email).exists():
         raise Conflict(f"A user with the e-mail {email!r} exists already.", code="email_taken")
@@ -62,6 +66,7 @@ def user_create(
     email = user_create_check(actor=actor, email=email, role=role, password=password)
     try:
         with transaction.atomic():
+            quota_take("seats")  # a new user is active: one more seat of the plan's
             return User.objects.create_with_role(email, role=role, password=password, name=name)
     except IntegrityError:
         raise Conflict(
@@ -88,6 +93,8 @@ def user_update_check(
         )
         if losing_owner and user.is_active:
             _ensure_another_active_owner(user, lock=lock)
+        if is_active and not user.is_active and not lock:
+            quota_check("seats")  # the form's early answer; user_update takes the seat
     elif actor.pk != user.pk:
         _check_may_manage(actor, target_role=user.role, target=user)
 
@@ -109,6 +116,8 @@ def user_update(
     if role is not None:
         user.apply_role(role)
     if is_active is not None:
+        if is_active and not user.is_active:
+            quota_take("seats")  # a reactivated user takes a seat again
         user.is_active = is_active
     user.full_clean(exclude=["password"])
     user.save()  # revokes the user's tokens on a deactivation or a change of role

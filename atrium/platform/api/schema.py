@@ -93,6 +93,18 @@ class ErrorSerializer(serializers.Serializer):
     attr = serializers.CharField(
         allow_null=True, help_text="The input field the error is about, or null."
     )
+    # Only on 403 quota_exceeded (atrium.tenants.quotas): which quota, and its figures.
+    resource = serializers.ChoiceField(
+        choices=["seats", "products", "storage_bytes"],
+        required=False,
+        help_text="quota_exceeded only: the quota that is used up.",
+    )
+    limit = serializers.IntegerField(
+        required=False, help_text="quota_exceeded only: the plan's quota."
+    )
+    usage = serializers.IntegerField(
+        required=False, help_text="quota_exceeded only: how much of it is in use."
+    )
 
 
 class BadRequestResponseSerializer(serializers.Serializer):

@@ -1,4 +1,7 @@
-"""Export and import jobs: 202 + job, progress, per-tenant downloads, all-or-nothing imports."""
+"""Export and import jobs: 202 + job, progress, per-tenant downloads, all-or-nothing imports.
+
+Every test runs on both file storages (``ATRIUM_STORAGE``): the local filesystem, and an
+S3-compatible server (moto's, a real process) as the compose stack's MinIO."""
 
 import csv
 import io
@@ -35,6 +38,12 @@ def upload(client, text: str | bytes, name: str = "products.csv"):
     )
 
 
+@pytest.fixture(autouse=True)
+def files(file_storage):
+    """Each test once per storage backend."""
+    return file_storage
+
+
 @pytest.fixture
 def run_jobs(django_capture_on_commit_callbacks):
     """Run what commits schedule (the job's task, eagerly) when the block ends."""
@@ -42,12 +51,14 @@ def run_jobs(django_capture_on_commit_callbacks):
 
 
 @pytest.mark.django_db
-def test_export_job_and_per_tenant_download(tenant_b, alpha_users, alpha_catalog, run_jobs):
+def test_export_job_and_per_tenant_download(tenant_b, alpha_users, alpha_catalog, run_jobs, files):
     client = client_for(alpha_users["member"])
     with run_jobs():
         accepted = client.post(EXPORTS)
     assert accepted.status_code == 202
     job_id = accepted.json()["id"]
+    # Stored in the tenant's folder of the configured storage (a bucket with s3), only there.
+    assert files.files() == [f"alpha/exports/{job_id}.csv"]
     assert accepted.json()["status"] == "queued"
     job = client.get(f"{JOBS}{job_id}/").json()
     assert (job["status"], job["progress"], job["result"]) == ("succeeded", 100, {"rows": 3})
@@ -70,7 +81,7 @@ def test_export_job_and_per_tenant_download(tenant_b, alpha_users, alpha_catalog
 
 
 @pytest.mark.django_db
-def test_import_creates_and_updates_by_sku(tenant_a, alpha_users, alpha_catalog, run_jobs):
+def test_import_creates_and_updates_by_sku(tenant_a, alpha_users, alpha_catalog, run_jobs, files):
     client = client_for(alpha_users["member"])
     csv_text = HEADER + (
         "gm-1,Giant Magnet MkII,,210.00,9,active,garden,fast;heavy\n"  # the member's own
@@ -81,6 +92,7 @@ def test_import_creates_and_updates_by_sku(tenant_a, alpha_users, alpha_catalog,
     assert accepted.status_code == 202, accepted.json()
     job = client.get(f"{JOBS}{accepted.json()['id']}/").json()
     assert (job["status"], job["result"]) == ("succeeded", {"created": 1, "updated": 1})
+    assert files.files() == []  # the upload was read from the storage, then deleted
     with tenant_scope(tenant_a):
         magnet = Product.objects.get(sku__iexact="GM-1")
         hole = Product.objects.select_related("category", "owner").get(sku="NEW-1")

@@ -8,19 +8,30 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from atrium.errors import AtriumError
-from atrium.tenants.cli import cors, create, domains, lifecycle, listing, migrate, pool, run
+from atrium.tenants.cli import (
+    cors,
+    create,
+    domains,
+    lifecycle,
+    listing,
+    migrate,
+    plan,
+    pool,
+    run,
+    usage,
+)
 from atrium.tenants.cli.parsers import OneLineErrorParser, subcommands
 from atrium.tenants.context import public_scope
 
 # In the order `--help` lists them.
-GROUPS = (create, listing, lifecycle, domains, migrate, pool, run, cors)
+GROUPS = (create, listing, lifecycle, domains, migrate, pool, run, cors, plan, usage)
 HANDLERS = {name: handler for group in GROUPS for name, handler in group.HANDLERS.items()}
 
 
 class Command(BaseCommand):
     help = (
         "Provision, inspect and run tenants: create, list, show, suspend, activate, delete, "
-        "domains, migrate, pool, run, cors."
+        "domains, migrate, pool, run, cors, plan, usage."
     )
 
     def create_parser(self, prog_name, subcommand, **kwargs):
