@@ -96,6 +96,11 @@ DEFAULTS: dict[str, Any] = {
     "TEMPLATE_SCHEMA": "_template",
     "SPARE_SCHEMA_PREFIX": "_spare_",
     "SPARE_POOL_SIZE": env_int("ATRIUM_SPARE_POOL_SIZE", 3),
+    # `tenants migrate`: every statement waits at most this long (seconds) for a lock, so
+    # a busy table never stalls the run or the requests queued behind it; a schema whose
+    # lock times out is retried this many times with backoff, then reported as failed.
+    "MIGRATE_LOCK_TIMEOUT": float(env("ATRIUM_MIGRATE_LOCK_TIMEOUT", "2")),
+    "MIGRATE_LOCK_RETRIES": env_int("ATRIUM_MIGRATE_LOCK_RETRIES", 4),
     "PLANS": _PLANS,
     "DEFAULT_PLAN": "free",
     # ------------------------------------------------------------------------ routing

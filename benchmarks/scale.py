@@ -8,10 +8,11 @@ database and catalog size, the latency of an uncached product list on random ten
 one uvicorn (psycopg pool), the memory of the web process, of a Celery worker after a fan-out
 to every tenant, and of one PostgreSQL backend as it serves ``--touch`` different tenants.
 
-``migrate``: over ``--tenants`` tenants, ``tenants migrate`` with nothing to do and with one
-new migration (a column on ``Product``, generated into a temporary package, never into the
-repository), beside django-tenants' ``migrate_schemas`` (standard and multiprocessing
-executors); plus a failure in one tenant and the rerun that fixes it.
+``migrate``: over ``--tenants`` tenants, ``tenants migrate`` (the replay) with nothing to do
+and with three new migrations (a column + index on ``Product``, a new model with a foreign
+key to it, a ``RunPython`` control; ``benchmarks/replay.py``), beside django-tenants'
+``migrate_schemas`` (standard and multiprocessing executors), with every schema's catalog
+compared; plus a failure in one tenant and the rerun that fixes it.
 
     .venv/bin/python benchmarks/scale.py tenants --sizes 10,1000,10000 --workers 3
     .venv/bin/python benchmarks/scale.py migrate --tenants 1000
@@ -27,7 +28,6 @@ import io
 import os
 import random
 import shlex
-import shutil
 import subprocess
 import sys
 import time
@@ -39,10 +39,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import harness
+from benchmarks import replay as replay_bench
 from benchmarks.harness import MIGRATE_SUMMARY, REPO_ROOT, BenchmarkError, log, table, target
 
 LIST_PATH = "/api/v1/catalog/products/?page_size=20"  # + bench_nonce: every request a miss
-BENCH_COLUMN, BENCH_MIGRATION = "bench_note", "0099_bench_product_note"
 RECYCLE_CONNECTION_EVERY = 200  # tenants provisioned per connection
 
 
@@ -82,7 +82,6 @@ run.title = f"Scale: {args.mode}"
 
 from django.core.management import call_command  # noqa: E402
 from django.db import connection, connections  # noqa: E402
-from django.db.migrations.loader import MigrationLoader  # noqa: E402
 from django.test import Client  # noqa: E402
 
 from atrium.apps.catalog import services  # noqa: E402
@@ -422,6 +421,7 @@ def ours(label: str, env: dict, *extra: str) -> dict:
         "migrated": int(found["migrated"]),
         "failed": int(found["failed"]),
         "failures": [line for line in done.stderr.splitlines() if line.startswith("failed: ")],
+        "fallbacks": [line for line in done.stdout.splitlines() if line.startswith("Django's")],
     }
 
 
@@ -458,126 +458,115 @@ def django_tenants(label: str, executor: str, env: dict, timeout: float, tenants
     }
 
 
-def bench_migrations(workdir: Path) -> str:
-    """A package with the catalog's migrations plus one adding a column to ``Product``."""
-    package = workdir / "bench_catalog_migrations"
-    package.mkdir()
-    (package / "__init__.py").write_text("")
-    for path in (REPO_ROOT / "atrium" / "apps" / "catalog" / "migrations").glob("[0-9]*.py"):
-        shutil.copy(path, package / path.name)
-    leaf = MigrationLoader(None, ignore_no_migrations=True).graph.leaf_nodes("catalog")[0][1]
-    (package / f"{BENCH_MIGRATION}.py").write_text(
-        "from django.db import migrations, models\n\n\nclass Migration(migrations.Migration):\n"
-        f"    dependencies = [('catalog', {leaf!r})]\n    operations = [migrations.AddField("
-        f"'product', {BENCH_COLUMN!r}, models.CharField(blank=True, default='', max_length=40))]\n"
-    )
-    return package.name
-
-
-def with_column() -> set[str]:
-    return {
-        row[0]
-        for row in sql(
-            "SELECT table_schema FROM information_schema.columns WHERE table_name = "
-            "'catalog_product' AND column_name = %s",
-            BENCH_COLUMN,
-        )
-    }
-
-
-def undo_migration() -> None:
-    """Drop the column and its migration record everywhere (untimed, plain SQL)."""
-    for schema in with_column():
-        sql(f'ALTER TABLE "{schema}".catalog_product DROP COLUMN {BENCH_COLUMN}')
-        sql(
-            f'DELETE FROM "{schema}".django_migrations WHERE app = %s AND name = %s',
-            "catalog",
-            BENCH_MIGRATION,
-        )
-
-
 def run_migrate(args, run) -> int:
+    """The replay (``tenants migrate``) against django-tenants on three migrations: see
+    ``benchmarks/replay.py``."""
     call_command("tenants", "migrate", stdout=io.StringIO())
     fleet = Fleet(args.products)
     with public_scope():
         fleet.grow_to(args.tenants)
     connections.close_all()
-    package = bench_migrations(run.workdir)
+    packages = replay_bench.write_packages(run.workdir)
     plain = {"PYTHONPATH": str(REPO_ROOT)}
-    new = {
-        "PYTHONPATH": f"{run.workdir}{os.pathsep}{REPO_ROOT}",
-        "ATRIUM_BENCH_CATALOG_MIGRATIONS": package,
-    }
     mp = {"TENANT_MULTIPROCESSING_MAX_PROCESSES": str(args.parallel)}
     parallel = ("--parallel", str(args.parallel))
     dt = partial(django_tenants, timeout=args.dt_timeout, tenants=args.tenants)
+
+    def env(index: int) -> dict:
+        return {
+            "PYTHONPATH": f"{run.workdir}{os.pathsep}{REPO_ROOT}",
+            "ATRIUM_BENCH_CATALOG_MIGRATIONS": packages[index],
+        }
+
     r = {
-        "ours_noop": ours("no-op", plain),
-        "ours_noop_parallel": ours("no-op, parallel", plain, *parallel),
-        "dt_noop": dt("dt no-op", "standard", plain),
-        "dt_noop_parallel": dt("dt no-op, multiprocessing", "multiprocessing", {**plain, **mp}),
+        "ours_noop": ours("no-op", plain, *parallel),
+        "dt_noop_standard": dt("dt no-op, standard", "standard", plain),
+        "dt_noop_multiprocessing": dt(
+            "dt no-op, multiprocessing", "multiprocessing", {**plain, **mp}
+        ),
     }
-    broken = slug_for(args.tenants // 2)  # the column exists already: its AddField fails
-    sql(f'ALTER TABLE "{broken}".catalog_product ADD COLUMN {BENCH_COLUMN} varchar(40)')
-    r["ours_new_failing"] = ours("new column, one tenant failing", new, *parallel)
-    sql(f'ALTER TABLE "{broken}".catalog_product DROP COLUMN {BENCH_COLUMN}')
-    r["ours_rerun"] = ours("rerun after the fix", new, *parallel)
+    # One tenant made to fail (the column exists already), the others migrated; the rerun.
+    broken = slug_for(args.tenants // 2)
+    sql(f'ALTER TABLE "{broken}".catalog_product ADD COLUMN bench_note varchar(40)')
+    r["ours_failing"] = ours("column, one tenant failing", env(0), *parallel)
+    sql(f'ALTER TABLE "{broken}".catalog_product DROP COLUMN bench_note')
+    r["ours_rerun"] = ours("rerun after the fix", env(0), *parallel)
     failure_handled = (
-        r["ours_new_failing"]["exit_code"] == 1
-        and r["ours_new_failing"]["failed"] == 1
+        r["ours_failing"]["exit_code"] == 1
+        and r["ours_failing"]["failed"] == 1
         and r["ours_rerun"]["migrated"] == 1
         and not r["ours_rerun"]["exit_code"]
-        and with_column() >= {*fleet.passwords, "_template"}
     )
-    undo_migration()
-    r["ours_new"] = ours("new column", new)
-    for key, executor, extra in (
-        ("dt_new", "standard", {}),
-        ("dt_new_parallel", "multiprocessing", mp),
-    ):
-        undo_migration()
-        r[key] = dt(f"dt new column, {executor}", executor, {**new, **extra})
-    undo_migration()
+    replay_bench.undo(*replay_bench.KINDS[0][:2])
+    equivalence = {}
+    for index, (kind, name, label, _body) in enumerate(replay_bench.KINDS):
+        r[f"ours_{kind}"] = ours(label, env(index), *parallel)
+        # The template is compared with nothing: tenants are clones of it, and a clone's
+        # copied indexes carry PostgreSQL's names, not Django's (tenants/template.py).
+        tenants = replay_bench.tenant_schemas()[1:]
+        after_replay = replay_bench.fingerprints(tenants)
+        reference = next(iter(after_replay.values()))
+        for executor, extra in (("standard", {}), ("multiprocessing", mp)):
+            replay_bench.undo(kind, name)
+            r[f"dt_{kind}_{executor}"] = dt(
+                f"dt {label}, {executor}", executor, {**env(index), **extra}
+            )
+        after_dt = replay_bench.fingerprints(tenants)
+        equivalence[kind] = {
+            "distinct_after_replay": len(set(after_replay.values())),
+            "dt_migrated_identical": sum(1 for p in after_dt.values() if p == reference),
+        }
+        replay_bench.undo(kind, name)
+        if index + 1 < len(replay_bench.KINDS):  # the next kind starts from this one
+            ours(f"{label} (re-applied, untimed)", env(index), *parallel)
+    for kind, name, _label, _body in reversed(replay_bench.KINDS[:-1]):
+        replay_bench.undo(kind, name)
 
-    def row(case: str, mine: float, theirs: dict) -> list:
-        seconds = f"{theirs['seconds']}{' (extrapolated)' if theirs['extrapolated'] else ''}"
-        return [case, mine, seconds, f"{theirs['seconds'] / mine:.1f}x"]
+    def row(case: str, key: str) -> list:
+        mine = r[f"ours_{key}"]["seconds"]
+        cells = [case, mine]
+        for executor in ("standard", "multiprocessing"):
+            theirs = r[f"dt_{key}_{executor}"]
+            cells += [
+                f"{theirs['seconds']}{' (extrapolated)' if theirs['extrapolated'] else ''}",
+                f"{theirs['seconds'] / mine:.1f}x",
+            ]
+        return cells
 
-    failing = r["ours_new_failing"]
-    failing_and_rerun = round(r["ours_new_failing"]["seconds"] + r["ours_rerun"]["seconds"], 2)
-    noop = max(r["ours_noop"]["seconds"], r["ours_noop_parallel"]["seconds"])
-    real = max(r["ours_new"]["seconds"], r["ours_new_failing"]["seconds"])
+    column = r["ours_column_index"]["seconds"]
+    ratio = min(r[f"dt_column_index_{e}"]["seconds"] for e in ("standard", "multiprocessing"))
+    differing = sum(e["distinct_after_replay"] - 1 for e in equivalence.values())
     return run.finish(
-        summary={"runs": r, "database": database_figures()},
+        summary={"runs": r, "equivalence": equivalence, "database": database_figures()},
         notes=[
-            f"{args.tenants} tenants. With one tenant failing: "
-            f"`{(failing['failures'] or ['no failure reported'])[0][:160]}`, exit "
-            f"{failing['exit_code']}; the rerun migrated {r['ours_rerun']['migrated']}."
+            f"{args.tenants} tenants, `--parallel {args.parallel}`. With one tenant failing: "
+            f"`{(r['ours_failing']['failures'] or ['no failure reported'])[0][:160]}`, exit "
+            f"{r['ours_failing']['exit_code']}; the rerun migrated {r['ours_rerun']['migrated']}.",
+            "Fallbacks: " + "; ".join(r["ours_runpython"]["fallbacks"] or ["none"]),
         ],
         tables=[
             table(
                 "",
-                (
-                    "case | `tenants migrate` s | django-tenants `migrate_schemas` s"
-                    " | django-tenants / ours"
-                ),
+                "case | ours s | dt standard s | dt / ours | dt multiprocessing s | dt / ours",
+                [row("no-op", "noop")]
+                + [row(label, kind) for kind, _n, label, _b in replay_bench.KINDS],
+            ),
+            table(
+                "Equivalence (catalog of every tenant schema, schema name removed)",
+                "migration | distinct catalogs after the replay | dt-migrated schemas identical",
                 [
-                    row("no-op", r["ours_noop"]["seconds"], r["dt_noop"]),
-                    row(
-                        "no-op, parallel", r["ours_noop_parallel"]["seconds"], r["dt_noop_parallel"]
-                    ),
-                    row("new column", r["ours_new"]["seconds"], r["dt_new"]),
-                    row(
-                        "new column, parallel (ours: failed run + rerun)",
-                        failing_and_rerun,
-                        r["dt_new_parallel"],
-                    ),
+                    [k, e["distinct_after_replay"], e["dt_migrated_identical"]]
+                    for k, e in equivalence.items()
                 ],
-            )
+            ),
         ],
         targets=[
-            target(f"no-op `tenants migrate` over {args.tenants} tenants (s)", noop, "<=", 60),
-            target(f"new column over {args.tenants} tenants (s)", real, "<=", 600),
+            target(f"new column + index, {args.tenants} tenants (s)", column, "<=", 30),
+            target("new column + index: django-tenants / ours", ratio / column, ">=", 10),
+            target(
+                f"new model, {args.tenants} tenants (s)", r["ours_new_model"]["seconds"], "<=", 30
+            ),
+            target("schemas whose catalog differs after the replay", differing, "==", 0),
             target(
                 "one failing tenant reported, the others migrated, rerun fixes it",
                 failure_handled,

@@ -210,7 +210,10 @@ HELP_CASES = [
     (("domains", "remove"), ["slug", "domain", "--json"]),
     (("domains", "set-primary"), ["slug", "domain", "--json"]),
     (("domains", "list"), ["slug", "--json"]),
-    (("migrate",), ["--tenant", "--parallel", "--json", "--verbosity"]),
+    (
+        ("migrate",),
+        ["--tenant", "--parallel", "--plan", "--dry-run", "--django", "--json", "--verbosity"],
+    ),
     (("pool",), ["status", "fill"]),
     (("pool", "status"), ["--json"]),
     (("pool", "fill"), ["N", "--json"]),
@@ -710,6 +713,32 @@ def test_migrate_reports_everything_up_to_date(live_db, tenant_a, tenant_b):
 
     report = as_json(tenants("migrate", "--json"))
     assert (report["checked"], report["migrated"], report["failed"]) == (total, [], {})
+
+
+def test_migrate_plan_and_dry_run_change_nothing_then_djangos_path_migrates(live_db):
+    make_tenant(live_db, "cli-plan")
+    total = all_schemas_to_migrate()
+    forget_sessions_migration("cli_plan", drop_table=True)
+
+    out = succeeded(tenants("migrate", "--plan"))
+    assert "Group 1: 1 schema(s) (cli_plan), 1 migration(s):\n" in out
+    assert "  sessions.0001_initial: replay\n" in out
+    assert '    CREATE TABLE "django_session"' in out
+    assert out.endswith(
+        f"Plan: {total} schemas checked, 1 behind in 1 group(s); nothing changed.\n"
+    )
+
+    out = succeeded(tenants("migrate", "--dry-run"))
+    assert re.search(
+        rf"^Dry run \(nothing changed\): checked {total} schemas in [\d.]+ s: 1 would migrate, "
+        rf"{total - 1} already up to date, 0 failed\.$",
+        out.splitlines()[-1],
+    ), out
+    assert not records_sessions_migration("cli_plan") and not has_session_table("cli_plan")
+
+    report = as_json(tenants("migrate", "--django", "--json"))
+    assert (report["migrated"], report["failed"]) == (["cli_plan"], {})
+    assert records_sessions_migration("cli_plan") and has_session_table("cli_plan")
 
 
 def test_migrate_one_tenant_that_is_behind(live_db):

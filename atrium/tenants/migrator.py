@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import io
 import multiprocessing
+import random
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -19,10 +20,14 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.commands.migrate import Command as DjangoMigrateCommand
+from django.core.management.sql import emit_pre_migrate_signal
 from django.db import connection, connections
+from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.recorder import MigrationRecorder
 from django.utils.module_loading import module_has_submodule
+
+from atrium.conf import atrium_settings
 
 from .context import public_scope, schema_scope
 
@@ -35,6 +40,10 @@ class MigrationReport:
     migrated: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
+    # The replay path's: migrations that went through Django's migrate, and why.
+    fallbacks: dict[str, str] = field(default_factory=dict)
+    replayed: int = 0  # schema transactions that replayed SQL
+    lock_retries: int = 0
 
     @property
     def ok(self) -> bool:
@@ -105,16 +114,33 @@ def schemas_behind(schemas: list[str]) -> list[str]:
     return behind
 
 
-def migrate_schema(schema_name: str) -> None:
-    """Apply the tenant apps' migrations to one schema (in this process)."""
+def migrate_schema(
+    schema_name: str, target: tuple[str, str] | None = None, *, post_migrate: bool = True
+) -> None:
+    """Apply the tenant apps' migrations (up to ``target``) to one schema, in this process.
+
+    Without ``post_migrate`` it is the migrate command minus the post_migrate signal: for a
+    migration the replay path can't replay, in the middle of a plan whose post_migrate
+    work (content types, permissions) is done once, at the end, from the final state, as
+    Django's own single run does it."""
     with schema_scope(schema_name):
         # The migration table must exist in this schema before Django looks for it, or it
         # would find public's through the search_path and skip every migration.
         connection.set_schema(schema_name, include_public=False)
         MigrationRecorder(connection).ensure_schema()
         connection.set_schema(schema_name)
+        if not post_migrate:
+            executor = MigrationExecutor(connection)
+            plan = executor.migration_plan(
+                [target] if target else executor.loader.graph.leaf_nodes()
+            )
+            state = executor._create_project_state(with_applied_migrations=True)
+            emit_pre_migrate_signal(0, False, connection.alias, apps=state.apps, plan=plan)
+            executor.migrate(None, plan=plan, state=state.clone())
+            return
         call_command(
             DjangoMigrateCommand(stdout=io.StringIO(), stderr=io.StringIO()),
+            *(target or ()),
             interactive=False,
             verbosity=0,
             skip_checks=True,
@@ -131,13 +157,49 @@ def migrate_public(stdout=None) -> None:
         )
 
 
-def _migrate_in_worker(schema_name: str) -> tuple[str, str | None]:
+def lock_timeout_ms() -> int:
+    return int(float(atrium_settings.MIGRATE_LOCK_TIMEOUT) * 1000)
+
+
+def lock_backoff(attempt: int) -> float:
+    """Seconds to wait before retry ``attempt`` (1, 2, …) after a lock timeout."""
+    return min(5.0, 0.25 * 2 ** (attempt - 1)) * (0.5 + random.random())
+
+
+def is_lock_timeout(exc: BaseException) -> bool:
+    while exc is not None:
+        if getattr(exc, "sqlstate", None) == "55P03":  # lock_not_available
+            return True
+        exc = exc.__cause__
+    return False
+
+
+def _migrate_in_worker(
+    schema_name: str, target: tuple[str, str] | None = None, post_migrate: bool = True
+) -> tuple[str, str | None]:
+    """Django's migrate in one schema under ``lock_timeout``, retried with backoff."""
+    retries = int(atrium_settings.MIGRATE_LOCK_RETRIES)
     try:
-        migrate_schema(schema_name)
-        return schema_name, None
-    except Exception as exc:  # reported per schema; the run goes on
-        return schema_name, f"{type(exc).__name__}: {exc}"
+        for attempt in range(retries + 1):
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        "SELECT set_config('lock_timeout', %s, false)", [f"{lock_timeout_ms()}ms"]
+                    )
+                migrate_schema(schema_name, target, post_migrate=post_migrate)
+                return schema_name, None
+            except Exception as exc:  # reported per schema; the run goes on
+                if is_lock_timeout(exc) and attempt < retries:
+                    time.sleep(lock_backoff(attempt + 1))
+                    continue
+                return schema_name, f"{type(exc).__name__}: {exc}"
+        return schema_name, None  # pragma: no cover (the loop always returns)
     finally:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("RESET lock_timeout")  # a pooled connection outlives this
+        except Exception:
+            pass
         connections.close_all()
 
 
@@ -150,6 +212,29 @@ def close_before_fork() -> None:
             conn.close_pool()
 
 
+def migrate_each(
+    schemas: list[str],
+    *,
+    parallel: int = 1,
+    target: tuple[str, str] | None = None,
+    post_migrate: bool = True,
+    on_result: Callable[[str, str | None], None],
+) -> None:
+    """Django's migrate (up to ``target``) in each schema, in ``parallel`` processes."""
+    if parallel <= 1 or len(schemas) <= 1:
+        for schema in schemas:
+            on_result(*_migrate_in_worker(schema, target, post_migrate))
+        return
+    close_before_fork()
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=parallel, mp_context=context) as pool:
+        futures = [
+            pool.submit(_migrate_in_worker, schema, target, post_migrate) for schema in schemas
+        ]
+        for future in as_completed(futures):
+            on_result(*future.result())
+
+
 def migrate_schemas(
     schemas: list[str],
     *,
@@ -157,24 +242,17 @@ def migrate_schemas(
     on_plan: Callable[[int], None] | None = None,
     on_progress: Callable[[str, str | None], None] | None = None,
 ) -> MigrationReport:
-    """Migrate the schemas that are behind; returns what was migrated and what failed."""
+    """Django's own path: its whole migrate once per schema that is behind."""
     started = time.perf_counter()
     report = MigrationReport(checked=len(schemas))
     todo = schemas_behind(schemas)
     if on_plan:
         on_plan(len(todo))
-    if parallel <= 1 or len(todo) <= 1:
-        results = (_migrate_in_worker(schema) for schema in todo)
-        for schema, error in results:
-            _record(report, schema, error, on_progress)
-    else:
-        close_before_fork()
-        context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=parallel, mp_context=context) as pool:
-            futures = [pool.submit(_migrate_in_worker, schema) for schema in todo]
-            for future in as_completed(futures):
-                schema, error = future.result()
-                _record(report, schema, error, on_progress)
+    migrate_each(
+        todo,
+        parallel=parallel,
+        on_result=lambda schema, error: _record(report, schema, error, on_progress),
+    )
     report.seconds = time.perf_counter() - started
     return report
 

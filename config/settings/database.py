@@ -18,6 +18,12 @@ DATABASES = {
 }
 DATABASES["default"]["ENGINE"] = "django_tenants.postgresql_backend"
 DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int("DB_CONNECT_TIMEOUT", 3)
+# A statement waits at most this long (seconds) for a lock: a request that touches a table
+# a migration is changing answers 503 with Retry-After (errors.DatabaseUnavailable) instead
+# of queueing behind it without end. `tenants migrate` sets its own, shorter, per statement.
+DB_LOCK_TIMEOUT = float(env("DB_LOCK_TIMEOUT", "10"))
+if DB_LOCK_TIMEOUT > 0:
+    DATABASES["default"]["OPTIONS"]["options"] = f"-c lock_timeout={int(DB_LOCK_TIMEOUT * 1000)}"
 # psycopg's pool, one per process: a request or task borrows a connection and gives it back
 # at its end, so no request pays for a new PostgreSQL backend (about 5 ms of server CPU).
 # The schema is a session setting; django-tenants sets search_path again on every borrowed
