@@ -12,7 +12,6 @@ import configparser
 from pathlib import Path
 
 from .test_compose import (  # ComposeLoader: also read by tests/api/test_client_address.py
-    RESET,
     ROOT,
     SCALE,
     SCALE_FILE,
@@ -65,8 +64,8 @@ def test_replicas_behind_one_entry_point_and_migrations_run_once():
     assert MERGED["web"]["deploy"]["replicas"] > 1
     assert MERGED["worker"]["deploy"]["replicas"] > 1
     assert MERGED["beat"]["deploy"]["replicas"] == 1  # two beats send every task twice
-    assert SCALE["services"]["web"]["ports"] == RESET  # only the entry point publishes
-    assert MERGED["web"]["ports"] == []
+    # Only the entry point publishes: web (gunicorn) and ws (uvicorn) sit behind it.
+    assert "ports" not in MERGED["web"] and "ports" not in MERGED["ws"]
     assert MERGED["entry"]["ports"] == ["8000:8000"]
     haproxy = mounted_file("entry", "/usr/local/etc/haproxy/haproxy.cfg").read_text()
     assert "web:8000" in haproxy and "/healthz" in haproxy
