@@ -10,13 +10,18 @@ its tenant's schema lacks (a rollout under way) answers 503 ``schema_migrating``
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import psycopg
+import pytest
+from django.db import ProgrammingError, connection, transaction
+from django.test import RequestFactory
 
 from atrium.apps.catalog import services as catalog
 from atrium.apps.catalog.models import Category
 from atrium.platform.accounts.models import User
+from atrium.platform.api.urls import server_error
 from atrium.tenants.context import tenant_scope
 from atrium.tenants.migrator import quote_ident
 from tests import driver
@@ -108,3 +113,16 @@ def test_a_column_or_table_the_schema_lacks_answers_503_schema_migrating(shop):
     assert after.json()["name"] == "Lamp"
     assert "schema mismatch answered 503 schema_migrating" in logs
     assert "UndefinedColumn" in logs and "UndefinedTable" in logs
+
+
+@pytest.mark.django_db
+def test_outside_drf_a_missing_table_answers_503_schema_migrating_too():
+    """Django's 500 handler (a plain view's or a middleware's exception) maps it the same way."""
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT * FROM catalog_product_not_there_yet")
+    except ProgrammingError:
+        response = server_error(RequestFactory().get("/"))
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+    assert json.loads(response.content)["errors"][0]["code"] == "schema_migrating"
