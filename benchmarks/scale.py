@@ -13,7 +13,7 @@ and with three new migrations (a column + index on ``Product``, a new model with
 key to it, a ``RunPython`` control; ``benchmarks/replay.py``), beside django-tenants'
 ``migrate_schemas`` (standard and multiprocessing executors), with every schema's catalog
 compared; plus a failure in one tenant and the rerun that fixes it. With ``--traffic``: only
-the column + index migration, while one server answers reads (product list and detail) on 3
+the no-op and the column + index migration, the latter while one server answers reads (product list and detail) on 3
 tenants; the answers counted by status (no 500 allowed; 503s counted).
 
     .venv/bin/python benchmarks/scale.py tenants --sizes 10,1000,10000 --workers 3
@@ -424,6 +424,7 @@ def ours(label: str, env: dict, *extra: str) -> dict:
         "command": shlex.join(["manage.py", "tenants", "migrate", *extra]),
         "exit_code": done.returncode,
         "seconds": round(done.seconds, 2),
+        "replay_seconds": float(found["seconds"]),  # as the command reports, without start-up
         "migrated": int(found["migrated"]),
         "failed": int(found["failed"]),
         "failures": [line for line in done.stderr.splitlines() if line.startswith("failed: ")],
@@ -485,7 +486,10 @@ def run_migrate(args, run) -> int:
         }
 
     if args.traffic:
-        return run_traffic(args, run, fleet, lambda: ours("column + index", env(0), *parallel))
+        noop = ours("no-op", plain, *parallel)
+        return run_traffic(
+            args, run, fleet, noop, lambda: ours("column + index", env(0), *parallel)
+        )
     r = {
         "ours_noop": ours("no-op", plain, *parallel),
         "dt_noop_standard": dt("dt no-op, standard", "standard", plain),
@@ -585,7 +589,7 @@ def run_migrate(args, run) -> int:
     )
 
 
-def run_traffic(args, run, fleet: Fleet, migrate) -> int:
+def run_traffic(args, run, fleet: Fleet, noop: dict, migrate) -> int:
     """Reads on the first, middle and last tenant (one thread each, uncached lists alternating
     with details) from 2 s before ``migrate()`` to 2 s after: answers counted by status."""
     run.title = "Scale: a migration under traffic"
@@ -623,8 +627,12 @@ def run_traffic(args, run, fleet: Fleet, migrate) -> int:
     errors = sum(n for (_p, status), n in counts.items() if status.startswith("500"))
     during = sum(n for (phase, _s), n in counts.items() if phase == "during")
     return run.finish(
-        summary={"migration": migration, "answers": by_status, "tenants_read": slugs},
-        notes=[f"{args.tenants} tenants, `--parallel {args.parallel}`; reads on {slugs}."],
+        summary={"noop": noop, "migration": migration, "answers": by_status, "tenants_read": slugs},
+        notes=[
+            f"{args.tenants} tenants, `--parallel {args.parallel}`; reads on {slugs}. No-op (no "
+            f"traffic) {noop['replay_seconds']} s ({noop['seconds']} s wall, start-up included); "
+            f"column + index {migration['replay_seconds']} s ({migration['seconds']} s wall).",
+        ],
         tables=[table("Answers by status", "phase and status | answers", list(by_status.items()))],
         targets=[
             target(
