@@ -61,7 +61,6 @@ tenants.add_argument("--requests", type=int, default=600, help="timed product li
 tenants.add_argument("--touch", type=int, default=1000, help="tenants one backend serves")
 tenants.add_argument("--server-touch", type=int, default=1000, help="tenants the server serves")
 tenants.add_argument("--fanout-timeout", type=float, default=300)
-tenants.add_argument("--workers", type=int, default=1, help="provisioning threads")
 migrate = sub.add_parser("migrate", parents=[common], help="against migrate_schemas")
 migrate.add_argument("--tenants", type=int, default=1000)
 migrate.add_argument("--parallel", type=int, default=2, help="`tenants migrate --parallel`")
@@ -73,6 +72,7 @@ for p in (tenants, migrate):
     p.add_argument("--database-url", default=url, help="its name must contain 'bench'")
     p.add_argument("--products", type=int, default=5, help="products per tenant")
     p.add_argument("--seed", type=int, default=7, help="picks the random tenants")
+    p.add_argument("--workers", type=int, default=1, help="provisioning threads")
 
 
 args, run = harness.start(
@@ -471,7 +471,7 @@ def run_migrate(args, run) -> int:
     call_command("tenants", "migrate", stdout=io.StringIO())
     fleet = Fleet(args.products)
     with public_scope():
-        fleet.grow_to(args.tenants)
+        fleet.grow_to(args.tenants, args.workers)
     connections.close_all()
     packages = replay_bench.write_packages(run.workdir)
     plain = {"PYTHONPATH": str(REPO_ROOT)}
