@@ -93,6 +93,12 @@ DEFAULTS: dict[str, Any] = {
     # How tenant URLs are printed (CLI, demo): scheme and port of the public entry point.
     "SITE_SCHEME": env("ATRIUM_SITE_SCHEME", "http"),
     "SITE_PORT": env("ATRIUM_SITE_PORT", "8000"),
+    # The sender's name of mail from the platform host (sign-up); a tenant's mail carries
+    # the tenant's name.
+    "PLATFORM_NAME": env("ATRIUM_PLATFORM_NAME", "Atrium"),
+    # How often a mail is retried when the SMTP server is down or refuses (backoff with
+    # jitter from 5 s up to 15 min between tries: about 2 hours in all).
+    "MAIL_MAX_RETRIES": env_int("ATRIUM_MAIL_MAX_RETRIES", 10),
     "TEMPLATE_SCHEMA": "_template",
     "SPARE_SCHEMA_PREFIX": "_spare_",
     "SPARE_POOL_SIZE": env_int("ATRIUM_SPARE_POOL_SIZE", 3),

@@ -49,6 +49,7 @@ fi
 
 # Both servers run in the background so that the traps fire at once on Ctrl-C or on a
 # TERM sent to this script alone; when one of them stops, the others are stopped too.
+mail_pid=""
 worker_pid=""
 beat_pid=""
 web_pid=""
@@ -71,17 +72,18 @@ cleanup() {
     stop "the Celery worker" "$worker_pid"
     stop "Celery beat" "$beat_pid"
     stop haproxy "$proxy_pid" USR1
+    stop "the mail sink" "$mail_pid"
     # Celery's warm shutdown lets running tasks finish; do not wait forever.
     local pid alive
     for _ in $(seq 1 20); do
         alive=0
-        for pid in $worker_pid $beat_pid $web_pid $ws_pid $proxy_pid; do
+        for pid in $mail_pid $worker_pid $beat_pid $web_pid $ws_pid $proxy_pid; do
             if kill -0 "$pid" 2>/dev/null; then alive=1; fi
         done
         [ "$alive" = 1 ] || break
         sleep 0.5
     done
-    for pid in $worker_pid $beat_pid $web_pid $ws_pid $proxy_pid; do
+    for pid in $mail_pid $worker_pid $beat_pid $web_pid $ws_pid $proxy_pid; do
         kill -KILL "$pid" 2>/dev/null || true
     done
     wait 2>/dev/null || true
@@ -89,6 +91,19 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+
+# Mail goes to a local SMTP sink that keeps every message in var/mail/ (one .eml file each)
+# and prints a line per message, unless EMAIL_URL names a real server.
+MAIL_DIR="var/mail"
+if [ -z "${EMAIL_URL:-}" ]; then
+    MAIL_PORT="${ATRIUM_MAIL_PORT:-$((PORT + 25))}"
+    export EMAIL_URL="smtp://127.0.0.1:$MAIL_PORT/"
+    "$BIN/python" scripts/mail_sink.py --port "$MAIL_PORT" --dir "$MAIL_DIR" &
+    mail_pid=$!
+    mail_where="every mail is kept in $MAIL_DIR/ (SMTP sink on 127.0.0.1:$MAIL_PORT); read a link with: grep -h token= $MAIL_DIR/*.eml"
+else
+    mail_where="mail goes to the SMTP server of EMAIL_URL"
+fi
 
 # -q: no banners (40 lines that would bury the URLs); the log lines stay.
 "$BIN/celery" -q -A config.celery worker --loglevel=info --concurrency=2 -n "atrium-dev-$$@%h" &
@@ -145,6 +160,7 @@ Atrium is serving on port $PORT through HAProxy: HTTP by gunicorn, /ws/ by uvico
   tenant admin (acme)   http://acme.localhost:$PORT/admin/
   platform admin        http://localhost:$PORT/admin/      (.venv/bin/python manage.py createsuperuser)
   health check          http://acme.localhost:$PORT/healthz
+  mail                  $mail_where
 (*.localhost resolves to 127.0.0.1 in browsers and curl.)
 
 Demo logins (tenant API and tenant admin):

@@ -197,3 +197,34 @@ def run_cli(
         timeout=timeout,
         stdin=subprocess.DEVNULL,
     )
+
+
+@pytest.fixture(scope="session")
+def _smtp_server() -> Iterator:
+    """One real SMTP server (aiosmtpd, ``scripts/mail_sink.py``) for the session. Django's
+    SMTP backend in this process and every subprocess started later (Celery workers, the
+    CLI, live servers) send to it: the subprocesses through ``EMAIL_URL``."""
+    from scripts.mail_sink import MailSink
+
+    sink = MailSink().start()
+    previous = os.environ.get("EMAIL_URL")
+    os.environ["EMAIL_URL"] = f"smtp://127.0.0.1:{sink.port}/?timeout=5"
+    try:
+        yield sink
+    finally:
+        sink.stop()
+        if previous is None:
+            os.environ.pop("EMAIL_URL", None)
+        else:
+            os.environ["EMAIL_URL"] = previous
+
+
+@pytest.fixture
+def smtp_sink(_smtp_server, settings):
+    """The session's SMTP server, emptied for this test: ``smtp_sink.wait_for(to=…)``
+    returns the received ``EmailMessage``; ``smtp_sink.messages`` lists them all."""
+    from config.settings.mail import mailer_from_url
+
+    settings.MAILERS = {"default": mailer_from_url(os.environ["EMAIL_URL"])}
+    _smtp_server.clear()
+    return _smtp_server

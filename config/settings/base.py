@@ -6,6 +6,7 @@ from atrium.conf import DEFAULTS as _ATRIUM_DEFAULTS
 from .api_auth import *  # noqa: F403
 from .core import *  # noqa: F403
 from .database import *  # noqa: F403
+from .mail import *  # noqa: F403
 from .observability import *  # noqa: F403
 from .realtime import *  # noqa: F403
 from .redis_celery import *  # noqa: F403

@@ -3,7 +3,17 @@
 import os
 
 from .base import *  # noqa: F403
-from .base import CACHES, CHANNEL_LAYERS, DATABASES, INSTALLED_APPS, TENANT_APPS, env, env_bool
+from .base import (
+    BASE_DIR,
+    CACHES,
+    CHANNEL_LAYERS,
+    DATABASES,
+    INSTALLED_APPS,
+    TEMPLATES,
+    TENANT_APPS,
+    env,
+    env_bool,
+)
 
 REDIS_URL = env("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 os.environ["REDIS_URL"] = REDIS_URL  # subprocesses started by the tests share it
@@ -38,3 +48,5 @@ ATRIUM_ERROR_CODES_STRICT = env_bool("ATRIUM_ERROR_CODES_STRICT", True)
 
 # A database of its own per test run, so parallel runs on one machine never collide.
 DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME", f"test_atrium_{os.getpid()}")}
+# Mail templates that only the tests send (tests/templates/mail/tests/).
+TEMPLATES = [{**TEMPLATES[0], "DIRS": [*TEMPLATES[0]["DIRS"], BASE_DIR / "tests" / "templates"]}]
