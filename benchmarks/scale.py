@@ -12,10 +12,13 @@ to every tenant, and of one PostgreSQL backend as it serves ``--touch`` differen
 and with three new migrations (a column + index on ``Product``, a new model with a foreign
 key to it, a ``RunPython`` control; ``benchmarks/replay.py``), beside django-tenants'
 ``migrate_schemas`` (standard and multiprocessing executors), with every schema's catalog
-compared; plus a failure in one tenant and the rerun that fixes it.
+compared; plus a failure in one tenant and the rerun that fixes it. With ``--traffic``: only
+the no-op and the column + index migration, the latter while one server answers reads (product list and detail) on 3
+tenants; the answers counted by status (no 500 allowed; 503s counted).
 
     .venv/bin/python benchmarks/scale.py tenants --sizes 10,1000,10000 --workers 3
     .venv/bin/python benchmarks/scale.py migrate --tenants 1000
+    .venv/bin/python benchmarks/scale.py migrate --tenants 200 --traffic
     .venv/bin/python benchmarks/scale.py tenants --sizes 3,12 --sample 5 --requests 20 \\
         --touch 10 --server-touch 10 --results-dir /tmp/scale                       # smoke
     .venv/bin/python benchmarks/scale.py migrate --tenants 6 --results-dir /tmp/scale  # smoke
@@ -30,7 +33,9 @@ import random
 import shlex
 import subprocess
 import sys
+import threading
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from functools import partial
@@ -56,22 +61,23 @@ tenants.add_argument("--requests", type=int, default=600, help="timed product li
 tenants.add_argument("--touch", type=int, default=1000, help="tenants one backend serves")
 tenants.add_argument("--server-touch", type=int, default=1000, help="tenants the server serves")
 tenants.add_argument("--fanout-timeout", type=float, default=300)
-tenants.add_argument("--workers", type=int, default=1, help="provisioning threads")
 migrate = sub.add_parser("migrate", parents=[common], help="against migrate_schemas")
 migrate.add_argument("--tenants", type=int, default=1000)
 migrate.add_argument("--parallel", type=int, default=2, help="`tenants migrate --parallel`")
 migrate.add_argument("--dt-timeout", type=float, default=900, help="a longer run is extrapolated")
+migrate.add_argument("--traffic", action="store_true", help="column + index under HTTP reads")
 for p in (tenants, migrate):
     name = f"atrium_bench_scale{'_migrate' if p is migrate else ''}"
     url = os.environ.get("ATRIUM_BENCH_DATABASE_URL", f"postgres://postgres@127.0.0.1/{name}")
     p.add_argument("--database-url", default=url, help="its name must contain 'bench'")
     p.add_argument("--products", type=int, default=5, help="products per tenant")
     p.add_argument("--seed", type=int, default=7, help="picks the random tenants")
+    p.add_argument("--workers", type=int, default=1, help="provisioning threads")
 
 
 args, run = harness.start(
     parser,
-    lambda args: f"scale-{args.mode}",
+    lambda args: f"scale-{args.mode}{'-traffic' if getattr(args, 'traffic', False) else ''}",
     "Scale",
     "benchmarks.settings_scale",
     DB_POOL="0",
@@ -418,6 +424,7 @@ def ours(label: str, env: dict, *extra: str) -> dict:
         "command": shlex.join(["manage.py", "tenants", "migrate", *extra]),
         "exit_code": done.returncode,
         "seconds": round(done.seconds, 2),
+        "replay_seconds": float(found["seconds"]),  # as the command reports, without start-up
         "migrated": int(found["migrated"]),
         "failed": int(found["failed"]),
         "failures": [line for line in done.stderr.splitlines() if line.startswith("failed: ")],
@@ -464,7 +471,7 @@ def run_migrate(args, run) -> int:
     call_command("tenants", "migrate", stdout=io.StringIO())
     fleet = Fleet(args.products)
     with public_scope():
-        fleet.grow_to(args.tenants)
+        fleet.grow_to(args.tenants, args.workers)
     connections.close_all()
     packages = replay_bench.write_packages(run.workdir)
     plain = {"PYTHONPATH": str(REPO_ROOT)}
@@ -478,6 +485,11 @@ def run_migrate(args, run) -> int:
             "ATRIUM_BENCH_CATALOG_MIGRATIONS": packages[index],
         }
 
+    if args.traffic:
+        noop = ours("no-op", plain, *parallel)
+        return run_traffic(
+            args, run, fleet, noop, lambda: ours("column + index", env(0), *parallel)
+        )
     r = {
         "ours_noop": ours("no-op", plain, *parallel),
         "dt_noop_standard": dt("dt no-op, standard", "standard", plain),
@@ -573,6 +585,64 @@ def run_migrate(args, run) -> int:
                 "==",
                 True,
             ),
+        ],
+    )
+
+
+def run_traffic(args, run, fleet: Fleet, noop: dict, migrate) -> int:
+    """Reads on the first, middle and last tenant (one thread each, uncached lists alternating
+    with details) from 2 s before ``migrate()`` to 2 s after: answers counted by status."""
+    run.title = "Scale: a migration under traffic"
+    slugs = [slug_for(i) for i in sorted({0, args.tenants // 2, args.tenants - 1})]
+    migrating, stop = threading.Event(), threading.Event()
+
+    def reads(server, slug: str) -> Counter:
+        host, counts, n = f"{slug}.localhost", Counter(), 0
+        token = server.login(host, f"owner@{slug}.test", fleet.passwords[slug])
+        ids = [p["id"] for p in server.get(host, LIST_PATH, token=token).json()["results"]]
+        while not stop.is_set():
+            n += 1
+            detail = f"/api/v1/catalog/products/{ids[n % len(ids)]}/"
+            path = f"{LIST_PATH}&bench_nonce=m{n}" if n % 2 else detail
+            phase = "during" if migrating.is_set() else "around"
+            response = server.get(host, path, token=token)
+            json = "json" in response.headers.get("Content-Type", "")
+            code = (
+                response.json()["errors"][0]["code"] if response.status_code >= 500 and json else ""
+            )
+            counts[(phase, f"{response.status_code} {code}".strip())] += 1
+        return counts
+
+    with harness.server({"DB_POOL": "1"}) as server, ThreadPoolExecutor(len(slugs)) as pool:
+        running = [pool.submit(reads, server, slug) for slug in slugs]
+        time.sleep(2)
+        migrating.set()
+        migration = migrate()
+        migrating.clear()
+        time.sleep(2)
+        stop.set()
+        counts = sum((f.result() for f in running), Counter())
+    replay_bench.undo(*replay_bench.KINDS[0][:2])
+    by_status = {f"{phase} {status}": n for (phase, status), n in sorted(counts.items())}
+    errors = sum(n for (_p, status), n in counts.items() if status.startswith("500"))
+    during = sum(n for (phase, _s), n in counts.items() if phase == "during")
+    return run.finish(
+        summary={"noop": noop, "migration": migration, "answers": by_status, "tenants_read": slugs},
+        notes=[
+            f"{args.tenants} tenants, `--parallel {args.parallel}`; reads on {slugs}. No-op (no "
+            f"traffic) {noop['replay_seconds']} s ({noop['seconds']} s wall, start-up included); "
+            f"column + index {migration['replay_seconds']} s ({migration['seconds']} s wall).",
+        ],
+        tables=[table("Answers by status", "phase and status | answers", list(by_status.items()))],
+        targets=[
+            target(
+                f"migration ({migration['migrated']} schemas) exit code",
+                migration["exit_code"],
+                "==",
+                0,
+            ),
+            target("answers during the migration", during, ">=", 1),
+            target("500 answers", errors, "==", 0),
         ],
     )
 

@@ -21,7 +21,7 @@ from django.core.exceptions import (
     TooManyFilesSent,
 )
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, ProgrammingError
 from django.utils.module_loading import autodiscover_modules
 from drf_standardized_errors.handler import ExceptionHandler
 from kombu.exceptions import OperationalError as BrokerUnreachable
@@ -110,6 +110,40 @@ def is_database_outage(exc: BaseException | None) -> bool:
     return isinstance(exc, OperationalError | InterfaceError)
 
 
+class SchemaMigrating(ServiceUnavailable):
+    """A table this request needs is being migrated; retry after Retry-After seconds.
+
+    The code and the tenant's schema disagree about a table or column (code deployed ahead
+    of a schema still being migrated, or a schema mid-rollout): a 503 the client may retry,
+    not a 500 that blames the request."""
+
+    code = "schema_migrating"
+    message_template = "This data is being migrated. Please try again in a few seconds."
+    retry_after = DATABASE_RETRY_AFTER
+
+
+# SQLSTATEs of a statement naming a column or table the schema lacks (not yet, or no more).
+SCHEMA_MISMATCH_SQLSTATES = {"42703", "42P01"}  # undefined_column, undefined_table
+
+
+def is_schema_mismatch(exc: BaseException | None) -> bool:
+    return isinstance(exc, ProgrammingError) and (
+        getattr(exc.__cause__, "sqlstate", None) in SCHEMA_MISMATCH_SQLSTATES
+    )
+
+
+def infrastructure_error(exc: BaseException | None) -> AtriumError | None:
+    """The 503 for a database that cannot answer this request right now: unreachable, or
+    its schema mid-change. A schema mismatch is still a bug when no migration is running,
+    so it is logged at error level with its traceback while the client gets a 503."""
+    if is_database_outage(exc):
+        return DatabaseUnavailable()
+    if is_schema_mismatch(exc):
+        logger.error("schema mismatch answered 503 schema_migrating", exc_info=exc)
+        return SchemaMigrating()
+    return None
+
+
 def malformed_request(exc: BaseException | None) -> AtriumError | None:
     """The error for a request Django refused to read (too big, too many fields, …),
     wherever it surfaced: in a DRF view, a plain view, or a middleware."""
@@ -126,8 +160,8 @@ def malformed_request(exc: BaseException | None) -> AtriumError | None:
 
 class AtriumExceptionHandler(ExceptionHandler):
     def convert_known_exceptions(self, exc: Exception) -> Exception:
-        if is_database_outage(exc):
-            exc = DatabaseUnavailable()
+        if infrastructure := infrastructure_error(exc):
+            exc = infrastructure
         elif isinstance(exc, BrokerUnreachable):  # a task sent while the broker is away
             exc = QueueUnavailable(
                 "Background work cannot be started right now. Please try again in a few seconds."

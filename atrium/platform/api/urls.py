@@ -16,7 +16,7 @@ from rest_framework.renderers import JSONRenderer
 
 from atrium.errors import NotFound, PermissionDenied, error_response
 
-from .errors import BadRequest, DatabaseUnavailable, is_database_outage, malformed_request
+from .errors import BadRequest, infrastructure_error, malformed_request
 
 
 class SchemaView(SpectacularAPIView):
@@ -115,9 +115,10 @@ def not_found(request, exception=None) -> JsonResponse:
 def server_error(request) -> JsonResponse:
     """Django's answer to an exception no view handled (a middleware's, e.g. the host
     lookup of routing): it is called inside the exception's handling, so the exception is
-    still ``sys.exc_info()``; a database outage is a 503 there too, as in the API."""
-    if is_database_outage(sys.exc_info()[1]):
-        return DatabaseUnavailable().to_response()
+    still ``sys.exc_info()``; a database outage or a schema mid-migration is a 503 there
+    too, as in the API."""
+    if infrastructure := infrastructure_error(sys.exc_info()[1]):
+        return infrastructure.to_response()
     return error_response(500, "error", "A server error occurred.")
 
 
