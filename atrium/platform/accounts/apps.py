@@ -14,6 +14,7 @@ class AccountsConfig(AppConfig):
     def ready(self) -> None:
         from atrium.tenants.quotas import usage_counter
 
+        from . import audit  # noqa: F401  (connects the sign-in audit receivers)
         from .models import User
 
         @usage_counter("seats")

@@ -20,6 +20,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from atrium.errors import Conflict, InvalidInput, PermissionDenied
+from atrium.platform.audit.services import audit_record, changes_between, snapshot
 from atrium.tenants.quotas import quota_check, quota_take
 
 from .models import CreatedUser, Role, User
@@ -67,7 +68,9 @@ def user_create(
     try:
         with transaction.atomic():
             quota_take("seats")  # a new user is active: one more seat of the plan's
-            return User.objects.create_with_role(email, role=role, password=password, name=name)
+            created = User.objects.create_with_role(email, role=role, password=password, name=name)
+            audit_record("user.created", target=created.user, actor=actor, metadata={"role": role})
+            return created
     except IntegrityError:
         raise Conflict(
             f"A user with the e-mail {email!r} exists already.", code="email_taken"
@@ -111,6 +114,7 @@ def user_update(
     # The owner rows are locked, so two concurrent demotions cannot both pass the check.
     user = User.objects.select_for_update().get(pk=user.pk)
     user_update_check(actor=actor, user=user, role=role, is_active=is_active, lock=True)
+    before = snapshot(user, AUDITED_USER_FIELDS)
     if name is not None:
         user.name = name
     if role is not None:
@@ -121,7 +125,23 @@ def user_update(
         user.is_active = is_active
     user.full_clean(exclude=["password"])
     user.save()  # revokes the user's tokens on a deactivation or a change of role
+    _user_update_audit(actor=actor, user=user, before=before)
     return user
+
+
+# The fields of a user whose changes the audit log records, and the action of each.
+AUDITED_USER_FIELDS = ("name", "role", "is_active")
+
+
+def _user_update_audit(*, actor: User, user: User, before: dict) -> None:
+    changes = changes_between(before, snapshot(user, AUDITED_USER_FIELDS))
+    if "role" in changes:
+        audit_record("user.role_changed", target=user, actor=actor, changes=changes)
+    if "is_active" in changes:
+        action = "user.deactivated" if not user.is_active else "user.reactivated"
+        audit_record(action, target=user, actor=actor, changes=changes)
+    if changes.keys() == {"name"}:
+        audit_record("user.updated", target=user, actor=actor, changes=changes)
 
 
 def user_deactivate(*, actor: User, user: User) -> User:
