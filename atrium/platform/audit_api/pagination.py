@@ -97,6 +97,7 @@ class AuditCursorPagination(BasePagination):
                     "nullable": True,
                     "format": "uri",
                     "description": "The next (older) page; null on the last page.",
+                    "example": "https://acme.example.com/api/v1/audit-events/?cursor=MjAyNi0x",
                 },
                 "results": schema,
             },
