@@ -8,7 +8,9 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from atrium.errors import AtriumError
+from atrium.tenants.audit import cli_operator, operator_scope
 from atrium.tenants.cli import (
+    audit,
     cors,
     create,
     domains,
@@ -24,14 +26,14 @@ from atrium.tenants.cli.parsers import OneLineErrorParser, subcommands
 from atrium.tenants.context import public_scope
 
 # In the order `--help` lists them.
-GROUPS = (create, listing, lifecycle, domains, migrate, pool, run, cors, plan, usage)
+GROUPS = (create, listing, lifecycle, domains, migrate, pool, run, cors, plan, usage, audit)
 HANDLERS = {name: handler for group in GROUPS for name, handler in group.HANDLERS.items()}
 
 
 class Command(BaseCommand):
     help = (
         "Provision, inspect and run tenants: create, list, show, suspend, activate, delete, "
-        "domains, migrate, pool, run, cors, plan, usage."
+        "domains, migrate, pool, run, cors, plan, usage, audit."
     )
 
     def create_parser(self, prog_name, subcommand, **kwargs):
@@ -51,7 +53,8 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         self.verbosity = options["verbosity"]  # read by the migrate progress callback
         try:
-            with public_scope():
+            # Whatever the command changes is recorded as this OS user's, on this host.
+            with public_scope(), operator_scope(cli_operator()):
                 HANDLERS[options["action"]](self, options)
         except AtriumError as exc:
             raise CommandError(exc.message) from exc
