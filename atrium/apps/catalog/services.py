@@ -310,7 +310,7 @@ def product_restore(*, product: Product) -> Product:
 
     _restore(product, sku_free_and_within_quota)
     _audit("product.restored", product)
-    _catalog_changed("product.updated", product, fields=["is_deleted"])
+    _catalog_changed("product.restored", product)
     return product
 
 
@@ -347,7 +347,7 @@ def review_create(
         review.save()
     _audit("review.created", review)
     _refresh_stats([product.pk])
-    _catalog_changed("review.created", review, product_id=str(product.pk), rating=rating)
+    _catalog_changed("review.created", review)
     return review
 
 

@@ -23,6 +23,7 @@ from atrium.errors import Conflict, InvalidInput, PermissionDenied
 from atrium.platform.audit.services import audit_record, changes_between, snapshot
 from atrium.tenants.quotas import quota_check, quota_take
 
+from .events import user_event
 from .models import CreatedUser, Role, User
 
 
@@ -69,6 +70,7 @@ def user_create(
         with transaction.atomic():
             quota_take("seats")  # a new user is active: one more seat of the plan's
             created = User.objects.create_with_role(email, role=role, password=password, name=name)
+            user_event("user.created", created.user)
             audit_record("user.created", target=created.user, actor=actor, metadata={"role": role})
             return created
     except IntegrityError:
@@ -115,6 +117,7 @@ def user_update(
     user = User.objects.select_for_update().get(pk=user.pk)
     user_update_check(actor=actor, user=user, role=role, is_active=is_active, lock=True)
     before = snapshot(user, AUDITED_USER_FIELDS)
+    previous_role, was_active = user.role, user.is_active
     if name is not None:
         user.name = name
     if role is not None:
@@ -125,6 +128,10 @@ def user_update(
         user.is_active = is_active
     user.full_clean(exclude=["password"])
     user.save()  # revokes the user's tokens on a deactivation or a change of role
+    if user.role != previous_role:
+        user_event("user.role_changed", user, previous_role=previous_role)
+    if was_active and not user.is_active:
+        user_event("user.deactivated", user)
     _user_update_audit(actor=actor, user=user, before=before)
     return user
 
@@ -136,12 +143,16 @@ AUDITED_USER_FIELDS = ("name", "role", "is_active")
 def _user_update_audit(*, actor: User, user: User, before: dict) -> None:
     changes = changes_between(before, snapshot(user, AUDITED_USER_FIELDS))
     if "role" in changes:
-        audit_record("user.role_changed", target=user, actor=actor, changes=changes)
+        audit_record("user.role_changed", target=user, actor=actor, changes=_only(changes, "role"))
     if "is_active" in changes:
         action = "user.deactivated" if not user.is_active else "user.reactivated"
-        audit_record(action, target=user, actor=actor, changes=changes)
-    if changes.keys() == {"name"}:
-        audit_record("user.updated", target=user, actor=actor, changes=changes)
+        audit_record(action, target=user, actor=actor, changes=_only(changes, "is_active"))
+    if "name" in changes:
+        audit_record("user.updated", target=user, actor=actor, changes=_only(changes, "name"))
+
+
+def _only(changes: dict, field: str) -> dict:
+    return {field: changes[field]}
 
 
 def user_deactivate(*, actor: User, user: User) -> User:
