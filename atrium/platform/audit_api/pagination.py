@@ -1,6 +1,6 @@
 """Keyset (cursor) pagination over (at, id), newest first.
 
-The cursor is the last entry's (at, id); the next page is ``WHERE (at, id) < cursor``,
+Pages are rows of ``values()`` (dicts). The cursor is the last entry's (at, id); the next page is ``WHERE (at, id) < cursor``,
 served by the ``audit_newest`` index whatever the log's size, and entries inserted while a
 client pages (all newer than its cursor) neither shift nor repeat its pages.
 """
@@ -78,7 +78,7 @@ class AuditCursorPagination(BasePagination):
             return None
         url = self.request.build_absolute_uri()
         return replace_query_param(
-            url, self.cursor_query_param, self.encode(self.last.at, self.last.pk)
+            url, self.cursor_query_param, self.encode(self.last["at"], self.last["id"])
         )
 
     def get_first_link(self) -> str:
