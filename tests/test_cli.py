@@ -218,6 +218,7 @@ HELP_CASES = [
     (("pool", "status"), ["--json"]),
     (("pool", "fill"), ["N", "--json"]),
     (("run",), ["slug", "--all", "--include-inactive", "--json"]),
+    (("audit",), ["slug", "--since", "--limit", "--json"]),
 ]
 
 
