@@ -2,9 +2,10 @@
 """Audit log: the newest page of ``GET /api/v1/audit-events/`` costs the same few queries and
 stays under 20 ms whether the tenant's log holds 1,000 entries or 1,000,000.
 
-One tenant; its log is filled with ``INSERT … SELECT … FROM generate_series`` in its schema
-(one statement per 100,000 rows, then ``ANALYZE``), first to ``--small`` entries, then to
-``--large``. At each size, each case is requested ``--n`` times (after ``--warmup``) through
+Two tenants, whose logs are filled with ``INSERT … SELECT … FROM generate_series`` in their
+schemas (one statement per 100,000 rows, then ``ANALYZE``): ``--small`` entries in one,
+``--large`` in the other. Each case is requested ``--n`` times (after ``--warmup``) in each
+tenant, the two alternating request by request (so the machine's load hits both alike), through
 the whole Django stack in this process (Django's test client, a real JWT, every middleware),
 alternating with the listing alone (FilterSet, cursor paginator, serializer: the view's own
 work, without HTTP), each timed with ``time.perf_counter()``; the SQL statements of one
@@ -53,7 +54,6 @@ from atrium.tenants.models import Tenant  # noqa: E402
 URL = "/api/v1/audit-events/"
 BATCH = 100_000
 FACTORY = APIRequestFactory()
-TENANT: list = []  # the bench tenant, once created
 TARGET_MS = 20.0
 FILL_ACTIONS = [name for name in ACTIONS if name.split(".")[0] in ("product", "auth", "user")]
 
@@ -118,44 +118,50 @@ def listing(params: dict) -> tuple[int, float]:
     """What the view does for a page: filter, paginate, serialize (rows, seconds)."""
     started = time.perf_counter()
     request = Request(FACTORY.get(URL, params))
-    queryset = selectors.AuditEventFilter(request.query_params, selectors.audit_event_list()).qs
+    queryset = selectors.audit_event_list()
+    # As the API's FilterBackend: no filter parameter, no FilterSet.
+    if any(name.startswith(tuple(selectors.AuditEventFilter.base_filters)) for name in params):
+        queryset = selectors.AuditEventFilter(request.query_params, queryset).qs
     page = AuditCursorPagination().paginate_queryset(queryset.values(*FIELDS), request)
     rows = len([entry_as_dict(row) for row in page])
     return rows, time.perf_counter() - started
 
 
-def measure(client: Client, headers: dict, params: dict) -> dict:
-    """The listing alone (in the tenant's scope) and the whole request, alternating."""
-    statements: list[str] = []
+def measure(sides: list[dict], params: dict) -> list[dict]:
+    """For each side (a tenant and its size): the whole request and the listing alone, the
+    sides alternating request by request, so that the machine's load hits both alike."""
+    for side in sides:
+        for _ in range(args.warmup):
+            side["client"].get(URL, side["params"](params), **side["headers"])
+    results = []
+    for side in sides:
+        statements: list[str] = []
 
-    def record(execute, sql, params_, many, context):
-        statements.append(sql)
-        return execute(sql, params_, many, context)
+        def record(execute, sql, params_, many, context, statements=statements):
+            statements.append(sql)
+            return execute(sql, params_, many, context)
 
-    for _ in range(args.warmup):
-        client.get(URL, params, **headers)
-    with connection.execute_wrapper(record):
-        response = client.get(URL, params, **headers)
-    if response.status_code != 200:
-        raise harness.BenchmarkError(f"{params}: {response.status_code} {response.content[:300]}")
-    rows = len(response.json()["results"])
-    list_times, request_times = [], []
+        with connection.execute_wrapper(record):
+            response = side["client"].get(URL, side["params"](params), **side["headers"])
+        if response.status_code != 200:
+            raise harness.BenchmarkError(f"{params}: {response.status_code} {response.content}")
+        results.append(
+            {"rows": len(response.json()["results"]), "queries": len(statements), "sql": statements}
+        )
+    times = [{"listing": [], "request": []} for _ in sides]
     for _ in range(args.n):
-        started = time.perf_counter()
-        client.get(URL, params, **headers)
-        request_times.append(time.perf_counter() - started)
-        with tenant_scope(TENANT[0]):
-            listed, seconds = listing(params)
-        list_times.append(seconds)
-    if listed != rows:
-        raise harness.BenchmarkError(f"{params}: the listing gave {listed} rows, the API {rows}")
-    return {
-        "rows": rows,
-        "queries": len(statements),
-        "sql": statements,
-        "listing": summary_ms(list_times),
-        "request": summary_ms(request_times),
-    }
+        for index, side in enumerate(sides):
+            started = time.perf_counter()
+            side["client"].get(URL, side["params"](params), **side["headers"])
+            times[index]["request"].append(time.perf_counter() - started)
+            with tenant_scope(side["tenant"]):
+                listed, seconds = listing(side["params"](params))
+            times[index]["listing"].append(seconds)
+            if listed != results[index]["rows"]:
+                raise harness.BenchmarkError(f"{params}: listing {listed} rows, API differs")
+    for result, timed in zip(results, times, strict=True):
+        result.update(listing=summary_ms(timed["listing"]), request=summary_ms(timed["request"]))
+    return results
 
 
 def explain_newest() -> str:
@@ -167,45 +173,53 @@ def explain_newest() -> str:
         return "\n".join(row[0] for row in cursor.fetchall())
 
 
-def main() -> int:
-    tenant_info = harness.bench_tenant("bench")
-    tenant = Tenant.objects.get(slug="bench")
-    TENANT.append(tenant)
+def side_of(slug: str, size: int) -> dict:
+    info = harness.bench_tenant(slug)
+    tenant = Tenant.objects.get(slug=slug)
     with tenant_scope(tenant):
-        owner = User.objects.get(email=tenant_info["email"])
+        owner = User.objects.get(email=info["email"])
         access = token_pair_issue(user=owner).access
-    headers = {"HTTP_HOST": tenant_info["host"], "HTTP_AUTHORIZATION": f"Bearer {access}"}
-    client = Client()
-    size_results: dict[int, dict] = {}
-    filled = 0
-    for size in (args.small, args.large):
-        with tenant_scope(tenant):
-            fill_seconds = fill_to(size, filled)
-            filled = size
-            cases = {
-                "newest page": {"page_size": args.page_size},
-                "middle page (cursor)": {"page_size": args.page_size, "cursor": middle_cursor()},
-                "one action": {"page_size": args.page_size, "action": "product.updated"},
-                "one target": {
-                    "page_size": args.page_size,
-                    "target_type": "catalog.product",
-                    "target_id": "p42",
-                },
-            }
-            plan = explain_newest()
-        results = {}
-        for name, params in cases.items():
-            results[name] = measure(client, headers, params)
+        fill_seconds = fill_to(size, 0)
+        cursor = middle_cursor()
+        plan = explain_newest()
+
+    def params(base: dict) -> dict:
+        return {**base, "cursor": cursor} if base.get("cursor") == "middle" else base
+
+    return {
+        "size": size,
+        "tenant": tenant,
+        "client": Client(),
+        "headers": {"HTTP_HOST": info["host"], "HTTP_AUTHORIZATION": f"Bearer {access}"},
+        "params": params,
+        "fill_seconds": round(fill_seconds, 1),
+        "plan": plan,
+    }
+
+
+def main() -> int:
+    sides = [side_of("small", args.small), side_of("large", args.large)]
+    cases = {
+        "newest page": {"page_size": args.page_size},
+        "middle page (cursor)": {"page_size": args.page_size, "cursor": "middle"},
+        "one action": {"page_size": args.page_size, "action": "product.updated"},
+        "one target": {
+            "page_size": args.page_size,
+            "target_type": "catalog.product",
+            "target_id": "p42",
+        },
+    }
+    size_results: dict[int, dict] = {
+        side["size"]: {"fill_seconds": side["fill_seconds"], "plan": side["plan"], "cases": {}}
+        for side in sides
+    }
+    for name, params in cases.items():
+        for side, result in zip(sides, measure(sides, params), strict=True):
+            size_results[side["size"]]["cases"][name] = result
             log(
-                f"{size:,} entries, {name}: listing {results[name]['listing']['p50_ms']} ms, "
-                f"request {results[name]['request']['p50_ms']} ms p50, "
-                f"{results[name]['queries']} queries"
+                f"{side['size']:,} entries, {name}: listing {result['listing']['p50_ms']} ms, "
+                f"request {result['request']['p50_ms']} ms p50, {result['queries']} queries"
             )
-        size_results[size] = {
-            "fill_seconds": round(fill_seconds, 1),
-            "cases": results,
-            "plan": plan,
-        }
 
     small, large = size_results[args.small]["cases"], size_results[args.large]["cases"]
     rows = []
@@ -250,10 +264,11 @@ def main() -> int:
         ),
     ]
     notes = [
-        f"One tenant; its audit log filled to {args.small:,}, then {args.large:,} entries "
+        f"Two tenants, their audit logs filled to {args.small:,} and {args.large:,} entries "
         f"(fill: {size_results[args.small]['fill_seconds']} s, then "
         f"{size_results[args.large]['fill_seconds']} s, `generate_series`, one statement per "
-        f"{BATCH:,} rows). Each case requested {args.n} times after {args.warmup} untimed, "
+        f"{BATCH:,} rows). Each case requested {args.n} times in each after {args.warmup} "
+        "untimed, the two tenants alternating request by request, "
         "through the whole Django stack in one process (test client, JWT, every middleware: "
         "*request*), alternating with the listing alone (*listing*: the view's FilterSet, "
         "cursor paginator and serializer on the tenant's connection, no HTTP).",

@@ -27,6 +27,7 @@ def audit_json(*args: str) -> list[dict]:
     return json.loads(tenants("audit", *args, "--json"))
 
 
+@pytest.mark.timeout(1200)  # a dozen CLI processes, each starting Django
 def test_cli_actions_are_recorded_with_the_os_user_and_host(live_db):
     slug = "audit-cli"
     live_db.append(slug)
