@@ -13,7 +13,6 @@ error_code(401, "invalid_credentials", "The e-mail and password do not match an 
 # answer never tells whether an address has an account here.
 INVALID_CREDENTIALS = "No active account matches this e-mail and password. Check both and retry."
 error_code(409, "email_taken", "A user with this e-mail exists already.")
-error_code(400, "password_invalid", "The password does not meet the password rules.")
 # atrium/platform/accounts/throttling.py: sign-in refused while it cannot be rate-limited.
 error_code(503, "login_unavailable", "Sign-in cannot be rate-limited right now; retry shortly.")
 

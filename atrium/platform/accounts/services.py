@@ -29,11 +29,9 @@ from atrium.tenants.quotas import quota_check, quota_take
 
 from .account_tokens import account_token_issue, account_token_redeem
 from .models import AccountToken, AccountTokenPurpose, CreatedUser, Role, User
+from .tasks import password_reset_send
 
 logger = logging.getLogger(__name__)
-# The task that looks the address up and mails the link (tasks.password_reset_send), sent
-# by name: the tasks module imports this one.
-PASSWORD_RESET_TASK = "accounts.password_reset_send"
 
 
 class LastOwnerError(Conflict):
@@ -213,34 +211,10 @@ def password_reset_request(*, email: str) -> None:
     task and reads nothing), so neither its answer nor its time tells them apart; the
     worker looks the address up and mails a link only when an active user has it."""
     send_on_commit(
-        PASSWORD_RESET_TASK,
+        password_reset_send,
         kwargs={"email": User.objects.normalize_email(email)},
         on_error=lambda exc: logger.error("password reset: could not queue: %r", exc),
     )
-
-
-def password_reset_mail(*, email: str) -> bool:
-    """Mail a reset link to the active user with ``email``, if any; whether one was sent."""
-    user = User.objects.filter(email=User.objects.normalize_email(email), is_active=True).first()
-    if user is None:
-        return False
-    with transaction.atomic():
-        token = account_token_issue(
-            user=user,
-            purpose=AccountTokenPurpose.PASSWORD_RESET,
-            ttl=atrium_settings.PASSWORD_RESET_TTL,
-        )
-        mail_send_on_commit(
-            to=user.email,
-            template="accounts/password_reset",
-            context={
-                "name": user.name,
-                "token": token,
-                "link": tenant_link("reset-password", token),
-                "ttl_minutes": atrium_settings.PASSWORD_RESET_TTL // 60,
-            },
-        )
-    return True
 
 
 @transaction.atomic
