@@ -23,11 +23,13 @@ from django.db import IntegrityError, transaction
 
 from atrium.conf import atrium_settings
 from atrium.errors import Conflict, InvalidInput, PermissionDenied
+from atrium.platform.audit.services import audit_record
 from atrium.platform.mail import mail_send_on_commit, tenant_link
 from atrium.tenants.celery import send_on_commit
 from atrium.tenants.quotas import quota_check, quota_take
 
 from .account_tokens import account_token_issue, account_token_redeem
+from .events import user_event
 from .models import AccountToken, AccountTokenPurpose, CreatedUser, Role, User
 from .tasks import password_reset_send
 
@@ -89,13 +91,15 @@ def user_create(
     try:
         with transaction.atomic():
             quota_take("seats")  # a new user is active: one more seat of the plan's
-            return User.objects.create_with_role(
+            created = User.objects.create_with_role(
                 email,
                 role=role,
                 password=password,
                 name=name,
                 must_change_password=must_change_password,
             )
+            user_event("user.created", created.user)
+            return created
     except IntegrityError:
         raise Conflict(
             f"A user with the e-mail {email!r} exists already.", code="email_taken"
@@ -139,6 +143,7 @@ def user_update(
     # The owner rows are locked, so two concurrent demotions cannot both pass the check.
     user = User.objects.select_for_update().get(pk=user.pk)
     user_update_check(actor=actor, user=user, role=role, is_active=is_active, lock=True)
+    previous_role, was_active = user.role, user.is_active
     if name is not None:
         user.name = name
     if role is not None:
@@ -149,6 +154,10 @@ def user_update(
         user.is_active = is_active
     user.full_clean(exclude=["password"])
     user.save()  # revokes the user's tokens on a deactivation or a change of role
+    if user.role != previous_role:
+        user_event("user.role_changed", user, previous_role=previous_role)
+    if was_active and not user.is_active:
+        user_event("user.deactivated", user)
     return user
 
 
@@ -289,9 +298,11 @@ def email_change_confirm(*, token: str) -> User:
     AccountToken.objects.filter(
         user=user, purpose=AccountTokenPurpose.PASSWORD_RESET, used_at=None
     ).delete()
-    _audit("user.email_changed", user=user, actor=user, changes={"email": [before, user.email]})
+    _audit("user.updated", user=user, actor=user, changes={"email": [before, user.email]})
     return user
 
 
 def _audit(action: str, *, user: User, actor: User, changes: dict | None = None) -> None:
-    """The audit trail (``atrium.platform.audit``) of an account change."""
+    """The audit trail of an account change, in its transaction. The actor is named: a
+    reset or a confirmation comes with no signed-in user."""
+    audit_record(action, target=user, actor=actor, changes=changes)
