@@ -16,6 +16,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from atrium.platform.accounts.models import AccountToken, Role, User
+from atrium.platform.audit.models import AuditEvent
 from atrium.tenants import provisioning
 from atrium.tenants.context import tenant_scope
 from tests.fixtures import OWNER_PASSWORD, run_cli
@@ -69,6 +70,13 @@ def reload(tenant, user: User) -> User:
         return User.objects.get(pk=user.pk)
 
 
+def audited(tenant, user: User, action: str) -> list[tuple[str, str]]:
+    """(actor id, target id) of the audit entries of ``action`` about ``user``."""
+    with tenant_scope(tenant):
+        entries = AuditEvent.objects.filter(action=action, target_id=str(user.pk))
+        return [(entry.actor_id, entry.target_id) for entry in entries]
+
+
 def mailed_token(message) -> str:
     """The token of a mail: in the link's query string and in plain text, in both bodies."""
     text = message.get_body(("plain",)).get_content()
@@ -91,7 +99,7 @@ def request_reset(email: str, host: str, capture) -> object:
 
 
 @pytest.mark.django_db
-def test_a_change_answers_a_fresh_pair_and_every_other_token_stops(member):
+def test_a_change_answers_a_fresh_pair_and_every_other_token_stops(member, tenant_a):
     first, second = pair(member.email), pair(member.email)
     response = api(token=first["access"]).post(
         CHANGE, {"current_password": PASSWORD, "new_password": NEW_PASSWORD}
@@ -109,6 +117,7 @@ def test_a_change_answers_a_fresh_pair_and_every_other_token_stops(member):
     assert api().post(REFRESH, {"refresh": fresh["refresh"]}).status_code == 200
     assert login(member.email, PASSWORD).status_code == 401
     assert login(member.email, NEW_PASSWORD).status_code == 200
+    assert audited(tenant_a, member, "password.changed") == [(str(member.pk), str(member.pk))]
 
 
 @pytest.mark.django_db
@@ -143,6 +152,7 @@ def test_a_wrong_current_or_a_weak_new_password_is_refused_and_changes_nothing(
         assert attr in [error["attr"] for error in response.json()["errors"]]
     after = reload(tenant_a, member)
     assert (after.password, after.token_version) == (before.password, before.token_version)
+    assert audited(tenant_a, member, "password.changed") == []
     assert api(token=held["access"]).get(ME).status_code == 200
 
 
@@ -309,6 +319,7 @@ def test_a_reset_mails_a_one_time_link_that_sets_the_password(
     again = api().post(RESET_CONFIRM, {"token": token, "new_password": "An0ther-Fine-Pass"})
     assert (again.status_code, codes(again)) == (400, ["invalid_token"])
     assert login(member.email, NEW_PASSWORD).status_code == 200
+    assert audited(tenant_a, member, "password.reset") == [(str(member.pk), str(member.pk))]
 
 
 @pytest.mark.django_db
@@ -477,6 +488,9 @@ def test_an_email_change_is_confirmed_from_the_new_address(
     assert login(member.email).status_code == 401
     again = api().post(EMAIL_CONFIRM, {"token": token})
     assert (again.status_code, codes(again)) == (400, ["invalid_token"])
+    with tenant_scope(tenant_a):
+        entry = AuditEvent.objects.get(action="user.updated", target_id=str(member.pk))
+    assert entry.changes == {"email": [member.email, "dana@new.test"]}
 
 
 @pytest.mark.django_db
