@@ -141,3 +141,11 @@ def test_sessions_need_a_token_and_take_no_unknown_method(dana):
     access = sign_in(dana.email, "Firefox", "203.0.113.7")["access"]
     assert api(access).post(SESSIONS, {}).status_code == 405
     assert api(access).get(f"{SESSIONS}not-a-uuid/").status_code == 404
+
+
+@pytest.mark.django_db
+def test_an_odd_user_agent_or_address_does_not_fail_the_sign_in(dana):
+    access = sign_in(dana.email, "evil\x00agent" + "x" * 600, "not-an-address")["access"]
+    [session] = api(access).get(SESSIONS).json()
+    assert session["user_agent"] == ("evilagent" + "x" * 600)[:512]
+    assert session["ip_address"] is None

@@ -215,7 +215,8 @@ def _client_of(request: HttpRequest | None) -> dict[str, Any]:
         ipaddress.ip_address(address)
     except ValueError:
         address = None
-    agent = request.META.get("HTTP_USER_AGENT", "")
+    # PostgreSQL text cannot hold NUL: a header carrying one must not fail the sign-in.
+    agent = request.META.get("HTTP_USER_AGENT", "").replace("\x00", "")
     return {"user_agent": agent[:512], "ip_address": address}
 
 
