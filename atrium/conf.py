@@ -167,6 +167,11 @@ DEFAULTS: dict[str, Any] = {
     # The JWT claim that carries the user's token version: a token whose version is not the
     # user's current one is refused (logout, deactivation, password or role change raise it).
     "JWT_VERSION_CLAIM": "ver",
+    # Seconds a password-reset link (and its token) works; it works once, and dies at any
+    # change of the password (atrium/platform/accounts/account_tokens.py).
+    "PASSWORD_RESET_TTL": env_int("ATRIUM_PASSWORD_RESET_TTL", 3600),
+    # Seconds the confirmation link of an e-mail change works (once).
+    "EMAIL_CHANGE_TTL": env_int("ATRIUM_EMAIL_CHANGE_TTL", 86400),
     # ------------------------------------------------------------------------ WebSockets
     # Larger client frames close the socket with 1009 (clients only send pings).
     "WS_MAX_MESSAGE_BYTES": env_int("ATRIUM_WS_MAX_MESSAGE_BYTES", 64 * 1024),

@@ -70,6 +70,7 @@ def tenant_create(
     name: str,
     owner_email: str,
     owner_password: str | None = None,
+    owner_must_change: bool = False,
     plan: str | None = None,
     domain: str | None = None,
 ) -> ProvisionedTenant:
@@ -120,7 +121,9 @@ def tenant_create(
                     Domain(domain=host, tenant=tenant, is_primary=index == 0).save()
                 source = _create_schema(schema_name)
                 with tenant_scope(tenant):
-                    one_time_password = _create_owner(owner_email, owner_password)
+                    one_time_password = _create_owner(
+                        owner_email, owner_password, must_change=owner_must_change
+                    )
                 tenant.status = TenantStatus.ACTIVE
                 tenant.save(update_fields=["status", "updated_at"])
                 send_on_commit(POOL_REFILL_TASK, on_error=_pool_refill_not_sent)
@@ -147,11 +150,14 @@ def _create_schema(schema_name: str) -> str:
     return "clone"
 
 
-def _create_owner(email: str, password: str | None) -> str | None:
+def _create_owner(email: str, password: str | None, *, must_change: bool) -> str | None:
     """The tenant's first owner, made by the user manager's one method for it (the user
     model is reached through Django: tenants/ does not import the layers above it).
-    Returns the generated one-time password, or None when ``password`` was given."""
-    created = get_user_model().objects.create_with_role(email, role="owner", password=password)
+    Returns the generated one-time password, or None when ``password`` was given. A
+    generated password (or a given one with ``must_change``) must be changed at first use."""
+    created = get_user_model().objects.create_with_role(
+        email, role="owner", password=password, must_change_password=must_change
+    )
     return created.one_time_password
 
 
