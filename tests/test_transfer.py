@@ -319,7 +319,8 @@ def test_an_older_archive_is_migrated_forward(live_db, tmp_path, settings, file_
     path = tmp_path / "elder.tar"
     exported = archive.tenant_export(slug="elder", output=path)
     assert not any(app == "catalog" for app, _ in exported.manifest["migrations"])
-    assert tarfile.open(path).getnames()[-1] == archive.MANIFEST  # a plain tar
+    with tarfile.open(path, "r:") as plain:  # not compressed: the name asks for a plain tar
+        assert plain.getnames()[-1] == archive.MANIFEST
 
     result = archive.tenant_import(path=path, slug="elder-new")
     assert result.migrated >= 1
@@ -333,7 +334,7 @@ def test_an_older_archive_is_migrated_forward(live_db, tmp_path, settings, file_
 
 
 def test_import_under_a_custom_domain(exported):
-    path, files = exported
+    path, _ = exported
     result = archive.tenant_import(path=path, slug="voyage-copy", domain="shop.voyage.example")
     try:
         with public_scope():
