@@ -350,3 +350,52 @@ def test_import_under_a_custom_domain(exported):
         from atrium.tenants import services
 
         services.tenant_purge(slug="voyage-copy")
+
+
+# ----------------------------------------------------------------------------- while serving
+
+
+def _own_connection():
+    import psycopg
+
+    db = connection.settings_dict
+    return psycopg.connect(
+        dbname=db["NAME"], user=db["USER"], host=db["HOST"], port=db["PORT"], autocommit=False
+    )
+
+
+def test_export_runs_beside_an_open_write(live_db, tmp_path, file_storage):
+    """A write transaction open during the export (ROW EXCLUSIVE on the products, a row
+    locked) neither blocks it nor leaks into it."""
+    live_db.extend([SLUG, "snapshot"])
+    tenant = create()
+    seed(tenant)
+    with _own_connection() as writer:
+        writer.execute(
+            f"UPDATE {tenant.schema_name}.catalog_product SET name = 'uncommitted' "
+            "WHERE sku = 'L-1'"
+        )
+        result = archive.tenant_export(slug=SLUG, output=tmp_path / "live.tar")
+        writer.rollback()
+    restored = archive.tenant_import(path=result.path, slug="snapshot").tenant
+    with tenant_scope(restored):
+        from atrium.apps.catalog.models import Product
+
+        assert Product.objects.get(sku="L-1").name == "Lamp 1"
+
+
+def test_export_gives_up_on_a_table_a_migration_holds(live_db, tmp_path, settings):
+    """ACCESS EXCLUSIVE (a migration's ALTER TABLE) is the one lock pg_dump waits for: it
+    stops after ATRIUM_EXPORT_LOCK_WAIT_SECONDS instead of queueing the tenant's traffic."""
+    live_db.append(SLUG)
+    tenant = create()
+    settings.ATRIUM_EXPORT_LOCK_WAIT_SECONDS = 1
+    output = tmp_path / "locked.tar"
+    with _own_connection() as migration:
+        migration.execute(
+            f"LOCK TABLE {tenant.schema_name}.catalog_product IN ACCESS EXCLUSIVE MODE"
+        )
+        with pytest.raises(archive.errors.TransferFailed, match="pg_dump failed"):
+            archive.tenant_export(slug=SLUG, output=output)
+        migration.rollback()
+    assert list(tmp_path.iterdir()) == []  # no archive, no partial file
