@@ -218,6 +218,8 @@ HELP_CASES = [
     (("pool", "status"), ["--json"]),
     (("pool", "fill"), ["N", "--json"]),
     (("run",), ["slug", "--all", "--include-inactive", "--json"]),
+    (("export",), ["slug", "--output", "--json"]),
+    (("import",), ["file", "--slug", "--domain", "--json"]),
 ]
 
 
