@@ -22,3 +22,6 @@ class JobsConfig(AppConfig):
         """'{"code": "interrupted", "message": "The tenant was exported while this job ran."}'"""
         "::jsonb WHERE status IN ('queued', 'running')",
     )
+
+    def ready(self) -> None:
+        from . import events  # noqa: F401  (declares job.succeeded and job.failed)
