@@ -34,7 +34,7 @@ from atrium.tenants.celery import SCHEMA_HEADER, tenant_messages_count
 from atrium.tenants.context import public_scope, tenant_scope
 from atrium.tenants.directory import HOSTS_KEY
 from atrium.tenants.keyspace import group_name
-from atrium.tenants.models import Domain, Tenant, TenantUsage
+from atrium.tenants.models import Domain, PlatformAuditEvent, Tenant, TenantUsage
 from atrium.tenants.usage import usage_flush
 
 from .fixtures import OWNER_PASSWORD, FileStore, run_cli, schema_exists
@@ -200,6 +200,13 @@ def test_a_purge_leaves_no_trace(live_db, file_storage, lost_channel, broker):
     assert record["queued_messages_deleted"] == 3
     assert record["redis_keys_deleted"] >= 3
     assert record["tables_dropped"] > 10 and record["rows_deleted"] > 3
+    # The deletion record in the platform audit: what, the counts and when.
+    with public_scope():
+        entry = PlatformAuditEvent.objects.get(
+            action="tenant.purged", details__tenant_id=str(tenant.pk)
+        )
+    assert entry.details == {k: v for k, v in record.items() if k != "purged"}
+    assert (entry.tenant_slug, entry.source) == (SLUG, "cli") and entry.details["purged_at"]
 
 
 def test_the_purge_keeps_other_tenants_messages(live_db, tenant_a, broker):

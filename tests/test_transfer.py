@@ -14,15 +14,17 @@ from pathlib import Path
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import connection
+from django.db import connection, transaction
 from rest_framework.test import APIClient
 
 from atrium.apps.catalog import services as catalog
 from atrium.platform.accounts.models import User
+from atrium.platform.audit.models import AuditEvent
+from atrium.platform.audit.services import audit_record
 from atrium.tenants import archive, provisioning
 from atrium.tenants.context import public_scope, tenant_scope
 from atrium.tenants.migrator import migrate_schema, schemas_behind
-from atrium.tenants.models import Domain, Tenant
+from atrium.tenants.models import Domain, PlatformAuditEvent, Tenant
 
 from .fixtures import OWNER_PASSWORD, FileStore, run_cli, schema_exists
 
@@ -98,6 +100,17 @@ def seed(tenant: Tenant) -> None:
         default_storage.save(
             f"{tenant.schema_name}/uploads/manual.bin", ContentFile(os.urandom(64 * 1024))
         )
+        with transaction.atomic():
+            audit_record("product.created", target=products[0], actor=owner)
+            audit_record(
+                "user.role_changed", target=bob, actor=ada, changes={"role": ["admin", "member"]}
+            )
+            audit_record("product.deleted", target=products[4], actor=owner)
+
+
+def audit_entries(tenant: Tenant) -> list[dict]:
+    with tenant_scope(tenant):
+        return list(AuditEvent.objects.order_by("at", "id").values())
 
 
 def listings(client: APIClient, *more: str) -> dict:
@@ -185,6 +198,9 @@ def test_export_purge_import_gives_back_the_same_tenant(live_db, file_storage, t
     with default_storage.open(f"{old.schema_name}/uploads/manual.bin") as handle:
         manual = handle.read()
 
+    audit_before = audit_entries(old)
+    assert len(audit_before) >= 3
+
     path = tmp_path / "voyage.tar.gz"
     exported = run_cli(
         "tenants", "export", SLUG, "--output", str(path), "--json", env=file_storage.env
@@ -207,6 +223,21 @@ def test_export_purge_import_gives_back_the_same_tenant(live_db, file_storage, t
     # A new identity: id (so JWT signing key), schema, key space, storage folder.
     assert new.id != old.id and new.schema_name != old.schema_name
     assert (new.name, new.plan, new.status) == (old.name, old.plan, "active")
+    # The audit log came along as it was (before anyone logs in again).
+    assert audit_entries(new) == audit_before
+    with public_scope():
+        events = PlatformAuditEvent.objects.filter(tenant_slug=SLUG)
+        records = {
+            "tenant.exported": events.get(action="tenant.exported", tenant_id=old.id),
+            "tenant.purged": events.get(action="tenant.purged", details__tenant_id=str(old.id)),
+            "tenant.imported": events.get(action="tenant.imported", tenant_id=new.id),
+        }
+    assert records["tenant.exported"].tenant_id == old.id
+    assert records["tenant.exported"].details["files"] == 2
+    assert records["tenant.purged"].details["tenant_id"] == str(old.id)
+    assert records["tenant.imported"].tenant_id == new.id
+    assert records["tenant.imported"].details["source_schema"] == old.schema_name
+    assert all(e.source == "cli" and e.os_user for e in records.values()), records
     # No session or JWT record of the source came along.
     with tenant_scope(new), connection.cursor() as cursor:
         for table in (

@@ -58,6 +58,7 @@ from django.db.migrations.loader import MigrationLoader
 from atrium.conf import atrium_settings
 
 from . import errors
+from .audit import platform_audit_record
 from .context import public_scope, schema_scope
 from .keyspace import storage_root_for_schema
 from .migrator import migrate_schema, quote_ident, schemas_behind, tenant_app_labels
@@ -319,6 +320,18 @@ def tenant_export(*, slug: str, output: str | os.PathLike | None = None) -> Expo
     finally:
         partial.unlink(missing_ok=True)
         shutil.rmtree(workdir, ignore_errors=True)
+    platform_audit_record(
+        "tenant.exported",
+        tenant=tenant,
+        details={
+            "path": str(path.resolve()),
+            "archive_bytes": path.stat().st_size,
+            "files": len(members) - 1,
+            "file_bytes": file_bytes,
+            "migrations": len(manifest["migrations"]),
+            "exported_at": manifest["exported_at"],
+        },
+    )
     result = ExportResult(
         path=path,
         slug=tenant.slug,
@@ -601,6 +614,19 @@ def tenant_import(*, path: str | os.PathLike, slug: str, domain: str | None = No
                             f"ALTER SCHEMA {quote_ident(staging)} "
                             f"RENAME TO {quote_ident(schema_name)}"
                         )
+                    platform_audit_record(
+                        "tenant.imported",
+                        tenant=tenant,
+                        details={
+                            "archive": str(path.resolve()),
+                            "source_slug": (manifest.get("tenant") or {}).get("slug", ""),
+                            "source_schema": source_schema,
+                            "atrium_version": manifest.get("atrium_version"),
+                            "exported_at": manifest.get("exported_at"),
+                            "migrations_applied": migrated,
+                            "files": len(copied),
+                        },
+                    )
             except IntegrityError as exc:
                 if "domain" in str(exc):
                     raise errors.DomainTaken(

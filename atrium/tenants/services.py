@@ -17,6 +17,7 @@ from django.utils import timezone
 from django_redis import get_redis_connection
 
 from . import errors
+from .audit import platform_audit_record
 from .celery import tenant_messages_purge
 from .context import public_scope
 from .cors import validate_origin, validate_origins
@@ -184,16 +185,9 @@ def tenant_purge(*, slug: str) -> dict:
         "channel_groups_deleted": removed["groups"],
         "queued_messages_deleted": removed["messages"],
     }
-    _audit_purge(tenant, result)
+    # The tenant row is gone: the record names it by slug (and its id in the details).
+    platform_audit_record("tenant.purged", tenant=slug, details=result)
     return result
-
-
-def _audit_purge(tenant: Tenant, result: dict) -> None:
-    try:
-        from .audit import platform_audit_record
-    except ImportError:  # the platform audit is not installed
-        return
-    platform_audit_record("tenant.purged", details=result)
 
 
 def _schema_size(schema_name: str) -> tuple[int, int]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from atrium.errors import AtriumError
+from atrium.tenants.audit import cli_operator, operator_scope
 from atrium.tenants.cli import (
     cors,
     create,
@@ -52,7 +53,8 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         self.verbosity = options["verbosity"]  # read by the migrate progress callback
         try:
-            with public_scope():
+            # The platform audit records the OS user and host of what the CLI does.
+            with public_scope(), operator_scope(cli_operator()):
                 HANDLERS[options["action"]](self, options)
         except AtriumError as exc:
             raise CommandError(exc.message) from exc
