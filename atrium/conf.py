@@ -124,6 +124,21 @@ DEFAULTS: dict[str, Any] = {
     # tenant. None: what the installed apps declare (AppConfig.tenant_periodic_tasks,
     # gathered by atrium/platform/schedule.py); a dict replaces all of it.
     "TENANT_PERIODIC_TASKS": None,
+    # Whole-tenant import (atrium/tenants/archive.py): what a restored schema must lose, by
+    # app label, for the apps that are not Atrium's own (Atrium's apps declare theirs as
+    # ``tenant_import_resets`` on their AppConfig): the source's sessions and JWT records.
+    # Statements run in the restored schema; ``%(old_root)s``/``%(new_root)s`` are the
+    # source's and the new tenant's storage folders.
+    "TENANT_IMPORT_RESETS": {
+        "sessions": ("DELETE FROM django_session",),
+        "token_blacklist": (
+            "DELETE FROM token_blacklist_blacklistedtoken",
+            "DELETE FROM token_blacklist_outstandingtoken",
+        ),
+    },
+    # Seconds ``tenants export`` waits for a table lock (pg_dump --lock-wait-timeout): a
+    # migration holding one fails the export instead of queueing the tenant's traffic behind.
+    "EXPORT_LOCK_WAIT_SECONDS": env_int("ATRIUM_EXPORT_LOCK_WAIT_SECONDS", 30),
     # ------------------------------------------------------------------------ database
     # atrium/tenants/database.py: a transaction-mode pooler (PgBouncer) is refused at the
     # first connection of each process; a pooled connection is retired after
