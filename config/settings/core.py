@@ -22,6 +22,8 @@ SHARED_APPS = [
     "django_tenants",
     "atrium.platform.accounts",
     "atrium.platform.observability",
+    # Pending sign-ups of the platform host: public schema only.
+    "atrium.platform.signup",
     "django.contrib.contenttypes",
     "django.contrib.auth",
     "django.contrib.sessions",
@@ -46,6 +48,7 @@ TENANT_APPS = [
     "atrium.platform.accounts",
     "rest_framework_simplejwt.token_blacklist",
     "atrium.platform.jobs",
+    "atrium.platform.invitations",
     "atrium.apps.catalog",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]

@@ -53,7 +53,13 @@ class UserManager(BaseUserManager):
         return user
 
     def create_with_role(
-        self, email: str, *, role: str, password: str | None = None, name: str = ""
+        self,
+        email: str,
+        *,
+        role: str,
+        password: str | None = None,
+        name: str = "",
+        password_hash: str | None = None,
     ) -> CreatedUser:
         """Create a user of the tenant in scope with ``role``: the one way owners (and
         everyone else) are made, by ``tenants create``, the users API and the tenant admin.
@@ -62,9 +68,12 @@ class UserManager(BaseUserManager):
         password is generated and returned once: 192 random bits, hashed with the fast
         hasher (``hashers.py``) so that creating a tenant stays in milliseconds; the first
         sign-in rehashes it. A given password is stored as given: callers validate it
-        first, each with its own error (the CLI's, the API's)."""
+        first, each with its own error (the CLI's, the API's). ``password_hash`` is a
+        password hashed (and validated) earlier, stored as it is: sign-up keeps only that."""
         one_time = None
-        if password is None:
+        if password_hash is not None:
+            encoded = password_hash
+        elif password is None:
             one_time = secrets.token_urlsafe(24)
             encoded = make_password(one_time, hasher=GENERATED_SECRET_HASHER)
         else:

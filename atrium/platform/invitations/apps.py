@@ -1,0 +1,9 @@
+"""App config for invitations."""
+
+from django.apps import AppConfig
+
+
+class InvitationsConfig(AppConfig):
+    name = "atrium.platform.invitations"
+    label = "invitations"
+    default_auto_field = "django.db.models.BigAutoField"
