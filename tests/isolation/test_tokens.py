@@ -42,6 +42,8 @@ PUBLIC_OPERATIONS = {
     ("POST", "/api/v1/auth/token/refresh/"),
     ("POST", "/api/v1/auth/token/verify/"),
     ("POST", "/api/v1/auth/logout/"),
+    # The invitation's token, in the body, is the credential.
+    ("POST", "/api/v1/auth/invitations/accept/"),
 }
 SCHEMA_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 # Every method a client can send; the documented ones and the others alike.
