@@ -93,9 +93,7 @@ def invitation_accept_view(view):
         request=view.serializer_class,
         responses={
             201: TokenPairSerializer,
-            400: error_response(400, "The token or the password was refused."),
             403: error_response(403, "The tenant's plan has no seat left."),
-            409: error_response(409, "The address has an account here already."),
         },
         examples=[
             request_example(

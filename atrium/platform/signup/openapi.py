@@ -23,8 +23,6 @@ def signup_view(view):
         request=view.serializer_class,
         responses={
             202: SignupAcceptedSerializer,
-            400: error_response(400, "Invalid input, slug or password."),
-            409: error_response(409, "The slug is taken."),
             429: error_response(429, "Too many sign-ups from this address or for this e-mail."),
             503: error_response(503, "Sign-up cannot be rate-limited right now; retry."),
         },
@@ -67,8 +65,6 @@ def signup_confirm_view(view):
         request=view.serializer_class,
         responses={
             201: SignupConfirmedSerializer,
-            400: error_response(400, "The token was refused."),
-            409: error_response(409, "The slug was taken meanwhile."),
         },
         examples=[
             request_example("Confirm", {"token": "tH1s-iS-tHe-t0ken-fr0m-tHe-mail-xxxxxxxxxxx"}),
