@@ -47,6 +47,8 @@ INSTALLED_APPS = [*INSTALLED_APPS, "tests.apps.notes"]
 ATRIUM_ERROR_CODES_STRICT = env_bool("ATRIUM_ERROR_CODES_STRICT", True)
 # Sign-up on the platform host is on in tests, as in development.
 ATRIUM_SIGNUP_ENABLED = env_bool("ATRIUM_SIGNUP_ENABLED", True)
+# A published event whose payload does not match its declared schema fails the test.
+ATRIUM_EVENTS_VALIDATE = env_bool("ATRIUM_EVENTS_VALIDATE", True)
 
 # A database of its own per test run, so parallel runs on one machine never collide.
 DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME", f"test_atrium_{os.getpid()}")}
