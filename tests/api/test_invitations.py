@@ -354,3 +354,56 @@ def test_the_list_costs_the_same_queries_whatever_its_size(
     with django_assert_max_num_queries(4):
         response = admin.get(URL, {"page_size": page_size})
     assert len(response.json()["results"]) == page_size
+
+
+def test_creating_revoking_and_accepting_are_audited_and_accepting_is_published(
+    people, mailed, tenant_a, settings
+):
+    from atrium.platform.audit.models import AuditEvent
+    from tests import events_capture
+
+    settings.ATRIUM_EVENT_SINKS = ["tests.events_capture.record"]
+    events_capture.received.clear()
+    kept, token = invite(mailed, people["admin"], "audited@alpha.test", role="admin")
+    dropped, _ = invite(mailed, people["owner"], "dropped@alpha.test")
+    with mailed():
+        assert as_user(people["owner"]).delete(f"{URL}{dropped['id']}/").status_code == 204
+        response = accept(token, name="Audited")
+    assert response.status_code == 201
+    with tenant_scope(tenant_a):
+        user = User.objects.get(email="audited@alpha.test")
+        entries = list(
+            AuditEvent.objects.filter(action__startswith="invitation.")
+            .order_by("at")
+            .values_list("action", "actor_id", "target_id")
+        )
+    assert entries == [
+        ("invitation.created", str(people["admin"].pk), kept["id"]),
+        ("invitation.created", str(people["owner"].pk), dropped["id"]),
+        ("invitation.revoked", str(people["owner"].pk), dropped["id"]),
+        ("invitation.accepted", str(user.pk), kept["id"]),  # the new account acted
+    ]
+    published = [event for _, event in events_capture.received if event.type.startswith("inv")]
+    events_capture.received.clear()
+    assert [(e.type, e.id) for e in published] == [("invitation.accepted", kept["id"])]
+    assert published[0].data == {
+        "email": "audited@alpha.test",
+        "role": "admin",
+        "user_id": str(user.pk),
+        "invited_by": str(people["admin"].pk),
+    }
+
+
+def test_a_refused_acceptance_audits_and_publishes_nothing(people, mailed, tenant_a, settings):
+    from atrium.platform.audit.models import AuditEvent
+    from tests import events_capture
+
+    settings.ATRIUM_EVENT_SINKS = ["tests.events_capture.record"]
+    events_capture.received.clear()
+    _, token = invite(mailed, people["admin"], "weakling@alpha.test")
+    with mailed():
+        assert accept(token, password="password1234").status_code == 400
+    with tenant_scope(tenant_a):
+        actions = set(AuditEvent.objects.values_list("action", flat=True))
+    assert "invitation.accepted" not in actions and "user.created" not in actions
+    assert [e.type for _, e in events_capture.received] == []

@@ -21,7 +21,7 @@ from atrium.platform.accounts.models import User
 from atrium.platform.signup.models import PendingSignup
 from atrium.tenants import pool, provisioning
 from atrium.tenants.context import public_scope, tenant_scope
-from atrium.tenants.models import Tenant
+from atrium.tenants.models import PlatformAuditEvent, Tenant
 from config.settings.mail import mailer_from_url
 from tests import driver
 from tests.fixtures import REPO_ROOT, cli_env
@@ -127,6 +127,12 @@ def test_sign_up_and_confirm_make_a_tenant_whose_owner_is_signed_in(signups, smt
     )
     assert foreign.status_code == 401
 
+    # The platform's audit log names the sign-up as who made the tenant.
+    with public_scope():
+        entry = PlatformAuditEvent.objects.get(action="tenant.created", tenant_slug="rocket-co")
+    assert (entry.source, entry.actor) == ("signup", "founder@rocket.test")
+    assert entry.details["via"] == "signup" and entry.details["schema_source"] == "spare"
+
     # The token works once.
     again = platform().post(CONFIRM, {"token": token})
     assert (again.status_code, codes(again)) == (400, ["signup_used"])
@@ -196,6 +202,8 @@ def test_a_slug_taken_meanwhile_is_refused_at_confirmation(signups, smtp_sink):
     assert (response.status_code, codes(response)) == (409, ["slug_taken"])
     (row,) = pending("race-co")
     assert row.confirmed_at is None
+    with public_scope():
+        assert not PlatformAuditEvent.objects.filter(tenant_slug="race-co", source="signup")
     with public_scope():
         tenant = Tenant.objects.get(slug="race-co")
     with tenant_scope(tenant):

@@ -7,6 +7,8 @@ never more than one live link per address). Resending makes a new token (the old
 dead) and a new expiry. Accepting makes the account through ``accounts.services.user_create``
 with the inviter as the actor, so the seat quota (403 ``quota_exceeded``) and the role rules
 apply as they stand at acceptance: an invitation is worth what its inviter may still grant.
+Creating, revoking and accepting are audited (``invitation.created|revoked|accepted``, in
+the write's transaction); accepting publishes ``invitation.accepted`` after commit.
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ from atrium.errors import InvalidInput, PermissionDenied
 from atrium.platform.accounts.emails import canonical_email
 from atrium.platform.accounts.models import Role, User
 from atrium.platform.accounts.services import user_create
+from atrium.platform.audit.services import audit_record
 from atrium.platform.mail import mail_send_on_commit, tenant_link
 from atrium.tenants.quotas import quota_check
 
-from . import errors
+from . import errors, events
 from .models import Invitation, InvitationStatus, token_digest, token_new
 
 ACCEPT_PATH = "accept-invitation"
@@ -104,6 +107,7 @@ def invitation_create(*, actor: User, email: str, role: str = Role.MEMBER) -> In
     token = _new_token(invitation)
     invitation.full_clean()
     invitation.save()
+    audit_record("invitation.created", target=invitation, metadata={"role": role})
     _send(invitation, token, actor)
     return invitation
 
@@ -133,6 +137,7 @@ def invitation_revoke(*, actor: User, invitation: Invitation) -> Invitation:
     invitation = _lock_open(actor=actor, invitation=invitation)
     invitation.revoked_at = timezone.now()
     invitation.save(update_fields=["revoked_at"])
+    audit_record("invitation.revoked", target=invitation, metadata={"role": invitation.role})
     return invitation
 
 
@@ -181,4 +186,12 @@ def invitation_accept(*, token: str, name: str, password: str) -> User:
     invitation.accepted_at = timezone.now()
     invitation.user = created.user
     invitation.save(update_fields=["accepted_at", "user"])
+    # Nobody is signed in yet: the new account is who acted.
+    audit_record(
+        "invitation.accepted",
+        target=invitation,
+        actor=created.user,
+        metadata={"role": invitation.role, "user_id": str(created.user.pk)},
+    )
+    events.invitation_accepted(invitation)
     return created.user

@@ -6,7 +6,9 @@ Slugs are validated and reserved as the CLI does (``tenants.naming.validate_slug
 that is taken, or held by another address's pending sign-up, is a 409 ``slug_taken``; a
 second sign-up of the same address for the same slug replaces its first (a new token, the
 old link dead), so a lost mail is no dead end. The owner's password is hashed at sign-up
-and only the hash is kept, then given to the owner's account as is.
+and only the hash is kept, then given to the owner's account as is. The creation is
+recorded in the platform's audit log (``tenant.created``, source ``signup``, actor the
+confirmed address), in the creation's transaction.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from atrium.conf import atrium_settings
 from atrium.errors import InvalidInput
 from atrium.platform.accounts.tokens import TokenPair, token_pair_issue
 from atrium.platform.mail import mail_send_on_commit, platform_link
+from atrium.tenants.audit import Operator, platform_audit_record
 from atrium.tenants.context import tenant_scope
 from atrium.tenants.errors import DomainTaken, SlugTaken
 from atrium.tenants.models import Tenant
@@ -128,6 +131,18 @@ def signup_confirm(*, token: str) -> SignupConfirmed:
             raise _slug_taken(signup.slug) from None
         signup.confirmed_at = timezone.now()
         signup.save(update_fields=["confirmed_at"])
+        # The platform's audit log names who made the tenant: the confirmed address.
+        platform_audit_record(
+            "tenant.created",
+            tenant=provisioned.tenant,
+            actor=Operator(source="signup", actor=signup.email),
+            details={
+                "via": "signup",
+                "owner_email": signup.email,
+                "plan": provisioned.tenant.plan,
+                "schema_source": provisioned.schema_source,
+            },
+        )
     with tenant_scope(provisioned.tenant):
         owner = get_user_model().objects.get(email=provisioned.owner_email)
         tokens = token_pair_issue(user=owner)
