@@ -133,9 +133,11 @@ def test_sign_up_and_confirm_make_a_tenant_whose_owner_is_signed_in(signups, smt
     assert (entry.source, entry.actor) == ("signup", "founder@rocket.test")
     assert entry.details["via"] == "signup" and entry.details["schema_source"] == "spare"
 
-    # The token works once.
+    # The token works once; the spent request keeps no password hash.
     again = platform().post(CONFIRM, {"token": token})
     assert (again.status_code, codes(again)) == (400, ["signup_used"])
+    (row,) = pending("rocket-co")
+    assert row.confirmed_at is not None and row.password_hash == ""
 
 
 @pytest.mark.parametrize(
@@ -192,6 +194,15 @@ def test_a_pending_sign_up_holds_its_slug_for_its_own_address_only(signups, smtp
     assert sign_up("held-co", email="second@example.test").status_code == 202
     assert codes(platform().post(CONFIRM, {"token": second})) == ["signup_invalid"]
     assert [row.email for row in pending("held-co")] == ["second@example.test"]
+
+
+def test_unconfirmed_requests_past_their_time_are_cleared_by_later_sign_ups(signups, smtp_sink):
+    assert sign_up("stale-co", email="stale@example.test").status_code == 202
+    with public_scope():
+        PendingSignup.objects.filter(slug="stale-co").update(expires_at=timezone.now())
+    assert sign_up("fresh-co", email="fresh@example.test").status_code == 202
+    assert pending("stale-co") == []
+    assert len(pending("fresh-co")) == 1
 
 
 def test_a_slug_taken_meanwhile_is_refused_at_confirmation(signups, smtp_sink):

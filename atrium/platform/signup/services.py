@@ -76,6 +76,8 @@ def signup_request(*, company_name: str, slug: str, email: str, password: str) -
     if held.filter(expires_at__gt=now).exclude(email=email).exists():
         raise _slug_taken(slug)
     held.delete()  # expired ones, and this address's own earlier request (its link dies)
+    # Requests nobody confirmed in time hold nothing any more: they go (few: rate-limited).
+    PendingSignup.objects.filter(confirmed_at__isnull=True, expires_at__lte=now).delete()
     token = token_new()
     signup = PendingSignup(
         company_name=company_name,
@@ -130,7 +132,8 @@ def signup_confirm(*, token: str) -> SignupConfirmed:
         except DomainTaken:
             raise _slug_taken(signup.slug) from None
         signup.confirmed_at = timezone.now()
-        signup.save(update_fields=["confirmed_at"])
+        signup.password_hash = ""  # the owner's account holds it now
+        signup.save(update_fields=["confirmed_at", "password_hash"])
         # The platform's audit log names who made the tenant: the confirmed address.
         platform_audit_record(
             "tenant.created",
