@@ -187,6 +187,20 @@ DEFAULTS: dict[str, Any] = {
     "PASSWORD_RESET_TTL": env_int("ATRIUM_PASSWORD_RESET_TTL", 3600),
     # Seconds the confirmation link of an e-mail change works (once).
     "EMAIL_CHANGE_TTL": env_int("ATRIUM_EMAIL_CHANGE_TTL", 86400),
+    # ------------------------------------------------------------------------ invitations
+    # Seconds an invitation's token works (resending makes a new token and a new expiry).
+    "INVITATION_TTL": env_int("ATRIUM_INVITATION_TTL", 604800),
+    # ------------------------------------------------------------------------ sign-up
+    # Self-service sign-up on the platform host (atrium/platform/signup): off unless set
+    # (1/0, true/false); the development and test settings turn it on.
+    "SIGNUP_ENABLED": env_bool("ATRIUM_SIGNUP_ENABLED", False),
+    # Seconds a sign-up's verification token works; the slug is held for that long.
+    "SIGNUP_TTL": env_int("ATRIUM_SIGNUP_TTL", 86400),
+    # Sign-up requests, per client address and per (canonical) e-mail.
+    "SIGNUP_RATE_LIMITS": {
+        "per_ip": env("ATRIUM_SIGNUP_RATE_PER_IP", "10/h"),
+        "per_email": env("ATRIUM_SIGNUP_RATE_PER_EMAIL", "3/h"),
+    },
     # ------------------------------------------------------------------------ WebSockets
     # Larger client frames close the socket with 1009 (clients only send pings).
     "WS_MAX_MESSAGE_BYTES": env_int("ATRIUM_WS_MAX_MESSAGE_BYTES", 64 * 1024),

@@ -55,6 +55,7 @@ api_v1 = [
     *api_urls.tenant_app_urls(),  # catalog/, and every other app of TENANT_APPS
     path("", include("atrium.platform.jobs.urls")),
     path("", include("atrium.platform.usage.urls")),
+    path("", include("atrium.platform.invitations.urls")),
 ]
 
 urlpatterns = [
@@ -62,6 +63,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
     path("api/v1/auth/", include("atrium.platform.accounts.auth_urls")),
+    path("api/v1/auth/invitations/", include("atrium.platform.invitations.auth_urls")),
     path("api/v1/", include(api_v1)),
     *api_urls.schema_urls("config.urls_tenant"),
     path("api/asyncapi/", AsyncAPIView.as_view(), name="asyncapi"),

@@ -51,6 +51,8 @@ PUBLIC_OPERATIONS = {
     ("POST", "/api/v1/auth/password/reset/"),
     ("POST", "/api/v1/auth/password/reset/confirm/"),
     ("POST", "/api/v1/auth/email/confirm/"),
+    # The invitation's token, in the body, is the credential.
+    ("POST", "/api/v1/auth/invitations/accept/"),
 }
 SCHEMA_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 # Every method a client can send; the documented ones and the others alike.
