@@ -54,6 +54,7 @@ api_v1 = [
     path("", include("atrium.platform.accounts.urls")),
     *api_urls.tenant_app_urls(),  # catalog/, and every other app of TENANT_APPS
     path("", include("atrium.platform.jobs.urls")),
+    path("", include("atrium.platform.audit_api.urls")),
     path("", include("atrium.platform.usage.urls")),
     path("", include("atrium.platform.invitations.urls")),
 ]

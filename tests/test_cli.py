@@ -220,6 +220,7 @@ HELP_CASES = [
     (("run",), ["slug", "--all", "--include-inactive", "--json"]),
     (("export",), ["slug", "--output", "--json"]),
     (("import",), ["file", "--slug", "--domain", "--json"]),
+    (("audit",), ["slug", "--since", "--limit", "--json"]),
 ]
 
 

@@ -23,6 +23,7 @@ from atrium.conf import atrium_settings
 from atrium.errors import AtriumError, InvalidInput
 
 from . import errors
+from .audit import platform_audit_record
 from .celery import send_on_commit
 from .context import public_scope, tenant_scope
 from .models import Domain, Tenant, TenantStatus
@@ -133,6 +134,11 @@ def tenant_create(
                     )
                 tenant.status = TenantStatus.ACTIVE
                 tenant.save(update_fields=["status", "updated_at"])
+                platform_audit_record(
+                    "tenant.created",
+                    tenant=tenant,
+                    details={"plan": plan, "domains": hosts, "schema_name": schema_name},
+                )
                 send_on_commit(POOL_REFILL_TASK, on_error=_pool_refill_not_sent)
         except IntegrityError as exc:
             raise _integrity_to_error(exc, slug, hosts) from exc

@@ -38,6 +38,12 @@ SOCKET_CLOSE_REASONS = {
     TenantStatus.ARCHIVED: "tenant_archived",
 }
 PURGED_SOCKET_CLOSE_REASON = "tenant_purged"
+# The platform audit action of each status an operator sets.
+STATUS_ACTIONS = {
+    TenantStatus.SUSPENDED: "tenant.suspended",
+    TenantStatus.ACTIVE: "tenant.activated",
+    TenantStatus.ARCHIVED: "tenant.archived",
+}
 
 
 def tenant_get(slug: str) -> Tenant:
@@ -53,9 +59,15 @@ def _set_status(
 ) -> Tenant:
     with public_scope(), transaction.atomic():
         tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
+        previous = tenant.status
         tenant.status = status
         tenant.status_reason = reason
         tenant.save(update_fields=["status", "status_reason", "updated_at"])
+        platform_audit_record(
+            STATUS_ACTIONS[status],
+            tenant=tenant,
+            details={"status": [previous, status], "reason": reason},
+        )
         socket_reason = socket_reason or SOCKET_CLOSE_REASONS.get(status)
         if socket_reason:
             # After commit, so a socket that reconnects at once is refused by routing.
@@ -238,6 +250,9 @@ def domain_add(*, slug: str, domain: str, primary: bool = False) -> Domain:
             with transaction.atomic():
                 record = Domain(domain=host, tenant=tenant, is_primary=primary)
                 record.save()
+                platform_audit_record(
+                    "domain.added", tenant=tenant, details={"domain": host, "primary": primary}
+                )
         except IntegrityError:
             domain_ensure_free(host)  # names the tenant that won the race
             raise errors.DomainTaken(f"The domain {host!r} is already in use.") from None
@@ -262,6 +277,7 @@ def domain_remove(*, slug: str, domain: str) -> None:
                 "first (`tenants domains set-primary`)."
             )
         record.delete()
+        platform_audit_record("domain.removed", tenant=tenant, details={"domain": record.domain})
 
 
 def domain_set_primary(*, slug: str, domain: str) -> Domain:
@@ -270,6 +286,9 @@ def domain_set_primary(*, slug: str, domain: str) -> Domain:
         record = _tenant_domain(tenant, domain)
         record.is_primary = True
         record.save()  # DomainMixin.save demotes the previous primary in this transaction
+        platform_audit_record(
+            "domain.primary_set", tenant=tenant, details={"domain": record.domain}
+        )
     return record
 
 
@@ -286,9 +305,20 @@ def tenant_update(*, slug: str, name: str | None = None, plan: str | None = None
         tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
         changed = [field for field, value in changes.items() if getattr(tenant, field) != value]
         if changed:
+            before = {field: getattr(tenant, field) for field in changed}
             for field in changed:
                 setattr(tenant, field, changes[field])
             tenant.save(update_fields=[*changed, "updated_at"])
+            if "plan" in changed:
+                platform_audit_record(
+                    "tenant.plan_changed",
+                    tenant=tenant,
+                    details={"plan": [before["plan"], tenant.plan]},
+                )
+            if "name" in changed:
+                platform_audit_record(
+                    "tenant.updated", tenant=tenant, details={"name": [before["name"], tenant.name]}
+                )
     return tenant
 
 
@@ -304,6 +334,7 @@ def cors_origins_set(*, slug: str, origins: list[str]) -> list[str]:
     cleaned = validate_origins(origins)
     with public_scope(), transaction.atomic():
         tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
+        _cors_record(tenant, cleaned)
         tenant.cors_origins = cleaned
         tenant.save(update_fields=["cors_origins", "updated_at"])
     return cleaned
@@ -316,6 +347,7 @@ def cors_origin_add(*, slug: str, origin: str) -> tuple[str, bool]:
         tenant = Tenant.objects.select_for_update().get(pk=tenant_get(slug).pk)
         if value in tenant.cors_origins:
             return value, False
+        _cors_record(tenant, validate_origins([*tenant.cors_origins, value]))
         tenant.cors_origins = validate_origins([*tenant.cors_origins, value])
         tenant.save(update_fields=["cors_origins", "updated_at"])
     return value, True
@@ -329,6 +361,16 @@ def cors_origin_remove(*, slug: str, origin: str) -> str:
             raise errors.OriginNotFound(
                 f"Tenant {slug!r} does not allow {value!r}; see `tenants cors list {slug}`."
             )
+        _cors_record(tenant, [o for o in tenant.cors_origins if o != value])
         tenant.cors_origins = [o for o in tenant.cors_origins if o != value]
         tenant.save(update_fields=["cors_origins", "updated_at"])
     return value
+
+
+def _cors_record(tenant: Tenant, origins: list[str]) -> None:
+    if list(origins) != list(tenant.cors_origins):
+        platform_audit_record(
+            "tenant.cors_changed",
+            tenant=tenant,
+            details={"cors_origins": [list(tenant.cors_origins), list(origins)]},
+        )

@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from atrium.errors import AtriumError
 from atrium.tenants.audit import cli_operator, operator_scope
 from atrium.tenants.cli import (
+    audit,
     cors,
     create,
     domains,
@@ -26,14 +27,27 @@ from atrium.tenants.cli.parsers import OneLineErrorParser, subcommands
 from atrium.tenants.context import public_scope
 
 # In the order `--help` lists them.
-GROUPS = (create, listing, lifecycle, transfer, domains, migrate, pool, run, cors, plan, usage)
+GROUPS = (
+    create,
+    listing,
+    lifecycle,
+    transfer,
+    domains,
+    migrate,
+    pool,
+    run,
+    cors,
+    plan,
+    usage,
+    audit,
+)
 HANDLERS = {name: handler for group in GROUPS for name, handler in group.HANDLERS.items()}
 
 
 class Command(BaseCommand):
     help = (
         "Provision, inspect and run tenants: create, list, show, suspend, activate, delete, "
-        "export, import, domains, migrate, pool, run, cors, plan, usage."
+        "export, import, domains, migrate, pool, run, cors, plan, usage, audit."
     )
 
     def create_parser(self, prog_name, subcommand, **kwargs):
