@@ -46,9 +46,14 @@ TENANT_APPS = [
     "atrium.platform.accounts",
     "rest_framework_simplejwt.token_blacklist",
     "atrium.platform.jobs",
+    "atrium.platform.apikeys",
+    "atrium.platform.privacy",
     "atrium.apps.catalog",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
+# Installed for its abstract model and hasher only (atrium.platform.apikeys subclasses them):
+# in neither list, so the router never creates its own, unused, APIKey table.
+INSTALLED_APPS.append("rest_framework_api_key")
 
 TENANT_MODEL = "tenants.Tenant"
 TENANT_DOMAIN_MODEL = "tenants.Domain"

@@ -43,12 +43,12 @@ class JobViewSet(mixins.RetrieveModelMixin, TenantGenericViewSet):
             # A path outside this tenant's folder, or a file gone from storage: to the
             # client both are a download that does not exist, never a 500.
             raise Http404 from None
-        return FileResponse(
-            handle,
-            as_attachment=True,
-            filename=f"{job.kind}-{job.pk}.csv",
-            content_type=download_media_type(request.headers.get("Accept", "")),
-        )
+        if job.output_path.endswith(".json"):  # a person's data export: one JSON document
+            filename, media_type = f"{job.kind}-{job.pk}.json", "application/json"
+        else:
+            filename = f"{job.kind}-{job.pk}.csv"
+            media_type = download_media_type(request.headers.get("Accept", ""))
+        return FileResponse(handle, as_attachment=True, filename=filename, content_type=media_type)
 
 
 def download_media_type(accept: str) -> str:
