@@ -277,3 +277,31 @@ def test_the_api_key_authentication_is_installed():
         "atrium.platform.apikeys.authentication.ApiKeyAuthentication"
         in settings.REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"]
     )
+
+
+@pytest.mark.django_db
+def test_created_and_revoked_events_match_their_schema_and_carry_no_secret(
+    people, settings, django_capture_on_commit_callbacks
+):
+    from tests import events_capture
+
+    settings.ATRIUM_EVENT_SINKS = ["tests.events_capture.record"]
+    events_capture.received.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        created = make_key(people["admin"], ["read", "admin"])
+    with django_capture_on_commit_callbacks(execute=True):
+        person(people["owner"]).delete(f"{URL}{created['id']}/")
+    events = [event for _, event in events_capture.received if event.type.startswith("api_key.")]
+    events_capture.received.clear()
+    assert [event.type for event in events] == ["api_key.created", "api_key.revoked"]
+    for event in events:
+        assert event.id == created["id"]
+        assert event.user_id == str(people["admin"].pk)
+        assert event.data == {
+            "name": "ci",
+            "prefix": created["prefix"],
+            "scopes": ["read", "admin"],
+            "created_by": str(people["admin"].pk),
+            "expires_at": None,
+        }
+        assert created["key"].split("_")[2] not in str(event.envelope())

@@ -13,7 +13,7 @@ class ApiKeysConfig(AppConfig):
     def ready(self) -> None:
         from atrium.platform.privacy.registry import register
 
-        from . import personal_data
+        from . import events, personal_data  # noqa: F401  (events declares api_key.*)
 
         register(
             "api_keys", collect=personal_data.collect_api_keys, erase=personal_data.erase_api_keys

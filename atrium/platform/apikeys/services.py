@@ -20,6 +20,7 @@ from atrium.platform.accounts.permissions import refuse_api_keys
 from atrium.tenants.context import current_tenant
 
 from . import crypto
+from .events import api_key_event
 from .models import APIKey
 from .scopes import SCOPES
 
@@ -75,6 +76,7 @@ def api_key_create(
         )
         api_key.full_clean()
         api_key.save()
+        api_key_event("api_key.created", api_key)
     return CreatedKey(api_key=api_key, key=new.key)
 
 
@@ -88,6 +90,7 @@ def api_key_revoke(*, actor: User, api_key: APIKey) -> APIKey:
         api_key.revoked = True
         api_key.revoked_at = timezone.now()
         api_key.save(update_fields=["revoked", "revoked_at"])
+        api_key_event("api_key.revoked", api_key)
     return api_key
 
 

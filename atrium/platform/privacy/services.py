@@ -27,6 +27,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from atrium.errors import PermissionDenied
+from atrium.platform.accounts.events import user_event
 from atrium.platform.accounts.models import Role, User
 from atrium.platform.accounts.permissions import refuse_api_keys
 from atrium.platform.accounts.services import LastOwnerError
@@ -123,6 +124,7 @@ def user_erase(*, actor: User, user: User) -> User:
         owners = User.objects.select_for_update().filter(role=Role.OWNER, is_active=True)
         if list(owners.values_list("pk", flat=True)) == [user.pk]:
             raise LastOwnerError("The last owner cannot be erased: make another owner first.")
+    was_active = user.is_active
     counts: dict[str, dict] = {}
     for entry in registered():
         if entry.erase is not None:
@@ -138,4 +140,6 @@ def user_erase(*, actor: User, user: User) -> User:
     # A deactivation revokes already; an account erased while inactive is revoked here.
     user_tokens_revoke(user=user, reason="user_erased")
     _record_erasure(user, counts)
+    if was_active:  # the anonymised account, never the person's old e-mail or name
+        user_event("user.deactivated", user)
     return user
