@@ -4,6 +4,7 @@ the creator-bounded role, expiry, throttling under the key, and bad input."""
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -13,6 +14,7 @@ from rest_framework.test import APIClient
 
 from atrium.platform.accounts.models import Role, User
 from atrium.platform.accounts.tokens import token_pair_issue
+from atrium.platform.apikeys import services as api_keys
 from atrium.platform.apikeys.models import APIKey
 from atrium.tenants.context import tenant_scope
 
@@ -305,3 +307,49 @@ def test_created_and_revoked_events_match_their_schema_and_carry_no_secret(
             "expires_at": None,
         }
         assert created["key"].split("_")[2] not in str(event.envelope())
+
+
+@pytest.mark.django_db
+def test_the_access_log_names_the_key(people, caplog):
+    created = make_key(people["admin"], ["read"])
+    caplog.clear()
+    with caplog.at_level("INFO", logger="atrium.access"):
+        assert with_key(created["key"]).get("/api/v1/users/me/").status_code == 200
+        person(people["admin"]).get("/api/v1/users/me/")
+    lines = [record for record in caplog.records if record.name == "atrium.access"]
+    assert [str(record.api_key_id) for record in lines] == [created["id"], "None"]
+    assert [record.user_id for record in lines] == [str(people["admin"].pk)] * 2
+
+
+def test_a_key_is_refused_after_its_tenant_is_purged_and_re_created(live_db):
+    """Even with its row restored into the new schema: the hash is of the old tenant's id."""
+    from atrium.tenants import provisioning
+    from atrium.tenants import services as tenants
+
+    slug = f"keys-{uuid.uuid4().hex[:6]}"
+
+    def create():
+        provisioning.tenant_create(slug=slug, name="Keys Co", owner_email=f"owner@{slug}.test")
+        if slug not in live_db:
+            live_db.append(slug)
+        tenant = tenants.tenant_get(slug)
+        with tenant_scope(tenant):
+            return tenant, User.objects.get()
+
+    tenant, owner = create()
+    with tenant_scope(tenant):
+        created = api_keys.api_key_create(actor=owner, name="old", scopes=["read"])
+        row = {
+            field: getattr(created.api_key, field)
+            for field in ("id", "name", "prefix", "hashed_key", "scopes")
+        }
+    host = f"{slug}.localhost"
+    assert with_key(created.key, host).get("/api/v1/users/me/").status_code == 200
+    tenants.tenant_purge(slug=slug)
+    tenant, owner = create()
+    refused = with_key(created.key, host).get("/api/v1/users/me/")
+    assert (refused.status_code, codes(refused)) == (401, ["api_key_invalid"])
+    with tenant_scope(tenant):
+        APIKey.objects.create(created_by=owner, **row)
+    refused = with_key(created.key, host).get("/api/v1/users/me/")
+    assert (refused.status_code, codes(refused)) == (401, ["api_key_invalid"])

@@ -19,7 +19,14 @@ def api_key_for(*, key: str, tenant_id: object) -> APIKey | None:
     prefix = crypto.key_prefix(key)
     if prefix is None:
         return None
-    found = APIKey.objects.active().select_related("created_by").filter(prefix=prefix).first()
+    # order_by(): the prefix is unique, so no sort for the model's default ordering.
+    found = (
+        APIKey.objects.active()
+        .select_related("created_by")
+        .filter(prefix=prefix)
+        .order_by()
+        .first()
+    )
     if found is None or found.is_expired:
         return None
     if not crypto.key_verify(tenant_id=tenant_id, key=key, hashed_key=found.hashed_key):
