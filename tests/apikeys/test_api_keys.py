@@ -353,3 +353,23 @@ def test_a_key_is_refused_after_its_tenant_is_purged_and_re_created(live_db):
         APIKey.objects.create(created_by=owner, **row)
     refused = with_key(created.key, host).get("/api/v1/users/me/")
     assert (refused.status_code, codes(refused)) == (401, ["api_key_invalid"])
+
+
+@pytest.mark.django_db
+def test_creation_and_revocation_are_audited_and_a_keys_writes_name_the_key(people, tenant_a):
+    from atrium.platform.audit.models import AuditEvent
+
+    created = make_key(people["admin"], ["read", "write"])
+    with_key(created["key"]).patch("/api/v1/users/me/", {"name": "Bot"}, format="json")
+    person(people["owner"]).delete(f"{URL}{created['id']}/")
+    with tenant_scope(tenant_a):
+        entries = list(
+            AuditEvent.objects.filter(action__startswith="api_key.").order_by("at", "id")
+        )
+    assert [(e.action, e.actor_id, e.target_id) for e in entries] == [
+        ("api_key.created", str(people["admin"].pk), created["id"]),
+        ("api_key.revoked", str(people["owner"].pk), created["id"]),
+    ]
+    assert entries[0].metadata["scopes"] == ["read", "write"]
+    for entry in entries:
+        assert created["key"].split("_")[2] not in str(entry.__dict__)

@@ -17,6 +17,7 @@ from atrium.platform.accounts.models import Role, User
 from atrium.platform.accounts.tokens import token_pair_issue
 from atrium.platform.apikeys import services as api_keys
 from atrium.platform.apikeys.models import APIKey
+from atrium.platform.audit.models import AuditEvent
 from atrium.tenants.context import tenant_scope
 
 ALPHA = "alpha.localhost"
@@ -108,6 +109,8 @@ def test_the_export_is_one_json_document_of_everything_about_the_person(world, r
     assert [p["sku"] for p in document["products"]] == ["PAT-1"]
     assert [k["prefix"] for k in document["api_keys"]] == [world["key"].api_key.prefix]
     assert len(document["sessions"]["api_refresh_tokens"]) == 1
+    # The audit entries where Pat acted (the key's creation), through the API or not.
+    assert "api_key.created" in [entry["action"] for entry in document["audit_events"]]
     # Never a secret: not the key, its hash, or a password hash.
     with tenant_scope(world["tenant"]):
         stored = APIKey.objects.get(pk=world["key"].api_key.pk)
@@ -166,6 +169,18 @@ def test_erasure_anonymises_revokes_and_de_identifies(world):
         "/api/v1/auth/token/refresh/", {"refresh": world["tokens"].refresh}, format="json"
     )
     assert refresh.status_code == 401
+    # The audit log: one user.erased entry without personal data, and the entries about
+    # Pat pseudonymised (ids kept).
+    with tenant_scope(tenant):
+        erased_entry = AuditEvent.objects.get(action="user.erased")
+        assert (erased_entry.target_id, erased_entry.target_label) == (str(pat.pk), "erased user")
+        assert erased_entry.actor_id == str(world["owner"].pk)
+        about_pat = AuditEvent.objects.filter(actor_id=str(pat.pk))
+        assert about_pat.exists()
+        trail = [e.__dict__ for e in AuditEvent.objects.all()]
+    assert "pat@alpha.test" not in str(trail) and "Pat Doe" not in str(trail)
+    assert erased_entry.metadata["counts"]["api_keys"] == {"revoked": 1}
+    assert erased_entry.metadata["counts"]["reviews"] == {"de_identified": 1}
     for email in ("pat@alpha.test", body["email"]):
         login = APIClient(HTTP_HOST=ALPHA).post(
             "/api/v1/auth/token/", {"email": email, "password": PASSWORD}, format="json"

@@ -17,6 +17,7 @@ from django.utils import timezone
 from atrium.errors import InvalidInput, PermissionDenied
 from atrium.platform.accounts.models import User
 from atrium.platform.accounts.permissions import refuse_api_keys
+from atrium.platform.audit.services import audit_record
 from atrium.tenants.context import current_tenant
 
 from . import crypto
@@ -76,6 +77,12 @@ def api_key_create(
         )
         api_key.full_clean()
         api_key.save()
+        audit_record(
+            "api_key.created",
+            target=api_key,
+            actor=actor,
+            metadata={"prefix": api_key.prefix, "scopes": scopes, "expires_at": expires_at},
+        )
         api_key_event("api_key.created", api_key)
     return CreatedKey(api_key=api_key, key=new.key)
 
@@ -90,17 +97,29 @@ def api_key_revoke(*, actor: User, api_key: APIKey) -> APIKey:
         api_key.revoked = True
         api_key.revoked_at = timezone.now()
         api_key.save(update_fields=["revoked", "revoked_at"])
+        audit_record(
+            "api_key.revoked", target=api_key, actor=actor, metadata={"prefix": api_key.prefix}
+        )
         api_key_event("api_key.revoked", api_key)
     return api_key
 
 
 def api_keys_revoke_for_user(*, user: User) -> int:
-    """Revoke every key ``user`` created (their erasure); returns how many."""
-    return (
-        APIKey.objects.active()
-        .filter(created_by=user)
-        .update(revoked=True, revoked_at=timezone.now())
-    )
+    """Revoke every key ``user`` created (their erasure), each audited and published as
+    ``api_key.revoked``; returns how many."""
+    with transaction.atomic():
+        keys = list(APIKey.objects.active().select_for_update().filter(created_by=user))
+        now = timezone.now()
+        for api_key in keys:
+            api_key.revoked, api_key.revoked_at = True, now
+            api_key.save(update_fields=["revoked", "revoked_at"])
+            audit_record(
+                "api_key.revoked",
+                target=api_key,
+                metadata={"prefix": api_key.prefix, "reason": "creator_erased"},
+            )
+            api_key_event("api_key.revoked", api_key)
+    return len(keys)
 
 
 def api_key_touch(*, api_key: APIKey) -> None:

@@ -17,3 +17,10 @@ class PrivacyConfig(AppConfig):
         register(
             "sessions", collect=accounts_data.collect_sessions, erase=accounts_data.erase_sessions
         )
+        from . import audit_data
+
+        register(
+            "audit_events",
+            collect=audit_data.collect_audit_events,
+            erase=audit_data.erase_audit_events,
+        )

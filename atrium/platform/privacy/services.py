@@ -14,7 +14,8 @@ Erasure, in one transaction, by rule:
   the person's API keys revoked;
 * **content**: each app's rule (``catalog``: reviews keep their rating and product, lose
   their title and body; products stay the tenant's, owned by the anonymised account);
-* **audit**: one ``user.erased`` entry naming the account by id only, with counts.
+* **audit**: the entries about them pseudonymised (``audit_data.py``), and one
+  ``user.erased`` entry naming the account by id only, with counts.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from atrium.platform.accounts.models import Role, User
 from atrium.platform.accounts.permissions import refuse_api_keys
 from atrium.platform.accounts.services import LastOwnerError
 from atrium.platform.accounts.tokens import user_tokens_revoke
+from atrium.platform.audit.services import audit_record
 from atrium.platform.jobs import services as job_services
 from atrium.platform.jobs import storage
 from atrium.platform.jobs.models import Job
@@ -101,10 +103,6 @@ def _check_may_erase(actor: User, user: User) -> None:
 
 
 def _record_erasure(user: User, counts: dict) -> None:
-    try:
-        from atrium.platform.audit.services import audit_record
-    except ImportError:  # the audit log is not installed in this tree
-        return
     audit_record(
         "user.erased",
         target_type="accounts.user",
