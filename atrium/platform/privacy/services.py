@@ -21,7 +21,6 @@ Erasure, in one transaction, by rule:
 from __future__ import annotations
 
 import json
-import logging
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
@@ -40,8 +39,6 @@ from atrium.platform.jobs.models import Job
 from atrium.tenants.context import current_tenant
 
 from .registry import registered
-
-logger = logging.getLogger(__name__)
 
 EXPORT_KIND = "privacy.data_export"
 EXPORT_FORMAT = "atrium.person-data/1"
