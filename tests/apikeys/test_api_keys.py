@@ -260,6 +260,9 @@ def test_only_people_who_are_admins_manage_keys(people):
         ({"scopes": ["read"]}, "name"),
         ({"name": "x", "scopes": ["read"], "expires_at": "2001-01-01T00:00:00Z"}, "expires_at"),
         ({"name": "x", "scopes": ["read"], "expires_at": "soon"}, "expires_at"),
+        ({"name": "x", "scopes": ["read"], "created_by": "someone"}, "created_by"),
+        ({"name": 42, "scopes": ["read"]}, "name"),
+        ({"name": "x", "scopes": [1]}, "scopes"),
     ],
 )
 @pytest.mark.django_db

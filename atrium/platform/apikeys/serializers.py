@@ -2,6 +2,8 @@
 
 from rest_framework import serializers
 
+from atrium.platform.api.serializers import StrictFieldsMixin
+
 from .models import APIKey
 from .scopes import SCOPES
 
@@ -9,7 +11,7 @@ from .scopes import SCOPES
 class APIKeySerializer(serializers.ModelSerializer):
     created_by = serializers.UUIDField(source="created_by_id", read_only=True)
     created_at = serializers.DateTimeField(source="created", read_only=True)
-    expires_at = serializers.DateTimeField(source="expiry_date", read_only=True)
+    expires_at = serializers.DateTimeField(source="expiry_date", read_only=True, allow_null=True)
     scopes = serializers.ListField(child=serializers.ChoiceField(choices=list(SCOPES)))
 
     class Meta:
@@ -38,7 +40,7 @@ class APIKeyCreatedSerializer(APIKeySerializer):
         return self.context["key"]
 
 
-class APIKeyCreateSerializer(serializers.Serializer):
+class APIKeyCreateSerializer(StrictFieldsMixin, serializers.Serializer):
     name = serializers.CharField(max_length=50)
     scopes = serializers.ListField(
         child=serializers.ChoiceField(choices=list(SCOPES)), allow_empty=False, max_length=3
