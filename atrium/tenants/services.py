@@ -13,14 +13,18 @@ import logging
 
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 from django_redis import get_redis_connection
 
 from . import errors
+from .audit import platform_audit_record
+from .celery import tenant_messages_purge
 from .context import public_scope
 from .cors import validate_origin, validate_origins
+from .directory import directory_forget_schema
 from .keyspace import storage_root_for_schema, tenant_key_pattern
 from .migrator import quote_ident
-from .models import Domain, RetiredSchemaName, Tenant, TenantStatus
+from .models import Domain, RetiredSchemaName, Tenant, TenantStatus, TenantUsage
 from .naming import domain_ensure_free, validate_domain, validate_name
 from .plans import validate_plan
 from .sockets import tenant_groups_purge, tenant_sockets_close
@@ -116,15 +120,17 @@ def _delete_tree(folder: str) -> int:
 
 
 def tenant_purge(*, slug: str) -> dict:
-    """Remove every byte of a tenant: schema, rows, Redis keys, channel groups, files.
+    """Remove every byte of a tenant: schema, rows, Redis keys, channel groups, files,
+    queued Celery messages and its entries in the routing directory.
 
     The tenant is archived (and so unroutable) first and its open sockets are closed
-    (4403 ``tenant_purged``). Keys, files and channel groups go before the schema drop, so
-    a Redis or storage failure stops the purge while it can still be run again, and once
-    more after it, for what was already under way. The schema name is retired in the drop's
-    transaction: no later tenant gets it, so nothing keyed by it (a socket the close did not
-    reach, a Celery message still queued for this tenant) ever reaches a new tenant. There
+    (4403 ``tenant_purged``). Keys, files, channel groups and messages go before the schema
+    drop, so a Redis or storage failure stops the purge while it can still be run again,
+    and once more after it, for what was already under way. The schema name is retired in
+    the drop's transaction: no later tenant gets it, so nothing keyed by it (a socket the
+    close did not reach, a message a worker already holds) ever reaches a new tenant. There
     is no per-tenant schedule to remove: periodic work is fanned out to active tenants only.
+    What was removed, with the counts and the time, goes to the platform audit.
     """
     if connection.in_atomic_block:
         raise RuntimeError(
@@ -132,7 +138,7 @@ def tenant_purge(*, slug: str) -> dict:
             "closes sockets after its own commits: call it outside transaction.atomic()."
         )
     tenant = tenant_get(slug)
-    schema_name = tenant.schema_name
+    schema_name, tenant_id = tenant.schema_name, str(tenant.pk)
     if tenant.status != TenantStatus.ARCHIVED:
         tenant = _set_status(
             tenant,
@@ -142,35 +148,78 @@ def tenant_purge(*, slug: str) -> dict:
         )
     else:  # closed when it was archived; a socket that slipped through is closed now
         tenant_sockets_close(schema_name, reason=PURGED_SOCKET_CLOSE_REASON)
-    removed = _purge_outside_postgres(schema_name, {"keys": 0, "files": 0, "groups": 0})
+    removed = _purge_outside_postgres(schema_name, dict.fromkeys(_OUTSIDE_POSTGRES, 0))
     with public_scope(), transaction.atomic():
+        tables, rows = _schema_size(schema_name)
+        domains = [d.domain for d in Domain.objects.filter(tenant=tenant).order_by("domain")]
+        usage_rows = TenantUsage.objects.filter(tenant=tenant).count()
         with connection.cursor() as cursor:
             cursor.execute(f"DROP SCHEMA IF EXISTS {quote_ident(schema_name)} CASCADE")
-        tenant.delete()
+        tenant.delete()  # its domains and usage rows with it (CASCADE)
         RetiredSchemaName.objects.get_or_create(name=schema_name)
     removed = _purge_outside_postgres(schema_name, removed)
     logger.info(
-        "tenants: purged %s (schema %s): %d Redis keys, %d files, %d channel groups",
+        "tenants: purged %s (schema %s): %d tables (%d rows), %d Redis keys, %d files, "
+        "%d channel groups, %d queued messages",
         slug,
         schema_name,
+        tables,
+        rows,
         removed["keys"],
         removed["files"],
         removed["groups"],
+        removed["messages"],
     )
-    return {
+    result = {
         "slug": slug,
+        "tenant_id": tenant_id,
         "schema_name": schema_name,
+        "purged_at": timezone.now().isoformat(),
+        "tables_dropped": tables,
+        "rows_deleted": rows,
+        "domains_deleted": domains,
+        "usage_rows_deleted": usage_rows,
         "redis_keys_deleted": removed["keys"],
+        "directory_entries_deleted": removed["directory"],
         "files_deleted": removed["files"],
         "channel_groups_deleted": removed["groups"],
+        "queued_messages_deleted": removed["messages"],
     }
+    # The tenant row is gone: the record names it by slug (and its id in the details).
+    platform_audit_record("tenant.purged", tenant=slug, details=result)
+    return result
+
+
+def _schema_size(schema_name: str) -> tuple[int, int]:
+    """The schema's tables and their rows (exact counts: a purge is rare, and recorded)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname FROM pg_class WHERE relnamespace = "
+            "(SELECT oid FROM pg_namespace WHERE nspname = %s) AND relkind IN ('r', 'p')",
+            [schema_name],
+        )
+        tables = [row[0] for row in cursor.fetchall()]
+        if not tables:
+            return 0, 0
+        qualified = quote_ident(schema_name)
+        cursor.execute(
+            "SELECT "
+            + " + ".join(f"(SELECT count(*) FROM {qualified}.{quote_ident(t)})" for t in tables)
+        )
+        return len(tables), int(cursor.fetchone()[0])
+
+
+# What a purge removes outside PostgreSQL, by its count's name.
+_OUTSIDE_POSTGRES = ("keys", "directory", "files", "groups", "messages")
 
 
 def _purge_outside_postgres(schema_name: str, removed: dict[str, int]) -> dict[str, int]:
     return {
         "keys": removed["keys"] + tenant_redis_purge(schema_name),
+        "directory": removed["directory"] + directory_forget_schema(schema_name),
         "files": removed["files"] + tenant_files_purge(schema_name),
         "groups": removed["groups"] + tenant_groups_purge(schema_name),
+        "messages": removed["messages"] + tenant_messages_purge(schema_name),
     }
 
 

@@ -22,6 +22,8 @@ SHARED_APPS = [
     "django_tenants",
     "atrium.platform.accounts",
     "atrium.platform.observability",
+    # Pending sign-ups of the platform host: public schema only.
+    "atrium.platform.signup",
     "django.contrib.contenttypes",
     "django.contrib.auth",
     "django.contrib.sessions",
@@ -48,6 +50,7 @@ TENANT_APPS = [
     "atrium.platform.accounts",
     "rest_framework_simplejwt.token_blacklist",
     "atrium.platform.jobs",
+    "atrium.platform.invitations",
     "atrium.platform.audit",
     "atrium.platform.apikeys",
     "atrium.platform.privacy",

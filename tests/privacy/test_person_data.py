@@ -13,7 +13,7 @@ from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
 from atrium.apps.catalog import services as catalog
 from atrium.apps.catalog.models import Product, Review
-from atrium.platform.accounts.models import Role, User
+from atrium.platform.accounts.models import Role, User, UserSession
 from atrium.platform.accounts.tokens import token_pair_issue
 from atrium.platform.apikeys import services as api_keys
 from atrium.platform.apikeys.models import APIKey
@@ -109,6 +109,7 @@ def test_the_export_is_one_json_document_of_everything_about_the_person(world, r
     assert [p["sku"] for p in document["products"]] == ["PAT-1"]
     assert [k["prefix"] for k in document["api_keys"]] == [world["key"].api_key.prefix]
     assert len(document["sessions"]["api_refresh_tokens"]) == 1
+    assert len(document["sessions"]["sign_ins"]) == 1
     # The audit entries where Pat acted (the key's creation), through the API or not.
     assert "api_key.created" in [entry["action"] for entry in document["audit_events"]]
     # Never a secret: not the key, its hash, or a password hash.
@@ -158,6 +159,7 @@ def test_erasure_anonymises_revokes_and_de_identifies(world):
         row = User.objects.get(pk=pat.pk)
         assert not row.has_usable_password()
         assert not OutstandingToken.objects.filter(user=row).exists()
+        assert not UserSession.objects.filter(user=row).exists()
         assert APIKey.objects.get(pk=world["key"].api_key.pk).revoked
         review = Review.all_objects.get(pk=world["review"].pk)
         assert (review.rating, review.title, review.body) == (5, "", "")

@@ -67,12 +67,38 @@ def login_limits(request: HttpRequest | Request, email: str) -> Sequence[tuple[s
     ]
 
 
+def token_limits(request: HttpRequest | Request, token: str) -> Sequence[tuple[str, Rate]]:
+    """Login's limits for a mailed token (reset, e-mail change): per token, as per e-mail,
+    and in login's own per-IP bucket, so guessing tokens spends the sign-in budget."""
+    rates = atrium_settings.LOGIN_RATE_LIMITS
+    digest = hashlib.sha256(token.encode()).hexdigest()[:32]
+    return [
+        (
+            scoped_key(RATELIMIT_PURPOSE, "login-token", digest),
+            parse_rate(rates["per_email"]),
+        ),
+        (
+            scoped_key(RATELIMIT_PURPOSE, "login-ip", client_ip(request)),
+            parse_rate(rates["per_ip"]),
+        ),
+    ]
+
+
+def enforce_token_rate(request: HttpRequest | Request, token: str) -> None:
+    """``enforce_login_rate`` for an attempt with a mailed token."""
+    _enforce(token_limits(request, token or ""))
+
+
 def enforce_login_rate(request: HttpRequest | Request, email: str) -> None:
     """Count a sign-in attempt for this tenant + e-mail and for this client IP; call it before
     the password is checked. Raises ``Throttled`` (429) over either limit and
     ``LoginUnavailable`` (503) when Redis cannot answer (fail closed)."""
+    _enforce(login_limits(request, email or ""))
+
+
+def _enforce(limits: Sequence[tuple[str, Rate]]) -> None:
     try:
-        decisions = rate_limit_many(login_limits(request, email or ""))
+        decisions = rate_limit_many(limits)
     except redis.RedisError as exc:
         login_warning.warning("login throttling: Redis unavailable, sign-in refused: %s", exc)
         raise LoginUnavailable() from exc

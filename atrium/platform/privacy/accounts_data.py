@@ -8,6 +8,8 @@ from django.contrib.sessions.models import Session
 from django.utils import timezone
 from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
+from atrium.platform.accounts.models import AccountToken, UserSession
+
 
 def collect_account(user) -> dict:
     return {
@@ -34,6 +36,28 @@ def _admin_sessions(user) -> list[Session]:
 def collect_sessions(user) -> dict:
     tokens = OutstandingToken.objects.filter(user=user).order_by("created_at")
     return {
+        "sign_ins": [
+            {
+                "id": str(session.pk),
+                "created_at": session.created_at.isoformat(),
+                "last_used_at": session.last_used_at.isoformat(),
+                "expires_at": session.expires_at.isoformat(),
+                "user_agent": session.user_agent,
+                "ip_address": session.ip_address,
+                "revoked_at": session.revoked_at.isoformat() if session.revoked_at else None,
+            }
+            for session in UserSession.objects.filter(user=user).order_by("created_at")
+        ],
+        "pending_mail_tokens": [
+            {
+                "purpose": token.purpose,
+                "new_email": token.new_email,
+                "created_at": token.created_at.isoformat(),
+                "expires_at": token.expires_at.isoformat(),
+                "used_at": token.used_at.isoformat() if token.used_at else None,
+            }
+            for token in AccountToken.objects.filter(user=user).order_by("created_at")
+        ],
         "api_refresh_tokens": [
             {
                 "jti": token.jti,
@@ -50,10 +74,18 @@ def collect_sessions(user) -> dict:
 
 
 def erase_sessions(user) -> dict[str, int]:
-    """Every refresh-token record (the tokens themselves die with the token version the
-    erasure raises) and every admin session of the person."""
+    """Every sign-in (with its IP and user agent), refresh-token record (the tokens
+    themselves die with the token version the erasure raises), mail token (reset, e-mail
+    change) and admin session of the person."""
+    sign_ins, _ = UserSession.objects.filter(user=user).delete()
+    mail_tokens, _ = AccountToken.objects.filter(user=user).delete()
     _, per_model = OutstandingToken.objects.filter(user=user).delete()
     tokens = per_model.get(OutstandingToken._meta.label, 0)
     sessions = _admin_sessions(user)
     Session.objects.filter(pk__in=[s.pk for s in sessions]).delete()
-    return {"refresh_tokens": tokens, "admin_sessions": len(sessions)}
+    return {
+        "sign_ins": sign_ins,
+        "mail_tokens": mail_tokens,
+        "refresh_tokens": tokens,
+        "admin_sessions": len(sessions),
+    }
