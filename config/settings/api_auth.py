@@ -23,7 +23,8 @@ AUTH_PASSWORD_VALIDATORS = [
 # The API.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "atrium.platform.accounts.authentication.TenantJWTAuthentication"
+        "atrium.platform.accounts.authentication.TenantJWTAuthentication",
+        "atrium.platform.apikeys.authentication.ApiKeyAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_THROTTLE_CLASSES": [

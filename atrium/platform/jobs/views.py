@@ -14,7 +14,8 @@ from .models import Job
 from .serializers import JobSerializer
 
 # The media type of a job's file, by the extension of its output (CSV unless listed).
-FILE_MEDIA_TYPES = {"ndjson": "application/x-ndjson"}
+# Media types by the output's extension (a person's data export is one JSON document).
+FILE_MEDIA_TYPES = {"ndjson": "application/x-ndjson", "json": "application/json"}
 
 
 @openapi.job_viewset
