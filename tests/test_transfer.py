@@ -18,7 +18,8 @@ from django.db import connection, transaction
 from rest_framework.test import APIClient
 
 from atrium.apps.catalog import services as catalog
-from atrium.platform.accounts.models import User
+from atrium.platform.accounts.models import User, UserSession
+from atrium.platform.apikeys.models import APIKey
 from atrium.platform.audit.models import AuditEvent
 from atrium.platform.audit.services import audit_record
 from atrium.tenants import archive, provisioning
@@ -183,6 +184,10 @@ def test_export_purge_import_gives_back_the_same_tenant(live_db, file_storage, t
     seed(old)
     pairs = {email: login(email).json() for email in PASSWORDS}
     owner = client_of(pairs[OWNER]["access"])
+    made = owner.post("/api/v1/api-keys/", {"name": "sync", "scopes": ["read"]}, format="json")
+    assert made.status_code == 201, made.content
+    by_key = APIClient(HTTP_HOST=HOST, HTTP_AUTHORIZATION=f"Api-Key {made.json()['key']}")
+    assert by_key.get("/api/v1/catalog/products/").status_code == 200
     accepted = owner.post("/api/v1/catalog/exports/")
     assert accepted.status_code == 202, accepted.json()
     job = owner.get(f"/api/v1/jobs/{accepted.json()['id']}/").json()
@@ -248,6 +253,11 @@ def test_export_purge_import_gives_back_the_same_tenant(live_db, file_storage, t
             cursor.execute(f"SELECT count(*) FROM {table}")
             assert cursor.fetchone()[0] == 0, table
 
+    # The source's API keys and sign-ins came along revoked, and the key is refused.
+    with tenant_scope(new):
+        assert APIKey.objects.count() == 1 and not APIKey.objects.filter(revoked=False).exists()
+        assert not UserSession.objects.filter(revoked_at__isnull=True).exists()
+    assert by_key.get("/api/v1/catalog/products/").status_code == 401
     # The source's tokens are refused: signed with the old tenant's key.
     stale = client_of(pairs[OWNER]["access"]).get("/api/v1/users/me/")
     assert stale.status_code == 401, stale.content
