@@ -47,6 +47,7 @@ TENANT_APPS = [
     "rest_framework_simplejwt.token_blacklist",
     "atrium.platform.jobs",
     "atrium.apps.catalog",
+    "atrium.platform.webhooks",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
