@@ -86,3 +86,6 @@ class WebhookAttempt(models.Model):
 
     class Meta:
         ordering = ["attempted_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.response_status or self.error} at {self.attempted_at}"

@@ -29,6 +29,7 @@ from atrium.tenants.context import on_commit
 
 from . import catalogue, signing
 from .delivery import AttemptResult
+from .kicks import kick
 from .models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from .urls_guard import UrlRefused, check_url
 
@@ -218,8 +219,6 @@ def delivery_retry(*, delivery: WebhookDelivery) -> WebhookDelivery:
 
 
 def _kick_after_commit() -> None:
-    from .tasks import kick  # the tasks import these services
-
     on_commit(kick)
 
 

@@ -29,53 +29,22 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 from celery import current_app
 from django.utils import timezone
-from django_redis import get_redis_connection
 
 from atrium.conf import atrium_settings
 from atrium.platform.redis import LockHeld, tenant_lock
 from atrium.platform.tasks import tenant_task
-from atrium.tenants.keyspace import scoped_key
 
 from . import services
 from .delivery import AttemptRequest, AttemptResult, attempt, new_client
+from .kicks import KICK_TTL, kick_key, redis_client, send_drain, wake_key
 from .models import DeliveryStatus, WebhookDelivery
 
 logger = logging.getLogger("atrium.webhooks")
 
-KICK_TTL = 60  # seconds a kick flag waits for its drain
 LOCK_SECONDS = 300  # longer than a drain's budget plus one attempt
 MAX_WAKE_HOP = 1800  # seconds; below the broker's visibility timeout
 RECORD_EVERY = 0.05  # seconds finished attempts wait to be written together
 REFETCH_EVERY = 0.05  # seconds between looks for new due deliveries while busy
-
-
-def _redis():
-    return get_redis_connection("default")
-
-
-def _kick_key() -> str:
-    return scoped_key("webhooks", "kick")
-
-
-def _wake_key() -> str:
-    return scoped_key("webhooks", "wake")
-
-
-def _send_drain(countdown: float = 0) -> None:
-    options = {"queue": atrium_settings.WEBHOOK_QUEUE}
-    if countdown > 0:
-        options["countdown"] = countdown
-    drain.apply_async(**options)
-
-
-def kick() -> None:
-    """Ask for a drain of the tenant in scope (after deliveries were committed). Never
-    raises: the deliveries are recorded, and the periodic drain finds them."""
-    try:
-        if _redis().set(_kick_key(), 1, nx=True, ex=KICK_TTL):
-            _send_drain()
-    except Exception:
-        logger.warning("webhooks: could not kick the drain", exc_info=True)
 
 
 @tenant_task(name="webhooks.drain")
@@ -85,12 +54,12 @@ def drain() -> int:
     while True:
         try:
             with tenant_lock("webhooks-drain", timeout=LOCK_SECONDS):
-                _redis().delete(_kick_key())
+                redis_client().delete(kick_key())
                 made += _drain_once()
         except LockHeld:
-            _redis().set(_kick_key(), 1, ex=KICK_TTL)  # the holder loops once more
+            redis_client().set(kick_key(), 1, ex=KICK_TTL)  # the holder loops once more
             return made
-        if not _redis().exists(_kick_key()):
+        if not redis_client().exists(kick_key()):
             return made
 
 
@@ -183,7 +152,7 @@ def _drain_once() -> int:
                 write()
     write()
     if over_budget:
-        _send_drain()  # the rest after the queue's other work
+        send_drain()  # the rest after the queue's other work
     else:
         _schedule_wake()
     return made
@@ -205,9 +174,9 @@ def _schedule_wake() -> None:
     at = upcoming.timestamp()
     countdown = min(max(0.0, at - now), MAX_WAKE_HOP)
     at = now + countdown
-    client = _redis()
-    current = client.get(_wake_key())
+    client = redis_client()
+    current = client.get(wake_key())
     if current is not None and now <= float(current) <= at + 0.5:
         return  # an earlier wake is on its way
-    client.set(_wake_key(), at, ex=int(countdown) + 120)
-    _send_drain(countdown)
+    client.set(wake_key(), at, ex=int(countdown) + 120)
+    send_drain(countdown)
