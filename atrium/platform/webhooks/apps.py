@@ -14,3 +14,8 @@ class WebhooksConfig(AppConfig):
     # the countdown) is started again within ten minutes. Retries are normally woken by
     # their own countdown message (tasks.py).
     tenant_periodic_tasks = {"webhooks.drain": crontab(minute="*/10")}
+
+    def ready(self) -> None:
+        # The drain is sent by name (kicks.py); registered here so that an eager test run
+        # (and any process that records deliveries) resolves the name to the task.
+        from . import tasks  # noqa: F401
