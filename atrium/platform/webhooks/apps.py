@@ -18,4 +18,4 @@ class WebhooksConfig(AppConfig):
     def ready(self) -> None:
         # The drain is sent by name (kicks.py); registered here so that an eager test run
         # (and any process that records deliveries) resolves the name to the task.
-        from . import tasks  # noqa: F401
+        from . import events, tasks  # noqa: F401

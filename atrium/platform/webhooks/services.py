@@ -153,14 +153,9 @@ def webhook_send_test(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
     """A ``webhook.test`` event to this endpoint alone, whatever it subscribes to."""
     if not endpoint.enabled:
         raise Conflict("The endpoint is disabled: enable it first.", code="webhook_disabled")
-    now = timezone.now()
-    body = {
-        "type": catalogue.WEBHOOK_TEST,
-        "timestamp": now.isoformat(),
-        "data": {"id": str(endpoint.pk), "url": endpoint.url},
-    }
+    event = catalogue.test_event(endpoint)
     [delivery] = deliveries_record(
-        endpoints=[endpoint], event_type=catalogue.WEBHOOK_TEST, body=body
+        endpoints=[endpoint], event_type=event.type, body=event.webhook_body()
     )
     return delivery
 

@@ -3,36 +3,25 @@ events bus hands them to the sink, and endpoints made and removed with committed
 
 from __future__ import annotations
 
-import datetime as dt
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from django.utils import timezone
 
+from atrium.platform.events import Event
 from atrium.platform.webhooks import services, sink
 from atrium.platform.webhooks.models import WebhookEndpoint
 from atrium.tenants.context import tenant_scope
-
-
-@dataclass(frozen=True)
-class SinkEvent:
-    """What the bus hands a sink (``atrium.platform.events.Event``'s fields we read)."""
-
-    type: str
-    id: Any
-    data: dict[str, Any]
-    ts: dt.datetime = field(default_factory=timezone.now)
-
-    def webhook_body(self) -> dict[str, Any]:
-        return {"type": self.type, "timestamp": self.ts.isoformat(), "data": self.data}
 
 
 def emit(tenant, event_type: str, **data: Any) -> float:
     """Hand an event to the webhooks sink in ``tenant``'s scope, as the bus does after a
     commit; returns when (time.time()) its deliveries were committed."""
     with tenant_scope(tenant):
-        sink.enqueue_deliveries(SinkEvent(type=event_type, id=data.get("id", "x"), data=data))
+        event = Event(
+            type=event_type, version=1, id=data.pop("id", "x"), data=data, ts=timezone.now()
+        )
+        sink.enqueue_deliveries(event)
     return time.time()
 
 
