@@ -273,30 +273,27 @@ def attempts_record(results: list[AttemptResult]) -> list[WebhookEndpoint]:
 
 
 def _streaks_record(streaks: dict[Any, list[AttemptResult]]) -> list[WebhookEndpoint]:
+    """Each endpoint's failure streak, then the endpoints it disables. Plain UPDATEs, no
+    row lock that would conflict with the key-share locks of deliveries being recorded
+    for the same endpoints meanwhile (a deadlock); endpoints in id order."""
     disabled = []
     threshold = atrium_settings.WEBHOOK_DISABLE_AFTER_FAILURES
-    for endpoint_id, outcomes in streaks.items():
-        outcomes.sort(key=lambda r: r.attempted_at)
-        last_success = max((i for i, r in enumerate(outcomes) if r.succeeded), default=None)
-        if last_success is None:
-            WebhookEndpoint.objects.filter(pk=endpoint_id).update(
-                consecutive_failures=F("consecutive_failures") + len(outcomes)
-            )
+    for endpoint_id in sorted(streaks, key=str):
+        outcomes = sorted(streaks[endpoint_id], key=lambda r: r.attempted_at)
+        successes = [i for i, r in enumerate(outcomes) if r.succeeded]
+        rows = WebhookEndpoint.objects.filter(pk=endpoint_id)
+        if successes:
+            rows.update(consecutive_failures=len(outcomes) - successes[-1] - 1)
         else:
-            WebhookEndpoint.objects.filter(pk=endpoint_id).update(
-                consecutive_failures=len(outcomes) - last_success - 1
-            )
-        endpoint = WebhookEndpoint.objects.select_for_update().filter(pk=endpoint_id).first()
-        if (
-            endpoint is not None
-            and endpoint.enabled
-            and threshold > 0
-            and endpoint.consecutive_failures >= threshold
+            rows.update(consecutive_failures=F("consecutive_failures") + len(outcomes))
+        if threshold <= 0:
+            continue
+        now = timezone.now()
+        reason = f"{threshold} or more consecutive failures"
+        if rows.filter(enabled=True, consecutive_failures__gte=threshold).update(
+            enabled=False, disabled_at=now, disabled_reason=reason, updated_at=now
         ):
-            endpoint.enabled = False
-            endpoint.disabled_at = timezone.now()
-            endpoint.disabled_reason = f"{endpoint.consecutive_failures} consecutive failures"
-            endpoint.save(update_fields=["enabled", "disabled_at", "disabled_reason", "updated_at"])
+            endpoint = rows.get()
             catalogue.publish_disabled(endpoint)
             disabled.append(endpoint)
     return disabled

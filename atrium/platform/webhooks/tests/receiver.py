@@ -37,7 +37,7 @@ class Receiver:
     """``Receiver()`` as a context manager; ``url(path)``; ``secrets[path] = whsec_…`` to
     verify the requests of a path; ``behave(path, Behaviour(...))``."""
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.host = host
         self.received: list[Received] = []
         self.secrets: dict[str, list[str]] = {}
@@ -50,6 +50,9 @@ class Receiver:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in two writes: without this, Nagle's algorithm and
+            # the client's delayed ACK hold every keep-alive answer ~40 ms.
+            disable_nagle_algorithm = True
 
             def log_message(self, *args) -> None:  # quiet
                 pass
@@ -59,7 +62,8 @@ class Receiver:
                 body = self.rfile.read(length)
                 receiver._handle(self, body)
 
-        self.server = ThreadingHTTPServer((host, 0), Handler)
+        self.server = ThreadingHTTPServer((host, port), Handler)
+        self.server.request_queue_size = 128
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
