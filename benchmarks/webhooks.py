@@ -229,8 +229,10 @@ def main() -> int:
                         category=category,
                     )
             committed = holder["at"]
+        recorded = time.time()  # every sink has run: the commit's callbacks are done
         received = receiver.wait_for(expected, 300, paths)
         burst_span = max(r[1] for r in received) - committed
+        first_receipt = min(r[1] for r in received)
         burst_failures = sum(1 for r in received if r[2] is not True)
         burst_rate = len(received) / burst_span
         log("httpx loop")
@@ -249,6 +251,12 @@ def main() -> int:
     targets.append(target("burst: verification failures", burst_failures, "==", 0))
     targets.append(target("burst: deliveries missing", expected - len(received), "==", 0))
     ratio = burst_rate / loop_rate
+    notes.append(
+        f"Burst: the 1,000 events' sinks (WebSocket and webhooks, run one after another in "
+        f"the committing process) took {recorded - committed:.1f} s after the commit; the "
+        f"first delivery arrived {first_receipt - committed:.2f} s after it. Deliveries/s "
+        "counts from the commit to the last receipt, so the recording is part of it."
+    )
     targets.append(target("burst deliveries/s / httpx loop", ratio, ">=", 0.5))
     notes.append(
         f"The timing-out tenant's endpoint was called {slow_hits} times during the second run "
