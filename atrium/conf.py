@@ -214,8 +214,11 @@ DEFAULTS: dict[str, Any] = {
     "REALTIME_PUBLISH_TIMEOUT": float(env("ATRIUM_REALTIME_PUBLISH_TIMEOUT", "2")),
     # ------------------------------------------------------------------------ events
     # Where published events go (atrium/platform/events): dotted paths of sinks, each
-    # ``sink(event)``, called after commit. Webhooks add theirs.
-    "EVENT_SINKS": ["atrium.platform.realtime.sink.send_to_sockets"],
+    # ``sink(event)``, called after commit: the WebSocket and the webhooks.
+    "EVENT_SINKS": [
+        "atrium.platform.realtime.sink.send_to_sockets",
+        "atrium.platform.webhooks.sink.enqueue_deliveries",
+    ],
     # Validate each payload against its declared JSON Schema when it is published, and
     # raise on a mismatch (on in the test settings; off in production, where it costs).
     "EVENTS_VALIDATE": env_bool("ATRIUM_EVENTS_VALIDATE", False),

@@ -55,6 +55,7 @@ TENANT_APPS = [
     "atrium.platform.apikeys",
     "atrium.platform.privacy",
     "atrium.apps.catalog",
+    "atrium.platform.webhooks",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 # Installed for its abstract model and hasher only (atrium.platform.apikeys subclasses them):

@@ -170,7 +170,10 @@ def real_id(path: str, world: World):
 def concrete(path: str, world: World) -> str:
     if "{" not in path:
         return path
-    return re.sub(r"\{[^}]+\}", str(real_id(path, world)), path)
+    ids = real_id(path, world)
+    if isinstance(ids, dict):  # a route with several parameters: one id per name
+        return re.sub(r"\{([^}]+)\}", lambda match: str(ids[match.group(1)]), path)
+    return re.sub(r"\{[^}]+\}", str(ids), path)
 
 
 def protected_paths() -> list[str]:
