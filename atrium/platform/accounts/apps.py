@@ -10,6 +10,12 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     # Run by beat once in each active tenant (atrium/platform/schedule.py).
     tenant_periodic_tasks = {"accounts.flush_expired_tokens": crontab(hour=3, minute=17)}
+    # Run on a restored tenant by `tenants import` (atrium/tenants/archive.py): the source's
+    # sign-ins are over, its unused reset and e-mail-change links dead.
+    tenant_import_resets = (
+        "UPDATE accounts_usersession SET revoked_at = now() WHERE revoked_at IS NULL",
+        "DELETE FROM accounts_accounttoken WHERE used_at IS NULL",
+    )
 
     def ready(self) -> None:
         from atrium.tenants.quotas import usage_counter
