@@ -4,6 +4,7 @@ that are newer, damaged or aimed at a taken slug are refused and leave nothing b
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import os
@@ -440,3 +441,45 @@ def test_export_gives_up_on_a_table_a_migration_holds(live_db, tmp_path, setting
             archive.tenant_export(slug=SLUG, output=output)
         migration.rollback()
     assert list(tmp_path.iterdir()) == []  # no archive, no partial file
+
+
+def test_mailed_links_of_the_source_are_refused_on_the_restored_tenant(live_db, tmp_path):
+    """A password-reset token and an invitation token issued by the source work there, and
+    not on its restore under the same slug (same host): the import resets revoke them."""
+    from atrium.platform.accounts.account_tokens import account_token_issue
+    from atrium.platform.accounts.models import AccountTokenPurpose
+    from atrium.platform.invitations.models import Invitation, token_digest, token_new
+    from atrium.tenants import services
+
+    live_db.append(SLUG)
+    tenant = create()
+    invitation_token = token_new()
+    with tenant_scope(tenant):
+        owner = User.objects.get()
+        reset_token = account_token_issue(
+            user=owner, purpose=AccountTokenPurpose.PASSWORD_RESET, ttl=3600
+        )
+        Invitation.objects.create(
+            email=f"new@{SLUG}.test",
+            token_hash=token_digest(invitation_token),
+            invited_by=owner,
+            expires_at=owner.date_joined + dt.timedelta(days=3650),
+        )
+    path = archive.tenant_export(slug=SLUG, output=tmp_path / "links.tar").path
+    services.tenant_purge(slug=SLUG)
+    archive.tenant_import(path=path, slug=SLUG)
+
+    api = APIClient(HTTP_HOST=HOST)
+    reset = api.post(
+        "/api/v1/auth/password/reset/confirm/",
+        {"token": reset_token, "new_password": "Another-Fine-Password-7"},
+    )
+    assert reset.status_code == 400, reset.content
+    assert reset.json()["errors"][0]["code"] == "invalid_token", reset.json()
+    accept = api.post(
+        "/api/v1/auth/invitations/accept/",
+        {"token": invitation_token, "password": "Another-Fine-Password-7", "name": "New"},
+    )
+    assert accept.status_code == 400, accept.content
+    assert accept.json()["errors"][0]["code"] == "invitation_revoked"
+    assert login(OWNER).status_code == 200  # the password itself is kept
