@@ -16,8 +16,14 @@ from .conftest import BETA_HOST, World, assert_error, tenant_rows
 from .test_tokens import ALL_METHODS, concrete, protected_paths, schema_operations, tenant_schema
 
 ALL_SCOPES = ["read", "write", "admin"]
-# Routes that refuse every API key, whoever's: managing keys and erasing people.
-PERSON_ONLY = {"/api/v1/api-keys/", "/api/v1/api-keys/{id}/", "/api/v1/users/{id}/erase/"}
+# Routes that refuse every API key, whoever's: managing keys, erasing people, sign-ins.
+PERSON_ONLY = {
+    "/api/v1/api-keys/",
+    "/api/v1/api-keys/{id}/",
+    "/api/v1/users/{id}/erase/",
+    "/api/v1/auth/sessions/",
+    "/api/v1/auth/sessions/{id}/",
+}
 
 
 def key_of(world: World) -> str:

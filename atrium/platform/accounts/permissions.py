@@ -77,3 +77,12 @@ def refuse_api_keys(user) -> None:
     """Raise ``PersonRequired`` when ``user`` is an API key's principal."""
     if getattr(user, "api_key", None) is not None:
         raise PersonRequired()
+
+
+class IsPerson(BasePermission):
+    """Refuses requests made with an API key (403 ``person_required``): for what only makes
+    sense for, or must only be done by, a person signed in (their sessions, managing keys)."""
+
+    def has_permission(self, request, view) -> bool:
+        refuse_api_keys(request.user)
+        return True

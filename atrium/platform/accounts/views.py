@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from atrium.platform.api.views import TenantAPIMixin, TenantGenericViewSet, TenantServiceViewSet
 
 from . import openapi, selectors, services
-from .permissions import IsTenantAdmin
+from .permissions import IsPerson, IsTenantAdmin
 from .serializers import (
     EmailChangeSerializer,
     PasswordChangeSerializer,
@@ -110,6 +110,7 @@ class SessionViewSet(mixins.ListModelMixin, TenantGenericViewSet):
     """``auth/sessions/``: the signed-in user's live sessions, and revoking one."""
 
     serializer_class = SessionSerializer
+    permissions = (IsPerson,)  # a person's sign-ins: an API key has none
     pagination_class = None
     filter_backends = []
     lookup_value_regex = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"

@@ -2,22 +2,13 @@
 Owners and admins, signed in as themselves. Its OpenAPI documentation is in ``openapi.py``."""
 
 from rest_framework import mixins, status
-from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
-from atrium.platform.accounts.permissions import IsTenantAdmin, refuse_api_keys
+from atrium.platform.accounts.permissions import IsPerson, IsTenantAdmin
 from atrium.platform.api.views import ServiceDestroyMixin, TenantGenericViewSet
 
 from . import openapi, selectors, services
 from .serializers import APIKeyCreatedSerializer, APIKeyCreateSerializer, APIKeySerializer
-
-
-class PersonOnly(BasePermission):
-    """Refuses requests made with an API key: keys cannot manage keys (403 person_required)."""
-
-    def has_permission(self, request, view) -> bool:
-        refuse_api_keys(request.user)
-        return True
 
 
 @openapi.api_key_viewset
@@ -26,7 +17,7 @@ class APIKeyViewSet(
 ):
     serializer_class = APIKeySerializer
     write_serializer_class = APIKeyCreateSerializer
-    permissions = (PersonOnly, IsTenantAdmin)
+    permissions = (IsPerson, IsTenantAdmin)  # keys cannot manage keys
     lookup_value_regex = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
     ordering = ["-created"]
     http_method_names = ["get", "post", "delete", "head", "options"]
