@@ -11,6 +11,9 @@ from config.settings.test import CELERY_BROKER_TRANSPORT_OPTIONS
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_TASK_DEFAULT_QUEUE = os.environ["ATRIUM_TEST_CELERY_QUEUE"]
 CELERY_RESULT_BACKEND = os.environ["ATRIUM_TEST_CELERY_RESULT_BACKEND"]
+# Webhook drains go to the worker's own queue too (the default worker consumes the
+# "webhooks" queue through CELERY_TASK_QUEUES).
+ATRIUM_WEBHOOK_QUEUE = CELERY_TASK_DEFAULT_QUEUE
 CELERY_RESULT_EXPIRES = 600
 # A worker sweeps unacknowledged messages back into the queue every 10 x 10 s by default
 # (kombu's unacked_restore_interval x unacked_restore_throttle): every second here, so a

@@ -31,3 +31,5 @@ LOG_FORMAT = env("LOG_FORMAT", "json")
 LOGGING = logging_config(LOG_FORMAT)
 ATRIUM_SITE_SCHEME = env("ATRIUM_SITE_SCHEME", "https")
 ATRIUM_SITE_PORT = env("ATRIUM_SITE_PORT", "")
+# Webhook endpoints must be https in production (atrium/platform/webhooks/urls_guard.py).
+ATRIUM_WEBHOOK_REQUIRE_HTTPS = env_bool("ATRIUM_WEBHOOK_REQUIRE_HTTPS", True)

@@ -4,6 +4,8 @@ import os
 from datetime import timedelta
 from urllib.parse import urlsplit, urlunsplit
 
+from kombu import Queue
+
 from atrium.conf import env, env_int
 
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -53,6 +55,11 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 25 * 60)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 30 * 60)
+# The queues a worker started without -Q consumes: the default one and the webhooks'
+# deliveries (atrium/platform/webhooks/tasks.py), so `make run` and compose's worker send
+# webhooks with no option; a dedicated worker can take `-Q webhooks` alone.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = (Queue("celery"), Queue(env("ATRIUM_WEBHOOK_QUEUE", "webhooks")))
 # One message per worker process at a time: a process that dies holds no queue of others.
 CELERY_WORKER_PREFETCH_MULTIPLIER = env_int("CELERY_WORKER_PREFETCH_MULTIPLIER", 1)
 # Celery's Django fixup closes every connection (and, with a pool, the pool) around every

@@ -29,6 +29,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from atrium.platform.accounts.account_tokens import account_token_issue
 from atrium.platform.accounts.models import AccountTokenPurpose, User
 from atrium.platform.accounts.tokens import SESSION_CLAIM, TokenPair
+from atrium.platform.events.views import AsyncAPIView
 from atrium.tenants import provisioning, services
 from atrium.tenants.context import tenant_scope
 from tests.fixtures import OWNER_PASSWORD
@@ -50,6 +51,8 @@ PUBLIC_OPERATIONS = {
     ("POST", "/api/v1/auth/password/reset/"),
     ("POST", "/api/v1/auth/password/reset/confirm/"),
     ("POST", "/api/v1/auth/email/confirm/"),
+    # The invitation's token, in the body, is the credential.
+    ("POST", "/api/v1/auth/invitations/accept/"),
 }
 SCHEMA_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 # Every method a client can send; the documented ones and the others alike.
@@ -96,7 +99,8 @@ def _openapi_path(route: str) -> str:
     return "/" + route
 
 
-DOCS_VIEWS = (SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView)
+# The documents themselves (OpenAPI, its UIs, the AsyncAPI document of the events).
+DOCS_VIEWS = (SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView, AsyncAPIView)
 
 
 def urlconf_operations() -> set[tuple[str, str]]:
@@ -166,7 +170,10 @@ def real_id(path: str, world: World):
 def concrete(path: str, world: World) -> str:
     if "{" not in path:
         return path
-    return re.sub(r"\{[^}]+\}", str(real_id(path, world)), path)
+    ids = real_id(path, world)
+    if isinstance(ids, dict):  # a route with several parameters: one id per name
+        return re.sub(r"\{([^}]+)\}", lambda match: str(ids[match.group(1)]), path)
+    return re.sub(r"\{[^}]+\}", str(ids), path)
 
 
 def protected_paths() -> list[str]:

@@ -117,6 +117,12 @@ def test_a_beat_process_sees_the_platforms_entries_and_each_apps_periodic_tasks(
             "<crontab: 7 4 * * * (m/h/dM/MY/d)>",
             hourly,
         ],
+        "webhooks.drain for every active tenant": [
+            fan_out,
+            ["webhooks.drain"],
+            "<crontab: */10 * * * * (m/h/dM/MY/d)>",
+            hourly,
+        ],
     }
 
 
@@ -127,6 +133,7 @@ def test_the_setting_replaces_what_the_apps_declare():
         "audit.purge_expired",
         "catalog.purge_deleted",
         "catalog.recompute_stats",
+        "webhooks.drain",
     }
     with override_settings(ATRIUM_TENANT_PERIODIC_TASKS={"catalog.purge_deleted": crontab()}):
         assert tenant_periodic_tasks() == {"catalog.purge_deleted": crontab()}

@@ -15,6 +15,7 @@ from typing import Any
 
 from django.contrib.auth import authenticate
 from django.contrib.auth.models import update_last_login
+from django.db import transaction
 from rest_framework import serializers, status
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import AllowAny
@@ -23,6 +24,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.authentication import AUTH_HEADER_TYPES
 from rest_framework_simplejwt.settings import api_settings
+
+from atrium.platform.audit.services import audit_record
 
 from . import openapi, services
 from .authentication import token_failure
@@ -74,9 +77,11 @@ class TokenObtainSerializer(serializers.Serializer):
         user = authenticate(request=request, email=email, password=attrs["password"])
         if user is None or not user.is_active:
             raise AuthenticationFailed(INVALID_CREDENTIALS, "invalid_credentials")
-        pair = token_pair_issue(user=user, request=request)
-        if api_settings.UPDATE_LAST_LOGIN:  # on in the settings: API logins set last_login
-            update_last_login(None, user)
+        with transaction.atomic():
+            pair = token_pair_issue(user=user, request=request)
+            if api_settings.UPDATE_LAST_LOGIN:  # on in the settings: API logins set last_login
+                update_last_login(None, user)
+            audit_record("auth.login", target=user, actor=user, metadata={"via": "api"})
         return {
             "access": pair.access,
             "refresh": pair.refresh,

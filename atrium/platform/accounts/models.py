@@ -60,6 +60,7 @@ class UserManager(BaseUserManager):
         password: str | None = None,
         name: str = "",
         must_change_password: bool = False,
+        password_hash: str | None = None,
     ) -> CreatedUser:
         """Create a user of the tenant in scope with ``role``: the one way owners (and
         everyone else) are made, by ``tenants create``, the users API and the tenant admin.
@@ -68,13 +69,16 @@ class UserManager(BaseUserManager):
         password is generated and returned once: 192 random bits, hashed with the fast
         hasher (``hashers.py``) so that creating a tenant stays in milliseconds; the first
         sign-in rehashes it. A given password is stored as given: callers validate it
-        first, each with its own error (the CLI's, the API's).
+        first, each with its own error (the CLI's, the API's). ``password_hash`` is a
+        password hashed (and validated) earlier, stored as it is: sign-up keeps only that.
 
         A generated password is one-time for real: the user must change it before anything
         else works (``password_change_required``); a given one only with
         ``must_change_password``."""
         one_time = None
-        if password is None:
+        if password_hash is not None:
+            encoded = password_hash
+        elif password is None:
             one_time = secrets.token_urlsafe(24)
             encoded = make_password(one_time, hasher=GENERATED_SECRET_HASHER)
         else:

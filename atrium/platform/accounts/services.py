@@ -23,7 +23,7 @@ from django.db import IntegrityError, transaction
 
 from atrium.conf import atrium_settings
 from atrium.errors import Conflict, InvalidInput, PermissionDenied
-from atrium.platform.audit.services import audit_record
+from atrium.platform.audit.services import audit_record, changes_between, snapshot
 from atrium.platform.mail import mail_send_on_commit, tenant_link
 from atrium.tenants.celery import send_on_commit
 from atrium.tenants.quotas import quota_check, quota_take
@@ -99,6 +99,7 @@ def user_create(
                 must_change_password=must_change_password,
             )
             user_event("user.created", created.user)
+            audit_record("user.created", target=created.user, actor=actor, metadata={"role": role})
             return created
     except IntegrityError:
         raise Conflict(
@@ -143,6 +144,7 @@ def user_update(
     # The owner rows are locked, so two concurrent demotions cannot both pass the check.
     user = User.objects.select_for_update().get(pk=user.pk)
     user_update_check(actor=actor, user=user, role=role, is_active=is_active, lock=True)
+    before = snapshot(user, AUDITED_USER_FIELDS)
     previous_role, was_active = user.role, user.is_active
     if name is not None:
         user.name = name
@@ -158,7 +160,27 @@ def user_update(
         user_event("user.role_changed", user, previous_role=previous_role)
     if was_active and not user.is_active:
         user_event("user.deactivated", user)
+    _user_update_audit(actor=actor, user=user, before=before)
     return user
+
+
+# The fields of a user whose changes the audit log records, and the action of each.
+AUDITED_USER_FIELDS = ("name", "role", "is_active")
+
+
+def _user_update_audit(*, actor: User, user: User, before: dict) -> None:
+    changes = changes_between(before, snapshot(user, AUDITED_USER_FIELDS))
+    if "role" in changes:
+        audit_record("user.role_changed", target=user, actor=actor, changes=_only(changes, "role"))
+    if "is_active" in changes:
+        action = "user.deactivated" if not user.is_active else "user.reactivated"
+        audit_record(action, target=user, actor=actor, changes=_only(changes, "is_active"))
+    if "name" in changes:
+        audit_record("user.updated", target=user, actor=actor, changes=_only(changes, "name"))
+
+
+def _only(changes: dict, field: str) -> dict:
+    return {field: changes[field]}
 
 
 def user_deactivate(*, actor: User, user: User) -> User:

@@ -42,6 +42,7 @@ from rest_framework_simplejwt.tokens import AccessToken, RefreshToken, Token, Un
 
 from atrium.conf import atrium_settings
 from atrium.platform.api.throttling import client_ip
+from atrium.platform.audit.services import audit_record
 from atrium.tenants.asgi import CLOSE_UNAUTHORIZED
 from atrium.tenants.context import current_tenant, current_tenant_or_none
 from atrium.tenants.sockets import close_sockets, user_group
@@ -336,6 +337,7 @@ def refresh_token_revoke(*, refresh: str) -> None:
         ).first()
         if user is not None:
             user_tokens_revoke(user=user, reason="logged_out", version=token_version(token))
+            audit_record("auth.logout", target=user, actor=user)
 
 
 def token_verify(*, token: str) -> TenantUntypedToken:
