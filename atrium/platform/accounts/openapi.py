@@ -265,12 +265,6 @@ def logout_view(view):
 
 
 # ------------------------------------------------------- passwords, e-mail, sessions
-TOKEN_400 = error_response(
-    400,
-    "The token is unknown, malformed, used, of another tenant, or dead since a password "
-    "change (`invalid_token`), or expired (`token_expired`); or the new password fails the "
-    "password rules (`password_too_weak`).",
-)
 LIMITED_429 = error_response(
     429, "Too many attempts (login's limits); retry after `Retry-After` seconds."
 )
@@ -318,8 +312,10 @@ def password_reset_confirm_view(view):
         "Reset the password with a mailed token",
         description="Sets the new password: the token works once, on this tenant only, and "
         "dies at any change of the password. Every token of the account stops working and "
-        "a one-time password is one no more. Limited like sign-in (429).",
-        responses={200: DetailSerializer, 400: TOKEN_400, 429: LIMITED_429},
+        "a one-time password is one no more. 400 `invalid_token` (unknown, malformed, used, "
+        "of another tenant, or dead since a password change), `token_expired` or "
+        "`password_too_weak`. Limited like sign-in (429).",
+        responses={200: DetailSerializer, 429: LIMITED_429},
         examples=[
             request_example(
                 "Token and password", {"token": "mailed-token", "new_password": "a new one"}
@@ -333,11 +329,10 @@ def email_confirm_view(view):
         view,
         "Confirm an e-mail change",
         description="Makes the change that a confirmation mail's token names (once, on this "
-        "tenant only). 409 `email_taken` when another account took the address in the "
+        "tenant only; 400 `invalid_token` / `token_expired` otherwise). 409 `email_taken` when another account took the address in the "
         "meantime (the token stays unused). Limited like sign-in (429).",
         responses={
             200: view.serializer_class,
-            400: TOKEN_400,
             409: error_response(409, "The address belongs to another account now."),
             429: LIMITED_429,
         },
