@@ -11,9 +11,12 @@ from atrium.platform.accounts.throttling import limit_admin_login
 from atrium.platform.admin import tenant_admin_site
 from atrium.platform.api import urls as api_urls
 from atrium.platform.health import healthz, readyz
+from atrium.platform.mfa.admin import mfa_admin_login
 
-# The tenant's admin signs in under the same limits as the platform's admin and the API.
+# The tenant's admin signs in under the same limits as the platform's admin and the API,
+# and asks for the MFA code of an account that has it on.
 limit_admin_login(tenant_admin_site)
+mfa_admin_login(tenant_admin_site)
 
 
 @extend_schema(
@@ -54,6 +57,7 @@ api_v1 = [
     *api_urls.tenant_app_urls(),  # catalog/, and every other app of TENANT_APPS
     path("", include("atrium.platform.jobs.urls")),
     path("", include("atrium.platform.usage.urls")),
+    path("", include("atrium.platform.tenant_settings.urls")),
 ]
 
 urlpatterns = [

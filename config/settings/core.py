@@ -46,6 +46,7 @@ TENANT_APPS = [
     "atrium.platform.accounts",
     "rest_framework_simplejwt.token_blacklist",
     "atrium.platform.jobs",
+    "atrium.platform.mfa",
     "atrium.apps.catalog",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]

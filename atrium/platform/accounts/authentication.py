@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -42,6 +43,12 @@ def token_failure(error: TokenError) -> AuthenticationFailed:
     return AuthenticationFailed(f"{error}. Sign in again to get a new token.", "token_not_valid")
 
 
+# Checks of every request a token authenticated, in order, given the request and its user;
+# each raises a DRF exception to refuse (MFA adds one:
+# ``atrium.platform.mfa.gate.enrolment_gate``).
+AUTHENTICATED_REQUEST_CHECKS: list[Callable[[Any, User], None]] = []
+
+
 class TenantJWTAuthentication(JWTAuthentication):
     """Accepts only access tokens of the current tenant, for active users of its schema.
 
@@ -50,6 +57,13 @@ class TenantJWTAuthentication(JWTAuthentication):
     """
 
     token_class = TenantAccessToken
+
+    def authenticate(self, request: Any) -> tuple[User, Any] | None:
+        authenticated = super().authenticate(request)
+        if authenticated is not None:
+            for check in AUTHENTICATED_REQUEST_CHECKS:
+                check(request, authenticated[0])
+        return authenticated
 
     def get_validated_token(self, raw_token: bytes) -> TenantAccessToken:
         try:

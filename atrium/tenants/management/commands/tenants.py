@@ -18,20 +18,21 @@ from atrium.tenants.cli import (
     plan,
     pool,
     run,
+    settings,
     usage,
 )
 from atrium.tenants.cli.parsers import OneLineErrorParser, subcommands
 from atrium.tenants.context import public_scope
 
 # In the order `--help` lists them.
-GROUPS = (create, listing, lifecycle, domains, migrate, pool, run, cors, plan, usage)
+GROUPS = (create, listing, lifecycle, domains, migrate, pool, run, cors, plan, settings, usage)
 HANDLERS = {name: handler for group in GROUPS for name, handler in group.HANDLERS.items()}
 
 
 class Command(BaseCommand):
     help = (
         "Provision, inspect and run tenants: create, list, show, suspend, activate, delete, "
-        "domains, migrate, pool, run, cors, plan, usage."
+        "domains, migrate, pool, run, cors, plan, settings, usage."
     )
 
     def create_parser(self, prog_name, subcommand, **kwargs):
