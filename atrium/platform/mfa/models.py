@@ -23,9 +23,6 @@ class TOTPDevice(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
-        return f"MFA sign-in of {self.user_id} until {self.expires_at:%Y-%m-%d %H:%M:%S}"
-
-    def __str__(self) -> str:
         return f"TOTP of {self.user_id} ({'on' if self.is_enabled else 'pending'})"
 
     @property
@@ -40,13 +37,13 @@ class RecoveryCode(models.Model):
     code_hash = models.CharField(max_length=64)
     used_at = models.DateTimeField(null=True, blank=True)
 
-    def __str__(self) -> str:
-        return f"recovery code of {self.user_id} ({'used' if self.used_at else 'unused'})"
-
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["user", "code_hash"], name="mfa_recovery_code_unique")
         ]
+
+    def __str__(self) -> str:
+        return f"recovery code of {self.user_id} ({'used' if self.used_at else 'unused'})"
 
 
 class MfaChallenge(models.Model):
