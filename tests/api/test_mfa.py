@@ -20,7 +20,7 @@ from rest_framework.test import APIClient
 from atrium.platform.accounts.models import Role, User
 from atrium.platform.accounts.tokens import user_tokens_revoke
 from atrium.platform.mfa.models import MfaChallenge, RecoveryCode, TOTPDevice
-from atrium.tenants import services as tenant_services
+from atrium.tenants import provisioning, services
 from atrium.tenants.context import tenant_scope
 from atrium.tenants.models import Tenant
 from tests.fixtures import delete_keys
@@ -387,7 +387,7 @@ def test_mfa_is_for_people_signed_in(tenant_a):
 # ------------------------------------------------------------------------------ the tenant's rule
 def require_mfa(tenant: Tenant, on: bool, capture) -> None:
     with capture(execute=True):  # the directory bump runs after commit
-        tenant_services.tenant_settings_update(slug=tenant.slug, require_mfa_for_admins=on)
+        services.tenant_settings_update(slug=tenant.slug, require_mfa_for_admins=on)
 
 
 @pytest.mark.django_db
@@ -445,3 +445,28 @@ def test_the_rule_costs_members_no_query(tenant_a, roomy_login, django_capture_o
     require_mfa(tenant_a, True, django_capture_on_commit_callbacks)
     on = queries_of(member_client, "/api/v1/users/"), queries_of(admin_client, "/api/v1/users/me/")
     assert on == off
+
+
+# ------------------------------------------------------------------------------ purge
+def test_an_mfa_token_is_refused_after_its_tenant_is_purged_and_re_created(live_db):
+    """Challenges live in the tenant's schema: the purge takes them along, and a new tenant
+    with the same slug, owner and password knows none of them."""
+    slug = "mfa-ghost"
+    live_db.append(slug)
+
+    def create() -> User:
+        tenant = provisioning.tenant_create(
+            slug=slug, name="Ghost", owner_email=f"owner@{slug}.test", owner_password=PASSWORD
+        ).tenant
+        with tenant_scope(tenant):
+            owner = User.objects.get()
+        owner.tenant = tenant
+        return owner
+
+    owner = create()
+    secret, _ = turn_on(owner)
+    token = mfa_token_of(owner)
+    services.tenant_purge(slug=slug)
+    owner = create()
+    turn_on(owner)
+    assert_error(second_step(owner.tenant, token, code_at(secret)), 401, "mfa_token_invalid")
