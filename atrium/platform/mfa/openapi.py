@@ -5,7 +5,6 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_
 from atrium.platform.accounts.openapi import PAIR_EXAMPLE
 from atrium.platform.api.openapi import (
     action_schema,
-    document,
     error_example,
     request_example,
     response_example,
@@ -23,58 +22,54 @@ from .serializers import (
 EXAMPLE_URI = "otpauth://totp/Acme:dana%40acme.test?secret=JBSWY3DPEHPK3PXP&issuer=Acme"
 
 
+# Per method (the viewset's actions are mapped in urls.py, not by a router).
+enrol = action_schema(
+    "Start enrolling an authenticator app (TOTP)",
+    None,
+    EnrolmentSerializer,
+    status=201,
+    description="A new secret, as an otpauth:// URI (issuer: the organisation's name) "
+    "and its QR code (inline SVG), pending until confirmed with a first code. Starting "
+    "again replaces a pending secret; while MFA is on it answers 409 "
+    "`mfa_already_enabled`.",
+    examples=[
+        response_example("A new secret", {"otpauth_uri": EXAMPLE_URI, "qr_svg": "<svg …>…</svg>"}),
+        error_example(
+            "Already on",
+            409,
+            "mfa_already_enabled",
+            errors.MfaAlreadyEnabled.message_template,
+        ),
+    ],
+)
+confirm = action_schema(
+    "Turn MFA on with a first code",
+    ConfirmSerializer,
+    RecoveryCodesSerializer,
+    description="Checks a code of the pending authenticator (one 30 s step of clock "
+    "skew either way) and turns MFA on. The answer holds 10 single-use recovery "
+    "codes, shown this once. From now on signing in needs a code "
+    "(`POST /api/v1/auth/token/` answers 401 `mfa_required`). A wrong code answers 400 "
+    "`invalid_mfa_code`; no pending enrolment 409 `mfa_enrolment_not_started`.",
+    examples=[
+        request_example("A code", {"code": "492039"}),
+        response_example("Recovery codes", {"recovery_codes": ["k7m2p-9xq4r", "…(10 in all)"]}),
+    ],
+)
+disable = extend_schema(
+    summary="Turn MFA off",
+    description="Needs the password and a code (TOTP or recovery code). Refused with "
+    "409 `mfa_required_by_tenant` while the organisation requires MFA of your role, "
+    "409 `mfa_not_enabled` when it is off; 400 `invalid_password` / "
+    "`invalid_mfa_code` for a wrong password or code.",
+    request=DisableSerializer,
+    responses={204: OpenApiResponse(description="MFA is off; recovery codes deleted.")},
+    examples=[request_example("Password and code", {"password": "…", "code": "492039"})],
+)
+
+
 def totp_viewset(viewset):
-    return document(
-        viewset,
-        "auth",
-        enrol=action_schema(
-            "Start enrolling an authenticator app (TOTP)",
-            None,
-            EnrolmentSerializer,
-            status=201,
-            description="A new secret, as an otpauth:// URI (issuer: the organisation's name) "
-            "and its QR code (inline SVG), pending until confirmed with a first code. Starting "
-            "again replaces a pending secret; while MFA is on it answers 409 "
-            "`mfa_already_enabled`.",
-            examples=[
-                response_example(
-                    "A new secret", {"otpauth_uri": EXAMPLE_URI, "qr_svg": "<svg …>…</svg>"}
-                ),
-                error_example(
-                    "Already on",
-                    409,
-                    "mfa_already_enabled",
-                    errors.MfaAlreadyEnabled.message_template,
-                ),
-            ],
-        ),
-        confirm=action_schema(
-            "Turn MFA on with a first code",
-            ConfirmSerializer,
-            RecoveryCodesSerializer,
-            description="Checks a code of the pending authenticator (one 30 s step of clock "
-            "skew either way) and turns MFA on. The answer holds 10 single-use recovery "
-            "codes, shown this once. From now on signing in needs a code "
-            "(`POST /api/v1/auth/token/` answers 401 `mfa_required`). A wrong code answers 400 "
-            "`invalid_mfa_code`; no pending enrolment 409 `mfa_enrolment_not_started`.",
-            examples=[
-                request_example("A code", {"code": "492039"}),
-                response_example(
-                    "Recovery codes", {"recovery_codes": ["k7m2p-9xq4r", "…(10 in all)"]}
-                ),
-            ],
-        ),
-        disable=extend_schema(
-            summary="Turn MFA off",
-            description="Needs the password and a code (TOTP or recovery code). Refused with "
-            "409 `mfa_required_by_tenant` while the organisation requires MFA of your role, "
-            "409 `mfa_not_enabled` when it is off; 400 `invalid_password` / "
-            "`invalid_mfa_code` for a wrong password or code.",
-            request=DisableSerializer,
-            responses={204: OpenApiResponse(description="MFA is off; recovery codes deleted.")},
-            examples=[request_example("Password and code", {"password": "…", "code": "492039"})],
-        ),
-    )
+    return extend_schema(tags=["auth"])(viewset)
 
 
 def token_mfa_view(view):

@@ -39,11 +39,13 @@ class TOTPViewSet(TenantGenericViewSet):
     serializer_class = EnrolmentSerializer
     pagination_class = None
 
+    @openapi.enrol
     def enrol(self, request: Request) -> Response:
         enrolment = services.totp_enrolment_start(user=request.user)
         body = {"otpauth_uri": enrolment.otpauth_uri, "qr_svg": enrolment.qr_svg}
         return Response(body, status=status.HTTP_201_CREATED)
 
+    @openapi.confirm
     def confirm(self, request: Request) -> Response:
         data = self.validated(ConfirmSerializer)
         codes = services.totp_enrolment_confirm(
@@ -51,6 +53,7 @@ class TOTPViewSet(TenantGenericViewSet):
         )
         return Response({"recovery_codes": codes})
 
+    @openapi.disable
     def disable(self, request: Request) -> Response:
         data = self.validated(DisableSerializer)
         services.totp_disable(user=request.user, request=request, **data)
