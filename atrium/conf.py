@@ -178,6 +178,13 @@ DEFAULTS: dict[str, Any] = {
     "WS_SOCKET_LEASE_SECONDS": env_int("ATRIUM_WS_SOCKET_LEASE_SECONDS", 60),
     # Seconds a publish may wait for the channel layer before the event is dropped (logged).
     "REALTIME_PUBLISH_TIMEOUT": float(env("ATRIUM_REALTIME_PUBLISH_TIMEOUT", "2")),
+    # ------------------------------------------------------------------------ events
+    # Where published events go (atrium/platform/events): dotted paths of sinks, each
+    # ``sink(event)``, called after commit. Webhooks add theirs.
+    "EVENT_SINKS": ["atrium.platform.realtime.sink.send_to_sockets"],
+    # Validate each payload against its declared JSON Schema when it is published, and
+    # raise on a mismatch (on in the test settings; off in production, where it costs).
+    "EVENTS_VALIDATE": env_bool("ATRIUM_EVENTS_VALIDATE", False),
     # ------------------------------------------------------------------------ observability
     # /metrics (platform host only, atrium/platform/observability/metrics.py): with a token,
     # scrapers send ``Authorization: Bearer <token>``; without one, only these client

@@ -55,6 +55,9 @@ def django_db_setup(
     yield
     if not django_db_keepdb:
         with django_db_blocker.unblock():
+            # After a statement failed, the pool replaces the connection in the background;
+            # the replacement would still be connected to the test database it drops.
+            connection.close_pool()
             teardown_databases(db_config, verbosity=0)
 
 

@@ -3,9 +3,12 @@ the schema names of purged tenants, which are never given out again."""
 
 import uuid
 
+import pgtrigger
 from django.contrib.postgres.fields import ArrayField
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils import timezone
 from django_tenants.models import DomainMixin, TenantMixin
 
 from .plans import default_plan, plan_choices
@@ -120,3 +123,33 @@ class TenantUsage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tenant_id} {self.day}"
+
+
+class PlatformAuditEvent(models.Model):
+    """One operator action on the platform (``atrium.tenants.audit.platform_audit_record``):
+    append-only, refused UPDATE and DELETE by a trigger. The tenant is kept by id and slug,
+    not by foreign key, so that a purge's own record outlives the tenant."""
+
+    at = models.DateTimeField(default=timezone.now, editable=False)
+    action = models.CharField(max_length=64)
+    tenant_id = models.UUIDField(null=True, blank=True)
+    tenant_slug = models.CharField(max_length=63, blank=True, default="")
+    # Who: "cli", "admin" or "system", and the admin user's e-mail (admin) or the OS user.
+    source = models.CharField(max_length=16)
+    actor = models.CharField(max_length=255, blank=True, default="")
+    os_user = models.CharField(max_length=150, blank=True, default="")
+    host = models.CharField(max_length=255, blank=True, default="")
+    details = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [
+            models.Index(fields=["-at", "-id"], name="platformaudit_newest"),
+            models.Index(fields=["tenant_slug", "-at"], name="platformaudit_tenant"),
+        ]
+        triggers = [
+            pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete)
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.action} {self.tenant_slug}"

@@ -51,6 +51,9 @@ KNOWN_RECEIVERS = {
     "django.contrib.contenttypes.management.create_contenttypes",
     "django.contrib.auth.management.create_permissions",
     "django.contrib.auth.management.rename_permissions_after_model_rename",
+    # Installs every trigger after migrate when PGTRIGGER_INSTALL_ON_MIGRATE is set, which
+    # Atrium never sets (config/settings/core.py): triggers come with their migrations.
+    "pgtrigger.apps.install_on_migrate",
 }
 
 

@@ -58,6 +58,10 @@ class _ClonePlan:
     tables: tuple[str, ...]
     identity_columns: tuple[tuple[str, str], ...]
     foreign_keys: tuple[tuple[str, str, str], ...]  # (table, constraint, definition)
+    # The template's own functions (the audit log's append-only trigger function) and the
+    # triggers on its tables, which CREATE TABLE … LIKE does not copy.
+    functions: tuple[str, ...] = ()
+    triggers: tuple[tuple[str, str, str | None], ...] = ()  # (name, definition, comment)
 
 
 _clone_plans: dict[tuple, _ClonePlan] = {}
@@ -106,7 +110,20 @@ def _clone_plan(cursor) -> _ClonePlan:
         [source],
     )
     foreign_keys = tuple((table, name, definition) for table, name, definition in cursor.fetchall())
-    plan = _ClonePlan(tables, identity_columns, foreign_keys)
+    cursor.execute(
+        "SELECT pg_get_functiondef(p.oid) FROM pg_proc p "
+        "WHERE p.pronamespace = %s::regnamespace ORDER BY p.proname",
+        [source],
+    )
+    functions = tuple(row[0] for row in cursor.fetchall())
+    cursor.execute(
+        "SELECT t.tgname, pg_get_triggerdef(t.oid), obj_description(t.oid, 'pg_trigger') "
+        "FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+        "WHERE c.relnamespace = %s::regnamespace AND NOT t.tgisinternal ORDER BY 1",
+        [source],
+    )
+    triggers = tuple((name, definition, comment) for name, definition, comment in cursor.fetchall())
+    plan = _ClonePlan(tables, identity_columns, foreign_keys, functions, triggers)
     _clone_plans.clear()  # only the current template state is worth keeping
     _clone_plans[key] = plan
     return plan
@@ -153,3 +170,29 @@ def template_clone(target: str) -> None:
                 f"ALTER TABLE {quoted_target}.{quote_ident(table)} "
                 f"ADD CONSTRAINT {quote_ident(name)} {definition}"
             )
+        # Functions, then the triggers that call them, in the new schema.
+        for definition in plan.functions:
+            cursor.execute(_in_schema(definition, "FUNCTION", source, quoted_target))
+        for name, definition, comment in plan.triggers:
+            definition = _in_schema(definition, "ON", source, quoted_target)
+            definition = _in_schema(definition, "FUNCTION", source, quoted_target, required=False)
+            cursor.execute(definition)
+            if comment is not None:
+                table = definition.split(f" ON {quoted_target}.", 1)[1].split(" ", 1)[0]
+                cursor.execute(
+                    f"COMMENT ON TRIGGER {quote_ident(name)} ON {quoted_target}.{table} IS %s",
+                    [comment],
+                )
+
+
+def _in_schema(
+    definition: str, keyword: str, source: str, quoted_target: str, required: bool = True
+) -> str:
+    """``definition`` (from pg_get_functiondef/pg_get_triggerdef) with ``<keyword>
+    <source>.`` pointing into the target schema."""
+    for prefix in (f"{keyword} {quote_ident(source)}.", f"{keyword} {source}."):
+        if prefix in definition:
+            return definition.replace(prefix, f"{keyword} {quoted_target}.")
+    if required:
+        raise RuntimeError(f"Unexpected definition outside the template: {definition}")
+    return definition

@@ -35,6 +35,8 @@ SHARED_APPS = [
     "drf_spectacular_sidecar",
     "drf_standardized_errors",
     "corsheaders",
+    # Triggers declared in models' Meta (the audit logs' append-only triggers).
+    "pgtrigger",
 ]
 # Everything of a tenant lives in its schema, its users included.
 TENANT_APPS = [
@@ -46,10 +48,15 @@ TENANT_APPS = [
     "atrium.platform.accounts",
     "rest_framework_simplejwt.token_blacklist",
     "atrium.platform.jobs",
+    "atrium.platform.audit",
     "atrium.platform.mfa",
     "atrium.apps.catalog",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
+
+# Triggers are installed by their migrations (in every tenant schema), never by a
+# post_migrate pass over all models (atrium/tenants/replay.py relies on it being off).
+PGTRIGGER_INSTALL_ON_MIGRATE = False
 
 TENANT_MODEL = "tenants.Tenant"
 TENANT_DOMAIN_MODEL = "tenants.Domain"

@@ -45,6 +45,8 @@ TENANT_APPS = [*TENANT_APPS, "tests.apps.notes"]
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.apps.notes"]
 # An error answer with a code the schema does not list fails the test that caused it.
 ATRIUM_ERROR_CODES_STRICT = env_bool("ATRIUM_ERROR_CODES_STRICT", True)
+# A published event whose payload does not match its declared schema fails the test.
+ATRIUM_EVENTS_VALIDATE = env_bool("ATRIUM_EVENTS_VALIDATE", True)
 
 # A database of its own per test run, so parallel runs on one machine never collide.
 DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME", f"test_atrium_{os.getpid()}")}

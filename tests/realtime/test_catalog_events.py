@@ -96,7 +96,7 @@ async def test_export_progress_reaches_only_the_user_who_started_it(
         assert response.status_code == 202
         job_id = response.json()["id"]
         seen = []
-        while not seen or seen[-1]["type"] != "job.finished":
+        while not seen or seen[-1]["type"] != "job.succeeded":
             seen.append(await member_socket.receive_json_from(timeout=5))
         assert {event["id"] for event in seen} == {job_id}
         assert seen[0]["type"] == "job.progress"

@@ -99,6 +99,12 @@ def test_a_beat_process_sees_the_platforms_entries_and_each_apps_periodic_tasks(
             "<crontab: 17 3 * * * (m/h/dM/MY/d)>",
             hourly,
         ],
+        "audit.purge_expired for every active tenant": [
+            fan_out,
+            ["audit.purge_expired"],
+            "<crontab: 47 2 * * * (m/h/dM/MY/d)>",
+            hourly,
+        ],
         "catalog.purge_deleted for every active tenant": [
             fan_out,
             ["catalog.purge_deleted"],
@@ -118,6 +124,7 @@ def test_the_setting_replaces_what_the_apps_declare():
     declared = tenant_periodic_tasks()
     assert set(declared) == {
         "accounts.flush_expired_tokens",
+        "audit.purge_expired",
         "catalog.purge_deleted",
         "catalog.recompute_stats",
     }

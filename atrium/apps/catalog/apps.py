@@ -19,6 +19,7 @@ class CatalogConfig(AppConfig):
     reserved_product_slugs: frozenset[str] = frozenset()
 
     def ready(self) -> None:
+        from . import events  # noqa: F401  (declares the catalog's events)
         from .views import ProductViewSet
 
         self.reserved_product_slugs = ProductViewSet.list_route_paths()

@@ -290,7 +290,7 @@ def product_restore(*, product: Product) -> Product:
         quota_take("products")  # a restored product counts again
 
     _restore(product, sku_free_and_within_quota)
-    _catalog_changed("product.updated", product, fields=["is_deleted"])
+    _catalog_changed("product.restored", product)
     return product
 
 
@@ -326,7 +326,7 @@ def review_create(
     with _unique_conflicts():
         review.save()
     _refresh_stats([product.pk])
-    _catalog_changed("review.created", review, product_id=str(product.pk), rating=rating)
+    _catalog_changed("review.created", review)
     return review
 
 

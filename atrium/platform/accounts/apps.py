@@ -14,6 +14,7 @@ class AccountsConfig(AppConfig):
     def ready(self) -> None:
         from atrium.tenants.quotas import usage_counter
 
+        from . import events  # noqa: F401  (declares the user.* events)
         from .models import User
 
         @usage_counter("seats")

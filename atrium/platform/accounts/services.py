@@ -22,6 +22,7 @@ from django.db import IntegrityError, transaction
 from atrium.errors import Conflict, InvalidInput, PermissionDenied
 from atrium.tenants.quotas import quota_check, quota_take
 
+from .events import user_event
 from .models import CreatedUser, Role, User
 
 
@@ -67,7 +68,9 @@ def user_create(
     try:
         with transaction.atomic():
             quota_take("seats")  # a new user is active: one more seat of the plan's
-            return User.objects.create_with_role(email, role=role, password=password, name=name)
+            created = User.objects.create_with_role(email, role=role, password=password, name=name)
+            user_event("user.created", created.user)
+            return created
     except IntegrityError:
         raise Conflict(
             f"A user with the e-mail {email!r} exists already.", code="email_taken"
@@ -111,6 +114,7 @@ def user_update(
     # The owner rows are locked, so two concurrent demotions cannot both pass the check.
     user = User.objects.select_for_update().get(pk=user.pk)
     user_update_check(actor=actor, user=user, role=role, is_active=is_active, lock=True)
+    previous_role, was_active = user.role, user.is_active
     if name is not None:
         user.name = name
     if role is not None:
@@ -121,6 +125,10 @@ def user_update(
         user.is_active = is_active
     user.full_clean(exclude=["password"])
     user.save()  # revokes the user's tokens on a deactivation or a change of role
+    if user.role != previous_role:
+        user_event("user.role_changed", user, previous_role=previous_role)
+    if was_active and not user.is_active:
+        user_event("user.deactivated", user)
     return user
 
 

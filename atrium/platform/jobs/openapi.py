@@ -33,8 +33,8 @@ def job_viewset(viewset):
         retrieve=extend_schema(
             summary="Follow a job",
             description="Status, progress (0-100), result (counts, or a download URL) and "
-            "error. Progress is also pushed over the WebSocket as `job.progress` and "
-            "`job.finished`.",
+            "error. Progress is also pushed over the WebSocket as `job.progress`, and the "
+            "outcome as the event `job.succeeded` or `job.failed` (see /api/asyncapi/).",
             examples=[JOB_EXAMPLE],
         ),
         download=extend_schema(

@@ -1,5 +1,6 @@
-"""Job services: create, report progress, finish; each change reaches the job's creator
-over the WebSocket (``job.progress``, ``job.finished``) after commit."""
+"""Job services: create, report progress, finish. The creator's sockets get ``job.progress``
+(transport only, not an event of the catalogue); the outcome is published as the event
+``job.succeeded`` or ``job.failed`` (``events.py``) after commit."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from kombu.exceptions import OperationalError as BrokerUnreachable
 
 from atrium.platform.accounts.models import User
 from atrium.platform.errors import QueueUnavailable
+from atrium.platform.events import publish
 from atrium.platform.realtime.events import publish_to_user
 from atrium.tenants.celery import send_on_commit
 from atrium.tenants.keyspace import scoped_key
@@ -115,11 +117,12 @@ def job_finish(
     )
     if not error:
         job_progress(job=job, percent=100)
-    publish_to_user(
-        job.created_by_id,
-        "job.finished",
+    outcome = {"error": job.error} if error else {"result": job.result}
+    publish(
+        f"job.{job.status}",
         id=str(job.pk),
-        data={"kind": job.kind, "status": job.status, "result": job.result, "error": job.error},
+        data={"kind": job.kind, "status": job.status, **outcome},
+        user_id=job.created_by_id,
     )
     return job
 

@@ -1,7 +1,12 @@
-"""Publishing events to the WebSockets of the current tenant, after the write commits.
+"""The WebSocket transport: messages to the sockets of the current tenant or of one user.
 
-    publish_to_tenant("product.created", id=product.id, data={"name": product.name})
-    publish_to_user(user.id, "export.finished", id=job.id, data={"url": url})
+Events of the catalogue (``atrium.platform.events``) do not call this module: they are
+published with ``events.publish()``, whose realtime sink (``sink.py``) sends them here.
+What remains for direct use is news that is not an event of the catalogue, such as a
+job's ``job.progress`` (sent at once, mid-transaction, to its creator only):
+
+    publish_to_user(user.id, "job.progress", id=job.id, data={"progress": 40},
+                    after_commit=False)
 
 Both are synchronous and work wherever a tenant scope is active: services (HTTP), Celery
 tasks (the task base enters the sender's tenant), the CLI. Inside a transaction the event
@@ -86,16 +91,23 @@ def _publish(
         )
     # Encoded now, in the caller's scope: bad data fails the caller, not the commit hook,
     # and every socket of the group receives the same text without encoding it again.
-    text = json.dumps(
-        {"type": event_type, "id": event_id, "data": data, "ts": timezone.now().isoformat()},
-        cls=DjangoJSONEncoder,
-        separators=(",", ":"),
+    message = _message(
+        {"type": event_type, "id": event_id, "data": data, "ts": timezone.now().isoformat()}
     )
-    message = {"type": EVENT_MESSAGE_TYPE, "schema": current_tenant().schema_name, "text": text}
     if after_commit:
         transaction.on_commit(functools.partial(_send, group, message))
     else:
         _send(group, message)
+
+
+def send_envelope(group: str, envelope: Mapping[str, Any]) -> None:
+    """Send ``{"type", "id", "data", "ts"}`` to ``group`` now (the events sink, after commit)."""
+    _send(group, _message(envelope))
+
+
+def _message(envelope: Mapping[str, Any]) -> dict[str, Any]:
+    text = json.dumps(envelope, cls=DjangoJSONEncoder, separators=(",", ":"))
+    return {"type": EVENT_MESSAGE_TYPE, "schema": current_tenant().schema_name, "text": text}
 
 
 def _send(group: str, message: dict[str, Any]) -> None:

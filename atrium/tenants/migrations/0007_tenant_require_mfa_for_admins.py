@@ -4,7 +4,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("tenants", "0005_tenantusage"),
+        ("tenants", "0006_platformauditevent"),
     ]
 
     operations = [

@@ -1,0 +1,45 @@
+"""The published vocabulary of audit actions: ``<entity>.<verb>``, each with what it means.
+
+A new action is added here (and so to the OpenAPI enum of the ``action`` filter and the
+table in docs/architecture.md); ``audit_record`` refuses a name that is not listed.
+"""
+
+ACTIONS: dict[str, str] = {
+    "auth.login": "A user signed in.",
+    "auth.login_failed": "A sign-in was refused (wrong e-mail or password).",
+    "auth.lockout": "Sign-ins were refused for too many failures.",
+    "auth.logout": "A user signed out (their refresh token was revoked).",
+    "password.changed": "A user changed their password.",
+    "password.reset": "A password was reset through a reset link.",
+    "mfa.enabled": "Multi-factor authentication was turned on.",
+    "mfa.disabled": "Multi-factor authentication was turned off.",
+    "user.created": "A user account was created.",
+    "user.updated": "A user account's profile fields changed.",
+    "user.role_changed": "A user's role changed.",
+    "user.deactivated": "A user account was deactivated.",
+    "user.erased": "A user account was erased (anonymised).",
+    "invitation.created": "An invitation was sent.",
+    "invitation.accepted": "An invitation was accepted.",
+    "invitation.revoked": "An invitation was revoked.",
+    "api_key.created": "An API key was created.",
+    "api_key.revoked": "An API key was revoked.",
+    "webhook.created": "A webhook endpoint was created.",
+    "webhook.updated": "A webhook endpoint was changed.",
+    "webhook.deleted": "A webhook endpoint was deleted.",
+    "product.created": "A product was created.",
+    "product.updated": "A product was changed.",
+    "product.deleted": "A product was deleted (soft).",
+    "product.restored": "A deleted product was restored.",
+    "category.created": "A category was created.",
+    "category.updated": "A category was changed.",
+    "category.deleted": "A category was deleted (soft).",
+    "category.restored": "A deleted category was restored.",
+    "review.created": "A review was created.",
+    "review.updated": "A review was changed.",
+    "review.deleted": "A review was deleted (soft).",
+    "review.restored": "A deleted review was restored.",
+    "catalog.imported": "A catalog CSV import finished.",
+    "export.downloaded": "A job's export file was downloaded.",
+    "audit.exported": "The audit log was exported.",
+    "tenant.settings_changed": "The tenant's settings changed.",
+}

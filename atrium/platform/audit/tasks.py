@@ -1,0 +1,11 @@
+"""The audit log's background work: the nightly retention purge, once per active tenant."""
+
+from atrium.platform.tasks import tenant_task
+
+from . import services
+
+
+@tenant_task(name="audit.purge_expired", idempotent=True)
+def purge_expired() -> int:
+    """Delete the entries older than ATRIUM_AUDIT_RETENTION_DAYS."""
+    return services.audit_purge_expired()
