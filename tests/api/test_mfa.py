@@ -19,6 +19,7 @@ from rest_framework.test import APIClient
 
 from atrium.platform.accounts.models import Role, User
 from atrium.platform.accounts.tokens import user_tokens_revoke
+from atrium.platform.audit.models import AuditEvent
 from atrium.platform.mfa.models import MfaChallenge, RecoveryCode, TOTPDevice
 from atrium.tenants import provisioning, services
 from atrium.tenants.context import tenant_scope
@@ -182,6 +183,8 @@ def test_enrol_confirm_and_sign_in_with_a_code(tenant_a, roomy_login):
     assert me.json()["email"] == user.email
     with tenant_scope(tenant_a):
         assert User.objects.get(pk=user.pk).last_login is not None
+        enabled = AuditEvent.objects.get(action="mfa.enabled", target_id=str(user.pk))
+    assert (enabled.actor_id, enabled.actor_type) == (str(user.pk), "user")
 
 
 @pytest.mark.django_db
@@ -374,6 +377,13 @@ def test_turning_mfa_off_needs_the_password_and_a_code(tenant_a, roomy_login):
         assert not TOTPDevice.objects.filter(user=user).exists()
         assert not RecoveryCode.objects.filter(user=user).exists()
     assert sign_in(user).status_code == 200  # the password alone again
+    with tenant_scope(tenant_a):
+        actions = list(
+            AuditEvent.objects.filter(target_id=str(user.pk), action__startswith="mfa.")
+            .order_by("at")
+            .values_list("action", flat=True)
+        )
+    assert actions == ["mfa.enabled", "mfa.disabled"]  # the refused attempts recorded nothing
     assert_error(delete({"password": PASSWORD, "code": recovery[1]}), 409, "mfa_not_enabled")
 
 

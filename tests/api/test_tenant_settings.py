@@ -9,9 +9,10 @@ import pytest
 from rest_framework.test import APIClient
 
 from atrium.platform.accounts.models import Role, User
+from atrium.platform.audit.models import AuditEvent
 from atrium.tenants.context import public_scope, tenant_scope
 from atrium.tenants.directory import invalidate_directory
-from atrium.tenants.models import Tenant
+from atrium.tenants.models import PlatformAuditEvent, Tenant
 from tests.fixtures import run_cli
 
 URL = "/api/v1/tenant/"
@@ -86,6 +87,14 @@ def test_only_owners_change_the_settings_and_every_process_sees_it(
         "cors_allowed_origins": [ORIGIN],
     }
     assert tenant_row("alpha") == ("Alpha Group", True, [ORIGIN])
+    with tenant_scope(tenant_a):
+        recorded = AuditEvent.objects.get(action="tenant.settings_changed")
+    assert recorded.actor_id == str(people["owner"].pk)
+    assert recorded.changes == {
+        "name": ["Alpha Ltd", "Alpha Group"],
+        "require_mfa_for_admins": [False, True],
+        "cors_origins": [[], [ORIGIN]],
+    }
     # Routing carries the settings: the next request sees them (name, CORS, the MFA rule).
     home = APIClient(HTTP_HOST="alpha.localhost").get("/").json()
     assert home["name"] == "Alpha Group"
@@ -135,7 +144,7 @@ def test_only_owners_change_the_settings_and_every_process_sees_it(
     ],
 )
 @pytest.mark.django_db
-def test_bad_settings_are_refused_and_change_nothing(people, payload, attr, code):
+def test_bad_settings_are_refused_and_change_nothing(people, tenant_a, payload, attr, code):
     before = tenant_row("alpha")
     mixed = {"name": "Should Not Stick", **payload}
     response = as_user(people["owner"]).patch(URL, mixed, format="json")
@@ -143,6 +152,8 @@ def test_bad_settings_are_refused_and_change_nothing(people, payload, attr, code
     errors = response.json()["errors"]
     assert (errors[0]["attr"], errors[0]["code"]) == (attr, code), errors
     assert tenant_row("alpha") == before
+    with tenant_scope(tenant_a):
+        assert not AuditEvent.objects.filter(action="tenant.settings_changed").exists()
 
 
 # ---------------------------------------------------------------------------- CLI
@@ -180,6 +191,11 @@ def test_cli_shows_and_changes_the_settings(live_db, tenant_a):
             "changed": ["cors_origins", "name", "require_mfa_for_admins"],
         }
         assert tenant_row(slug) == ("Alpha Renamed", True, [ORIGIN, "http://localhost:3000"])
+        with public_scope():
+            logged = PlatformAuditEvent.objects.filter(
+                action="tenant.settings_changed", tenant_slug=slug
+            ).latest("at")
+        assert logged.details["changes"]["require_mfa_for_admins"] == [False, True]
         # The directory was bumped by the CLI process: this process sees the change.
         assert APIClient(HTTP_HOST="alpha.localhost").get("/").json()["name"] == "Alpha Renamed"
 

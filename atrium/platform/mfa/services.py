@@ -28,6 +28,7 @@ from atrium.conf import atrium_settings
 from atrium.platform.accounts.models import User
 from atrium.platform.accounts.throttling import enforce_login_rate
 from atrium.platform.accounts.tokens import TokenPair, token_pair_issue
+from atrium.platform.audit.services import audit_record
 from atrium.tenants.context import current_tenant
 
 from . import errors, selectors
@@ -109,7 +110,7 @@ def totp_enrolment_confirm(*, user: User, code: str, request: Request | None = N
         device.last_step = step
         device.save(update_fields=["confirmed_at", "last_step"])
         codes = _recovery_codes_replace(user)
-        _audit("mfa.enabled", user)
+        audit_record("mfa.enabled", target=user, actor=user)
     return codes
 
 
@@ -143,7 +144,7 @@ def totp_disable(*, user: User, password: str, code: str, request: Request | Non
         TOTPDevice.objects.filter(user=user).delete()
         RecoveryCode.objects.filter(user=user).delete()
         MfaChallenge.objects.filter(user=user).delete()
-        _audit("mfa.disabled", user)
+        audit_record("mfa.disabled", target=user, actor=user)
 
 
 # ---------------------------------------------------------------------- codes
@@ -238,12 +239,3 @@ def mfa_challenge_complete(*, mfa_token: str, code: str, request: Request) -> To
         raise errors.MfaTokenInvalid()
     MfaChallenge.objects.filter(pk=challenge.pk).update(failed_attempts=F("failed_attempts") + 1)
     raise errors.InvalidMfaCode()
-
-
-def _audit(action: str, user: User) -> None:
-    """Recorded in the tenant's audit log once atrium.platform.audit exists."""
-    try:
-        from atrium.platform.audit.services import audit_record
-    except ImportError:
-        return
-    audit_record(action, target=user, actor=user)

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from atrium.platform.accounts.models import Role
 from atrium.platform.accounts.permissions import IsTenantAdmin
 from atrium.platform.api.views import TenantGenericViewSet
+from atrium.platform.audit.services import audit_record
 from atrium.tenants import services as tenant_services
 from atrium.tenants.context import current_tenant
 
@@ -45,23 +46,14 @@ class TenantSettingsViewSet(TenantGenericViewSet):
             require_mfa_for_admins=data.get("require_mfa_for_admins"),
             cors_origins=data.get("cors_allowed_origins"),
         )
-        settings_changed(changes)
+        if changes:
+            # The Tenant row is in the public schema: recorded in the tenant's own log after
+            # the change committed there (a write in another schema is its own transaction).
+            audit_record(
+                "tenant.settings_changed",
+                target_type="tenants.tenant",
+                target_id=str(tenant.id),
+                target_label=tenant.slug,
+                changes=changes,
+            )
         return Response(settings_of(tenant))
-
-
-def settings_changed(changes: dict[str, list]) -> None:
-    """Recorded in the tenant's audit log once atrium.platform.audit exists."""
-    if not changes:
-        return
-    try:
-        from atrium.platform.audit.services import audit_record
-    except ImportError:
-        return
-    tenant = current_tenant()
-    audit_record(
-        "tenant.settings_changed",
-        target_type="tenants.tenant",
-        target_id=str(tenant.id),
-        target_label=tenant.slug,
-        changes=changes,
-    )

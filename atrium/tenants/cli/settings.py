@@ -8,6 +8,7 @@ import argparse
 from django.core.management.base import BaseCommand
 
 from atrium.tenants import services
+from atrium.tenants.audit import platform_audit_record
 
 from .output import emit
 from .parsers import json_flag, tenant_command
@@ -66,6 +67,10 @@ def settings(cmd: BaseCommand, options) -> None:
         require_mfa_for_admins=ON_OFF[mfa] if mfa is not None else None,
         cors_origins=options.get("cors_origins"),
     )
+    if changes:
+        platform_audit_record(
+            "tenant.settings_changed", tenant=tenant, details={"changes": changes}
+        )
     data = settings_as_dict(tenant)
     lines = [
         f"name: {data['name']}",
