@@ -5,7 +5,8 @@
 * ``enrolment_gate``: while the tenant requires MFA of owners and admins
   (``Tenant.require_mfa_for_admins``, carried by routing), an owner or admin without it
   gets 403 ``mfa_enrolment_required`` on every token-authenticated route but enrolment,
-  ``users/me/`` (and logout, which takes no token). For everybody else it costs nothing:
+  ``users/me/`` (and logout, which takes no token), and a socket is refused (4403, the
+  same reason: ``atrium.platform.realtime.middleware``). For everybody else it costs nothing:
   the flag and the role are in memory; only a gated admin's request reads one row.
 """
 
@@ -30,12 +31,10 @@ def sign_in_challenge(request: Request, user: User) -> None:
 
 def enrolment_gate(request: Request, user: User) -> None:
     """403 ``mfa_enrolment_required`` for an owner or admin who must enrol and has not."""
-    if not selectors.mfa_required_for(user):
-        return
     match = getattr(request, "resolver_match", None)
     if match is not None and match.url_name in ENROLMENT_ROUTES:
         return
-    if not selectors.mfa_enabled(user):
+    if selectors.mfa_enrolment_pending(user):
         error = errors.MfaEnrolmentRequired()
         # A DRF exception: raised while authenticating, DRF then treats the request as
         # anonymous instead of authenticating it again.

@@ -20,3 +20,8 @@ def mfa_required_for(user: User) -> bool:
     return user.role in ADMIN_ROLES and bool(
         getattr(current_tenant(), "require_mfa_for_admins", False)
     )
+
+
+def mfa_enrolment_pending(user: User) -> bool:
+    """The tenant requires MFA of ``user`` and it is not on yet (no query unless required)."""
+    return mfa_required_for(user) and not mfa_enabled(user)
