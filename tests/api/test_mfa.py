@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import pyotp
 import pytest
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -480,3 +481,49 @@ def test_an_mfa_token_is_refused_after_its_tenant_is_purged_and_re_created(live_
     owner = create()
     turn_on(owner)
     assert_error(second_step(owner.tenant, token, code_at(secret)), 401, "mfa_token_invalid")
+
+
+# ------------------------------------------------------------------------------ the tenant admin
+def admin_login(user: User, code: str | None = None):
+    client = Client(HTTP_HOST=host(user.tenant))
+    form = {"username": user.email, "password": PASSWORD}
+    if code is not None:
+        form["code"] = code
+    return client, client.post("/admin/login/?next=/admin/", form)
+
+
+@pytest.mark.django_db
+def test_the_tenant_admin_asks_for_the_code(tenant_a, roomy_login):
+    admin = make_user(tenant_a, Role.ADMIN)
+    secret, recovery = turn_on(admin)
+    spent = code_at(secret, -1)  # the confirmation's code (turn_on left >= 5 s in the step)
+    for code, message in (
+        (None, b"uses multi-factor authentication"),
+        ("", b"uses multi-factor authentication"),
+        ("000000", b"That code is not valid"),
+        (spent, b"That code is not valid"),
+        (code_at(secret, -3), b"That code is not valid"),  # too old
+    ):
+        client, response = admin_login(admin, code)
+        assert response.status_code == 200, code
+        assert message in response.content, (code, response.content[:500])
+        assert client.get("/admin/").status_code == 302  # still signed out
+    client, response = admin_login(admin, code_at(secret))
+    assert (response.status_code, response["Location"]) == (302, "/admin/")
+    assert client.get("/admin/").status_code == 200
+    # A recovery code works too, once.
+    assert admin_login(admin, recovery[0])[1].status_code == 302
+    assert admin_login(admin, recovery[0])[1].status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_tenant_admin_refuses_an_admin_who_must_enrol(
+    tenant_a, roomy_login, django_capture_on_commit_callbacks
+):
+    admin = make_user(tenant_a, Role.ADMIN)
+    assert admin_login(admin)[1].status_code == 302
+    require_mfa(tenant_a, True, django_capture_on_commit_callbacks)
+    client, response = admin_login(admin)
+    assert response.status_code == 200
+    assert b"requires multi-factor authentication" in response.content
+    assert client.get("/admin/").status_code == 302
