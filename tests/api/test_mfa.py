@@ -242,14 +242,24 @@ def test_a_code_cannot_be_replayed_nor_an_older_one_used(tenant_a, roomy_login):
 
 @pytest.mark.django_db
 def test_clock_skew_of_more_than_one_step_is_refused(tenant_a, roomy_login):
+    """At enrolment no code was used yet, so only the clock decides there: a phone two or
+    more steps behind or ahead is refused, one step behind is accepted."""
     user = make_user(tenant_a)
-    secret, _ = turn_on(user)  # last accepted: step now-1
-    token = mfa_token_of(user)
+    access = access_of(user)
+    client = bearer(tenant_a, access)
+    secret = enrol(user, access)
     steady_step()
     for steps in (-3, -2, 2, 3):
+        response = client.post(CONFIRM, {"code": code_at(secret, steps)}, format="json")
+        assert_error(response, 400, "invalid_mfa_code")
+    with tenant_scope(tenant_a):
+        assert TOTPDevice.objects.get(user=user).confirmed_at is None
+    assert client.post(CONFIRM, {"code": code_at(secret, -1)}, format="json").status_code == 200
+    # At sign-in: two steps ahead is refused, one step ahead accepted (same mfa_token).
+    token = mfa_token_of(user)
+    for steps in (2, 3):
         assert_error(second_step(tenant_a, token, code_at(secret, steps)), 401, "invalid_mfa_code")
-    assert challenge_rows(tenant_a)[-1][1:] == (None, 4)
-    # One step ahead is within the window.
+    assert challenge_rows(tenant_a)[-1][1:] == (None, 2)
     assert second_step(tenant_a, token, code_at(secret, 1)).status_code == 200
 
 
