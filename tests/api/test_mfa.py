@@ -5,6 +5,7 @@ authenticator app would, at now ± whole steps."""
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from datetime import timedelta
@@ -12,11 +13,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import pyotp
 import pytest
-from django.db import connection
+from django.db import connection, connections
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
+from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
 from atrium.platform.accounts.models import Role, User
 from atrium.platform.accounts.tokens import user_tokens_revoke
@@ -537,3 +539,47 @@ def test_the_tenant_admin_refuses_an_admin_who_must_enrol(
     assert response.status_code == 200
     assert b"requires multi-factor authentication" in response.content
     assert client.get("/admin/").status_code == 302
+
+
+# ------------------------------------------------------------------------------ races
+def test_concurrent_second_steps_with_one_token_sign_in_once(live_db, tenant_a, settings):
+    """Six clients send the same mfa_token at the same instant, each with a valid code
+    (now or one step ahead), on separate connections: exactly one gets a pair."""
+    settings.ATRIUM_LOGIN_RATE_LIMITS = ROOMY_LOGIN
+    threads_count = 6
+    with tenant_scope(tenant_a):
+        user = User.objects.create_user(
+            email=f"race-{uuid.uuid4().hex[:6]}@alpha.test", password=PASSWORD
+        )
+        # Committed: made directly (not by the services), so no audit row outlives the test.
+        device = TOTPDevice.objects.create(
+            user=user, secret=pyotp.random_base32(), confirmed_at=timezone.now()
+        )
+    user.tenant = tenant_a
+    try:
+        steady_step()
+        token = mfa_token_of(user)
+        codes_sent = [code_at(device.secret, n % 2) for n in range(threads_count)]
+        barrier = threading.Barrier(threads_count)
+        results: list[int] = []
+
+        def spend(code: str) -> None:
+            try:
+                client = anonymous(tenant_a)
+                barrier.wait(timeout=30)
+                response = client.post(TOKEN_MFA, {"mfa_token": token, "code": code}, format="json")
+                results.append(response.status_code)
+            finally:
+                connections.close_all()
+
+        threads = [threading.Thread(target=spend, args=(code,)) for code in codes_sent]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert sorted(results) == [200] + [401] * (threads_count - 1), results
+        with tenant_scope(tenant_a):
+            assert OutstandingToken.objects.filter(user=user).count() == 1
+    finally:
+        with tenant_scope(tenant_a):
+            User.objects.filter(pk=user.pk).delete()

@@ -19,7 +19,7 @@ from datetime import timedelta
 import pyotp
 import segno
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 from rest_framework.request import Request
@@ -189,7 +189,10 @@ def mfa_challenge_issue(*, user: User) -> str:
     """The ``mfa_token`` of a sign-in whose password was right: random, stored hashed in
     the tenant's schema, for this user at their current token version."""
     token = secrets.token_urlsafe(MFA_TOKEN_BYTES)
-    MfaChallenge.objects.filter(user=user, expires_at__lt=timezone.now()).delete()
+    # The user's dead challenges go as a new one comes: the table stays small.
+    MfaChallenge.objects.filter(
+        Q(expires_at__lt=timezone.now()) | Q(used_at__isnull=False), user=user
+    ).delete()
     MfaChallenge.objects.create(
         token_hash=_token_hash(token),
         user=user,
@@ -199,22 +202,22 @@ def mfa_challenge_issue(*, user: User) -> str:
     return token
 
 
+def _live_challenges():
+    return MfaChallenge.objects.filter(
+        used_at__isnull=True,
+        expires_at__gt=timezone.now(),
+        failed_attempts__lt=atrium_settings.MFA_TOKEN_MAX_ATTEMPTS,
+    )
+
+
 def mfa_challenge_complete(*, mfa_token: str, code: str, request: Request) -> TokenPair:
     """The second step: an unexpired, unspent ``mfa_token`` of this tenant and a code of
     its user → a token pair. A wrong code counts against the token (and the login rate
     limits); past ``ATRIUM_MFA_TOKEN_MAX_ATTEMPTS`` the token is dead."""
     if not isinstance(mfa_token, str) or not 20 <= len(mfa_token) <= 200:
         raise errors.MfaTokenInvalid()
-    token_hash = _token_hash(mfa_token)
     challenge = (
-        MfaChallenge.objects.select_related("user")
-        .filter(
-            token_hash=token_hash,
-            used_at__isnull=True,
-            expires_at__gt=timezone.now(),
-            failed_attempts__lt=atrium_settings.MFA_TOKEN_MAX_ATTEMPTS,
-        )
-        .first()
+        _live_challenges().select_related("user").filter(token_hash=_token_hash(mfa_token)).first()
     )
     if challenge is None:
         raise errors.MfaTokenInvalid()
@@ -223,19 +226,12 @@ def mfa_challenge_complete(*, mfa_token: str, code: str, request: Request) -> To
         raise errors.MfaTokenInvalid()
     enforce_login_rate(request, user.email)
     with transaction.atomic():
-        # Locked, so two requests with one token cannot both spend it.
-        spendable = (
-            MfaChallenge.objects.select_for_update()
-            .filter(pk=challenge.pk, used_at__isnull=True)
-            .exists()
-        )
-        kind = second_factor_verify(user=user, code=code) if spendable else None
-        if spendable and kind is not None:
+        # Locked and checked again, so two requests with one token cannot both spend it.
+        if _live_challenges().select_for_update().filter(pk=challenge.pk).first() is None:
+            raise errors.MfaTokenInvalid()
+        if second_factor_verify(user=user, code=code) is not None:
             MfaChallenge.objects.filter(pk=challenge.pk).update(used_at=timezone.now())
-            pair = token_pair_issue(user=user)
             User.objects.filter(pk=user.pk).update(last_login=timezone.now())
-            return pair
-    if not spendable:
-        raise errors.MfaTokenInvalid()
+            return token_pair_issue(user=user)
     MfaChallenge.objects.filter(pk=challenge.pk).update(failed_attempts=F("failed_attempts") + 1)
     raise errors.InvalidMfaCode()
