@@ -23,6 +23,7 @@ from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 from atrium.platform.accounts.models import Role, User
 from atrium.platform.accounts.tokens import user_tokens_revoke
 from atrium.platform.audit.models import AuditEvent
+from atrium.platform.mfa import services as mfa_services
 from atrium.platform.mfa.models import MfaChallenge, RecoveryCode, TOTPDevice
 from atrium.tenants import provisioning, services
 from atrium.tenants.context import tenant_scope
@@ -543,8 +544,10 @@ def test_the_tenant_admin_refuses_an_admin_who_must_enrol(
 
 # ------------------------------------------------------------------------------ races
 def test_concurrent_second_steps_with_one_token_sign_in_once(live_db, tenant_a, settings):
-    """Six clients send the same mfa_token at the same instant, each with a valid code
-    (now or one step ahead), on separate connections: exactly one gets a pair."""
+    """Six clients send the same mfa_token at once, each with its own valid recovery code,
+    on separate connections: exactly one gets a pair, one recovery code is spent. (In one
+    process the test client's requests overlap little; the row locks in
+    ``mfa_challenge_complete`` are what holds under real concurrency.)"""
     settings.ATRIUM_LOGIN_RATE_LIMITS = ROOMY_LOGIN
     threads_count = 6
     with tenant_scope(tenant_a):
@@ -552,14 +555,13 @@ def test_concurrent_second_steps_with_one_token_sign_in_once(live_db, tenant_a, 
             email=f"race-{uuid.uuid4().hex[:6]}@alpha.test", password=PASSWORD
         )
         # Committed: made directly (not by the services), so no audit row outlives the test.
-        device = TOTPDevice.objects.create(
+        TOTPDevice.objects.create(
             user=user, secret=pyotp.random_base32(), confirmed_at=timezone.now()
         )
+        recovery = mfa_services._recovery_codes_replace(user)
     user.tenant = tenant_a
     try:
-        steady_step()
         token = mfa_token_of(user)
-        codes_sent = [code_at(device.secret, n % 2) for n in range(threads_count)]
         barrier = threading.Barrier(threads_count)
         results: list[int] = []
 
@@ -572,7 +574,9 @@ def test_concurrent_second_steps_with_one_token_sign_in_once(live_db, tenant_a, 
             finally:
                 connections.close_all()
 
-        threads = [threading.Thread(target=spend, args=(code,)) for code in codes_sent]
+        threads = [
+            threading.Thread(target=spend, args=(code,)) for code in recovery[:threads_count]
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -580,6 +584,7 @@ def test_concurrent_second_steps_with_one_token_sign_in_once(live_db, tenant_a, 
         assert sorted(results) == [200] + [401] * (threads_count - 1), results
         with tenant_scope(tenant_a):
             assert OutstandingToken.objects.filter(user=user).count() == 1
+            assert RecoveryCode.objects.filter(user=user, used_at__isnull=False).count() == 1
     finally:
         with tenant_scope(tenant_a):
             User.objects.filter(pk=user.pk).delete()
