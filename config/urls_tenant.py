@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from atrium.platform.accounts.throttling import limit_admin_login
 from atrium.platform.admin import tenant_admin_site
 from atrium.platform.api import urls as api_urls
+from atrium.platform.events.views import AsyncAPIView
 from atrium.platform.health import healthz, readyz
 from atrium.platform.mfa.admin import mfa_admin_login
 
@@ -67,6 +68,7 @@ urlpatterns = [
     path("api/v1/auth/", include("atrium.platform.accounts.auth_urls")),
     path("api/v1/", include(api_v1)),
     *api_urls.schema_urls("config.urls_tenant"),
+    path("api/asyncapi/", AsyncAPIView.as_view(), name="asyncapi"),
     path("admin/", tenant_admin_site.urls),
     *api_urls.fallback_urls(),
 ]

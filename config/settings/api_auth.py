@@ -103,8 +103,14 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Atrium tenant API",
     "DESCRIPTION": (
         "The API of one tenant, served on the tenant's own host. Every token belongs to the "
-        "tenant it was issued on and is refused everywhere else."
+        "tenant it was issued on and is refused everywhere else.\n\n"
+        "Events (the WebSocket `/ws/events/` and the signed webhooks) are described by the "
+        "AsyncAPI 3.0 document at [/api/asyncapi/](/api/asyncapi/) on the tenant's host."
     ),
+    "EXTERNAL_DOCS": {
+        "description": "Events: AsyncAPI 3.0 document (WebSocket and webhooks)",
+        "url": "/api/asyncapi/",
+    },
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",

@@ -29,6 +29,7 @@ from rest_framework.viewsets import ViewSetMixin
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from atrium.platform.accounts.models import User
+from atrium.platform.events.views import AsyncAPIView
 from atrium.platform.mfa import services as mfa
 from atrium.tenants.context import tenant_scope
 from tests.fixtures import OWNER_PASSWORD
@@ -93,7 +94,8 @@ def _openapi_path(route: str) -> str:
     return "/" + route
 
 
-DOCS_VIEWS = (SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView)
+# The documents themselves (OpenAPI, its UIs, the AsyncAPI document of the events).
+DOCS_VIEWS = (SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView, AsyncAPIView)
 
 
 def urlconf_operations() -> set[tuple[str, str]]:
