@@ -12,9 +12,12 @@ from atrium.platform.admin import tenant_admin_site
 from atrium.platform.api import urls as api_urls
 from atrium.platform.events.views import AsyncAPIView
 from atrium.platform.health import healthz, readyz
+from atrium.platform.mfa.admin import mfa_admin_login
 
-# The tenant's admin signs in under the same limits as the platform's admin and the API.
+# The tenant's admin signs in under the same limits as the platform's admin and the API,
+# and asks for the MFA code of an account that has it on.
 limit_admin_login(tenant_admin_site)
+mfa_admin_login(tenant_admin_site)
 
 
 @extend_schema(
@@ -57,6 +60,7 @@ api_v1 = [
     path("", include("atrium.platform.audit_api.urls")),
     path("", include("atrium.platform.usage.urls")),
     path("", include("atrium.platform.invitations.urls")),
+    path("", include("atrium.platform.tenant_settings.urls")),
 ]
 
 urlpatterns = [

@@ -43,6 +43,7 @@ PLATFORM_ACTIONS: dict[str, str] = {
     "tenant.purged": "A tenant was purged: what was removed, with counts.",
     "tenant.plan_changed": "A tenant's plan changed.",
     "tenant.cors_changed": "A tenant's allowed CORS origins changed.",
+    "tenant.settings_changed": "A tenant's own settings changed (tenants settings).",
     "tenant.updated": "A tenant's name or other fields changed (platform admin).",
     "domain.added": "A domain was added to a tenant.",
     "domain.removed": "A domain was removed from a tenant.",

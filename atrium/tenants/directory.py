@@ -64,7 +64,16 @@ return 0
 """
 
 _MISSING = "-"  # a host known not to exist (cached in this process only)
-_TENANT_FIELDS = ("id", "slug", "name", "schema_name", "status", "plan", "cors_origins")
+_TENANT_FIELDS = (
+    "id",
+    "slug",
+    "name",
+    "schema_name",
+    "status",
+    "plan",
+    "cors_origins",
+    "require_mfa_for_admins",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +89,9 @@ class TenantRecord:
     # Browser origins allowed to call the API (atrium.tenants.cors); an entry stored by
     # an older version has none.
     cors_origins: tuple[str, ...] = ()
+    # Owners and admins must enrol in MFA first (atrium.platform.mfa); False in an older
+    # entry.
+    require_mfa_for_admins: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "cors_origins", tuple(self.cors_origins or ()))
@@ -94,6 +106,7 @@ class TenantRecord:
             status=self.status,
             plan=self.plan,
             cors_origins=list(self.cors_origins),
+            require_mfa_for_admins=self.require_mfa_for_admins,
         )
         tenant._state.adding = False
         tenant._state.db = "default"
@@ -286,6 +299,7 @@ class HostDirectory:
                     "tenant__status",
                     "tenant__plan",
                     "tenant__cors_origins",
+                    "tenant__require_mfa_for_admins",
                 )
                 .first()
             )
@@ -299,6 +313,7 @@ class HostDirectory:
             status=row["tenant__status"],
             plan=row["tenant__plan"],
             cors_origins=row["tenant__cors_origins"],
+            require_mfa_for_admins=row["tenant__require_mfa_for_admins"],
         )
 
 

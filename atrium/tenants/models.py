@@ -34,6 +34,9 @@ class Tenant(TenantMixin):
     # scheme://host[:port], validated by atrium.tenants.cors; carried by the routing
     # directory, so the check costs no SQL.
     cors_origins = ArrayField(models.CharField(max_length=300), default=list, blank=True)
+    # Owners and admins must turn on MFA (TOTP) before the API serves them anything else
+    # (atrium.platform.mfa); carried by the routing directory, so the check costs no SQL.
+    require_mfa_for_admins = models.BooleanField(default=False, db_default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -322,6 +322,41 @@ def tenant_update(*, slug: str, name: str | None = None, plan: str | None = None
     return tenant
 
 
+# ------------------------------------------------------------------- tenant settings
+def tenant_settings_update(
+    *,
+    slug: str,
+    name: str | None = None,
+    require_mfa_for_admins: bool | None = None,
+    cors_origins: list[str] | None = None,
+) -> tuple[Tenant, dict[str, list]]:
+    """Change the settings a tenant holds itself (the API's ``PATCH tenant/``, the CLI's
+    ``tenants settings``): every value validated first, then one locked save. Returns the
+    tenant and ``{field: [before, after]}`` of what changed (nothing saved when empty). The
+    routing directory, which carries all three, is invalidated after commit by the Tenant
+    save signal."""
+    tenant = tenant_get(slug)
+    wanted: dict[str, object] = {}
+    if name is not None:
+        wanted["name"] = validate_name(name)
+    if require_mfa_for_admins is not None:
+        wanted["require_mfa_for_admins"] = bool(require_mfa_for_admins)
+    if cors_origins is not None:
+        wanted["cors_origins"] = validate_origins(cors_origins)
+    with public_scope(), transaction.atomic():
+        tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
+        changes = {
+            field: [getattr(tenant, field), value]
+            for field, value in wanted.items()
+            if getattr(tenant, field) != value
+        }
+        if changes:
+            for field, (_, value) in changes.items():
+                setattr(tenant, field, value)
+            tenant.save(update_fields=[*changes, "updated_at"])
+    return tenant, changes
+
+
 # ------------------------------------------------------------------- CORS origins
 def cors_origin_list(*, slug: str) -> list[str]:
     return list(tenant_get(slug).cors_origins)

@@ -54,6 +54,7 @@ TENANT_APPS = [
     "atrium.platform.audit",
     "atrium.platform.apikeys",
     "atrium.platform.privacy",
+    "atrium.platform.mfa",
     "atrium.apps.catalog",
     "atrium.platform.webhooks",
 ]

@@ -80,6 +80,11 @@ class SeededTenant:
     def base_url(self) -> str:
         return f"http://{self.host}"
 
+    def keep_settings(self) -> None:
+        """Turn the MFA rule off again: a fuzzer may legitimately turn it on (as the owner),
+        and every later case would be 403 mfa_enrolment_required."""
+        services.tenant_settings_update(slug=self.slug, require_mfa_for_admins=False)
+
     def keep_owner(self) -> None:
         """Make the owner an active owner again: a fuzzer may legitimately demote or
         deactivate it (once it has made another owner), and every later case would be 401."""
@@ -360,6 +365,8 @@ class Campaign:
         self.validate(case, response, checks, request)
         if label.split()[1].startswith("/api/v1/users/"):
             self.home.keep_owner()
+        if label.split()[1] == "/api/v1/tenant/":
+            self.home.keep_settings()
         text = response.content.decode("utf-8", "replace")
         # A marker the request itself carried (another tenant's id sent in, echoed in a
         # "does not exist" error) is not a leak.

@@ -285,10 +285,19 @@ def _ids(world) -> set[str]:
 
 def _audit_platform_values(ids: dict[str, set[str]]) -> None:
     """The routing directory holds hosts and their tenants' routing fields (and allowed CORS
-    origins), nothing else."""
+    origins, and the MFA rule), nothing else."""
     raw = cache_redis()
     assert raw.get(VERSION_KEY).isdigit()
-    fields = {"id", "slug", "name", "schema_name", "status", "plan", "cors_origins"}
+    fields = {
+        "id",
+        "slug",
+        "name",
+        "schema_name",
+        "status",
+        "plan",
+        "cors_origins",
+        "require_mfa_for_admins",
+    }
     for host, record in raw.hgetall(HOSTS_KEY).items():
         assert set(json.loads(record)) == fields, (host, record)
     for key in keys_of(raw):

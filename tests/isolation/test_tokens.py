@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import functools
 import re
+import time
+from urllib.parse import parse_qs, urlsplit
 
 import jwt
+import pyotp
 import pytest
 import yaml
 from django.urls import URLPattern, URLResolver, get_resolver
@@ -30,6 +33,7 @@ from atrium.platform.accounts.account_tokens import account_token_issue
 from atrium.platform.accounts.models import AccountTokenPurpose, User
 from atrium.platform.accounts.tokens import SESSION_CLAIM, TokenPair
 from atrium.platform.events.views import AsyncAPIView
+from atrium.platform.mfa import services as mfa
 from atrium.tenants import provisioning, services
 from atrium.tenants.context import tenant_scope
 from tests.fixtures import OWNER_PASSWORD
@@ -53,6 +57,7 @@ PUBLIC_OPERATIONS = {
     ("POST", "/api/v1/auth/email/confirm/"),
     # The invitation's token, in the body, is the credential.
     ("POST", "/api/v1/auth/invitations/accept/"),
+    ("POST", "/api/v1/auth/token/mfa/"),
 }
 SCHEMA_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 # Every method a client can send; the documented ones and the others alike.
@@ -333,6 +338,57 @@ def test_a_person_in_both_tenants_holds_tokens_bound_to_each(alpha, beta):
     for world, user in ((alpha, alpha.member), (beta, twin)):
         me = api(world.host, pairs[world.tenant.slug]["access"]).get("/api/v1/users/me/")
         assert me.json()["id"] == str(user.pk)
+
+
+# ---------------------------------------------------------------------------- the MFA door
+
+
+def mfa_on(world: World) -> str:
+    """MFA on for ``world``'s owner (through the services, as the API does); the secret."""
+    while not 2 <= time.time() % 30 <= 25:  # the code's step is the server's step
+        time.sleep(0.5)
+    with tenant_scope(world.tenant):
+        secret = parse_qs(urlsplit(mfa.totp_enrolment_start(user=world.owner).otpauth_uri).query)[
+            "secret"
+        ][0]
+        mfa.totp_enrolment_confirm(user=world.owner, code=pyotp.TOTP(secret).at(time.time() - 30))
+    return secret
+
+
+def mfa_token(world: World) -> str:
+    response = APIClient(HTTP_HOST=world.host).post(
+        "/api/v1/auth/token/",
+        {"email": world.owner.email, "password": OWNER_PASSWORD},
+        format="json",
+    )
+    return assert_error(response, 401, "mfa_required")["mfa_token"]
+
+
+@pytest.mark.django_db
+def test_alpha_mfa_tokens_are_refused_on_beta_and_change_nothing(alpha, beta):
+    """Beta's owner has MFA on too, with the same e-mail as alpha's and a code that is
+    right for alpha: alpha's mfa_token is still nothing on beta."""
+    alpha_secret = mfa_on(alpha)
+    with tenant_scope(beta.tenant):
+        User.objects.filter(pk=beta.owner.pk).update(email=alpha.owner.email)
+        beta.owner.refresh_from_db()
+    mfa_on(beta)
+    token = mfa_token(alpha)
+    before = tenant_rows(beta.tenant), tenant_rows(alpha.tenant)
+    code = pyotp.TOTP(alpha_secret).now()
+    for client in (APIClient(HTTP_HOST=BETA_HOST), api(BETA_HOST, alpha.tokens.access)):
+        response = client.post(
+            "/api/v1/auth/token/mfa/", {"mfa_token": token, "code": code}, format="json"
+        )
+        assert_error(response, 401, "mfa_token_invalid")
+    assert (tenant_rows(beta.tenant), tenant_rows(alpha.tenant)) == before
+    # Unspent on alpha: it still signs in there, once.
+    signed_in = APIClient(HTTP_HOST=alpha.host).post(
+        "/api/v1/auth/token/mfa/", {"mfa_token": token, "code": code}, format="json"
+    )
+    assert signed_in.status_code == 200, signed_in.json()
+    me = api(alpha.host, signed_in.json()["access"]).get("/api/v1/users/me/")
+    assert me.json()["id"] == str(alpha.owner.pk)
 
 
 # ---------------------------------------------------------------------------- the WebSocket door

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -63,6 +64,12 @@ def allowed_before_password_change(view: Any) -> bool:
     return bool(allowed) and getattr(view, "action", None) in allowed
 
 
+# Checks of every request a token authenticated, in order, given the request and its user;
+# each raises a DRF exception to refuse (MFA adds one:
+# ``atrium.platform.mfa.gate.enrolment_gate``).
+AUTHENTICATED_REQUEST_CHECKS: list[Callable[[Any, User], None]] = []
+
+
 class TenantJWTAuthentication(JWTAuthentication):
     """Accepts only access tokens of the current tenant, for active users of its schema.
 
@@ -74,10 +81,13 @@ class TenantJWTAuthentication(JWTAuthentication):
 
     def authenticate(self, request: Request) -> tuple[User, TenantAccessToken] | None:
         result = super().authenticate(request)
-        if result is not None and result[0].password_change_required:
-            view = (request.parser_context or {}).get("view")
-            if not allowed_before_password_change(view):
-                raise PasswordChangeRequired()
+        if result is not None:
+            if result[0].password_change_required:
+                view = (request.parser_context or {}).get("view")
+                if not allowed_before_password_change(view):
+                    raise PasswordChangeRequired()
+            for check in AUTHENTICATED_REQUEST_CHECKS:
+                check(request, result[0])
         return result
 
     def get_validated_token(self, raw_token: bytes) -> TenantAccessToken:

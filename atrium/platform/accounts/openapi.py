@@ -187,10 +187,17 @@ def token_obtain_view(view):
         "token (send it as `Authorization: Bearer <access>`) and a single-use refresh "
         "token. Both belong to this tenant and are refused on any other. An unknown "
         "e-mail, a wrong password and a deactivated account all get the same 401. "
-        "Attempts are limited per e-mail and per client address (429).",
+        "Attempts are limited per e-mail and per client address (429). When the account "
+        "has MFA on, a right password answers 401 `mfa_required` with a top-level "
+        "`mfa_token` for `POST /api/v1/auth/token/mfa/`.",
         responses={
             200: view.serializer_class,
-            401: error_response(401, "The e-mail and password do not match an active account."),
+            401: error_response(
+                401,
+                "The e-mail and password do not match an active account "
+                "(`invalid_credentials`), or they do and a code is needed (`mfa_required`, "
+                "with `mfa_token`).",
+            ),
             429: error_response(
                 429,
                 "Too many attempts for this e-mail or from this address; retry after "
@@ -209,6 +216,22 @@ def token_obtain_view(view):
             ),
             PAIR_EXAMPLE,
             error_example("Wrong credentials", 401, "invalid_credentials", INVALID_CREDENTIALS),
+            OpenApiExample(
+                "MFA required",
+                value={
+                    "type": "client_error",
+                    "errors": [
+                        {
+                            "code": "mfa_required",
+                            "detail": "This account uses multi-factor authentication: …",
+                            "attr": None,
+                        }
+                    ],
+                    "mfa_token": "Zx3kq…",
+                },
+                status_codes=["401"],
+                response_only=True,
+            ),
             error_example(
                 "Login unavailable", 503, LoginUnavailable.code, LoginUnavailable.message_template
             ),

@@ -24,6 +24,7 @@ from atrium.platform.accounts.tokens import (
     TokenError,
     token_user,
 )
+from atrium.platform.mfa.selectors import mfa_enrolment_pending
 from atrium.tenants import asgi
 from atrium.tenants.asgi import (
     CLOSE_FORBIDDEN,
@@ -113,6 +114,11 @@ def authenticate(raw: str) -> tuple[TenantAccessToken, User]:
     return token, token_user(token)
 
 
+@tenant_database_sync_to_async
+def enrolment_pending(user: User) -> bool:
+    return mfa_enrolment_pending(user)
+
+
 def refusal_reason(error: TokenError) -> str:
     """The close reason (with 4401) for a token refused by ``token_user``."""
     if isinstance(error, InactiveUserError):
@@ -159,6 +165,11 @@ class JWTAuthMiddleware(BearerSocketMiddleware):
                         send,
                         code=CLOSE_FORBIDDEN,
                         reason="password_change_required",
+                    )
+                if await enrolment_pending(user):
+                    # The tenant requires MFA of the user's role: as on HTTP, enrol first.
+                    return await self.refuse(
+                        scope, receive, send, code=CLOSE_FORBIDDEN, reason="mfa_enrolment_required"
                     )
                 return await self.inner(dict(scope, user=user, token=token), receive, send)
         return await self.refuse(scope, receive, send, code=CLOSE_UNAUTHORIZED, reason=reason)

@@ -20,6 +20,7 @@ from atrium.tenants.cli import (
     plan,
     pool,
     run,
+    settings,
     transfer,
     usage,
 )
@@ -38,6 +39,7 @@ GROUPS = (
     run,
     cors,
     plan,
+    settings,
     usage,
     audit,
 )
@@ -47,7 +49,7 @@ HANDLERS = {name: handler for group in GROUPS for name, handler in group.HANDLER
 class Command(BaseCommand):
     help = (
         "Provision, inspect and run tenants: create, list, show, suspend, activate, delete, "
-        "export, import, domains, migrate, pool, run, cors, plan, usage, audit."
+        "export, import, domains, migrate, pool, run, cors, plan, settings, usage, audit."
     )
 
     def create_parser(self, prog_name, subcommand, **kwargs):
