@@ -39,3 +39,8 @@ class TokenMfaSerializer(serializers.Serializer):
     code = serializers.CharField(write_only=True, max_length=64, help_text=CODE_HELP)
     access = serializers.CharField(read_only=True, help_text="Access token (Bearer).")
     refresh = serializers.CharField(read_only=True, help_text="Refresh token, single use.")
+    password_change_required = serializers.BooleanField(
+        read_only=True,
+        help_text="As in the first step's answer: the password is one-time and must be "
+        "changed first (POST /api/v1/auth/password/change/).",
+    )

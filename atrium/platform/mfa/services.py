@@ -210,9 +210,11 @@ def _live_challenges():
     )
 
 
-def mfa_challenge_complete(*, mfa_token: str, code: str, request: Request) -> TokenPair:
+def mfa_challenge_complete(
+    *, mfa_token: str, code: str, request: Request
+) -> tuple[TokenPair, User]:
     """The second step: an unexpired, unspent ``mfa_token`` of this tenant and a code of
-    its user → a token pair. A wrong code counts against the token (and the login rate
+    its user → a token pair (and the user). A wrong code counts against the token (and the login rate
     limits); past ``ATRIUM_MFA_TOKEN_MAX_ATTEMPTS`` the token is dead."""
     if not isinstance(mfa_token, str) or not 20 <= len(mfa_token) <= 200:
         raise errors.MfaTokenInvalid()
@@ -232,6 +234,7 @@ def mfa_challenge_complete(*, mfa_token: str, code: str, request: Request) -> To
         if second_factor_verify(user=user, code=code) is not None:
             MfaChallenge.objects.filter(pk=challenge.pk).update(used_at=timezone.now())
             User.objects.filter(pk=user.pk).update(last_login=timezone.now())
-            return token_pair_issue(user=user)
+            audit_record("auth.login", target=user, actor=user, metadata={"via": "api+mfa"})
+            return token_pair_issue(user=user, request=request), user
     MfaChallenge.objects.filter(pk=challenge.pk).update(failed_attempts=F("failed_attempts") + 1)
     raise errors.InvalidMfaCode()

@@ -69,5 +69,10 @@ class TokenMfaView(_TokenEndpoint):
 
     def run(self, request: Request) -> dict[str, Any]:
         data = super().run(request)
-        pair = services.mfa_challenge_complete(request=request, **data)
-        return {"access": pair.access, "refresh": pair.refresh}
+        pair, user = services.mfa_challenge_complete(request=request, **data)
+        # The same answer as the password step would have given without MFA.
+        return {
+            "access": pair.access,
+            "refresh": pair.refresh,
+            "password_change_required": user.password_change_required,
+        }
