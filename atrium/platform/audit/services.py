@@ -177,7 +177,8 @@ def _request_fields() -> tuple[str | None, str, str]:
         ip = str(ipaddress.ip_address(ip))
     except ValueError:
         ip = None
-    user_agent = request.META.get("HTTP_USER_AGENT", "")[:USER_AGENT_MAX]
+    # PostgreSQL text cannot hold NUL: a header carrying one must not fail the audited write.
+    user_agent = request.META.get("HTTP_USER_AGENT", "").replace("\x00", "")[:USER_AGENT_MAX]
     return ip, user_agent, bound.request_id or ""
 
 
