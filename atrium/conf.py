@@ -124,6 +124,21 @@ DEFAULTS: dict[str, Any] = {
     # tenant. None: what the installed apps declare (AppConfig.tenant_periodic_tasks,
     # gathered by atrium/platform/schedule.py); a dict replaces all of it.
     "TENANT_PERIODIC_TASKS": None,
+    # Whole-tenant import (atrium/tenants/archive.py): what a restored schema must lose, by
+    # app label, for the apps that are not Atrium's own (Atrium's apps declare theirs as
+    # ``tenant_import_resets`` on their AppConfig): the source's sessions and JWT records.
+    # Statements run in the restored schema; ``%(old_root)s``/``%(new_root)s`` are the
+    # source's and the new tenant's storage folders.
+    "TENANT_IMPORT_RESETS": {
+        "sessions": ("DELETE FROM django_session",),
+        "token_blacklist": (
+            "DELETE FROM token_blacklist_blacklistedtoken",
+            "DELETE FROM token_blacklist_outstandingtoken",
+        ),
+    },
+    # Seconds ``tenants export`` waits for a table lock (pg_dump --lock-wait-timeout): a
+    # migration holding one fails the export instead of queueing the tenant's traffic behind.
+    "EXPORT_LOCK_WAIT_SECONDS": env_int("ATRIUM_EXPORT_LOCK_WAIT_SECONDS", 30),
     # ------------------------------------------------------------------------ database
     # atrium/tenants/database.py: a transaction-mode pooler (PgBouncer) is refused at the
     # first connection of each process; a pooled connection is retired after
@@ -167,6 +182,25 @@ DEFAULTS: dict[str, Any] = {
     # The JWT claim that carries the user's token version: a token whose version is not the
     # user's current one is refused (logout, deactivation, password or role change raise it).
     "JWT_VERSION_CLAIM": "ver",
+    # Seconds a password-reset link (and its token) works; it works once, and dies at any
+    # change of the password (atrium/platform/accounts/account_tokens.py).
+    "PASSWORD_RESET_TTL": env_int("ATRIUM_PASSWORD_RESET_TTL", 3600),
+    # Seconds the confirmation link of an e-mail change works (once).
+    "EMAIL_CHANGE_TTL": env_int("ATRIUM_EMAIL_CHANGE_TTL", 86400),
+    # ------------------------------------------------------------------------ invitations
+    # Seconds an invitation's token works (resending makes a new token and a new expiry).
+    "INVITATION_TTL": env_int("ATRIUM_INVITATION_TTL", 604800),
+    # ------------------------------------------------------------------------ sign-up
+    # Self-service sign-up on the platform host (atrium/platform/signup): off unless set
+    # (1/0, true/false); the development and test settings turn it on.
+    "SIGNUP_ENABLED": env_bool("ATRIUM_SIGNUP_ENABLED", False),
+    # Seconds a sign-up's verification token works; the slug is held for that long.
+    "SIGNUP_TTL": env_int("ATRIUM_SIGNUP_TTL", 86400),
+    # Sign-up requests, per client address and per (canonical) e-mail.
+    "SIGNUP_RATE_LIMITS": {
+        "per_ip": env("ATRIUM_SIGNUP_RATE_PER_IP", "10/h"),
+        "per_email": env("ATRIUM_SIGNUP_RATE_PER_EMAIL", "3/h"),
+    },
     # ------------------------------------------------------------------------ WebSockets
     # Larger client frames close the socket with 1009 (clients only send pings).
     "WS_MAX_MESSAGE_BYTES": env_int("ATRIUM_WS_MAX_MESSAGE_BYTES", 64 * 1024),

@@ -7,7 +7,9 @@ every case, on a database and a Redis DB of the benchmark's own:
 * **bare** ``/bench/bare/users/me/``: same middleware, user and serializer, without tenant
   routing, JWT or throttling (``benchmarks/api_bare.py``);
 * **full** ``/api/v1/users/me/`` with a JWT from the real login: routing, ``tenant_scope``,
-  the tenant-bound JWT, the throttles (limits raised, so nothing is refused).
+  the tenant-bound JWT, the throttles (limits raised, so nothing is refused);
+* **api_key** the same route with ``Authorization: Api-Key atr_…``, a read-scoped key made
+  through ``POST /api/v1/api-keys/``: the key's lookup, its SHA-512 check, its principal.
 
 A case is a path and its headers (``cases()``): add one there and it is measured, checked and
 compared with bare. The cases run in rounds whose order rotates, so drift hits all alike.
@@ -32,12 +34,43 @@ HOST = "bench.localhost"
 TARGET = 0.70  # every case's req/s over bare's
 
 
-def cases(token: str) -> dict[str, tuple[str, dict]]:
+def cases(token: str, api_key: str) -> dict[str, tuple[str, dict]]:
     """label -> (path, headers). ``bare`` is the baseline every other case is divided by."""
     return {
         "bare": ("/bench/bare/users/me/", {"Host": HOST}),
         "full": ("/api/v1/users/me/", {"Host": HOST, "Authorization": f"Bearer {token}"}),
+        "api_key": ("/api/v1/users/me/", {"Host": HOST, "Authorization": f"Api-Key {api_key}"}),
     }
+
+
+def create_api_key(server, token: str) -> str:
+    """A read-scoped key of the owner, made through the API like any client would."""
+    response = server.post(
+        HOST, "/api/v1/api-keys/", json={"name": "bench", "scopes": ["read"]}, token=token
+    )
+    if response.status_code != 201:
+        raise BenchmarkError(f"creating the API key: {response.status_code} {response.text}")
+    return response.json()["key"]
+
+
+def check_api_key(server, api_key: str, user_id: str) -> None:
+    """The key answers the owner (acting as a member: read scope), throttled, and is
+    refused when wrong or on another host."""
+    headers = {"Authorization": f"Api-Key {api_key}"}
+    mine = server.get(HOST, "/api/v1/users/me/", headers=headers)
+    wrong = server.get(
+        HOST, "/api/v1/users/me/", headers={"Authorization": f"Api-Key {api_key[:-1]}x"}
+    ).status_code
+    foreign = server.get("nope.localhost", "/api/v1/users/me/", headers=headers).status_code
+    checks = {
+        "api_key answers 200 as the owner": mine.status_code == 200
+        and mine.json()["id"] == user_id,
+        "acting as a member (read scope)": mine.json().get("role") == "member",
+        "api_key is throttled": mine.headers.get("RateLimit-Limit") == "1000000000",
+        "api_key: 401 when wrong, 404 on an unknown host": (wrong, foreign) == (401, 404),
+    }
+    if failed := [name for name, ok in checks.items() if not ok]:
+        raise BenchmarkError(f"api_key checks failed: {failed}")
 
 
 def check(server, token: str, user_id: str) -> None:
@@ -101,7 +134,9 @@ def main() -> int:
         with harness.server({**run.env, "ATRIUM_BENCH_USER_ID": tenant["user_id"]}) as server:
             token = server.login(HOST, tenant["email"], tenant["password"])
             check(server, token, tenant["user_id"])
-            measured = cases(token)
+            api_key = create_api_key(server, token)
+            check_api_key(server, api_key, tenant["user_id"])
+            measured = cases(token, api_key)
 
             def one(label: str, seconds: float, _round: int) -> dict:
                 return run_case(args, server, run.claimed[0], *measured[label], seconds)

@@ -24,5 +24,6 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 # Platform modules that declare tasks outside a tasks.py of an installed app.
 app.autodiscover_tasks(["atrium.platform"], related_name="mail")
+app.autodiscover_tasks(["atrium.platform.audit_api"])  # the audit log's export job
 # The beat schedule gains each app's periodic tenant work (AppConfig.tenant_periodic_tasks).
 install_schedule(app)

@@ -1,7 +1,7 @@
 """URLs of the platform host (``<base domain>``): health, its API schema, operators' admin."""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from atrium.platform.accounts.throttling import limit_admin_login
 from atrium.platform.api import urls as api_urls
@@ -16,6 +16,8 @@ urlpatterns = [
     path("readyz", readyz, name="readyz"),
     # Prometheus, on the platform host only: a tenant host has no such URL (JSON 404).
     path("metrics", metrics_view, name="metrics"),
+    # Self-service sign-up: on the platform host only (a 404 while ATRIUM_SIGNUP_ENABLED is off).
+    path("api/v1/signup/", include("atrium.platform.signup.urls")),
     *api_urls.schema_urls("config.urls_public"),
     path("admin/", admin.site.urls),
     *api_urls.fallback_urls(),

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from atrium.platform.accounts.throttling import limit_admin_login
 from atrium.platform.admin import tenant_admin_site
 from atrium.platform.api import urls as api_urls
+from atrium.platform.events.views import AsyncAPIView
 from atrium.platform.health import healthz, readyz
 
 # The tenant's admin signs in under the same limits as the platform's admin and the API.
@@ -53,7 +54,9 @@ api_v1 = [
     path("", include("atrium.platform.accounts.urls")),
     *api_urls.tenant_app_urls(),  # catalog/, and every other app of TENANT_APPS
     path("", include("atrium.platform.jobs.urls")),
+    path("", include("atrium.platform.audit_api.urls")),
     path("", include("atrium.platform.usage.urls")),
+    path("", include("atrium.platform.invitations.urls")),
 ]
 
 urlpatterns = [
@@ -61,8 +64,10 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
     path("api/v1/auth/", include("atrium.platform.accounts.auth_urls")),
+    path("api/v1/auth/invitations/", include("atrium.platform.invitations.auth_urls")),
     path("api/v1/", include(api_v1)),
     *api_urls.schema_urls("config.urls_tenant"),
+    path("api/asyncapi/", AsyncAPIView.as_view(), name="asyncapi"),
     path("admin/", tenant_admin_site.urls),
     *api_urls.fallback_urls(),
 ]

@@ -218,6 +218,9 @@ HELP_CASES = [
     (("pool", "status"), ["--json"]),
     (("pool", "fill"), ["N", "--json"]),
     (("run",), ["slug", "--all", "--include-inactive", "--json"]),
+    (("export",), ["slug", "--output", "--json"]),
+    (("import",), ["file", "--slug", "--domain", "--json"]),
+    (("audit",), ["slug", "--since", "--limit", "--json"]),
 ]
 
 
@@ -586,10 +589,11 @@ def test_purge_drops_schema_rows_and_redis_keys(live_db, tenant_a):
     try:
         out = succeeded(tenants("delete", "cli-purge", "--purge", "--yes"))
 
-        assert out == (
-            "Purged cli-purge: dropped schema cli_purge, deleted 2 Redis keys, "
-            "0 channel groups and 0 files.\n"
-        )
+        assert re.fullmatch(
+            r"Purged cli-purge: dropped schema cli_purge \(\d+ tables, \d+ rows\), deleted 2 "
+            r"Redis keys, 0 channel groups, 0 files and 0 queued messages\.\n",
+            out,
+        ), out
         assert tenant_or_none("cli-purge") is None
         with public_scope():
             assert not Domain.objects.filter(domain__contains="cli-purge").exists()

@@ -253,3 +253,32 @@ def test_the_envelope_and_the_webhook_body():
         "timestamp": "2026-12-07T14:00:00+00:00",
         "data": {"id": "p1", "name": "Anvil"},
     }
+
+
+@pytest.mark.django_db
+def test_each_event_reaches_the_sinks_in_the_scope_of_the_tenant_that_published_it(
+    tenant_a, tenant_b, captured, django_capture_on_commit_callbacks
+):
+    data = {"product_id": str(uuid.uuid4()), "author_id": str(uuid.uuid4()), "rating": 5}
+    with django_capture_on_commit_callbacks(execute=True):
+        # The scopes end before the commit; each sink still runs in its publisher's tenant.
+        with tenant_scope(tenant_b):
+            publish("review.created", id="b", data={**data, "title": "Beta"})
+        with tenant_scope(tenant_a):
+            publish("review.created", id="a", data={**data, "title": "Alpha"})
+        assert captured == []
+    assert [(schema, event.id) for schema, event in captured] == [
+        (tenant_b.schema_name, "b"),
+        (tenant_a.schema_name, "a"),
+    ]
+
+
+def test_publishing_from_an_event_loop_is_refused(tenant_a, db):
+    import asyncio
+
+    async def publish_in_loop() -> None:
+        with tenant_scope(tenant_a):
+            publish("review.created", id=1, data={})
+
+    with pytest.raises(RuntimeError, match="blocking sinks"):
+        asyncio.run(publish_in_loop())

@@ -5,7 +5,9 @@ A tenant's name and plan are edited here (``services.tenant_update``); its statu
 through actions that run ``tenant_suspend`` / ``tenant_activate`` / ``tenant_archive``
 (routing invalidation and socket closing included); domains are added, made primary and
 removed through the domain services, with the CLI's validation. Creating and purging a
-tenant stay with the CLI (``tenants create``, ``tenants delete --purge --yes``).
+tenant stay with the CLI (``tenants create``, ``tenants delete --purge --yes``). Every
+change is recorded in the platform audit log as the signed-in operator's, which the last
+page here shows read-only.
 """
 
 from __future__ import annotations
@@ -19,8 +21,26 @@ from django.http import HttpRequest
 from atrium.errors import AtriumError, form_errors
 
 from . import naming, services
-from .models import Domain, Tenant
+from .audit import admin_operator, operator_scope
+from .models import Domain, PlatformAuditEvent, Tenant
 from .plans import plan_choices, validate_plan
+
+
+class OperatorAdmin(admin.ModelAdmin):
+    """Every change made through these pages is recorded in the platform audit log as the
+    signed-in operator's (the services record it; this names who)."""
+
+    def changeform_view(self, request, *args, **kwargs):
+        with operator_scope(admin_operator(request.user)):
+            return super().changeform_view(request, *args, **kwargs)
+
+    def changelist_view(self, request, *args, **kwargs):  # where the actions run
+        with operator_scope(admin_operator(request.user)):
+            return super().changelist_view(request, *args, **kwargs)
+
+    def delete_view(self, request, *args, **kwargs):
+        with operator_scope(admin_operator(request.user)):
+            return super().delete_view(request, *args, **kwargs)
 
 
 class TenantForm(forms.ModelForm):
@@ -57,7 +77,7 @@ class DomainInline(admin.TabularInline):
 
 
 @admin.register(Tenant)
-class TenantAdmin(admin.ModelAdmin):
+class TenantAdmin(OperatorAdmin):
     form = TenantForm
     list_display = ["slug", "name", "status", "plan", "schema_name", "created_at"]
     list_filter = ["status", "plan"]
@@ -178,7 +198,7 @@ class DomainChangeForm(forms.ModelForm):
 
 
 @admin.register(Domain)
-class DomainAdmin(admin.ModelAdmin):
+class DomainAdmin(OperatorAdmin):
     list_display = ["domain", "tenant", "is_primary", "created_at"]
     list_filter = ["is_primary"]
     search_fields = ["domain", "tenant__slug"]
@@ -212,3 +232,24 @@ class DomainAdmin(admin.ModelAdmin):
 
     def delete_model(self, request, obj: Domain) -> None:
         services.domain_remove(slug=obj.tenant.slug, domain=obj.domain)
+
+
+@admin.register(PlatformAuditEvent)
+class PlatformAuditEventAdmin(admin.ModelAdmin):
+    """The platform audit log, read-only (``tenants audit`` prints it too)."""
+
+    list_display = ["at", "action", "tenant_slug", "source", "actor", "os_user", "host"]
+    list_filter = ["source"]
+    search_fields = ["tenant_slug", "actor", "action"]
+    show_full_result_count = False
+    actions = None
+    readonly_fields = [field.name for field in PlatformAuditEvent._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -36,11 +36,13 @@ transaction commits: the message carries the scope active when it was asked for.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, ExitStack, nullcontext
 from typing import Any
 
+import redis
 from celery import current_app
 from celery.signals import task_postrun, task_prerun
 from django.conf import settings
@@ -376,6 +378,69 @@ def _recycle_connections(request) -> None:
         close_old_connections()
 
 
+# ----------------------------------------------------------------------------- purge
+
+# Kombu's Redis transport: each queue is a list of JSON messages; a message handed to a
+# worker and not yet acknowledged waits in this hash (restored to its queue if the worker
+# dies), indexed by delivery time in the sorted set.
+UNACKED_KEY, UNACKED_INDEX_KEY = "unacked", "unacked_index"
+
+
+def _message_schema(raw: bytes) -> str | None:
+    try:
+        message = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if isinstance(message, list) and message:  # an unacked entry: [message, exchange, key]
+        message = message[0]
+    headers = message.get("headers") if isinstance(message, dict) else None
+    return headers.get(SCHEMA_HEADER) if isinstance(headers, dict) else None
+
+
+def tenant_messages_purge(schema_name: str) -> int:
+    """Delete the tenant's messages still waiting in the broker (queued, or delivered and
+    unacknowledged); returns how many. A message a worker already holds is refused when it
+    runs (its tenant is gone, ``TenantRequired``). Only the Redis transport is read."""
+    url = current_app.conf.broker_url or ""
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        return 0
+    client = redis.Redis.from_url(url)
+    removed = 0
+    try:
+        for key in client.scan_iter(_type="list", count=1000):
+            for raw in client.lrange(key, 0, -1):
+                if _message_schema(raw) == schema_name:
+                    removed += client.lrem(key, 0, raw)
+        for tag, raw in client.hscan_iter(UNACKED_KEY, count=1000):
+            if _message_schema(raw) == schema_name:
+                removed += client.hdel(UNACKED_KEY, tag)
+                client.zrem(UNACKED_INDEX_KEY, tag)
+    finally:
+        client.close()
+    return removed
+
+
+def tenant_messages_count(schema_name: str) -> int:
+    """How many of the tenant's messages wait in the broker (for checks and tests)."""
+    url = current_app.conf.broker_url or ""
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        return 0
+    client = redis.Redis.from_url(url)
+    try:
+        queued = sum(
+            _message_schema(raw) == schema_name
+            for key in client.scan_iter(_type="list", count=1000)
+            for raw in client.lrange(key, 0, -1)
+        )
+        unacked = sum(
+            _message_schema(raw) == schema_name
+            for _, raw in client.hscan_iter(UNACKED_KEY, count=1000)
+        )
+    finally:
+        client.close()
+    return queued + unacked
+
+
 __all__ = [
     "SCHEMA_HEADER",
     "PublicScopedTask",
@@ -389,4 +454,6 @@ __all__ = [
     "request_header",
     "scope_error",
     "send_on_commit",
+    "tenant_messages_count",
+    "tenant_messages_purge",
 ]

@@ -312,6 +312,18 @@ def record_from_json(raw: bytes | str) -> TenantRecord:
 directory = HostDirectory()
 
 
+def directory_forget_schema(schema_name: str) -> int:
+    """Delete the shared directory's entries of one tenant's hosts (its purge); returns how
+    many. Every process re-reads after the version bump anyway: this removes the data."""
+    client = redis_client()
+    stale = [
+        host
+        for host, raw in client.hscan_iter(HOSTS_KEY, count=1000)
+        if json.loads(raw).get("schema_name") == schema_name
+    ]
+    return client.hdel(HOSTS_KEY, *stale) if stale else 0
+
+
 def invalidate_directory() -> None:
     """Make every process re-read the host directory (call after the change commits)."""
     directory.clear_local()

@@ -51,6 +51,24 @@ class TemplateNotReady(Conflict):
     code = "template_not_ready"
 
 
+class ArchiveInvalid(InvalidInput):
+    """A tenant archive that is not one, is damaged, or fails its checksums."""
+
+    code = "archive_invalid"
+
+
+class ArchiveTooNew(Conflict):
+    """A tenant archive made by a newer Atrium: its schema is ahead of this code."""
+
+    code = "archive_too_new"
+
+
+class TransferFailed(Conflict):
+    """pg_dump, pg_restore or psql is missing, too old for the server, or failed."""
+
+    code = "transfer_failed"
+
+
 # -- Routing's answers: HTTP status and code, and the close reason of a refused socket.
 
 

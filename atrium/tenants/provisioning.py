@@ -23,6 +23,7 @@ from atrium.conf import atrium_settings
 from atrium.errors import AtriumError, InvalidInput
 
 from . import errors
+from .audit import platform_audit_record
 from .celery import send_on_commit
 from .context import public_scope, tenant_scope
 from .models import Domain, Tenant, TenantStatus
@@ -70,9 +71,14 @@ def tenant_create(
     name: str,
     owner_email: str,
     owner_password: str | None = None,
+    owner_must_change: bool = False,
     plan: str | None = None,
     domain: str | None = None,
+    owner_password_hash: str | None = None,
 ) -> ProvisionedTenant:
+    """Create an active tenant and its owner. The owner's password is ``owner_password``
+    (validated here), or ``owner_password_hash``, hashed and validated earlier (sign-up
+    keeps only the hash), or else a generated one-time password."""
     started = time.perf_counter()
     slug = validate_slug(slug)
     name = validate_name(name)
@@ -120,9 +126,19 @@ def tenant_create(
                     Domain(domain=host, tenant=tenant, is_primary=index == 0).save()
                 source = _create_schema(schema_name)
                 with tenant_scope(tenant):
-                    one_time_password = _create_owner(owner_email, owner_password)
+                    one_time_password = _create_owner(
+                        owner_email,
+                        owner_password,
+                        owner_password_hash,
+                        must_change=owner_must_change,
+                    )
                 tenant.status = TenantStatus.ACTIVE
                 tenant.save(update_fields=["status", "updated_at"])
+                platform_audit_record(
+                    "tenant.created",
+                    tenant=tenant,
+                    details={"plan": plan, "domains": hosts, "schema_name": schema_name},
+                )
                 send_on_commit(POOL_REFILL_TASK, on_error=_pool_refill_not_sent)
         except IntegrityError as exc:
             raise _integrity_to_error(exc, slug, hosts) from exc
@@ -147,11 +163,20 @@ def _create_schema(schema_name: str) -> str:
     return "clone"
 
 
-def _create_owner(email: str, password: str | None) -> str | None:
+def _create_owner(
+    email: str, password: str | None, password_hash: str | None, *, must_change: bool
+) -> str | None:
     """The tenant's first owner, made by the user manager's one method for it (the user
     model is reached through Django: tenants/ does not import the layers above it).
-    Returns the generated one-time password, or None when ``password`` was given."""
-    created = get_user_model().objects.create_with_role(email, role="owner", password=password)
+    Returns the generated one-time password, or None when a password was given. A
+    generated password (or a given one with ``must_change``) must be changed at first use."""
+    created = get_user_model().objects.create_with_role(
+        email,
+        role="owner",
+        password=password,
+        password_hash=password_hash,
+        must_change_password=must_change,
+    )
     return created.one_time_password
 
 

@@ -13,14 +13,18 @@ import logging
 
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 from django_redis import get_redis_connection
 
 from . import errors
+from .audit import platform_audit_record
+from .celery import tenant_messages_purge
 from .context import public_scope
 from .cors import validate_origin, validate_origins
+from .directory import directory_forget_schema
 from .keyspace import storage_root_for_schema, tenant_key_pattern
 from .migrator import quote_ident
-from .models import Domain, RetiredSchemaName, Tenant, TenantStatus
+from .models import Domain, RetiredSchemaName, Tenant, TenantStatus, TenantUsage
 from .naming import domain_ensure_free, validate_domain, validate_name
 from .plans import validate_plan
 from .sockets import tenant_groups_purge, tenant_sockets_close
@@ -34,6 +38,12 @@ SOCKET_CLOSE_REASONS = {
     TenantStatus.ARCHIVED: "tenant_archived",
 }
 PURGED_SOCKET_CLOSE_REASON = "tenant_purged"
+# The platform audit action of each status an operator sets.
+STATUS_ACTIONS = {
+    TenantStatus.SUSPENDED: "tenant.suspended",
+    TenantStatus.ACTIVE: "tenant.activated",
+    TenantStatus.ARCHIVED: "tenant.archived",
+}
 
 
 def tenant_get(slug: str) -> Tenant:
@@ -49,9 +59,15 @@ def _set_status(
 ) -> Tenant:
     with public_scope(), transaction.atomic():
         tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
+        previous = tenant.status
         tenant.status = status
         tenant.status_reason = reason
         tenant.save(update_fields=["status", "status_reason", "updated_at"])
+        platform_audit_record(
+            STATUS_ACTIONS[status],
+            tenant=tenant,
+            details={"status": [previous, status], "reason": reason},
+        )
         socket_reason = socket_reason or SOCKET_CLOSE_REASONS.get(status)
         if socket_reason:
             # After commit, so a socket that reconnects at once is refused by routing.
@@ -116,15 +132,17 @@ def _delete_tree(folder: str) -> int:
 
 
 def tenant_purge(*, slug: str) -> dict:
-    """Remove every byte of a tenant: schema, rows, Redis keys, channel groups, files.
+    """Remove every byte of a tenant: schema, rows, Redis keys, channel groups, files,
+    queued Celery messages and its entries in the routing directory.
 
     The tenant is archived (and so unroutable) first and its open sockets are closed
-    (4403 ``tenant_purged``). Keys, files and channel groups go before the schema drop, so
-    a Redis or storage failure stops the purge while it can still be run again, and once
-    more after it, for what was already under way. The schema name is retired in the drop's
-    transaction: no later tenant gets it, so nothing keyed by it (a socket the close did not
-    reach, a Celery message still queued for this tenant) ever reaches a new tenant. There
+    (4403 ``tenant_purged``). Keys, files, channel groups and messages go before the schema
+    drop, so a Redis or storage failure stops the purge while it can still be run again,
+    and once more after it, for what was already under way. The schema name is retired in
+    the drop's transaction: no later tenant gets it, so nothing keyed by it (a socket the
+    close did not reach, a message a worker already holds) ever reaches a new tenant. There
     is no per-tenant schedule to remove: periodic work is fanned out to active tenants only.
+    What was removed, with the counts and the time, goes to the platform audit.
     """
     if connection.in_atomic_block:
         raise RuntimeError(
@@ -132,7 +150,7 @@ def tenant_purge(*, slug: str) -> dict:
             "closes sockets after its own commits: call it outside transaction.atomic()."
         )
     tenant = tenant_get(slug)
-    schema_name = tenant.schema_name
+    schema_name, tenant_id = tenant.schema_name, str(tenant.pk)
     if tenant.status != TenantStatus.ARCHIVED:
         tenant = _set_status(
             tenant,
@@ -142,35 +160,78 @@ def tenant_purge(*, slug: str) -> dict:
         )
     else:  # closed when it was archived; a socket that slipped through is closed now
         tenant_sockets_close(schema_name, reason=PURGED_SOCKET_CLOSE_REASON)
-    removed = _purge_outside_postgres(schema_name, {"keys": 0, "files": 0, "groups": 0})
+    removed = _purge_outside_postgres(schema_name, dict.fromkeys(_OUTSIDE_POSTGRES, 0))
     with public_scope(), transaction.atomic():
+        tables, rows = _schema_size(schema_name)
+        domains = [d.domain for d in Domain.objects.filter(tenant=tenant).order_by("domain")]
+        usage_rows = TenantUsage.objects.filter(tenant=tenant).count()
         with connection.cursor() as cursor:
             cursor.execute(f"DROP SCHEMA IF EXISTS {quote_ident(schema_name)} CASCADE")
-        tenant.delete()
+        tenant.delete()  # its domains and usage rows with it (CASCADE)
         RetiredSchemaName.objects.get_or_create(name=schema_name)
     removed = _purge_outside_postgres(schema_name, removed)
     logger.info(
-        "tenants: purged %s (schema %s): %d Redis keys, %d files, %d channel groups",
+        "tenants: purged %s (schema %s): %d tables (%d rows), %d Redis keys, %d files, "
+        "%d channel groups, %d queued messages",
         slug,
         schema_name,
+        tables,
+        rows,
         removed["keys"],
         removed["files"],
         removed["groups"],
+        removed["messages"],
     )
-    return {
+    result = {
         "slug": slug,
+        "tenant_id": tenant_id,
         "schema_name": schema_name,
+        "purged_at": timezone.now().isoformat(),
+        "tables_dropped": tables,
+        "rows_deleted": rows,
+        "domains_deleted": domains,
+        "usage_rows_deleted": usage_rows,
         "redis_keys_deleted": removed["keys"],
+        "directory_entries_deleted": removed["directory"],
         "files_deleted": removed["files"],
         "channel_groups_deleted": removed["groups"],
+        "queued_messages_deleted": removed["messages"],
     }
+    # The tenant row is gone: the record names it by slug (and its id in the details).
+    platform_audit_record("tenant.purged", tenant=slug, details=result)
+    return result
+
+
+def _schema_size(schema_name: str) -> tuple[int, int]:
+    """The schema's tables and their rows (exact counts: a purge is rare, and recorded)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname FROM pg_class WHERE relnamespace = "
+            "(SELECT oid FROM pg_namespace WHERE nspname = %s) AND relkind IN ('r', 'p')",
+            [schema_name],
+        )
+        tables = [row[0] for row in cursor.fetchall()]
+        if not tables:
+            return 0, 0
+        qualified = quote_ident(schema_name)
+        cursor.execute(
+            "SELECT "
+            + " + ".join(f"(SELECT count(*) FROM {qualified}.{quote_ident(t)})" for t in tables)
+        )
+        return len(tables), int(cursor.fetchone()[0])
+
+
+# What a purge removes outside PostgreSQL, by its count's name.
+_OUTSIDE_POSTGRES = ("keys", "directory", "files", "groups", "messages")
 
 
 def _purge_outside_postgres(schema_name: str, removed: dict[str, int]) -> dict[str, int]:
     return {
         "keys": removed["keys"] + tenant_redis_purge(schema_name),
+        "directory": removed["directory"] + directory_forget_schema(schema_name),
         "files": removed["files"] + tenant_files_purge(schema_name),
         "groups": removed["groups"] + tenant_groups_purge(schema_name),
+        "messages": removed["messages"] + tenant_messages_purge(schema_name),
     }
 
 
@@ -189,6 +250,9 @@ def domain_add(*, slug: str, domain: str, primary: bool = False) -> Domain:
             with transaction.atomic():
                 record = Domain(domain=host, tenant=tenant, is_primary=primary)
                 record.save()
+                platform_audit_record(
+                    "domain.added", tenant=tenant, details={"domain": host, "primary": primary}
+                )
         except IntegrityError:
             domain_ensure_free(host)  # names the tenant that won the race
             raise errors.DomainTaken(f"The domain {host!r} is already in use.") from None
@@ -213,6 +277,7 @@ def domain_remove(*, slug: str, domain: str) -> None:
                 "first (`tenants domains set-primary`)."
             )
         record.delete()
+        platform_audit_record("domain.removed", tenant=tenant, details={"domain": record.domain})
 
 
 def domain_set_primary(*, slug: str, domain: str) -> Domain:
@@ -221,6 +286,9 @@ def domain_set_primary(*, slug: str, domain: str) -> Domain:
         record = _tenant_domain(tenant, domain)
         record.is_primary = True
         record.save()  # DomainMixin.save demotes the previous primary in this transaction
+        platform_audit_record(
+            "domain.primary_set", tenant=tenant, details={"domain": record.domain}
+        )
     return record
 
 
@@ -237,9 +305,20 @@ def tenant_update(*, slug: str, name: str | None = None, plan: str | None = None
         tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
         changed = [field for field, value in changes.items() if getattr(tenant, field) != value]
         if changed:
+            before = {field: getattr(tenant, field) for field in changed}
             for field in changed:
                 setattr(tenant, field, changes[field])
             tenant.save(update_fields=[*changed, "updated_at"])
+            if "plan" in changed:
+                platform_audit_record(
+                    "tenant.plan_changed",
+                    tenant=tenant,
+                    details={"plan": [before["plan"], tenant.plan]},
+                )
+            if "name" in changed:
+                platform_audit_record(
+                    "tenant.updated", tenant=tenant, details={"name": [before["name"], tenant.name]}
+                )
     return tenant
 
 
@@ -255,6 +334,7 @@ def cors_origins_set(*, slug: str, origins: list[str]) -> list[str]:
     cleaned = validate_origins(origins)
     with public_scope(), transaction.atomic():
         tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
+        _cors_record(tenant, cleaned)
         tenant.cors_origins = cleaned
         tenant.save(update_fields=["cors_origins", "updated_at"])
     return cleaned
@@ -267,6 +347,7 @@ def cors_origin_add(*, slug: str, origin: str) -> tuple[str, bool]:
         tenant = Tenant.objects.select_for_update().get(pk=tenant_get(slug).pk)
         if value in tenant.cors_origins:
             return value, False
+        _cors_record(tenant, validate_origins([*tenant.cors_origins, value]))
         tenant.cors_origins = validate_origins([*tenant.cors_origins, value])
         tenant.save(update_fields=["cors_origins", "updated_at"])
     return value, True
@@ -280,6 +361,16 @@ def cors_origin_remove(*, slug: str, origin: str) -> str:
             raise errors.OriginNotFound(
                 f"Tenant {slug!r} does not allow {value!r}; see `tenants cors list {slug}`."
             )
+        _cors_record(tenant, [o for o in tenant.cors_origins if o != value])
         tenant.cors_origins = [o for o in tenant.cors_origins if o != value]
         tenant.save(update_fields=["cors_origins", "updated_at"])
     return value
+
+
+def _cors_record(tenant: Tenant, origins: list[str]) -> None:
+    if list(origins) != list(tenant.cors_origins):
+        platform_audit_record(
+            "tenant.cors_changed",
+            tenant=tenant,
+            details={"cors_origins": [list(tenant.cors_origins), list(origins)]},
+        )

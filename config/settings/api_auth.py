@@ -23,7 +23,8 @@ AUTH_PASSWORD_VALIDATORS = [
 # The API.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "atrium.platform.accounts.authentication.TenantJWTAuthentication"
+        "atrium.platform.accounts.authentication.TenantJWTAuthentication",
+        "atrium.platform.apikeys.authentication.ApiKeyAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_THROTTLE_CLASSES": [
@@ -64,7 +65,7 @@ SIMPLE_JWT = {
     "REFRESH_TOKEN_LIFETIME": timedelta(days=env_int("JWT_REFRESH_DAYS", 7)),
     "ROTATE_REFRESH_TOKENS": True,
     "BLACKLIST_AFTER_ROTATION": True,
-    "UPDATE_LAST_LOGIN": False,
+    "UPDATE_LAST_LOGIN": True,  # API logins set last_login
     "ALGORITHM": "HS256",
     "USER_ID_FIELD": "id",
     "USER_ID_CLAIM": "user_id",
@@ -103,8 +104,14 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Atrium tenant API",
     "DESCRIPTION": (
         "The API of one tenant, served on the tenant's own host. Every token belongs to the "
-        "tenant it was issued on and is refused everywhere else."
+        "tenant it was issued on and is refused everywhere else.\n\n"
+        "Events (the WebSocket `/ws/events/` and the signed webhooks) are described by the "
+        "AsyncAPI 3.0 document at [/api/asyncapi/](/api/asyncapi/) on the tenant's host."
     ),
+    "EXTERNAL_DOCS": {
+        "description": "Events: AsyncAPI 3.0 document (WebSocket and webhooks)",
+        "url": "/api/asyncapi/",
+    },
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",

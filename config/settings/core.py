@@ -22,6 +22,8 @@ SHARED_APPS = [
     "django_tenants",
     "atrium.platform.accounts",
     "atrium.platform.observability",
+    # Pending sign-ups of the platform host: public schema only.
+    "atrium.platform.signup",
     "django.contrib.contenttypes",
     "django.contrib.auth",
     "django.contrib.sessions",
@@ -48,11 +50,17 @@ TENANT_APPS = [
     "atrium.platform.accounts",
     "rest_framework_simplejwt.token_blacklist",
     "atrium.platform.jobs",
+    "atrium.platform.invitations",
     "atrium.platform.audit",
+    "atrium.platform.apikeys",
+    "atrium.platform.privacy",
     "atrium.apps.catalog",
     "atrium.platform.webhooks",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
+# Installed for its abstract model and hasher only (atrium.platform.apikeys subclasses them):
+# in neither list, so the router never creates its own, unused, APIKey table.
+INSTALLED_APPS.append("rest_framework_api_key")
 
 # Triggers are installed by their migrations (in every tenant schema), never by a
 # post_migrate pass over all models (atrium/tenants/replay.py relies on it being off).

@@ -45,6 +45,8 @@ TENANT_APPS = [*TENANT_APPS, "tests.apps.notes"]
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.apps.notes"]
 # An error answer with a code the schema does not list fails the test that caused it.
 ATRIUM_ERROR_CODES_STRICT = env_bool("ATRIUM_ERROR_CODES_STRICT", True)
+# Sign-up on the platform host is on in tests, as in development.
+ATRIUM_SIGNUP_ENABLED = env_bool("ATRIUM_SIGNUP_ENABLED", True)
 # A published event whose payload does not match its declared schema fails the test.
 ATRIUM_EVENTS_VALIDATE = env_bool("ATRIUM_EVENTS_VALIDATE", True)
 

@@ -344,7 +344,8 @@ def test_login_issues_a_pair_bound_to_the_tenant(tenant_a, tenant_b):
     response = login(client_for(tenant_a), user.email)
     assert response.status_code == 200, response.content
     pair = response.json()
-    assert set(pair) == {"access", "refresh"}
+    assert set(pair) == {"access", "refresh", "password_change_required"}
+    assert pair["password_change_required"] is False
 
     access, refresh = claims(pair["access"]), claims(pair["refresh"])
     assert access[CLAIM] == refresh[CLAIM] == str(tenant_a.id)

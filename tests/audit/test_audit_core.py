@@ -141,18 +141,23 @@ def test_tasks_record_the_system_and_tenants_run_the_operator(tenant_a):
 @pytest.mark.django_db
 def test_platform_entries_are_append_only_and_roll_back(tenant_a):
     with public_scope():
+        # Committed entries of other tests (the session's tenants' creation) are there too.
+        known = set(PlatformAuditEvent.objects.values_list("pk", flat=True))
         with pytest.raises(Boom), transaction.atomic():
             platform_audit_record("tenant.suspended", tenant=tenant_a)
             raise Boom
-        assert not PlatformAuditEvent.objects.exists()
+        assert set(PlatformAuditEvent.objects.values_list("pk", flat=True)) == known
         with operator_scope(cli_operator()) as operator:
             entry = platform_audit_record("tenant.suspended", tenant=tenant_a, details={"r": 1})
         assert (entry.tenant_slug, entry.tenant_id, entry.source) == ("alpha", tenant_a.pk, "cli")
         assert (entry.os_user, entry.host) == (operator.os_user, operator.host)
+        assert entry.os_user and entry.host
         for sql in (
-            "UPDATE tenants_platformauditevent SET action = 'x'",
-            "DELETE FROM tenants_platformauditevent",
+            "UPDATE tenants_platformauditevent SET action = 'x' WHERE id = %s",
+            "DELETE FROM tenants_platformauditevent WHERE id = %s",
         ):
             with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as c:
-                c.execute(sql)
-        assert PlatformAuditEvent.objects.get().action == "tenant.suspended"
+                c.execute(sql, [entry.pk])
+        assert PlatformAuditEvent.objects.get(pk=entry.pk).action == "tenant.suspended"
+        # Outside any operator scope: the system.
+        assert platform_audit_record("tenant.activated", tenant="alpha").source == "system"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import re
 
+import jwt
 import pytest
 import yaml
 from django.urls import URLPattern, URLResolver, get_resolver
@@ -25,7 +26,11 @@ from rest_framework.views import APIView
 from rest_framework.viewsets import ViewSetMixin
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
-from atrium.platform.accounts.models import User
+from atrium.platform.accounts.account_tokens import account_token_issue
+from atrium.platform.accounts.models import AccountTokenPurpose, User
+from atrium.platform.accounts.tokens import SESSION_CLAIM, TokenPair
+from atrium.platform.events.views import AsyncAPIView
+from atrium.tenants import provisioning, services
 from atrium.tenants.context import tenant_scope
 from tests.fixtures import OWNER_PASSWORD
 from tests.realtime.sockets import async_test, communicator, open_socket, refusal
@@ -42,6 +47,12 @@ PUBLIC_OPERATIONS = {
     ("POST", "/api/v1/auth/token/refresh/"),
     ("POST", "/api/v1/auth/token/verify/"),
     ("POST", "/api/v1/auth/logout/"),
+    # Mailed tokens are their credential (tests below: refused on every other tenant).
+    ("POST", "/api/v1/auth/password/reset/"),
+    ("POST", "/api/v1/auth/password/reset/confirm/"),
+    ("POST", "/api/v1/auth/email/confirm/"),
+    # The invitation's token, in the body, is the credential.
+    ("POST", "/api/v1/auth/invitations/accept/"),
 }
 SCHEMA_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 # Every method a client can send; the documented ones and the others alike.
@@ -88,7 +99,8 @@ def _openapi_path(route: str) -> str:
     return "/" + route
 
 
-DOCS_VIEWS = (SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView)
+# The documents themselves (OpenAPI, its UIs, the AsyncAPI document of the events).
+DOCS_VIEWS = (SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView, AsyncAPIView)
 
 
 def urlconf_operations() -> set[tuple[str, str]]:
@@ -129,6 +141,7 @@ def test_the_generated_matrix_is_complete_and_the_public_routes_are_the_known_on
 REAL_IDS = {
     "/api/v1/users/{id}/": lambda w: w.member.pk,
     "/api/v1/users/{id}/password/": lambda w: w.member.pk,
+    "/api/v1/auth/sessions/{id}/": lambda w: session_of(w.tokens),
     "/api/v1/catalog/categories/{id}/": lambda w: w.category.pk,
     "/api/v1/catalog/products/{id}/": lambda w: w.product.pk,
     "/api/v1/catalog/products/{id}/restore/": lambda w: w.deleted_product.pk,
@@ -137,6 +150,11 @@ REAL_IDS = {
     "/api/v1/jobs/{id}/": lambda w: w.job.pk,
     "/api/v1/jobs/{id}/download/": lambda w: w.job.pk,
 }
+
+
+def session_of(tokens: TokenPair) -> str:
+    """The session (``auth/sessions/{id}/``) of a token pair: its ``sid`` claim."""
+    return jwt.decode(tokens.refresh, options={"verify_signature": False})[SESSION_CLAIM]
 
 
 def real_id(path: str, world: World):
@@ -358,3 +376,76 @@ def test_the_platform_host_accepts_no_tenant_token(alpha, beta):
             assert response.status_code == 401, path
             if path == "/api/schema/":  # renders its errors as YAML, in the same shape
                 assert_error(yaml.safe_load(response.content), 401, "token_not_valid")
+
+
+# ---------------------------------------------------------------------------- mailed tokens
+
+# Each mailed token kind: its confirmation endpoint and the body that presents it.
+MAILED_TOKENS = {
+    AccountTokenPurpose.PASSWORD_RESET: (
+        "/api/v1/auth/password/reset/confirm/",
+        lambda token: {"token": token, "new_password": "Brand-New-Horse-Staple-9"},
+    ),
+    AccountTokenPurpose.EMAIL_CHANGE: (
+        "/api/v1/auth/email/confirm/",
+        lambda token: {"token": token},
+    ),
+}
+
+
+def assert_invalid_token(response) -> None:
+    """400 ``invalid_token`` about the ``token`` field (a validation error of the body)."""
+    assert response.status_code == 400, response.content
+    assert [(e["code"], e["attr"]) for e in response.json()["errors"]] == [
+        ("invalid_token", "token")
+    ]
+
+
+def mailed_token(tenant, user: User, purpose: AccountTokenPurpose) -> str:
+    with tenant_scope(tenant):
+        return account_token_issue(
+            user=user, purpose=purpose, ttl=600, new_email=f"moved-{purpose}@elsewhere.test"
+        )
+
+
+@pytest.mark.parametrize("purpose", list(MAILED_TOKENS))
+@pytest.mark.django_db
+def test_alpha_mailed_tokens_are_refused_on_beta_and_change_nothing(alpha, beta, purpose):
+    """A reset or e-mail-change token of alpha, presented on beta (whose member has the same
+    e-mail), is an unknown token there; it still works on alpha afterwards."""
+    with tenant_scope(beta.tenant):
+        User.objects.create_user(email=alpha.member.email, password=OWNER_PASSWORD)
+    path, body = MAILED_TOKENS[purpose]
+    token = mailed_token(alpha.tenant, alpha.member, purpose)
+    before = tenant_rows(beta.tenant), tenant_rows(alpha.tenant)
+    for client in (APIClient(HTTP_HOST=BETA_HOST), api(BETA_HOST, alpha.tokens.access)):
+        assert_invalid_token(client.post(path, body(token), format="json"))
+    assert (tenant_rows(beta.tenant), tenant_rows(alpha.tenant)) == before
+    home = APIClient(HTTP_HOST=alpha.host).post(path, body(token), format="json")
+    assert home.status_code == 200, home.content
+
+
+def test_mailed_tokens_die_with_their_tenant_purged_and_re_created(live_db):
+    """Purge a tenant and create it again under the same slug and owner: the tokens mailed
+    by the first are unknown to the second."""
+    slug, email = "reborn", "owner@reborn.test"
+    live_db.append(slug)
+    host = f"{slug}.localhost"
+    first = provisioning.tenant_create(
+        slug=slug, name="Reborn", owner_email=email, owner_password=OWNER_PASSWORD
+    ).tenant
+    with tenant_scope(first):
+        owner = User.objects.get()
+    tokens = {purpose: mailed_token(first, owner, purpose) for purpose in MAILED_TOKENS}
+    services.tenant_purge(slug=slug)
+    again = provisioning.tenant_create(
+        slug=slug, name="Reborn", owner_email=email, owner_password=OWNER_PASSWORD
+    ).tenant
+    assert again.pk != first.pk
+    for purpose, (path, body) in MAILED_TOKENS.items():
+        assert_invalid_token(
+            APIClient(HTTP_HOST=host).post(path, body(tokens[purpose]), format="json")
+        )
+    with tenant_scope(again):
+        assert User.objects.get().email == email
+        assert User.objects.get().check_password(OWNER_PASSWORD)

@@ -1,5 +1,5 @@
 """Revocation end to end, on a real server: after a logout, a deactivation, a change of role
-or of password, the user's old tokens get 401 at once and its open sockets are closed
+or of password (changed, reset or set), the user's old tokens get 401 at once and its open sockets are closed
 (4401), while another user's token and socket keep working.
 
 The server is uvicorn in a process of its own; the tenant admin's change runs in the test
@@ -20,8 +20,9 @@ from django.test import Client
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection
 
+from atrium.platform.accounts.account_tokens import account_token_issue
 from atrium.platform.accounts.hashers import GENERATED_SECRET_HASHER
-from atrium.platform.accounts.models import Role, User
+from atrium.platform.accounts.models import AccountTokenPurpose, Role, User
 from atrium.platform.accounts.tokens import token_pair_issue
 from atrium.tenants.context import tenant_scope
 from atrium.tenants.models import Tenant
@@ -32,6 +33,7 @@ HOST = "alpha.localhost"
 PASSWORD = "Tr0ub4dor-and-3-horses"
 NEW_PASSWORD = "Correct-Staple-Horse-77"
 ME = "/api/v1/users/me/"
+CHANGE = "/api/v1/auth/password/change/"
 
 
 @pytest.fixture(scope="module")
@@ -130,6 +132,7 @@ CASES = {
     "deactivation": ("user_inactive", "user_inactive"),
     "role_change": ("token_revoked", "role_changed"),
     "password_change": ("token_revoked", "password_changed"),
+    "password_reset": ("token_revoked", "password_changed"),
     "password_set_by_admin": ("token_revoked", "password_changed"),
     "password_set_outside_the_services": ("token_revoked", "password_changed"),
     "deactivation_in_tenant_admin": ("user_inactive", "user_inactive"),
@@ -168,12 +171,23 @@ def test_revocation_takes_effect_at_once_on_http_and_sockets(
     elif case == "password_change":
         answer = server.post(
             HOST,
-            ME + "password/",
-            {"current_password": PASSWORD, "password": NEW_PASSWORD},
+            CHANGE,
+            {"current_password": PASSWORD, "new_password": NEW_PASSWORD},
             token=old_access,
         )
         assert answer.status_code == 200, answer.text
         new_access = answer.json()["access"]
+    elif case == "password_reset":
+        with tenant_scope(tenant_a):
+            token = account_token_issue(
+                user=people.target, purpose=AccountTokenPurpose.PASSWORD_RESET, ttl=60
+            )
+        answer = server.post(
+            HOST,
+            "/api/v1/auth/password/reset/confirm/",
+            {"token": token, "new_password": NEW_PASSWORD},
+        )
+        assert answer.status_code == 200, answer.text
     elif case == "password_set_by_admin":
         answer = server.post(
             HOST, target_url + "password/", {"password": NEW_PASSWORD}, token=admin_token
@@ -224,8 +238,8 @@ def test_a_stale_refresh_token_cannot_sign_everybody_out(server, people):
     old = sign_in(server, people.target)
     changed = server.post(
         HOST,
-        ME + "password/",
-        {"current_password": PASSWORD, "password": NEW_PASSWORD},
+        CHANGE,
+        {"current_password": PASSWORD, "new_password": NEW_PASSWORD},
         token=old["access"],
     )
     assert changed.status_code == 200, changed.text

@@ -75,10 +75,22 @@ def tenant_keys(tenant: Tenant, purpose: str) -> list[bytes]:
     return list(redis().scan_iter(match=f"t:{tenant.schema_name}:{purpose}:*", count=1000))
 
 
-def assert_refused_jobs_left_nothing(tenant: Tenant, queued: tuple[Job, Job], log: str) -> None:
+def assert_refused_jobs_left_nothing(
+    tenant: Tenant, queued: tuple[Job, Job], worker: driver.Worker
+) -> None:
     """The export and import queued by ``submit_jobs`` were refused: no file written, the
     upload dropped, no product, no idempotency claim or lock held, and the refusal logged."""
     export, imported = queued
+    # The worker logs a refusal after the job's failure has committed: wait for the lines
+    # (a job seen failed may be a few milliseconds ahead of its log line).
+    names = ("catalog.export_products", "catalog.import_products")
+    lines = [f"task {name} inactive: tenant={tenant.schema_name}" for name in names]
+    driver.wait_for(
+        lambda: all(line in worker.output_since_start() for line in lines),
+        f"the worker to log the refusals of {tenant.slug}'s jobs",
+        worker,
+        timeout=TIMEOUT,
+    )
     assert not default_storage.exists(f"{tenant.schema_name}/exports/{export.pk}.csv")
     assert not default_storage.exists(imported.input_path)  # the upload is dropped
     with tenant_scope(tenant):
@@ -86,8 +98,6 @@ def assert_refused_jobs_left_nothing(tenant: Tenant, queued: tuple[Job, Job], lo
     # Nothing held: no idempotency claim, no lock, no recorded run.
     assert tenant_keys(tenant, "idem") == []
     assert tenant_keys(tenant, "lock") == []
-    for name in ("catalog.export_products", "catalog.import_products"):
-        assert f"task {name} inactive: tenant={tenant.schema_name}" in log
 
 
 def test_work_queued_before_suspend_or_archive_fails_with_a_stable_code_and_never_runs(
@@ -126,9 +136,7 @@ def test_work_queued_before_suspend_or_archive_fails_with_a_stable_code_and_neve
                     assert done.error["code"] == "tenant_inactive"
                     assert status in done.error["message"]
                     assert done.started_at is None  # the body never ran
-                assert_refused_jobs_left_nothing(
-                    tenant, queued[tenant.slug], worker.output_since_start()
-                )
+                assert_refused_jobs_left_nothing(tenant, queued[tenant.slug], worker)
             assert keys_for(marker) == set()
 
             # Beat's fan-out sends to active tenants only.
@@ -181,7 +189,7 @@ def test_jobs_queued_by_a_user_deactivated_before_they_ran_fail_and_never_run(
                 )
                 assert (done.status, done.error["code"]) == (JobStatus.FAILED, "user_inactive")
                 assert done.started_at is None  # the body never ran
-            assert_refused_jobs_left_nothing(tenant, queued, worker.output_since_start())
+            assert_refused_jobs_left_nothing(tenant, queued, worker)
 
 
 @pytest.fixture(scope="module")

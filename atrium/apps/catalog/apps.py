@@ -24,9 +24,16 @@ class CatalogConfig(AppConfig):
 
         self.reserved_product_slugs = ProductViewSet.list_route_paths()
 
+        from atrium.platform.privacy.registry import register
         from atrium.tenants.quotas import usage_counter
 
+        from . import personal_data
         from .models import Product
+
+        register(
+            "reviews", collect=personal_data.collect_reviews, erase=personal_data.erase_reviews
+        )
+        register("products", collect=personal_data.collect_products)
 
         @usage_counter("products")
         def live_products() -> int:

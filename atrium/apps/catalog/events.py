@@ -78,7 +78,7 @@ def _payload(instance: Product | Review) -> dict[str, Any]:
             "name": instance.name,
             "slug": instance.slug,
             "sku": instance.sku,
-            "price": str(instance.price),
+            "price": format(instance.price, "f"),  # never exponent notation (1E+1)
             "status": instance.status,
             "category_id": str(instance.category_id),
         }

@@ -25,6 +25,7 @@ from django.db.models.functions import Coalesce
 
 from atrium.errors import AtriumError, Conflict, InvalidInput
 from atrium.platform.accounts.models import User
+from atrium.platform.audit.services import audit_record, changes_between, snapshot
 from atrium.platform.cache import invalidate_namespace
 from atrium.platform.models import save_with_unique_slug
 from atrium.tenants.quotas import quota_check, quota_take
@@ -49,6 +50,15 @@ def _catalog_changed(event_type: str | None = None, instance: Any = None, **data
         from .events import publish_catalog_event
 
         publish_catalog_event(event_type, instance, **data)
+
+
+def _audit(action: str, instance: Any, before: dict[str, Any] | None = None) -> None:
+    """The audit entry of a catalog write, in its transaction; ``before``: the changed
+    fields' values before an update (``snapshot``), recorded with their new values."""
+    changes = None
+    if before is not None:
+        changes = changes_between(before, snapshot(instance, before.keys()))
+    audit_record(action, target=instance, changes=changes)
 
 
 def _clean(instance, *, exclude: Iterable[str] = ()) -> None:
@@ -126,6 +136,7 @@ def category_create(
     category = Category(name=name, description=description, parent=parent)
     _clean(category, exclude=["slug"])
     save_with_unique_slug(category, name)
+    _audit("category.created", category)
     _catalog_changed()
     return category
 
@@ -134,10 +145,12 @@ def category_create(
 def category_update(*, category: Category, **changes: Any) -> Category:
     if "parent" in changes:
         _check_parent(changes["parent"], category)
+    before = snapshot(category, changes)
     for field, value in changes.items():
         setattr(category, field, value)
     _clean(category)
     category.save()
+    _audit("category.updated", category, before)
     _catalog_changed()
     return category
 
@@ -150,6 +163,7 @@ def category_delete(*, category: Category) -> None:
             code="category_in_use",
         )
     category.delete()
+    _audit("category.deleted", category)
     _catalog_changed()
 
 
@@ -157,6 +171,7 @@ def category_delete(*, category: Category) -> None:
 def category_restore(*, category: Category) -> Category:
     # A deleted parent is restored first.
     _restore(category, lambda: _check_parent(category.parent, category))
+    _audit("category.restored", category)
     _catalog_changed()
     return category
 
@@ -245,6 +260,7 @@ def product_create(
         save_with_unique_slug(product, name, reserved=reserved_product_slugs())
     except IntegrityError as exc:
         raise _integrity(exc) from exc
+    _audit("product.created", product)
     _catalog_changed("product.created", product)
     return product
 
@@ -264,11 +280,13 @@ def product_update(*, product: Product, **changes: Any) -> Product:
         _check_sku_free(changes["sku"], exclude_pk=product.pk)
     if "tags" in changes:
         changes["tags"] = _normalise_tags(changes["tags"])
+    before = snapshot(product, changes)
     for field, value in changes.items():
         setattr(product, field, value)  # the slug stays: links survive a rename
     _clean(product)
     with _unique_conflicts():
         product.save()
+    _audit("product.updated", product, before)
     _catalog_changed("product.updated", product, fields=sorted(changes))
     return product
 
@@ -276,6 +294,7 @@ def product_update(*, product: Product, **changes: Any) -> Product:
 @transaction.atomic
 def product_delete(*, product: Product) -> None:
     product.delete()
+    _audit("product.deleted", product)
     _catalog_changed("product.deleted", product)
 
 
@@ -290,6 +309,7 @@ def product_restore(*, product: Product) -> Product:
         quota_take("products")  # a restored product counts again
 
     _restore(product, sku_free_and_within_quota)
+    _audit("product.restored", product)
     _catalog_changed("product.restored", product)
     return product
 
@@ -325,6 +345,7 @@ def review_create(
     _clean(review)
     with _unique_conflicts():
         review.save()
+    _audit("review.created", review)
     _refresh_stats([product.pk])
     _catalog_changed("review.created", review)
     return review
@@ -336,10 +357,12 @@ def review_update(*, review: Review, **changes: Any) -> Review:
     if unknown:
         raise InvalidInput(f"Not editable: {', '.join(sorted(unknown))}.", code="invalid")
     _lock_product(review.product_id)
+    before = snapshot(review, changes)
     for field, value in changes.items():
         setattr(review, field, value)
     _clean(review)
     review.save()
+    _audit("review.updated", review, before)
     _refresh_stats([review.product_id])
     _catalog_changed()
     return review
@@ -349,6 +372,7 @@ def review_update(*, review: Review, **changes: Any) -> Review:
 def review_delete(*, review: Review) -> None:
     _lock_product(review.product_id)
     review.delete()
+    _audit("review.deleted", review)
     _refresh_stats([review.product_id])
     _catalog_changed()
 
@@ -361,6 +385,7 @@ def review_restore(*, review: Review) -> Review:
     if Review.objects.filter(product_id=review.product_id, author_id=review.author_id).exists():
         raise Conflict("The author has a live review of this product.", code="review_exists")
     review.restore()
+    _audit("review.restored", review)
     _refresh_stats([review.product_id])
     _catalog_changed()
     return review

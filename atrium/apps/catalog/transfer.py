@@ -30,6 +30,7 @@ from django.db.models.functions import Lower
 
 from atrium.conf import atrium_settings
 from atrium.errors import AtriumError, InvalidInput, PayloadTooLarge
+from atrium.platform.audit.services import acting_as, audit_record
 from atrium.platform.jobs import services as jobs
 from atrium.platform.jobs import storage
 from atrium.platform.jobs.models import Job
@@ -272,7 +273,7 @@ def _import_locked(job: Job) -> None:
     current_line = 0  # reported if a row fails while applying
     step = max(len(rows) // 20, 1)
     try:
-        with transaction.atomic(), ExitStack() as claim:
+        with transaction.atomic(), ExitStack() as claim, acting_as(job.created_by):
             existing = _existing_products(rows)
             _check_permissions(job.created_by, rows, existing)
             # The new rows' products are claimed at once (one count, not one per row); past
@@ -290,6 +291,12 @@ def _import_locked(job: Job) -> None:
                     updated += 1
                 if index % step == 0:
                     jobs.job_progress(job=job, percent=index * 100 // len(rows) - 1)
+            audit_record(
+                "catalog.imported",
+                target=job,
+                target_label=job.kind,
+                metadata={"created": created, "updated": updated},
+            )
     except RowsRefused as refused:
         jobs.job_finish(job=job, error=_failed_rows(refused.errors))
         return

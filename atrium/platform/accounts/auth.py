@@ -1,7 +1,8 @@
-"""The auth API of a tenant (``/api/v1/auth/``): sign in, refresh, verify, log out.
+"""The auth API of a tenant (``/api/v1/auth/``): sign in, refresh, verify, log out, and
+the password reset and e-mail confirmation that mailed tokens complete.
 
-These four views are the only tenant endpoints without authentication: they are where a
-token comes from. Every token they accept or issue belongs to the tenant of the host
+These views are the only tenant endpoints without authentication: they are where a
+token comes from (or a mailed token is the credential). Every token they accept or issue belongs to the tenant of the host
 (``tokens.py``); every refusal is a 401 in the one error shape. Their OpenAPI
 documentation is in ``openapi.py``.
 """
@@ -14,6 +15,7 @@ from typing import Any
 
 from django.contrib.auth import authenticate
 from django.contrib.auth.models import update_last_login
+from django.db import transaction
 from rest_framework import serializers, status
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import AllowAny
@@ -23,11 +25,13 @@ from rest_framework.views import APIView
 from rest_framework_simplejwt.authentication import AUTH_HEADER_TYPES
 from rest_framework_simplejwt.settings import api_settings
 
-from . import openapi
+from atrium.platform.audit.services import audit_record
+
+from . import openapi, services
 from .authentication import token_failure
 from .errors import INVALID_CREDENTIALS
 from .serializers import CanonicalEmailField
-from .throttling import enforce_login_rate
+from .throttling import enforce_login_rate, enforce_token_rate
 from .tokens import (
     TokenError,
     refresh_token_revoke,
@@ -56,8 +60,14 @@ class TokenObtainSerializer(serializers.Serializer):
     )
     access = serializers.CharField(read_only=True, help_text="Access token (Bearer).")
     refresh = serializers.CharField(read_only=True, help_text="Refresh token, single use.")
+    password_change_required = serializers.BooleanField(
+        read_only=True,
+        help_text="The password is one-time: until it is changed "
+        "(POST /api/v1/auth/password/change/), other endpoints answer 403 "
+        "`password_change_required`.",
+    )
 
-    def validate(self, attrs: dict[str, Any]) -> dict[str, str]:
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         request = self.context["request"]
         email = attrs["email"]  # canonical: the lookup and the throttle key compare this form
         # Counted before the password is checked, so wrong guesses spend the budget too.
@@ -67,10 +77,16 @@ class TokenObtainSerializer(serializers.Serializer):
         user = authenticate(request=request, email=email, password=attrs["password"])
         if user is None or not user.is_active:
             raise AuthenticationFailed(INVALID_CREDENTIALS, "invalid_credentials")
-        pair = token_pair_issue(user=user)
-        if api_settings.UPDATE_LAST_LOGIN:
-            update_last_login(None, user)
-        return {"access": pair.access, "refresh": pair.refresh}
+        with transaction.atomic():
+            pair = token_pair_issue(user=user, request=request)
+            if api_settings.UPDATE_LAST_LOGIN:  # on in the settings: API logins set last_login
+                update_last_login(None, user)
+            audit_record("auth.login", target=user, actor=user, metadata={"via": "api"})
+        return {
+            "access": pair.access,
+            "refresh": pair.refresh,
+            "password_change_required": user.password_change_required,
+        }
 
 
 class TokenRefreshSerializer(serializers.Serializer):
@@ -81,7 +97,7 @@ class TokenRefreshSerializer(serializers.Serializer):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, str]:
         with _token_refusals():
-            pair = token_pair_rotate(refresh=attrs["refresh"])
+            pair = token_pair_rotate(refresh=attrs["refresh"], request=self.context["request"])
         return {"access": pair.access, "refresh": pair.refresh}
 
 
@@ -105,6 +121,42 @@ class TokenBlacklistSerializer(serializers.Serializer):
         with _token_refusals():
             refresh_token_revoke(refresh=attrs["refresh"])
         return {}
+
+
+class PasswordResetSerializer(serializers.Serializer):
+    """Queues a reset mail for an address; the same answer and work whether it exists."""
+
+    email = CanonicalEmailField(write_only=True, max_length=254)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        enforce_login_rate(self.context["request"], attrs["email"])
+        services.password_reset_request(email=attrs["email"])
+        return {}
+
+
+class PasswordResetConfirmSerializer(serializers.Serializer):
+    """Sets a new password with the token of a reset mail."""
+
+    token = serializers.CharField(write_only=True, max_length=256)
+    new_password = serializers.CharField(
+        write_only=True, trim_whitespace=False, max_length=128, style={"input_type": "password"}
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        enforce_token_rate(self.context["request"], attrs["token"])
+        services.password_reset_confirm(token=attrs["token"], new_password=attrs["new_password"])
+        return {}
+
+
+class EmailConfirmSerializer(serializers.Serializer):
+    """Makes the e-mail change that a confirmation mail's token names."""
+
+    token = serializers.CharField(write_only=True, max_length=256)
+    email = serializers.EmailField(read_only=True, help_text="The account's new e-mail.")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        enforce_token_rate(self.context["request"], attrs["token"])
+        return {"email": services.email_change_confirm(token=attrs["token"]).email}
 
 
 # ------------------------------------------------------------------------------ views
@@ -160,3 +212,32 @@ class LogoutView(_TokenEndpoint):
     def post(self, request: Request) -> Response:
         self.run(request)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@openapi.password_reset_view
+class PasswordResetView(_TokenEndpoint):
+    authentication_classes = []  # opt-out by name: who forgot a password has no token
+    serializer_class = PasswordResetSerializer
+
+    def post(self, request: Request) -> Response:
+        self.run(request)
+        return Response(
+            {"detail": "If an account has this address, a reset link is on its way."},
+            status=status.HTTP_202_ACCEPTED,
+        )
+
+
+@openapi.password_reset_confirm_view
+class PasswordResetConfirmView(_TokenEndpoint):
+    authentication_classes = []  # opt-out by name: the mailed token is the credential
+    serializer_class = PasswordResetConfirmSerializer
+
+    def post(self, request: Request) -> Response:
+        self.run(request)
+        return Response({"detail": "Password changed. Sign in with the new password."})
+
+
+@openapi.email_confirm_view
+class EmailConfirmView(_TokenEndpoint):
+    authentication_classes = []  # opt-out by name: the mailed token is the credential
+    serializer_class = EmailConfirmSerializer

@@ -6,7 +6,8 @@ from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.plumbing import build_bearer_security_scheme_object
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import AuthenticationFailed, PermissionDenied
+from rest_framework.request import Request
 from rest_framework_simplejwt import exceptions as simplejwt_exceptions
 from rest_framework_simplejwt.authentication import AUTH_HEADER_TYPES, JWTAuthentication
 from rest_framework_simplejwt.settings import api_settings
@@ -42,6 +43,26 @@ def token_failure(error: TokenError) -> AuthenticationFailed:
     return AuthenticationFailed(f"{error}. Sign in again to get a new token.", "token_not_valid")
 
 
+class PasswordChangeRequired(PermissionDenied):
+    """403: the user's password is one-time, and this endpoint waits until it is changed."""
+
+    default_code = "password_change_required"
+    default_detail = (
+        "Your password is one-time: change it first (POST /api/v1/auth/password/change/). "
+        "Until then only that, logout and users/me/ answer."
+    )
+
+
+def allowed_before_password_change(view: Any) -> bool:
+    """Whether ``view`` (its action, for a ViewSet) answers a user whose password is
+    one-time: it says so with ``allowed_before_password_change``, True or action names.
+    Read from the user row authentication loads anyway: the check costs no query."""
+    allowed = getattr(view, "allowed_before_password_change", False)
+    if allowed is True:
+        return True
+    return bool(allowed) and getattr(view, "action", None) in allowed
+
+
 class TenantJWTAuthentication(JWTAuthentication):
     """Accepts only access tokens of the current tenant, for active users of its schema.
 
@@ -50,6 +71,14 @@ class TenantJWTAuthentication(JWTAuthentication):
     """
 
     token_class = TenantAccessToken
+
+    def authenticate(self, request: Request) -> tuple[User, TenantAccessToken] | None:
+        result = super().authenticate(request)
+        if result is not None and result[0].password_change_required:
+            view = (request.parser_context or {}).get("view")
+            if not allowed_before_password_change(view):
+                raise PasswordChangeRequired()
+        return result
 
     def get_validated_token(self, raw_token: bytes) -> TenantAccessToken:
         try:

@@ -53,7 +53,14 @@ class UserManager(BaseUserManager):
         return user
 
     def create_with_role(
-        self, email: str, *, role: str, password: str | None = None, name: str = ""
+        self,
+        email: str,
+        *,
+        role: str,
+        password: str | None = None,
+        name: str = "",
+        must_change_password: bool = False,
+        password_hash: str | None = None,
     ) -> CreatedUser:
         """Create a user of the tenant in scope with ``role``: the one way owners (and
         everyone else) are made, by ``tenants create``, the users API and the tenant admin.
@@ -62,14 +69,26 @@ class UserManager(BaseUserManager):
         password is generated and returned once: 192 random bits, hashed with the fast
         hasher (``hashers.py``) so that creating a tenant stays in milliseconds; the first
         sign-in rehashes it. A given password is stored as given: callers validate it
-        first, each with its own error (the CLI's, the API's)."""
+        first, each with its own error (the CLI's, the API's). ``password_hash`` is a
+        password hashed (and validated) earlier, stored as it is: sign-up keeps only that.
+
+        A generated password is one-time for real: the user must change it before anything
+        else works (``password_change_required``); a given one only with
+        ``must_change_password``."""
         one_time = None
-        if password is None:
+        if password_hash is not None:
+            encoded = password_hash
+        elif password is None:
             one_time = secrets.token_urlsafe(24)
             encoded = make_password(one_time, hasher=GENERATED_SECRET_HASHER)
         else:
             encoded = make_password(password)
-        user = self.model(email=self.normalize_email(email), name=name, password=encoded)
+        user = self.model(
+            email=self.normalize_email(email),
+            name=name,
+            password=encoded,
+            password_change_required=one_time is not None or must_change_password,
+        )
         user.apply_role(role)
         user.full_clean(exclude=["password"])
         user.save(using=self._db)
@@ -98,6 +117,10 @@ class User(AbstractBaseUser, PermissionsMixin):
     # Carried in every token of the user (claim ATRIUM_JWT_VERSION_CLAIM) and compared with
     # this row on every request; raising it revokes every token issued before (tokens.py).
     token_version = models.PositiveIntegerField(default=0, db_default=0, editable=False)
+    # Set for a password Atrium generated (or one given with "must change"): until the user
+    # changes it, the API answers only the password change, logout and users/me/ (403
+    # password_change_required elsewhere). Read from the row authentication loads anyway.
+    password_change_required = models.BooleanField(default=False, db_default=False)
 
     objects = UserManager()
 
@@ -198,3 +221,64 @@ class User(AbstractBaseUser, PermissionsMixin):
     @property
     def is_tenant_admin(self) -> bool:
         return self.is_active and self.role in (Role.OWNER, Role.ADMIN)
+
+
+class UserSession(models.Model):
+    """One sign-in of a user: the chain of refresh tokens that login started and each
+    rotation continued (their ``sid`` claim names it). ``GET auth/sessions/`` lists the live
+    ones; revoking one blacklists its current refresh token."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="sessions")
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()  # of its current refresh token
+    user_agent = models.CharField(max_length=512, blank=True, default="")
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    refresh_jti = models.CharField(max_length=255)  # its current refresh token
+    # The user's token version when the current refresh token was issued: a session of an
+    # older version is dead (logout, password change, ...).
+    token_version = models.PositiveIntegerField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-last_used_at"]
+        indexes = [models.Index(fields=["user", "-last_used_at"], name="usersession_user_used")]
+
+    def __str__(self) -> str:
+        return f"session {self.pk} of {self.user_id}"
+
+
+class AccountTokenPurpose(models.TextChoices):
+    PASSWORD_RESET = "password_reset"
+    EMAIL_CHANGE = "email_change"
+
+
+class AccountToken(models.Model):
+    """A one-time token that travels by mail (password reset, e-mail change).
+
+    Only a SHA-256 of the token is stored, in the tenant's own schema: a token is unknown
+    on every other tenant and after its tenant is purged and re-created. It works once
+    (``used_at``), until ``expires_at``, and only while the user's password is the one it
+    was issued under (``password_stamp``): any change of the password kills it.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    purpose = models.CharField(max_length=32, choices=AccountTokenPurpose.choices)
+    digest = models.CharField(max_length=64, unique=True)
+    password_stamp = models.CharField(max_length=64)
+    new_email = models.EmailField(max_length=254, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(purpose__in=AccountTokenPurpose.values),
+                name="accounttoken_purpose_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.purpose} token of {self.user_id}"

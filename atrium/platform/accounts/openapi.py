@@ -14,9 +14,11 @@ from atrium.platform.api.schema import AutoSchema, error_response
 
 from .errors import INVALID_CREDENTIALS
 from .serializers import (
-    PasswordChangeSerializer,
+    DetailSerializer,
+    EmailChangeSerializer,
     PasswordSetSerializer,
     ProfileUpdateSerializer,
+    SessionSerializer,
     TokenPairSerializer,
     UserCreatedSerializer,
     UserCreateSerializer,
@@ -57,7 +59,9 @@ def user_viewset(viewset):
             UserCreatedSerializer,
             status=201,
             description="Without `password`, a one-time password is generated and returned "
-            "once. Only owners may create owners.",
+            "once; the user must change it before anything else works (403 "
+            "`password_change_required`), as with `must_change_password`. Only owners may "
+            "create owners. A weak password is 400 `password_too_weak`.",
             examples=[
                 request_example(
                     "Invite a member",
@@ -97,20 +101,28 @@ def user_viewset(viewset):
                 examples=[USER_EXAMPLE],
             ),
         ],
-        me_password=action_schema(
-            "Change your own password",
-            PasswordChangeSerializer,
-            TokenPairSerializer,
-            description="Needs the current password (400 `wrong_password` otherwise). Every "
-            "token you hold stops working at once (401 `token_revoked`) and your open sockets "
-            "are closed (4401 `password_changed`); the answer is a new token pair.",
+        me_email=action_schema(
+            "Change your e-mail address",
+            EmailChangeSerializer,
+            DetailSerializer,
+            status=202,
+            description="Needs your password (400 `invalid_password`). Mails a confirmation "
+            "link (and its token) to the new address; the change happens when it is "
+            "confirmed (POST /api/v1/auth/email/confirm/). An address in use is 409 "
+            "`email_taken`.",
+            examples=[
+                request_example(
+                    "New address", {"new_email": "dana@new.test", "password": "my password"}
+                )
+            ],
         ),
         password=action_schema(
             "Set a user's password (owners and admins)",
             PasswordSetSerializer,
             None,
             status=204,
-            description="Every token of the user stops working at once (401 `token_revoked`) "
+            description="Not your own (change it with POST /api/v1/auth/password/change/). A "
+            "weak password is 400 `password_too_weak`. Every token of the user stops working at once (401 `token_revoked`) "
             "and its open sockets are closed (4401 `password_changed`).",
         ),
     )
@@ -249,4 +261,99 @@ def logout_view(view):
             401: TOKEN_401,
         },
         examples=[REFRESH_EXAMPLE, TOKEN_REFUSED_EXAMPLE],
+    )
+
+
+# ------------------------------------------------------- passwords, e-mail, sessions
+LIMITED_429 = error_response(
+    429, "Too many attempts (login's limits); retry after `Retry-After` seconds."
+)
+
+
+def password_change_view(view):
+    post = extend_schema(
+        tags=["auth"],
+        summary="Change your password",
+        request=view.serializer_class,
+        description="Needs the current password (400 `invalid_password`); the new one must "
+        "pass the password rules (400 `password_too_weak`). Every other access and refresh "
+        "token you hold stops working at once (401 `token_revoked`) and your open sockets "
+        "close (4401 `password_changed`); the answer is a fresh token pair. This is the "
+        "endpoint a one-time password (`password_change_required`) must use first.",
+        responses={200: TokenPairSerializer},
+        examples=[
+            request_example(
+                "Change",
+                {"current_password": "the old one", "new_password": "correct horse battery"},
+            ),
+            PAIR_EXAMPLE,
+        ],
+    )
+    return extend_schema_view(post=post)(view)
+
+
+def password_reset_view(view):
+    return _auth_view(
+        view,
+        "Ask for a password reset",
+        description="Always 202, whether or not an account has the address, after the same "
+        "work (the lookup happens in a background task). When an active account has it, "
+        "a mail with a one-time link (`token=` in its query, and the token in plain text) "
+        "goes out; the token works for `ATRIUM_PASSWORD_RESET_TTL` seconds. Limited like "
+        "sign-in (429).",
+        responses={202: DetailSerializer, 429: LIMITED_429},
+        examples=[request_example("Address", {"email": "dana@acme.test"})],
+    )
+
+
+def password_reset_confirm_view(view):
+    return _auth_view(
+        view,
+        "Reset the password with a mailed token",
+        description="Sets the new password: the token works once, on this tenant only, and "
+        "dies at any change of the password. Every token of the account stops working and "
+        "a one-time password is one no more. 400 `invalid_token` (unknown, malformed, used, "
+        "of another tenant, or dead since a password change), `token_expired` or "
+        "`password_too_weak`. Limited like sign-in (429).",
+        responses={200: DetailSerializer, 429: LIMITED_429},
+        examples=[
+            request_example(
+                "Token and password", {"token": "mailed-token", "new_password": "a new one"}
+            )
+        ],
+    )
+
+
+def email_confirm_view(view):
+    return _auth_view(
+        view,
+        "Confirm an e-mail change",
+        description="Makes the change that a confirmation mail's token names (once, on this "
+        "tenant only; 400 `invalid_token` / `token_expired` otherwise). 409 `email_taken` when another account took the address in the "
+        "meantime (the token stays unused). Limited like sign-in (429).",
+        responses={
+            200: view.serializer_class,
+            409: error_response(409, "The address belongs to another account now."),
+            429: LIMITED_429,
+        },
+        examples=[request_example("Token", {"token": "mailed-token"})],
+    )
+
+
+def session_viewset(viewset):
+    return document(
+        viewset,
+        "auth",
+        list=extend_schema(
+            summary="Your sessions",
+            description="Your live sessions (one per sign-in; refreshing continues it), "
+            "most recently used first; `current` marks the one of this request's token.",
+            responses={200: SessionSerializer(many=True)},
+        ),
+        destroy=extend_schema(
+            summary="Revoke one of your sessions",
+            description="Its refresh token is blacklisted (its access tokens run out within "
+            "minutes). Another user's session is 404.",
+            responses={204: None},
+        ),
     )

@@ -35,7 +35,13 @@ class UserCreateSerializer(StrictFieldsMixin, serializers.Serializer):
         write_only=True,
         min_length=8,
         max_length=128,
-        help_text="Leave out to get a one-time password in the response.",
+        help_text="Leave out to get a one-time password in the response (which the user "
+        "must change at first use).",
+    )
+    must_change_password = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="The given password is one-time too: the user must change it first.",
     )
 
 
@@ -59,16 +65,53 @@ class ProfileUpdateSerializer(StrictFieldsMixin, serializers.Serializer):
     name = serializers.CharField(max_length=200, required=False, allow_blank=True)
 
 
-class PasswordChangeSerializer(StrictFieldsMixin, serializers.Serializer):
-    current_password = serializers.CharField(
+def _password_field(help_text: str, max_length: int = 128) -> serializers.CharField:
+    return serializers.CharField(
         write_only=True,
         trim_whitespace=False,
-        max_length=4096,
-        help_text="The password you sign in with now.",
+        max_length=max_length,
+        style={"input_type": "password"},
+        help_text=help_text,
     )
-    password = serializers.CharField(
-        write_only=True, trim_whitespace=False, max_length=128, help_text="The new password."
+
+
+class PasswordChangeSerializer(StrictFieldsMixin, serializers.Serializer):
+    current_password = _password_field("The password you sign in with now.", 4096)
+    new_password = _password_field("The new password (AUTH_PASSWORD_VALIDATORS).")
+
+
+class PasswordResetSerializer(StrictFieldsMixin, serializers.Serializer):
+    email = CanonicalEmailField(max_length=254, help_text="The address you sign in with.")
+
+
+class PasswordResetConfirmSerializer(StrictFieldsMixin, serializers.Serializer):
+    token = serializers.CharField(max_length=256, help_text="The token of the reset mail.")
+    new_password = _password_field("The new password (AUTH_PASSWORD_VALIDATORS).")
+
+
+class EmailChangeSerializer(StrictFieldsMixin, serializers.Serializer):
+    new_email = CanonicalEmailField(max_length=254, help_text="The new address.")
+    password = _password_field("The password you sign in with.", 4096)
+
+
+class EmailConfirmSerializer(StrictFieldsMixin, serializers.Serializer):
+    token = serializers.CharField(max_length=256, help_text="The token of the confirmation mail.")
+
+
+class SessionSerializer(serializers.Serializer):
+    id = serializers.UUIDField(read_only=True)
+    created_at = serializers.DateTimeField(read_only=True, help_text="When you signed in.")
+    last_used_at = serializers.DateTimeField(
+        read_only=True, help_text="The last sign-in or refresh of the session."
     )
+    user_agent = serializers.CharField(read_only=True)
+    ip_address = serializers.IPAddressField(read_only=True, allow_null=True)
+    current = serializers.SerializerMethodField(
+        help_text="The session of the token this request was made with."
+    )
+
+    def get_current(self, session) -> bool:
+        return str(session.pk) == self.context.get("current_session_id")
 
 
 class PasswordSetSerializer(StrictFieldsMixin, serializers.Serializer):
@@ -80,3 +123,7 @@ class PasswordSetSerializer(StrictFieldsMixin, serializers.Serializer):
 class TokenPairSerializer(serializers.Serializer):
     access = serializers.CharField(read_only=True, help_text="A new access token.")
     refresh = serializers.CharField(read_only=True, help_text="A new refresh token.")
+
+
+class DetailSerializer(serializers.Serializer):
+    detail = serializers.CharField(read_only=True)

@@ -18,12 +18,15 @@ from django import forms
 from django.contrib.admin import AdminSite
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.http import HttpRequest, HttpResponse
+from django_redis import get_redis_connection
 from rest_framework.exceptions import Throttled
 from rest_framework.request import Request
 
 from atrium.conf import atrium_settings
 from atrium.errors import ServiceUnavailable
 from atrium.platform.api.throttling import OncePerInterval, client_ip
+from atrium.platform.audit.models import ActorType
+from atrium.platform.audit.services import Actor, audit_log_active, audit_record
 from atrium.platform.redis import RATELIMIT_PURPOSE, Rate, parse_rate, rate_limit_many
 from atrium.tenants.keyspace import scoped_key
 
@@ -67,18 +70,67 @@ def login_limits(request: HttpRequest | Request, email: str) -> Sequence[tuple[s
     ]
 
 
+def token_limits(request: HttpRequest | Request, token: str) -> Sequence[tuple[str, Rate]]:
+    """Login's limits for a mailed token (reset, e-mail change): per token, as per e-mail,
+    and in login's own per-IP bucket, so guessing tokens spends the sign-in budget."""
+    rates = atrium_settings.LOGIN_RATE_LIMITS
+    digest = hashlib.sha256(token.encode()).hexdigest()[:32]
+    return [
+        (
+            scoped_key(RATELIMIT_PURPOSE, "login-token", digest),
+            parse_rate(rates["per_email"]),
+        ),
+        (
+            scoped_key(RATELIMIT_PURPOSE, "login-ip", client_ip(request)),
+            parse_rate(rates["per_ip"]),
+        ),
+    ]
+
+
+def enforce_token_rate(request: HttpRequest | Request, token: str) -> None:
+    """``enforce_login_rate`` for an attempt with a mailed token."""
+    _enforce(token_limits(request, token or ""))
+
+
 def enforce_login_rate(request: HttpRequest | Request, email: str) -> None:
     """Count a sign-in attempt for this tenant + e-mail and for this client IP; call it before
     the password is checked. Raises ``Throttled`` (429) over either limit and
     ``LoginUnavailable`` (503) when Redis cannot answer (fail closed)."""
     try:
-        decisions = rate_limit_many(login_limits(request, email or ""))
+        _enforce(login_limits(request, email or ""))
+    except Throttled as exc:
+        lockout_record(request, email, wait=exc.wait or 1)
+        raise
+
+
+def _enforce(limits: Sequence[tuple[str, Rate]]) -> None:
+    try:
+        decisions = rate_limit_many(limits)
     except redis.RedisError as exc:
         login_warning.warning("login throttling: Redis unavailable, sign-in refused: %s", exc)
         raise LoginUnavailable() from exc
     refused = [decision.retry_after for decision in decisions if not decision.allowed]
     if refused:
         raise Throttled(wait=max(refused))
+
+
+def lockout_record(request: HttpRequest | Request, email: str, *, wait: float) -> None:
+    """``auth.lockout``, once per lockout (a Redis marker lives as long as the refusal), so
+    that a flood of refused attempts costs the audit log one entry."""
+    if not audit_log_active():
+        return
+    marker = scoped_key(RATELIMIT_PURPOSE, "login-lockout", email_digest(email or ""))
+    client = get_redis_connection("default")
+    if not client.set(marker, 1, nx=True, px=max(1, math.ceil(wait * 1000))):
+        return
+    email = canonical_email(email or "")
+    audit_record(
+        "auth.lockout",
+        target_type="accounts.user",
+        target_label=email,
+        actor=Actor(ActorType.USER, "", email or "anonymous"),
+        metadata={"retry_after": math.ceil(wait)},
+    )
 
 
 class ThrottledAdminAuthenticationForm(AdminAuthenticationForm):

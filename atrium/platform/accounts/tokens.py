@@ -22,13 +22,17 @@ sockets are closed (4401) after the commit.
 from __future__ import annotations
 
 import functools
+import ipaddress
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.http import HttpRequest
+from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from rest_framework_simplejwt.backends import TokenBackend
 from rest_framework_simplejwt.exceptions import TokenError
@@ -37,16 +41,20 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken, Token, UntypedToken
 
 from atrium.conf import atrium_settings
+from atrium.platform.api.throttling import client_ip
+from atrium.platform.audit.services import audit_record
 from atrium.tenants.asgi import CLOSE_UNAUTHORIZED
 from atrium.tenants.context import current_tenant, current_tenant_or_none
 from atrium.tenants.sockets import close_sockets, user_group
 
-from .models import User
+from .models import User, UserSession
 
 # Fixed on purpose: a token naming any other algorithm (``none``, HS512, RS256, …) in its
 # header is refused, because PyJWT only accepts the algorithms the backend lists.
 ALGORITHM = "HS256"
 SIGNING_KEY_PURPOSE = "atrium.platform.accounts.tokens.tenant-signing-key"
+# The claim naming the session (``UserSession``) of a refresh token and its access tokens.
+SESSION_CLAIM = "sid"
 
 
 def signing_key_for(tenant_id: object, *, secret_key: str | None = None) -> str:
@@ -200,9 +208,35 @@ def user_tokens_revoke(*, user: User, reason: str, version: int | None = None) -
     return True
 
 
-def token_pair_issue(*, user: User) -> TokenPair:
-    """A new access + refresh pair for ``user`` in the current tenant (refresh recorded)."""
+def _client_of(request: HttpRequest | None) -> dict[str, Any]:
+    if request is None:
+        return {}
+    address = client_ip(request)
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        address = None
+    # PostgreSQL text cannot hold NUL: a header carrying one must not fail the sign-in.
+    agent = request.META.get("HTTP_USER_AGENT", "").replace("\x00", "")
+    return {"user_agent": agent[:512], "ip_address": address}
+
+
+def _session_token(user: User, session: UserSession) -> TenantRefreshToken:
+    """A new refresh token of ``session``, which records it as the session's current one."""
     refresh = TenantRefreshToken.for_user(user)
+    refresh[SESSION_CLAIM] = str(session.pk)
+    session.refresh_jti = refresh[api_settings.JTI_CLAIM]
+    session.expires_at = datetime.fromtimestamp(refresh["exp"], tz=UTC)
+    session.token_version = user.token_version
+    return refresh
+
+
+def token_pair_issue(*, user: User, request: HttpRequest | None = None) -> TokenPair:
+    """A new access + refresh pair for ``user`` in the current tenant (refresh recorded),
+    starting a new session (``UserSession``); ``request`` gives its user agent and IP."""
+    session = UserSession(user=user, **_client_of(request))
+    refresh = _session_token(user, session)
+    session.save(force_insert=True)
     return TokenPair(access=str(refresh.access_token), refresh=str(refresh))
 
 
@@ -230,13 +264,59 @@ def _refresh_token_spend(token: TenantRefreshToken) -> None:
         raise TokenError("Token is blacklisted") from None
 
 
-def token_pair_rotate(*, refresh: str) -> TokenPair:
-    """Spend a refresh token of the current tenant and issue a fresh pair in its place."""
+def token_pair_rotate(*, refresh: str, request: HttpRequest | None = None) -> TokenPair:
+    """Spend a refresh token of the current tenant and issue a fresh pair in its place, in
+    the same session (a token of a revoked session is refused)."""
     token = TenantRefreshToken(refresh)
     user = token_user(token)
     with transaction.atomic():
         _refresh_token_spend(token)
-        return token_pair_issue(user=user)
+        session = _token_session(token, lock=True)
+        if session is None:  # issued before sessions were recorded
+            return token_pair_issue(user=user, request=request)
+        if session.revoked_at is not None:
+            raise TokenError("Token is blacklisted")
+        fresh = _session_token(user, session)
+        session.last_used_at = timezone.now()
+        for field, value in _client_of(request).items():
+            setattr(session, field, value)
+        session.save()
+        return TokenPair(access=str(fresh.access_token), refresh=str(fresh))
+
+
+def _token_session(token: Token, *, lock: bool = False) -> UserSession | None:
+    session_id = token.get(SESSION_CLAIM)
+    if not session_id:
+        return None
+    sessions = UserSession.objects.filter(user_id=token.get(api_settings.USER_ID_CLAIM))
+    if lock:
+        sessions = sessions.select_for_update()
+    try:
+        return sessions.filter(pk=session_id).first()
+    except (ValidationError, ValueError):
+        return None
+
+
+def session_id_of(token: Token | None) -> str | None:
+    """The session a token (access or refresh) belongs to, if it names one."""
+    if token is None:
+        return None
+    value = token.get(SESSION_CLAIM)
+    return str(value) if value else None
+
+
+def session_revoke(*, user: User, session_id: object) -> None:
+    """Revoke one of ``user``'s sessions: its current refresh token is blacklisted (the
+    access tokens already issued run out on their own, in minutes). Another user's session,
+    or an unknown one, is ``UserSession.DoesNotExist``."""
+    with transaction.atomic():
+        session = UserSession.objects.select_for_update().get(pk=session_id, user=user)
+        if session.revoked_at is None:
+            session.revoked_at = timezone.now()
+            session.save(update_fields=["revoked_at"])
+        outstanding = OutstandingToken.objects.filter(jti=session.refresh_jti).first()
+        if outstanding is not None:
+            BlacklistedToken.objects.get_or_create(token=outstanding)
 
 
 def user_tokens_revoke_in_tenant(*, user: User, reason: str) -> None:
@@ -257,6 +337,7 @@ def refresh_token_revoke(*, refresh: str) -> None:
         ).first()
         if user is not None:
             user_tokens_revoke(user=user, reason="logged_out", version=token_version(token))
+            audit_record("auth.logout", target=user, actor=user)
 
 
 def token_verify(*, token: str) -> TenantUntypedToken:

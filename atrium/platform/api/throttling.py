@@ -129,7 +129,10 @@ class TenantRateThrottle(BaseThrottle):
         return parse_rate(rate) if rate else None
 
     def get_ident(self, request: Request) -> str:
-        user = getattr(request, "user", None)
+        user = getattr(request, "user", None)  # authenticates, which sets api_key_id
+        api_key_id = getattr(request, "api_key_id", None)
+        if api_key_id is not None:  # a key has its own budget, apart from its creator's
+            return f"api_key:{api_key_id}"
         if user is not None and user.is_authenticated:
             return f"user:{user.pk}"
         return f"ip:{client_ip(request)}"

@@ -17,6 +17,7 @@ ACTIONS: dict[str, str] = {
     "user.updated": "A user account's profile fields changed.",
     "user.role_changed": "A user's role changed.",
     "user.deactivated": "A user account was deactivated.",
+    "user.reactivated": "A deactivated user account was activated again.",
     "user.erased": "A user account was erased (anonymised).",
     "invitation.created": "An invitation was sent.",
     "invitation.accepted": "An invitation was accepted.",

@@ -1,4 +1,4 @@
-"""App config for the audit log: its API prefix and its nightly retention purge."""
+"""App config for the audit log: its label and its nightly retention purge."""
 
 from celery.schedules import crontab
 from django.apps import AppConfig

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -18,6 +20,7 @@ from atrium.conf import atrium_settings
 from atrium.platform.api.throttling import client_ip
 from atrium.platform.observability import context as log_context
 from atrium.tenants.audit import current_operator
+from atrium.tenants.context import current_tenant_or_none
 
 from .actions import ACTIONS
 from .models import APPEND_ONLY_TRIGGER, ActorType, AuditEvent
@@ -46,6 +49,12 @@ class Actor:
         return cls(ActorType.USER, str(user.pk), getattr(user, "email", "") or str(user))
 
 
+def audit_log_active() -> bool:
+    """Whether a tenant scope is active (the audit log lives in each tenant's schema; the
+    platform's sign-ins, on the public schema, have none)."""
+    return current_tenant_or_none() is not None
+
+
 def _authenticated_user(request) -> Any:
     user = getattr(request, "user", None)
     if user is None or not getattr(user, "is_authenticated", False):
@@ -64,9 +73,27 @@ def actor_of_request(request) -> Actor | None:
     return Actor.of_user(user) if user is not None else None
 
 
+_acting: ContextVar[Actor | None] = ContextVar("atrium_audit_actor", default=None)
+
+
+@contextmanager
+def acting_as(actor: Any) -> Iterator[Actor]:
+    """Attribute the entries recorded in the block to ``actor`` (a user or an ``Actor``):
+    a job's work, run by a worker, is its creator's."""
+    resolved = actor if isinstance(actor, Actor) else Actor.of_user(actor)
+    token = _acting.set(resolved)
+    try:
+        yield resolved
+    finally:
+        _acting.reset(token)
+
+
 def current_actor() -> Actor:
-    """The current request's principal, else the operator running ``tenants run``, else
-    the system (a beat task, a migration)."""
+    """Who is acting: the block's ``acting_as``, else the current request's principal,
+    else the operator running ``tenants run``, else the system (beat, a migration)."""
+    acting = _acting.get()
+    if acting is not None:
+        return acting
     bound = log_context.current()
     request = bound.request if bound is not None else None
     if request is not None:
@@ -86,6 +113,11 @@ def _resolve_actor(actor: Any) -> Actor:
         return actor
     if isinstance(actor, str):  # "system"
         return Actor(actor, "", actor)
+    # A service is given the request's user; when that user is an API key's principal,
+    # the key is who acted.
+    current = current_actor()
+    if current.type == ActorType.API_KEY:
+        return current
     return Actor.of_user(actor)
 
 

@@ -1,4 +1,4 @@
-"""The audit log's background work: the nightly retention purge, once per active tenant."""
+"""The audit log's nightly retention purge, run once per active tenant by beat."""
 
 from atrium.platform.tasks import tenant_task
 

@@ -38,9 +38,11 @@ def job_viewset(viewset):
             examples=[JOB_EXAMPLE],
         ),
         download=extend_schema(
-            summary="Download a job's file (CSV)",
+            summary="Download a job's file (CSV, or NDJSON for an audit export)",
             description="The file as bytes: `text/csv` (UTF-8), or `application/octet-stream` "
-            "when the request's Accept header names that type and not `text/csv`.",
+            "when the request's Accept header names that type and not `text/csv`; an NDJSON "
+            "export (`audit.export.ndjson`) is `application/x-ndjson`. Every download is "
+            "recorded in the audit log (`export.downloaded`).",
             responses={
                 (200, media_type): OpenApiResponse(OpenApiTypes.BINARY, description="The file.")
                 for media_type in DOWNLOAD_MEDIA_TYPES

@@ -7,10 +7,15 @@ from rest_framework.decorators import action
 
 from atrium.platform.accounts.models import Role
 from atrium.platform.api.views import TenantGenericViewSet
+from atrium.platform.audit.services import audit_record
 
 from . import openapi, storage
 from .models import Job
 from .serializers import JobSerializer
+
+# The media type of a job's file, by the extension of its output (CSV unless listed).
+# Media types by the output's extension (a person's data export is one JSON document).
+FILE_MEDIA_TYPES = {"ndjson": "application/x-ndjson", "json": "application/json"}
 
 
 @openapi.job_viewset
@@ -43,11 +48,14 @@ class JobViewSet(mixins.RetrieveModelMixin, TenantGenericViewSet):
             # A path outside this tenant's folder, or a file gone from storage: to the
             # client both are a download that does not exist, never a 500.
             raise Http404 from None
+        extension = job.output_path.rsplit(".", 1)[-1] if "." in job.output_path else "csv"
+        audit_record("export.downloaded", target=job, target_label=job.kind)
         return FileResponse(
             handle,
             as_attachment=True,
-            filename=f"{job.kind}-{job.pk}.csv",
-            content_type=download_media_type(request.headers.get("Accept", "")),
+            filename=f"{job.kind}-{job.pk}.{extension}",
+            content_type=FILE_MEDIA_TYPES.get(extension)
+            or download_media_type(request.headers.get("Accept", "")),
         )
 
 

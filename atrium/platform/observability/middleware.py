@@ -54,6 +54,9 @@ class ObservabilityMiddleware:
         started = time.perf_counter()
         request_id = clean_request_id(request.META.get("HTTP_X_REQUEST_ID"))
         request.request_id = request_id
+        # Set by ApiKeyAuthentication for a request made with an API key; None otherwise, so
+        # code that asks "is this a key?" reads request.api_key_id on every request.
+        request.api_key_id = None
         log_context = LogContext(
             request_id=request_id, method=request.method, path=request.path, request=request
         )

@@ -135,7 +135,8 @@ def revoked_reason(token: TenantAccessToken) -> str | None:
 class JWTAuthMiddleware(BearerSocketMiddleware):
     """Authenticates the socket with an access token of the current tenant (else 4401).
 
-    Sets ``scope["user"]`` and ``scope["token"]`` (whose ``exp`` ends the connection).
+    Sets ``scope["user"]`` and ``scope["token"]`` (whose ``exp`` ends the connection). A
+    user whose password is one-time is refused with 4403 ``password_change_required``.
     """
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -150,6 +151,15 @@ class JWTAuthMiddleware(BearerSocketMiddleware):
             except TokenError as error:
                 reason = refusal_reason(error)
             else:
+                if user.password_change_required:
+                    # A one-time password opens nothing until it is changed (as on HTTP).
+                    return await self.refuse(
+                        scope,
+                        receive,
+                        send,
+                        code=CLOSE_FORBIDDEN,
+                        reason="password_change_required",
+                    )
                 return await self.inner(dict(scope, user=user, token=token), receive, send)
         return await self.refuse(scope, receive, send, code=CLOSE_UNAUTHORIZED, reason=reason)
 

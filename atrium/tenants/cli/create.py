@@ -35,6 +35,12 @@ def add_parsers(sub) -> None:
         action="store_true",
         help="Prompt for the owner password (twice, not echoed); needs a terminal.",
     )
+    p.add_argument(
+        "--must-change",
+        action="store_true",
+        help="The owner must change the given password at first sign-in (a generated one "
+        "always must).",
+    )
     p.add_argument("--plan", choices=list(atrium_settings.PLANS), help="Plan (default: free).")
     p.add_argument("--domain", help="A custom domain, made primary (the subdomain is kept).")
     json_flag(p)
@@ -69,6 +75,7 @@ def create(cmd: BaseCommand, options) -> None:
         name=options["name"],
         owner_email=options["owner_email"],
         owner_password=owner_password(options),
+        owner_must_change=options["must_change"],
         plan=options["plan"],
         domain=options["domain"],
     )
@@ -92,8 +99,8 @@ def create(cmd: BaseCommand, options) -> None:
     cmd.stdout.write(f"Owner:    {result.owner_email}")
     if result.owner_password:
         cmd.stdout.write(
-            f"Password: {result.owner_password}  (one-time: shown only now; change it after "
-            "the first login)"
+            f"Password: {result.owner_password}  (one-time: shown only now; it must be "
+            "changed at the first sign-in)"
         )
 
 

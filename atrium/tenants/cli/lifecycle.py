@@ -22,7 +22,8 @@ def add_parsers(sub) -> None:
     p = tenant_command(
         sub,
         "delete",
-        "Archive a tenant; with --purge --yes remove everything of it (schema, rows, keys, files).",
+        "Archive a tenant; with --purge --yes remove everything of it (schema, rows, keys, "
+        "files, queued messages).",
     )
     p.add_argument("--purge", action="store_true", help="Drop everything of the tenant.")
     p.add_argument("--yes", action="store_true", help="Confirm --purge (it cannot be undone).")
@@ -97,9 +98,11 @@ def purge(cmd: BaseCommand, options) -> None:
     emit(
         cmd,
         options,
-        f"Purged {result['slug']}: dropped schema {result['schema_name']}, "
+        f"Purged {result['slug']}: dropped schema {result['schema_name']} "
+        f"({result['tables_dropped']} tables, {result['rows_deleted']} rows), "
         f"deleted {result['redis_keys_deleted']} Redis keys, "
-        f"{result['channel_groups_deleted']} channel groups and {result['files_deleted']} files.",
+        f"{result['channel_groups_deleted']} channel groups, {result['files_deleted']} files "
+        f"and {result['queued_messages_deleted']} queued messages.",
         {**result, "purged": True},
     )
 

@@ -10,6 +10,7 @@ from django.core.management import call_command, get_commands, load_command_clas
 from django.core.management.base import BaseCommand, CommandError
 
 from atrium.tenants import services
+from atrium.tenants.audit import platform_audit_record
 from atrium.tenants.context import tenant_scope
 from atrium.tenants.models import Tenant, TenantStatus
 
@@ -152,6 +153,13 @@ def run_in_tenant(cmd: BaseCommand, tenant: Tenant, name: str, args: list[str], 
     except Exception as exc:  # one tenant's failure must not stop the others
         status, error = "failed", f"{exc.__class__.__name__}: {exc}"
     result: dict[str, Any] = {"slug": tenant.slug, "status": status, "error": error}
+    # What ran where, and how it ended (the command's own writes are in the tenant's log,
+    # as the operator's: the CLI's operator scope is active).
+    platform_audit_record(
+        "tenant.run",
+        tenant=tenant,
+        details={"command": [name, *args], "status": status, "error": error},
+    )
     if capture:
         result.update(output=out.getvalue(), errors=err.getvalue())
     return result

@@ -184,6 +184,39 @@ def test_a_failing_endpoint_is_disabled_after_its_streak(sending, tenant_a):
     assert len(sending.at("/down")) == count  # nothing more is sent to it
 
 
+def test_a_product_created_through_the_api_reaches_its_subscribers(sending, tenant_a):
+    """The whole path: the catalog API's service publishes, the bus hands the event to the
+    sink after commit, the worker delivers. (Through HTTP and the app registry: platform
+    code, tests included, never imports an app.)"""
+    from django.apps import apps
+    from rest_framework.test import APIClient
+
+    from atrium.platform.accounts.models import User
+
+    hook = endpoint(tenant_a, sending.url("/products"))
+    sending.secrets["/products"] = [hook.secret]
+    with tenant_scope(tenant_a):
+        owner = User.objects.get(email="owner@alpha.test")
+    client = APIClient(HTTP_HOST="alpha.localhost")
+    client.force_authenticate(owner)
+    category = client.post("/api/v1/catalog/categories/", {"name": "Webhook shelf"})
+    assert category.status_code == 201, category.content
+    product = client.post(
+        "/api/v1/catalog/products/",
+        {"name": "Hooked", "sku": "WH-1", "price": "2.50", "category": category.json()["id"]},
+    )
+    assert product.status_code == 201, product.content
+    [got] = sending.wait_for("/products")
+    assert got.verified and got.payload["type"] == "product.created"
+    assert got.payload["data"]["id"] == product.json()["id"]
+    with tenant_scope(tenant_a):  # leave nothing behind in the shared tenant
+        Product, Category = apps.get_model("catalog", "Product"), apps.get_model(
+            "catalog", "Category"
+        )
+        Product.all_objects.filter(pk=product.json()["id"]).hard_delete()
+        Category.all_objects.filter(pk=category.json()["id"]).hard_delete()
+
+
 def test_a_hanging_tenant_does_not_delay_another_tenant(tenant_a, tenant_b, settings):
     """Tenant alpha's endpoint never answers (each attempt waits the full 10 s timeout);
     beta's deliveries, sent after alpha's, still arrive within a second each."""

@@ -8,7 +8,9 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from atrium.errors import AtriumError
+from atrium.tenants.audit import cli_operator, operator_scope
 from atrium.tenants.cli import (
+    audit,
     cors,
     create,
     domains,
@@ -18,20 +20,34 @@ from atrium.tenants.cli import (
     plan,
     pool,
     run,
+    transfer,
     usage,
 )
 from atrium.tenants.cli.parsers import OneLineErrorParser, subcommands
 from atrium.tenants.context import public_scope
 
 # In the order `--help` lists them.
-GROUPS = (create, listing, lifecycle, domains, migrate, pool, run, cors, plan, usage)
+GROUPS = (
+    create,
+    listing,
+    lifecycle,
+    transfer,
+    domains,
+    migrate,
+    pool,
+    run,
+    cors,
+    plan,
+    usage,
+    audit,
+)
 HANDLERS = {name: handler for group in GROUPS for name, handler in group.HANDLERS.items()}
 
 
 class Command(BaseCommand):
     help = (
         "Provision, inspect and run tenants: create, list, show, suspend, activate, delete, "
-        "domains, migrate, pool, run, cors, plan, usage."
+        "export, import, domains, migrate, pool, run, cors, plan, usage, audit."
     )
 
     def create_parser(self, prog_name, subcommand, **kwargs):
@@ -51,7 +67,8 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         self.verbosity = options["verbosity"]  # read by the migrate progress callback
         try:
-            with public_scope():
+            # The platform audit records the OS user and host of what the CLI does.
+            with public_scope(), operator_scope(cli_operator()):
                 HANDLERS[options["action"]](self, options)
         except AtriumError as exc:
             raise CommandError(exc.message) from exc

@@ -1,0 +1,1 @@
+"""API keys of a tenant: machine credentials (``Authorization: Api-Key atr_…``)."""

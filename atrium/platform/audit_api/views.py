@@ -1,0 +1,52 @@
+"""The audit log API: read-only, for owners and admins; an export through the jobs API.
+Its OpenAPI documentation is in ``openapi.py``."""
+
+from django.db import transaction
+from rest_framework import mixins, status
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from atrium.platform.accounts.permissions import IsTenantAdmin
+from atrium.platform.api.views import TenantGenericViewSet
+from atrium.platform.audit import selectors
+from atrium.platform.audit.services import audit_record
+from atrium.platform.jobs import services as job_services
+from atrium.platform.jobs.serializers import JobSerializer
+
+from . import openapi, tasks
+from .exports import EXPORT_KINDS
+from .pagination import AuditCursorPagination
+from .serializers import FIELDS, AuditEventSerializer, AuditExportSerializer, entry_as_dict
+
+
+@openapi.audit_event_viewset
+class AuditEventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantGenericViewSet):
+    serializer_class = AuditEventSerializer
+    filterset_class = selectors.AuditEventFilter
+    pagination_class = AuditCursorPagination
+    # The cursor fixes the order: newest first.
+    ordering_fields: list[str] = []
+    search_fields: list[str] = []
+    permissions = (IsTenantAdmin,)
+    lookup_value_regex = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+    # Reads, and the export's POST: the list and an entry answer 405 to every write.
+    http_method_names = ["get", "post", "head", "options"]
+
+    def get_queryset(self):
+        return selectors.audit_event_list()
+
+    def list(self, request, *args, **kwargs):
+        # Rows as dicts, rendered by entry_as_dict: the same body as the serializer's.
+        rows = self.filter_queryset(self.get_queryset()).values(*FIELDS)
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response([entry_as_dict(row) for row in page])
+
+    @action(detail=False, methods=["post"], url_path="exports")
+    def export(self, request):
+        fmt = self.validated(AuditExportSerializer)["format"]
+        with transaction.atomic():
+            job = job_services.job_submit(
+                kind=EXPORT_KINDS[fmt], created_by=request.user, task=tasks.export_events
+            )
+            audit_record("audit.exported", target=job, target_label=job.kind)
+        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
