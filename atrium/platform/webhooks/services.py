@@ -75,7 +75,9 @@ def _lock_tenant_webhooks() -> None:
 
 
 @transaction.atomic
-def webhook_create(*, url: str, events: Iterable[str], description: str = "") -> WebhookEndpoint:
+def webhook_create(
+    *, url: str, events: Iterable[str], description: str = "", enabled: bool = True
+) -> WebhookEndpoint:
     url = _clean_url(url)
     events = _clean_events(events)
     _lock_tenant_webhooks()
@@ -87,7 +89,11 @@ def webhook_create(*, url: str, events: Iterable[str], description: str = "") ->
             code="too_many_webhooks",
         )
     endpoint = WebhookEndpoint.objects.create(
-        url=url, events=events, description=description, secret=signing.secret_generate()
+        url=url,
+        events=events,
+        description=description,
+        enabled=enabled,
+        secret=signing.secret_generate(),
     )
     catalogue.audit("webhook.created", endpoint, changes={"url": [None, url]})
     return endpoint

@@ -127,6 +127,11 @@ def test_bad_event_lists_are_refused(people, receiver, events, code):
     assert (patched.status_code, codes(patched)) == (400, [code])
 
 
+def test_an_endpoint_may_be_created_disabled(people, receiver):
+    created = _create(as_user(people["owner"]), receiver.url(), enabled=False)
+    assert created.status_code == 201 and created.json()["enabled"] is False
+
+
 def test_unknown_fields_are_refused(people, receiver):
     response = _create(as_user(people["owner"]), receiver.url(), secret="whsec_mine")
     assert response.status_code == 400 and codes(response) == ["unknown_field"]
