@@ -4,6 +4,7 @@ that are newer, damaged or aimed at a taken slug are refused and leave nothing b
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import io
 import json
@@ -23,6 +24,7 @@ from atrium.platform.accounts.models import User, UserSession
 from atrium.platform.apikeys.models import APIKey
 from atrium.platform.audit.models import AuditEvent
 from atrium.platform.audit.services import audit_record
+from atrium.platform.webhooks.models import WebhookEndpoint
 from atrium.tenants import archive, provisioning
 from atrium.tenants.context import public_scope, tenant_scope
 from atrium.tenants.migrator import migrate_schema, schemas_behind
@@ -178,7 +180,7 @@ def exported(live_db, file_storage, tmp_path) -> tuple[Path, FileStore]:
 # ----------------------------------------------------------------------------- round trip
 
 
-def test_export_purge_import_gives_back_the_same_tenant(live_db, file_storage, tmp_path):
+def test_export_purge_import_gives_back_the_same_tenant(live_db, file_storage, tmp_path, settings):
     """On each file storage: the local filesystem, and a bucket of an S3-compatible server."""
     live_db.append(SLUG)
     old = create()
@@ -189,6 +191,14 @@ def test_export_purge_import_gives_back_the_same_tenant(live_db, file_storage, t
     assert made.status_code == 201, made.content
     by_key = APIClient(HTTP_HOST=HOST, HTTP_AUTHORIZATION=f"Api-Key {made.json()['key']}")
     assert by_key.get("/api/v1/catalog/products/").status_code == 200
+    settings.ATRIUM_WEBHOOK_ALLOWED_HOSTS = "127.0.0.1"
+    hook = owner.post(
+        "/api/v1/webhooks/",
+        {"url": "http://127.0.0.1:9/hook", "events": ["product.created"]},
+        format="json",
+    )
+    assert hook.status_code == 201, hook.content
+    source_secret = hook.json()["secret"]
     accepted = owner.post("/api/v1/catalog/exports/")
     assert accepted.status_code == 202, accepted.json()
     job = owner.get(f"/api/v1/jobs/{accepted.json()['id']}/").json()
@@ -259,6 +269,12 @@ def test_export_purge_import_gives_back_the_same_tenant(live_db, file_storage, t
         assert APIKey.objects.count() == 1 and not APIKey.objects.filter(revoked=False).exists()
         assert not UserSession.objects.filter(revoked_at__isnull=True).exists()
     assert by_key.get("/api/v1/catalog/products/").status_code == 401
+    # The webhook came along disabled, with a new secret nobody knows (rotate to get one).
+    with tenant_scope(new):
+        restored = WebhookEndpoint.objects.get()
+    assert (restored.url, restored.enabled) == ("http://127.0.0.1:9/hook", False)
+    assert restored.secret.startswith("whsec_") and restored.secret != source_secret
+    assert len(base64.b64decode(restored.secret.removeprefix("whsec_"))) == 32
     # The source's tokens are refused: signed with the old tenant's key.
     stale = client_of(pairs[OWNER]["access"]).get("/api/v1/users/me/")
     assert stale.status_code == 401, stale.content

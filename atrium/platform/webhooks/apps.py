@@ -14,6 +14,21 @@ class WebhooksConfig(AppConfig):
     # the countdown) is started again within ten minutes. Retries are normally woken by
     # their own countdown message (tasks.py).
     tenant_periodic_tasks = {"webhooks.drain": crontab(minute="*/10")}
+    # Run on a restored tenant by `tenants import`: the source's signing secrets are not the
+    # copy's. Each endpoint gets a new random secret (PostgreSQL's CSPRNG, 32 bytes) that
+    # nobody knows and is disabled, so nothing is signed in the source's name; an admin
+    # calls rotate-secret/ for a secret to give the receiver, then enables it. Deliveries
+    # that were pending are closed: the copy does not replay the source's traffic.
+    tenant_import_resets = (
+        "UPDATE webhooks_webhookendpoint SET "
+        "secret = 'whsec_' || encode(decode(replace("
+        "gen_random_uuid()::text || gen_random_uuid()::text, '-', ''), 'hex'), 'base64'), "
+        "previous_secret = '', previous_secret_expires_at = NULL, enabled = false, "
+        "disabled_at = now(), disabled_reason = 'Restored from an archive: rotate the "
+        "secret (rotate-secret/), then enable the endpoint.'",
+        "UPDATE webhooks_webhookdelivery SET status = 'failed', next_attempt_at = NULL "
+        "WHERE status = 'pending'",
+    )
 
     def ready(self) -> None:
         # The drain is sent by name (kicks.py); registered here so that an eager test run
