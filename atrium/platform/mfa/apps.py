@@ -9,6 +9,9 @@ class MfaConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     # Its routes are auth routes: auth/mfa/totp/…, auth/token/mfa/ (atrium.platform.api.urls).
     api_prefix = "auth/"
+    # Run on a restored tenant by `tenants import`: a sign-in's second step started on the
+    # source is not one of the copy's (devices and recovery codes come along: people's own).
+    tenant_import_resets = ("DELETE FROM mfa_mfachallenge",)
 
     def ready(self) -> None:
         from atrium.platform.accounts import auth, authentication
