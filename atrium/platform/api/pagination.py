@@ -8,14 +8,13 @@ from rest_framework import pagination
 from rest_framework.exceptions import ValidationError
 
 
-class PageNumberPagination(pagination.PageNumberPagination):
-    page_size = 20
+class StrictPageSizeMixin:
+    """``page_size`` must be a whole number ≥ 1 (above the cap it is capped): DRF would
+    silently serve the default page for ``page_size=abc``, so a typo went unnoticed."""
+
     page_size_query_param = "page_size"
-    max_page_size = 100
 
     def get_page_size(self, request):
-        """``page_size`` must be a whole number ≥ 1 (above the cap it is capped): DRF would
-        silently serve the default page for ``page_size=abc``, so a typo went unnoticed."""
         raw = request.query_params.get(self.page_size_query_param)
         if raw is None or raw == "":
             return self.page_size
@@ -33,6 +32,11 @@ class PageNumberPagination(pagination.PageNumberPagination):
                 code="invalid",
             )
         return min(size, self.max_page_size)
+
+
+class PageNumberPagination(StrictPageSizeMixin, pagination.PageNumberPagination):
+    page_size = 20
+    max_page_size = 100
 
     def get_schema_operation_parameters(self, view):
         parameters = super().get_schema_operation_parameters(view)

@@ -18,31 +18,13 @@ from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
+from atrium.platform.api.pagination import StrictPageSizeMixin
 
-class AuditCursorPagination(BasePagination):
+
+class AuditCursorPagination(StrictPageSizeMixin, BasePagination):
     cursor_query_param = "cursor"
-    page_size_query_param = "page_size"
     page_size = 50
     max_page_size = 200
-
-    def get_page_size(self, request) -> int:
-        raw = request.query_params.get(self.page_size_query_param)
-        if raw in (None, ""):
-            return self.page_size
-        try:
-            size = int(raw)
-        except ValueError:
-            size = 0
-        if size < 1:
-            raise ValidationError(
-                {
-                    self.page_size_query_param: [
-                        f"Give a whole number from 1 to {self.max_page_size}."
-                    ]
-                },
-                code="invalid",
-            )
-        return min(size, self.max_page_size)
 
     @staticmethod
     def encode(at: datetime, pk: uuid.UUID) -> str:
