@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
@@ -75,10 +76,12 @@ def tenant_create(
     plan: str | None = None,
     domain: str | None = None,
     owner_password_hash: str | None = None,
+    audit_details: dict[str, Any] | None = None,
 ) -> ProvisionedTenant:
     """Create an active tenant and its owner. The owner's password is ``owner_password``
     (validated here), or ``owner_password_hash``, hashed and validated earlier (sign-up
-    keeps only the hash), or else a generated one-time password."""
+    keeps only the hash), or else a generated one-time password. The platform audit's
+    ``tenant.created`` names the current operator scope and adds ``audit_details``."""
     started = time.perf_counter()
     slug = validate_slug(slug)
     name = validate_name(name)
@@ -137,7 +140,13 @@ def tenant_create(
                 platform_audit_record(
                     "tenant.created",
                     tenant=tenant,
-                    details={"plan": plan, "domains": hosts, "schema_name": schema_name},
+                    details={
+                        "plan": plan,
+                        "domains": hosts,
+                        "schema_name": schema_name,
+                        "schema_source": source,
+                        **(audit_details or {}),
+                    },
                 )
                 send_on_commit(POOL_REFILL_TASK, on_error=_pool_refill_not_sent)
         except IntegrityError as exc:

@@ -182,7 +182,8 @@ def test_enrol_confirm_and_sign_in_with_a_code(tenant_a, roomy_login):
     assert len(body["mfa_token"]) >= 40
     paired = second_step(tenant_a, body["mfa_token"], code_at(second))
     assert paired.status_code == 200, paired.json()
-    assert set(paired.json()) == {"access", "refresh"}
+    assert set(paired.json()) == {"access", "refresh", "password_change_required"}
+    assert paired.json()["password_change_required"] is False
     me = bearer(tenant_a, paired.json()["access"]).get("/api/v1/users/me/")
     assert me.json()["email"] == user.email
     with tenant_scope(tenant_a):

@@ -23,7 +23,12 @@ PERSON_ONLY = {
     "/api/v1/users/{id}/erase/",
     "/api/v1/auth/sessions/",
     "/api/v1/auth/sessions/{id}/",
+    # MFA belongs to people.
+    "/api/v1/auth/mfa/totp/",
+    "/api/v1/auth/mfa/totp/confirm/",
 }
+# A key acts at most as an admin, never as an owner: what only owners may do is refused.
+OWNER_ONLY = {("PATCH", "/api/v1/tenant/")}
 
 
 def key_of(world: World) -> str:
@@ -75,6 +80,8 @@ def test_control_beta_api_key_is_accepted_on_the_same_requests(beta, roomy_limit
         )
         if path in PERSON_ONLY:
             assert_error(response, 403, "person_required")
+        elif (method, path) in OWNER_ONLY:
+            assert_error(response, 403, "permission_denied")
         else:
             assert response.status_code not in (401, 403), (method, path, response.content[:300])
         assert response.status_code < 500, (method, path)

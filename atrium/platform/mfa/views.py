@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from rest_framework import status
-from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from atrium.platform.accounts.auth import _TokenEndpoint
+from atrium.platform.accounts.permissions import IsPerson
 from atrium.platform.api.views import TenantGenericViewSet
 
 from . import openapi, services
@@ -20,15 +20,6 @@ from .serializers import (
     EnrolmentSerializer,
     TokenMfaSerializer,
 )
-
-
-class IsPerson(BasePermission):
-    """A person signed in with a token, not an API key: MFA belongs to people."""
-
-    message = "MFA is set up by a person signed in with a token, not with an API key."
-
-    def has_permission(self, request, view) -> bool:
-        return getattr(request, "api_key_id", None) is None
 
 
 @openapi.totp_viewset

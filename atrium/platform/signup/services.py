@@ -27,7 +27,7 @@ from atrium.conf import atrium_settings
 from atrium.errors import InvalidInput
 from atrium.platform.accounts.tokens import TokenPair, token_pair_issue
 from atrium.platform.mail import mail_send_on_commit, platform_link
-from atrium.tenants.audit import Operator, platform_audit_record
+from atrium.tenants.audit import Operator, operator_scope
 from atrium.tenants.context import tenant_scope
 from atrium.tenants.errors import DomainTaken, SlugTaken
 from atrium.tenants.models import Tenant
@@ -123,29 +123,20 @@ def signup_confirm(*, token: str) -> SignupConfirmed:
     with transaction.atomic():
         signup = _pending(token)
         try:
-            provisioned = tenant_create(
-                slug=signup.slug,
-                name=signup.company_name,
-                owner_email=signup.email,
-                owner_password_hash=signup.password_hash,
-            )
+            # The platform's audit log names who made the tenant: the confirmed address.
+            with operator_scope(Operator(source="signup", actor=signup.email)):
+                provisioned = tenant_create(
+                    slug=signup.slug,
+                    name=signup.company_name,
+                    owner_email=signup.email,
+                    owner_password_hash=signup.password_hash,
+                    audit_details={"via": "signup", "owner_email": signup.email},
+                )
         except DomainTaken:
             raise _slug_taken(signup.slug) from None
         signup.confirmed_at = timezone.now()
         signup.password_hash = ""  # the owner's account holds it now
         signup.save(update_fields=["confirmed_at", "password_hash"])
-        # The platform's audit log names who made the tenant: the confirmed address.
-        platform_audit_record(
-            "tenant.created",
-            tenant=provisioned.tenant,
-            actor=Operator(source="signup", actor=signup.email),
-            details={
-                "via": "signup",
-                "owner_email": signup.email,
-                "plan": provisioned.tenant.plan,
-                "schema_source": provisioned.schema_source,
-            },
-        )
     with tenant_scope(provisioned.tenant):
         owner = get_user_model().objects.get(email=provisioned.owner_email)
         tokens = token_pair_issue(user=owner)
