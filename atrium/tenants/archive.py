@@ -517,6 +517,9 @@ def _reset_secrets(staging: str, *, old_root: str, new_root: str) -> list[str]:
     done = []
     params = {"old_root": old_root, "new_root": new_root}
     with schema_scope(staging), transaction.atomic(), connection.cursor() as cursor:
+        # The one narrowing of the scope's search_path: without public on it, a reset naming
+        # a table the staging schema lacks fails instead of changing the public table of
+        # that name (django_session exists in both).
         connection.set_schema(staging, include_public=False)
         try:
             for label, statements in import_resets():
