@@ -121,6 +121,27 @@ def test_a_change_answers_a_fresh_pair_and_every_other_token_stops(member, tenan
 
 
 @pytest.mark.django_db
+def test_a_change_is_told_to_the_accounts_address_and_a_refused_one_is_not(
+    member, smtp_sink, django_capture_on_commit_callbacks
+):
+    access = pair(member.email)["access"]
+    with django_capture_on_commit_callbacks(execute=True):
+        wrong = api(token=access).post(
+            CHANGE, {"current_password": "wrong", "new_password": NEW_PASSWORD}
+        )
+    assert wrong.status_code == 400
+    with django_capture_on_commit_callbacks(execute=True):
+        done = api(token=access).post(
+            CHANGE, {"current_password": PASSWORD, "new_password": NEW_PASSWORD}
+        )
+    assert done.status_code == 200
+    notice = smtp_sink.wait_for(to=member.email)
+    assert notice["Subject"].endswith("Your password was changed")
+    assert NEW_PASSWORD not in notice.as_string()
+    assert [m["To"] for m in smtp_sink.messages] == [member.email]  # one, for the change
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize(
     ("payload", "code", "attr"),
     [
@@ -310,8 +331,14 @@ def test_a_reset_mails_a_one_time_link_that_sets_the_password(
     )
     token = mailed_token(message)
 
-    done = api().post(RESET_CONFIRM, {"token": token, "new_password": NEW_PASSWORD})
+    smtp_sink.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        done = api().post(RESET_CONFIRM, {"token": token, "new_password": NEW_PASSWORD})
     assert done.status_code == 200, done.content
+    notice = smtp_sink.wait_for(to=member.email)  # the owner of the address hears of it
+    assert notice["Subject"].endswith("Your password was changed")
+    assert "reset with a link" in notice.get_body(("plain",)).get_content()
+    assert token not in notice.as_string()
     assert login(member.email, NEW_PASSWORD).status_code == 200
     assert login(member.email, PASSWORD).status_code == 401
     # The tokens held before are revoked; the token works once.
@@ -481,8 +508,14 @@ def test_an_email_change_is_confirmed_from_the_new_address(
     token = mailed_token(message)
     assert reload(tenant_a, member).email == member.email  # not before the confirmation
 
-    done = api().post(EMAIL_CONFIRM, {"token": token})
+    with django_capture_on_commit_callbacks(execute=True):
+        done = api().post(EMAIL_CONFIRM, {"token": token})
     assert (done.status_code, done.json()) == (200, {"email": "dana@new.test"})
+    # The old address is told, so a change its owner did not make does not go unseen.
+    notice = smtp_sink.wait_for(to=member.email)
+    assert notice["Subject"].endswith("Your e-mail address was changed")
+    text = notice.get_body(("plain",)).get_content()
+    assert f"from {member.email} to dana@new.test" in text
     assert reload(tenant_a, member).email == "dana@new.test"
     assert login("dana@new.test").status_code == 200
     assert login(member.email).status_code == 401

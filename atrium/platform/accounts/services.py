@@ -20,6 +20,7 @@ from django.contrib.auth.hashers import check_password
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from atrium.conf import atrium_settings
 from atrium.errors import Conflict, InvalidInput, PermissionDenied
@@ -200,6 +201,7 @@ def user_password_set(*, actor: User, user: User, password: str) -> User:
     _validate_new_password(password, user, field="password")
     user.set_password(password)
     user.save(update_fields=["password"])  # revokes the user's tokens (a new password)
+    _password_changed_notice(user, "set by an administrator")
     return user
 
 
@@ -212,6 +214,20 @@ def _password_replace(user: User, new_password: str) -> None:
     user.set_password(new_password)
     user.password_change_required = False
     user.save(update_fields=["password", "password_change_required"])
+
+
+def _notice_time() -> str:
+    return timezone.now().strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _password_changed_notice(user: User, how: str) -> None:
+    """Tell the account's address that its password changed (after the commit): the one
+    sign a person gets when someone else changed it."""
+    mail_send_on_commit(
+        to=user.email,
+        template="accounts/password_changed",
+        context={"name": user.name, "how": how, "changed_at": _notice_time()},
+    )
 
 
 @transaction.atomic
@@ -228,6 +244,7 @@ def password_change(*, user: User, current_password: str, new_password: str) -> 
         )
     _validate_new_password(new_password, user, field="new_password")
     _password_replace(user, new_password)
+    _password_changed_notice(user, "changed")
     _audit("password.changed", user=user, actor=user)
     return user
 
@@ -257,6 +274,7 @@ def password_reset_confirm(*, token: str, new_password: str) -> User:
     user = row.user
     _validate_new_password(new_password, user, field="new_password")
     _password_replace(user, new_password)
+    _password_changed_notice(user, "reset with a link mailed to this address")
     _audit("password.reset", user=user, actor=user)
     return user
 
@@ -320,6 +338,17 @@ def email_change_confirm(*, token: str) -> User:
     AccountToken.objects.filter(
         user=user, purpose=AccountTokenPurpose.PASSWORD_RESET, used_at=None
     ).delete()
+    # The old address hears of it: if the change was not its owner's, they can act.
+    mail_send_on_commit(
+        to=before,
+        template="accounts/email_changed",
+        context={
+            "name": user.name,
+            "old_email": before,
+            "new_email": user.email,
+            "changed_at": _notice_time(),
+        },
+    )
     _audit("user.updated", user=user, actor=user, changes={"email": [before, user.email]})
     return user
 
