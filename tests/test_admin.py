@@ -430,3 +430,49 @@ def test_deleting_a_tenants_user_still_follows_the_tenant_relations(tenant_a):
         leaver.delete()
         outstanding.refresh_from_db()
         assert outstanding.user_id is None
+
+
+@pytest.mark.django_db
+def test_a_one_time_password_must_be_changed_before_the_tenant_admin_opens(
+    tenant_a, smtp_sink, django_capture_on_commit_callbacks
+):
+    """As on the API: a generated password opens only the password change (and logout);
+    the change goes through the accounts service (no longer one-time, audited, mailed)."""
+    from atrium.platform.accounts import services as accounts
+    from atrium.platform.accounts.models import Role
+    from atrium.platform.audit.models import AuditEvent
+
+    with tenant_scope(tenant_a):
+        owner = User.objects.get(email="owner@alpha.test")
+        created = accounts.user_create(actor=owner, email="fresh@alpha.test", role=Role.ADMIN)
+    client = login("alpha.localhost", "fresh@alpha.test", created.one_time_password)
+    assert client.login_response.status_code == 302
+    for page in ("/admin/", "/admin/accounts/user/", "/admin/settings/cors-origins/"):
+        sent = client.get(page)
+        assert (sent.status_code, sent["Location"]) == (302, "/admin/password_change/"), page
+    assert client.get("/admin/password_change/").status_code == 200
+
+    new_password = "Fresh-Horse-Battery-42"
+    wrong = client.post(
+        "/admin/password_change/",
+        {"old_password": "nope", "new_password1": new_password, "new_password2": new_password},
+    )
+    assert wrong.status_code == 200  # the form again, with its error
+    with django_capture_on_commit_callbacks(execute=True):
+        done = client.post(
+            "/admin/password_change/",
+            {
+                "old_password": created.one_time_password,
+                "new_password1": new_password,
+                "new_password2": new_password,
+            },
+        )
+    assert (done.status_code, done["Location"]) == (302, "/admin/password_change/done/")
+    assert client.get("/admin/").status_code == 200  # still signed in, and let through
+    with tenant_scope(tenant_a):
+        fresh = User.objects.get(email="fresh@alpha.test")
+        assert not fresh.password_change_required and fresh.check_password(new_password)
+        assert AuditEvent.objects.filter(action="password.changed", target_id=str(fresh.pk))
+    assert smtp_sink.wait_for(to="fresh@alpha.test")["Subject"].endswith(
+        "Your password was changed"
+    )

@@ -23,13 +23,40 @@ from atrium.errors import form_errors
 from atrium.tenants import services as tenant_services
 from atrium.tenants.cors import validate_origins
 
+# The admin views a user whose password is one-time may open: the change itself and
+# leaving (as the API allows only password change, logout and users/me/).
+_MUST_CHANGE_OPEN_VIEWS = frozenset({"password_change", "password_change_done", "logout"})
+
 
 class TenantAdminSite(AdminSite):
-    """A tenant's admin; its sign-in is throttled by ``limit_admin_login`` (config.urls_tenant)."""
+    """A tenant's admin; its sign-in is throttled by ``limit_admin_login`` (config.urls_tenant).
+    A user whose password is one-time (generated for them) is sent to change it before any
+    other page, as the API answers 403 ``password_change_required``; the accounts package
+    makes that change go through its service (``accounts/admin.py``)."""
 
     site_header = "Atrium"
     site_title = "Atrium tenant admin"
     index_title = "Your organisation"
+
+    def admin_view(self, view, cacheable=False):
+        guarded = super().admin_view(view, cacheable)
+        if getattr(view, "__name__", "") in _MUST_CHANGE_OPEN_VIEWS:
+            return guarded
+
+        @functools.wraps(guarded)
+        def inner(request, *args, **kwargs):
+            if getattr(request.user, "password_change_required", False) and self.has_permission(
+                request
+            ):
+                messages.warning(
+                    request, "Your password was generated for you: choose your own to go on."
+                )
+                return HttpResponseRedirect(
+                    reverse(f"{self.name}:password_change", current_app=self.name)
+                )
+            return guarded(request, *args, **kwargs)
+
+        return inner
 
     def each_context(self, request):
         context = super().each_context(request)

@@ -3,6 +3,7 @@ the platform admin lists the operators."""
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.forms import AdminPasswordChangeForm as OwnPasswordChangeForm
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminPasswordChangeForm
 
@@ -12,6 +13,26 @@ from atrium.platform.admin import TenantAdminPermissions, tenant_admin_site
 from . import services
 from .emails import canonical_email
 from .models import User
+
+
+class ServicePasswordChangeForm(OwnPasswordChangeForm):
+    """The tenant admin's own "change password" through the service, as the API's: the
+    password stops being one-time, every token of the user is revoked, the change is
+    audited and its owner is told by mail."""
+
+    def save(self, commit: bool = True):
+        changed = services.password_change(
+            user=self.user,
+            current_password=self.cleaned_data["old_password"],
+            new_password=self.cleaned_data["new_password1"],
+        )
+        # The view keeps this session signed in from the hash of ``self.user``.
+        self.user.password = changed.password
+        self.user.password_change_required = False
+        return self.user
+
+
+tenant_admin_site.password_change_form = ServicePasswordChangeForm
 
 
 @admin.register(User)
