@@ -7,8 +7,8 @@ schemas (one statement per 100,000 rows, then ``ANALYZE``): ``--small`` entries 
 ``--large`` in the other. Each case is requested ``--n`` times (after ``--warmup``) in each
 tenant, the two alternating request by request (so the machine's load hits both alike), through
 the whole Django stack in this process (Django's test client, a real JWT, every middleware),
-alternating with the listing alone (FilterSet, cursor paginator, serializer: the view's own
-work, without HTTP), each timed with ``time.perf_counter()``; the SQL statements of one
+alternating with the listing alone (the filters' validation, cursor paginator, rendering of
+the rows: the view's own work, without HTTP), each timed with ``time.perf_counter()``; the SQL statements of one
 request are counted. Cases: the newest page of 50; a page 50 deep in the cursor (at the middle of the
 log); the newest 50 of one action; the newest of one target.
 
@@ -33,6 +33,12 @@ parser.add_argument("--large", type=int, default=1_000_000, help="entries of the
 parser.add_argument("--n", type=int, default=300, help="timed requests per case and size")
 parser.add_argument("--warmup", type=int, default=30, help="untimed requests per case")
 parser.add_argument("--page-size", type=int, default=50)
+parser.add_argument(
+    "--profile",
+    action="store_true",
+    help="instead of measuring: cProfile the newest page (request and listing) at the large "
+    "size, --n times each, and print where the time goes",
+)
 args, run = harness.start(
     parser, "audit", "Audit log listing", settings="benchmarks.settings_catalog"
 )  # sets Django up
@@ -47,7 +53,7 @@ from atrium.platform.accounts.tokens import token_pair_issue  # noqa: E402
 from atrium.platform.audit import selectors  # noqa: E402
 from atrium.platform.audit.actions import ACTIONS  # noqa: E402
 from atrium.platform.audit_api.pagination import AuditCursorPagination  # noqa: E402
-from atrium.platform.audit_api.serializers import FIELDS, entry_as_dict  # noqa: E402
+from atrium.platform.audit_api.serializers import audit_filters  # noqa: E402
 from atrium.tenants.context import tenant_scope  # noqa: E402
 from atrium.tenants.models import Tenant  # noqa: E402
 
@@ -111,19 +117,15 @@ def middle_cursor() -> str:
             "(SELECT count(*) / 2 FROM audit_auditevent) LIMIT 1"
         )
         at, pk = cursor.fetchone()
-    return AuditCursorPagination.encode(at, pk)
+    return AuditCursorPagination.encode(at.isoformat(), str(pk))
 
 
 def listing(params: dict) -> tuple[int, float]:
     """What the view does for a page: filter, paginate, serialize (rows, seconds)."""
     started = time.perf_counter()
     request = Request(FACTORY.get(URL, params))
-    queryset = selectors.audit_event_list()
-    # As the API's FilterBackend: no filter parameter, no FilterSet.
-    if any(name.startswith(tuple(selectors.AuditEventFilter.base_filters)) for name in params):
-        queryset = selectors.AuditEventFilter(request.query_params, queryset).qs
-    page = AuditCursorPagination().paginate_queryset(queryset.values(*FIELDS), request)
-    rows = len([entry_as_dict(row) for row in page])
+    queryset = selectors.audit_event_list(filters=audit_filters(request.query_params))
+    rows = len(AuditCursorPagination().paginate_queryset(queryset, request))
     return rows, time.perf_counter() - started
 
 
@@ -197,7 +199,40 @@ def side_of(slug: str, size: int) -> dict:
     }
 
 
+def profile(side: dict, params: dict) -> None:
+    """Print cProfile's top functions of ``--n`` requests, then of ``--n`` listings."""
+    import cProfile
+    import pstats
+
+    for _ in range(args.warmup):
+        side["client"].get(URL, params, **side["headers"])
+    for name, call in (
+        ("request", lambda: side["client"].get(URL, params, **side["headers"])),
+        ("listing", lambda: listing(params)),
+    ):
+        profiler = cProfile.Profile()
+        with tenant_scope(side["tenant"]):
+            profiler.enable()
+            for _ in range(args.n):
+                call()
+            profiler.disable()
+        print(f"\n===== {name}, {args.n} times: {params}")
+        stats = pstats.Stats(profiler).strip_dirs()
+        stats.sort_stats("tottime").print_stats(25)
+        stats.sort_stats("cumulative").print_stats(40)
+
+
 def main() -> int:
+    if args.profile:
+        side = side_of("large", args.large)
+        for params in (
+            {"page_size": args.page_size},
+            {"page_size": args.page_size, "cursor": "middle"},
+            {"page_size": args.page_size, "action": "product.updated"},
+        ):
+            profile(side, side["params"](params))
+        run.close()
+        return 0
     sides = [side_of("small", args.small), side_of("large", args.large)]
     cases = {
         "newest page": {"page_size": args.page_size},
@@ -270,8 +305,8 @@ def main() -> int:
         f"{BATCH:,} rows). Each case requested {args.n} times in each after {args.warmup} "
         "untimed, the two tenants alternating request by request, "
         "through the whole Django stack in one process (test client, JWT, every middleware: "
-        "*request*), alternating with the listing alone (*listing*: the view's FilterSet, "
-        "cursor paginator and serializer on the tenant's connection, no HTTP).",
+        "*request*), alternating with the listing alone (*listing*: the view's filters, "
+        "cursor paginator and rendering of the rows on the tenant's connection, no HTTP).",
         "The statements of one request (newest page): "
         + "; ".join(f"`{sql[:160]}…`" if len(sql) > 160 else f"`{sql}`" for sql in newest["sql"]),
         "PostgreSQL's plan of the newest page at the large size:\n\n```\n"

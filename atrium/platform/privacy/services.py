@@ -69,12 +69,10 @@ def user_data_export_start(*, actor: User, user: User, task) -> Job:
     whose download is the JSON document."""
     if not (_is_admin(actor) or actor.pk == user.pk):
         raise PermissionDenied("Only admins, or the person themselves, may export their data.")
-    with transaction.atomic():
-        job = job_services.job_submit(kind=EXPORT_KIND, created_by=actor, task=task)
-        # Whose data: the job's result until the task replaces it with its own.
-        Job.objects.filter(pk=job.pk).update(result={"user_id": str(user.pk)})
-        job.result = {"user_id": str(user.pk)}
-    return job
+    # Whose data: the job's result until the task replaces it with its own.
+    return job_services.job_submit(
+        kind=EXPORT_KIND, created_by=actor, task=task, result={"user_id": str(user.pk)}
+    )
 
 
 def user_data_export_run(*, job: Job) -> Job:
