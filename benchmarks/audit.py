@@ -5,15 +5,18 @@ stays under 20 ms whether the tenant's log holds 1,000 entries or 1,000,000.
 Two tenants, whose logs are filled with ``INSERT … SELECT … FROM generate_series`` in their
 schemas (one statement per 100,000 rows, then ``ANALYZE``): ``--small`` entries in one,
 ``--large`` in the other. Each case is requested ``--n`` times (after ``--warmup``) in each
-tenant, the two alternating request by request (so the machine's load hits both alike), through
-the whole Django stack in this process (Django's test client, a real JWT, every middleware),
-alternating with the listing alone (the filters' validation, cursor paginator, rendering of
-the rows: the view's own work, without HTTP), each timed with ``time.perf_counter()``; the SQL statements of one
-request are counted. Cases: the newest page of 50; a page 50 deep in the cursor (at the middle of the
-log); the newest 50 of one action; the newest of one target.
+tenant, the two alternating request by request (so the machine's load hits both alike),
+through the whole Django stack in this process (Django's test client, a real JWT, every
+middleware), alternating with the listing alone (the filters' validation, the cursor
+paginator and the page PostgreSQL renders: the view's own work, without HTTP), each timed
+with ``time.perf_counter()``; the SQL statements of one request are counted. Cases: the
+newest page of 50; a page 50 deep in the cursor (at the middle of the log); the newest 50
+of one action; the newest of one target. ``--profile`` prints cProfile's view of the
+newest page, a cursor page and a filtered one instead (where a page's time goes).
 
     .venv/bin/python benchmarks/audit.py                       # full run (1,000,000 entries)
     .venv/bin/python benchmarks/audit.py --large 100000 --n 50 --results-dir /tmp/bench
+    .venv/bin/python benchmarks/audit.py --profile --large 20000 --n 200
 """
 
 from __future__ import annotations
@@ -53,7 +56,10 @@ from atrium.platform.accounts.tokens import token_pair_issue  # noqa: E402
 from atrium.platform.audit import selectors  # noqa: E402
 from atrium.platform.audit.actions import ACTIONS  # noqa: E402
 from atrium.platform.audit_api.pagination import AuditCursorPagination  # noqa: E402
-from atrium.platform.audit_api.serializers import audit_filters  # noqa: E402
+from atrium.platform.audit_api.serializers import (  # noqa: E402
+    audit_filters,
+    rendered_statement,
+)
 from atrium.tenants.context import tenant_scope  # noqa: E402
 from atrium.tenants.models import Tenant  # noqa: E402
 
@@ -167,11 +173,10 @@ def measure(sides: list[dict], params: dict) -> list[dict]:
 
 
 def explain_newest() -> str:
+    """PostgreSQL's plan of the newest page's statement, as the list sends it."""
+    sql, params = rendered_statement(selectors.audit_event_list()[: args.page_size + 1])
     with connection.cursor() as cursor:
-        cursor.execute(
-            "EXPLAIN (ANALYZE, BUFFERS, FORMAT TEXT) SELECT * FROM audit_auditevent "
-            f"ORDER BY at DESC, id DESC LIMIT {args.page_size + 1}"
-        )
+        cursor.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT TEXT) " + sql, params)
         return "\n".join(row[0] for row in cursor.fetchall())
 
 
@@ -306,7 +311,8 @@ def main() -> int:
         "untimed, the two tenants alternating request by request, "
         "through the whole Django stack in one process (test client, JWT, every middleware: "
         "*request*), alternating with the listing alone (*listing*: the view's filters, "
-        "cursor paginator and rendering of the rows on the tenant's connection, no HTTP).",
+        "cursor paginator and the page PostgreSQL renders as JSON, on the tenant's "
+        "connection, no HTTP).",
         "The statements of one request (newest page): "
         + "; ".join(f"`{sql[:160]}…`" if len(sql) > 160 else f"`{sql}`" for sql in newest["sql"]),
         "PostgreSQL's plan of the newest page at the large size:\n\n```\n"

@@ -14,9 +14,7 @@ from atrium.platform.audit.actions import ACTIONS
 from atrium.platform.audit.models import AuditEvent
 from atrium.platform.audit.services import Actor, audit_record
 from atrium.tenants.context import tenant_scope
-from tests.fixtures import OWNER_PASSWORD
-
-from .conftest import client_for
+from tests.fixtures import OWNER_PASSWORD, client_for
 
 URL = "/api/v1/audit-events/"
 JOBS = "/api/v1/jobs/"
@@ -279,3 +277,80 @@ def test_the_tenant_admin_shows_the_log_read_only(tenant_a, alpha_users):
         login = AuditEvent.objects.get(action="auth.login")
         assert AuditEvent.objects.get(pk=entry.pk).target_label == "Rocket skates"
     assert (login.actor_label, login.metadata) == ("owner@alpha.test", {"via": "admin"})
+
+
+def export_job(client, run_jobs, body: dict) -> dict:
+    """Export with ``body``: the finished job."""
+    with run_jobs():
+        accepted = client.post(URL + "exports/", body, format="json")
+    assert accepted.status_code == 202, accepted.json()
+    job = client.get(f"{JOBS}{accepted.json()['id']}/").json()
+    assert job["status"] == "succeeded", job
+    return job
+
+
+def downloaded_rows(client, job: dict) -> list[dict]:
+    text = b"".join(client.get(job["download_url"]).streaming_content).decode()
+    return [json.loads(line) for line in text.splitlines()]
+
+
+@pytest.mark.django_db
+def test_the_export_takes_the_lists_filters(tenant_a, alpha_users, run_jobs, file_storage):
+    now = timezone.now()
+    with tenant_scope(tenant_a):
+        make_entries(3, start=now - timedelta(days=10), action="auth.login", actor_id="a1")
+        make_entries(
+            2, start=now - timedelta(days=5), target_type="catalog.product", target_id="p1"
+        )
+        make_entries(1, start=now - timedelta(hours=1), action="auth.logout", actor_id="a1")
+    client = client_for(alpha_users["admin"])
+    since = (now - timedelta(days=6)).isoformat()
+    for filters, expected in [
+        ({"action": "auth.login"}, 3),
+        ({"actor": "a1"}, 4),
+        ({"target_type": "catalog.product", "target_id": "p1"}, 2),
+        ({"since": since, "until": now.isoformat()}, 3),
+        ({"until": since, "actor_type": "system"}, 3),
+        ({"action": "", "actor": ""}, None),  # empty: no filter, as in the list
+    ]:
+        job = export_job(client, run_jobs, {"format": "ndjson", **filters})
+        # The list, with the same filters as query parameters, after the export ran (both
+        # include its audit.exported entry when the filters select it) and before the
+        # download (which is recorded too).
+        listed = client.get(URL, {**filters, "page_size": 200}).json()["results"]
+        rows = downloaded_rows(client, job)
+        assert [row["id"] for row in rows] == [entry["id"] for entry in listed], filters
+        if expected is not None:
+            assert len(rows) == expected, filters
+        given = {name: value for name, value in filters.items() if value}
+        assert job["result"]["rows"] == len(rows)
+        assert set(job["result"]["filters"]) == set(given), job["result"]
+    # The filters the job applied are in its own audit entry too.
+    with tenant_scope(tenant_a):
+        recorded = AuditEvent.objects.filter(action="audit.exported").order_by("at").first()
+    assert recorded.metadata == {"filters": {"action": "auth.login"}}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"action": "product.exploded"},
+        {"actor_type": "robot"},
+        {"since": "yesterday"},
+        {"until": "2026-13-01T00:00:00Z"},
+    ],
+)
+def test_the_export_refuses_what_the_list_refuses(tenant_a, alpha_users, bad):
+    client = client_for(alpha_users["admin"])
+    listed = client.get(URL, bad)
+    exported = client.post(URL + "exports/", {"format": "csv", **bad}, format="json")
+    assert listed.status_code == exported.status_code == 400
+    assert exported.json() == listed.json()
+    [error] = exported.json()["errors"]
+    assert (error["attr"], error["code"]) == (
+        next(iter(bad)),
+        "invalid_choice" if "action" in bad or "actor_type" in bad else "invalid",
+    )
+    with tenant_scope(tenant_a):
+        assert not AuditEvent.objects.filter(action="audit.exported").exists()  # no job
