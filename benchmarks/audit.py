@@ -5,15 +5,18 @@ stays under 20 ms whether the tenant's log holds 1,000 entries or 1,000,000.
 Two tenants, whose logs are filled with ``INSERT … SELECT … FROM generate_series`` in their
 schemas (one statement per 100,000 rows, then ``ANALYZE``): ``--small`` entries in one,
 ``--large`` in the other. Each case is requested ``--n`` times (after ``--warmup``) in each
-tenant, the two alternating request by request (so the machine's load hits both alike), through
-the whole Django stack in this process (Django's test client, a real JWT, every middleware),
-alternating with the listing alone (FilterSet, cursor paginator, serializer: the view's own
-work, without HTTP), each timed with ``time.perf_counter()``; the SQL statements of one
-request are counted. Cases: the newest page of 50; a page 50 deep in the cursor (at the middle of the
-log); the newest 50 of one action; the newest of one target.
+tenant, the two alternating request by request (so the machine's load hits both alike),
+through the whole Django stack in this process (Django's test client, a real JWT, every
+middleware), alternating with the listing alone (the filters' validation, the cursor
+paginator and the page PostgreSQL renders: the view's own work, without HTTP), each timed
+with ``time.perf_counter()``; the SQL statements of one request are counted. Cases: the
+newest page of 50; a page 50 deep in the cursor (at the middle of the log); the newest 50
+of one action; the newest of one target. ``--profile`` prints cProfile's view of the
+newest page, a cursor page and a filtered one instead (where a page's time goes).
 
     .venv/bin/python benchmarks/audit.py                       # full run (1,000,000 entries)
     .venv/bin/python benchmarks/audit.py --large 100000 --n 50 --results-dir /tmp/bench
+    .venv/bin/python benchmarks/audit.py --profile --large 20000 --n 200
 """
 
 from __future__ import annotations
@@ -33,6 +36,12 @@ parser.add_argument("--large", type=int, default=1_000_000, help="entries of the
 parser.add_argument("--n", type=int, default=300, help="timed requests per case and size")
 parser.add_argument("--warmup", type=int, default=30, help="untimed requests per case")
 parser.add_argument("--page-size", type=int, default=50)
+parser.add_argument(
+    "--profile",
+    action="store_true",
+    help="instead of measuring: cProfile the newest page (request and listing) at the large "
+    "size, --n times each, and print where the time goes",
+)
 args, run = harness.start(
     parser, "audit", "Audit log listing", settings="benchmarks.settings_catalog"
 )  # sets Django up
@@ -47,7 +56,10 @@ from atrium.platform.accounts.tokens import token_pair_issue  # noqa: E402
 from atrium.platform.audit import selectors  # noqa: E402
 from atrium.platform.audit.actions import ACTIONS  # noqa: E402
 from atrium.platform.audit_api.pagination import AuditCursorPagination  # noqa: E402
-from atrium.platform.audit_api.serializers import FIELDS, entry_as_dict  # noqa: E402
+from atrium.platform.audit_api.serializers import (  # noqa: E402
+    audit_filters,
+    rendered_statement,
+)
 from atrium.tenants.context import tenant_scope  # noqa: E402
 from atrium.tenants.models import Tenant  # noqa: E402
 
@@ -111,19 +123,15 @@ def middle_cursor() -> str:
             "(SELECT count(*) / 2 FROM audit_auditevent) LIMIT 1"
         )
         at, pk = cursor.fetchone()
-    return AuditCursorPagination.encode(at, pk)
+    return AuditCursorPagination.encode(at.isoformat(), str(pk))
 
 
 def listing(params: dict) -> tuple[int, float]:
     """What the view does for a page: filter, paginate, serialize (rows, seconds)."""
     started = time.perf_counter()
     request = Request(FACTORY.get(URL, params))
-    queryset = selectors.audit_event_list()
-    # As the API's FilterBackend: no filter parameter, no FilterSet.
-    if any(name.startswith(tuple(selectors.AuditEventFilter.base_filters)) for name in params):
-        queryset = selectors.AuditEventFilter(request.query_params, queryset).qs
-    page = AuditCursorPagination().paginate_queryset(queryset.values(*FIELDS), request)
-    rows = len([entry_as_dict(row) for row in page])
+    queryset = selectors.audit_event_list(filters=audit_filters(request.query_params))
+    rows = len(AuditCursorPagination().paginate_queryset(queryset, request))
     return rows, time.perf_counter() - started
 
 
@@ -165,11 +173,10 @@ def measure(sides: list[dict], params: dict) -> list[dict]:
 
 
 def explain_newest() -> str:
+    """PostgreSQL's plan of the newest page's statement, as the list sends it."""
+    sql, params = rendered_statement(selectors.audit_event_list()[: args.page_size + 1])
     with connection.cursor() as cursor:
-        cursor.execute(
-            "EXPLAIN (ANALYZE, BUFFERS, FORMAT TEXT) SELECT * FROM audit_auditevent "
-            f"ORDER BY at DESC, id DESC LIMIT {args.page_size + 1}"
-        )
+        cursor.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT TEXT) " + sql, params)
         return "\n".join(row[0] for row in cursor.fetchall())
 
 
@@ -197,7 +204,40 @@ def side_of(slug: str, size: int) -> dict:
     }
 
 
+def profile(side: dict, params: dict) -> None:
+    """Print cProfile's top functions of ``--n`` requests, then of ``--n`` listings."""
+    import cProfile
+    import pstats
+
+    for _ in range(args.warmup):
+        side["client"].get(URL, params, **side["headers"])
+    for name, call in (
+        ("request", lambda: side["client"].get(URL, params, **side["headers"])),
+        ("listing", lambda: listing(params)),
+    ):
+        profiler = cProfile.Profile()
+        with tenant_scope(side["tenant"]):
+            profiler.enable()
+            for _ in range(args.n):
+                call()
+            profiler.disable()
+        print(f"\n===== {name}, {args.n} times: {params}")
+        stats = pstats.Stats(profiler).strip_dirs()
+        stats.sort_stats("tottime").print_stats(25)
+        stats.sort_stats("cumulative").print_stats(40)
+
+
 def main() -> int:
+    if args.profile:
+        side = side_of("large", args.large)
+        for params in (
+            {"page_size": args.page_size},
+            {"page_size": args.page_size, "cursor": "middle"},
+            {"page_size": args.page_size, "action": "product.updated"},
+        ):
+            profile(side, side["params"](params))
+        run.close()
+        return 0
     sides = [side_of("small", args.small), side_of("large", args.large)]
     cases = {
         "newest page": {"page_size": args.page_size},
@@ -270,8 +310,9 @@ def main() -> int:
         f"{BATCH:,} rows). Each case requested {args.n} times in each after {args.warmup} "
         "untimed, the two tenants alternating request by request, "
         "through the whole Django stack in one process (test client, JWT, every middleware: "
-        "*request*), alternating with the listing alone (*listing*: the view's FilterSet, "
-        "cursor paginator and serializer on the tenant's connection, no HTTP).",
+        "*request*), alternating with the listing alone (*listing*: the view's filters, "
+        "cursor paginator and the page PostgreSQL renders as JSON, on the tenant's "
+        "connection, no HTTP).",
         "The statements of one request (newest page): "
         + "; ".join(f"`{sql[:160]}…`" if len(sql) > 160 else f"`{sql}`" for sql in newest["sql"]),
         "PostgreSQL's plan of the newest page at the large size:\n\n```\n"

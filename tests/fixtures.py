@@ -104,6 +104,41 @@ def live_db(django_db_setup, django_db_blocker) -> Iterator[list[str]]:
         pool.pool_fill(settings.ATRIUM_SPARE_POOL_SIZE)
 
 
+# ----------------------------------------------------------------------------- API users
+
+ALPHA_HOST = "alpha.localhost"
+
+
+def client_for(user, host: str = ALPHA_HOST):
+    """An API client authenticated as ``user`` (no token: ``force_authenticate``) on
+    ``host``, tenant alpha's by default."""
+    from rest_framework.test import APIClient
+
+    client = APIClient(HTTP_HOST=host)
+    client.force_authenticate(user)
+    return client
+
+
+@pytest.fixture
+def alpha_users(tenant_a) -> dict:
+    """Users of tenant alpha by role: its ``owner``, a new ``admin`` and ``member``
+    (``<role>@alpha.test``), and a second member, ``other_member``."""
+    from atrium.platform.accounts.models import Role, User
+    from atrium.tenants.context import tenant_scope
+
+    with tenant_scope(tenant_a):
+        users = {"owner": User.objects.get(email=TENANT_A["owner_email"])}
+        for role in (Role.ADMIN, Role.MEMBER):
+            user = User(email=f"{role}@alpha.test")
+            user.apply_role(role)
+            user.save()
+            users[role] = user
+        other = User(email="other-member@alpha.test")
+        other.save()
+        users["other_member"] = other
+    return users
+
+
 # ----------------------------------------------------------------------------- file storage
 
 STORAGE_BACKENDS = ("filesystem", "s3")

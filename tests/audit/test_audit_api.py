@@ -14,9 +14,7 @@ from atrium.platform.audit.actions import ACTIONS
 from atrium.platform.audit.models import AuditEvent
 from atrium.platform.audit.services import Actor, audit_record
 from atrium.tenants.context import tenant_scope
-from tests.fixtures import OWNER_PASSWORD
-
-from .conftest import client_for
+from tests.fixtures import OWNER_PASSWORD, client_for
 
 URL = "/api/v1/audit-events/"
 JOBS = "/api/v1/jobs/"
@@ -111,6 +109,53 @@ def test_filters(tenant_a, alpha_users):
 
 
 @pytest.mark.django_db
+def test_a_page_renders_each_entry_exactly_as_its_detail(tenant_a, alpha_users):
+    """The list's pages are rendered by PostgreSQL, an entry by AuditEventSerializer: the
+    two agree on the values whose text differs most between them."""
+    start = timezone.now().replace(microsecond=0) - timedelta(hours=1)
+    with tenant_scope(tenant_a):
+        for index, (ip, label) in enumerate(
+            [
+                (None, 'quote " backslash \\ newline \n tab \t bell \x07'),
+                ("203.0.113.7", "Zürich ☃ 😀"),
+                ("2001:db8::1", ""),
+                ("2001:db8:0:1:1:1:1:1", "x"),
+                ("::ffff:192.0.2.1", "y"),
+            ]
+        ):
+            AuditEvent.objects.create(
+                at=start + timedelta(seconds=index, microseconds=(0, 1, 120000, 999999, 0)[index]),
+                actor_type="user",
+                actor_id=f"a{index}",
+                actor_label=label,
+                action="product.updated",
+                target_type="catalog.product",
+                target_label=label,
+                ip=ip,
+                changes={"price": ["1.50", 2.5], "tags": [[], {"b": None, "a": True}], "n": 10**20},
+                metadata={"via": label, "é": [1, 2.0, -0.5]},
+            )
+    client = client_for(alpha_users["owner"])
+    page = client.get(URL, {"page_size": 2})
+    listed = page.json()["results"] + client.get(page.json()["next"]).json()["results"]
+    listed += client.get(client.get(page.json()["next"]).json()["next"]).json()["results"]
+    assert len(listed) == 5
+    assert [e["at"][19:] for e in listed] == ["Z", ".999999Z", ".120000Z", ".000001Z", "Z"]
+    for entry in listed:
+        assert client.get(f"{URL}{entry['id']}/").json() == entry
+
+
+@pytest.mark.django_db
+def test_a_cursor_without_a_time_zone_is_refused(tenant_a, alpha_users):
+    import base64
+
+    naive = base64.urlsafe_b64encode(b"2026-01-01T00:00:00|" + b"0" * 32).decode()
+    response = client_for(alpha_users["owner"]).get(URL, {"cursor": naive})
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["attr"] == "cursor"
+
+
+@pytest.mark.django_db
 def test_every_write_method_answers_405(tenant_a, alpha_users):
     with tenant_scope(tenant_a):
         [entry] = make_entries(1)
@@ -185,7 +230,7 @@ def test_export_through_the_jobs_api(tenant_a, alpha_users, run_jobs, file_stora
     job = client.get(f"{JOBS}{accepted.json()['id']}/").json()
     assert job["status"] == "succeeded", job
     # The export itself is recorded: 3 entries + audit.exported.
-    assert job["result"] == {"rows": 4, "format": fmt}
+    assert job["result"] == {"rows": 4, "format": fmt, "filters": {}}
     download = client.get(job["download_url"])
     assert download.status_code == 200
     assert download["Content-Type"].startswith(
@@ -232,3 +277,80 @@ def test_the_tenant_admin_shows_the_log_read_only(tenant_a, alpha_users):
         login = AuditEvent.objects.get(action="auth.login")
         assert AuditEvent.objects.get(pk=entry.pk).target_label == "Rocket skates"
     assert (login.actor_label, login.metadata) == ("owner@alpha.test", {"via": "admin"})
+
+
+def export_job(client, run_jobs, body: dict) -> dict:
+    """Export with ``body``: the finished job."""
+    with run_jobs():
+        accepted = client.post(URL + "exports/", body, format="json")
+    assert accepted.status_code == 202, accepted.json()
+    job = client.get(f"{JOBS}{accepted.json()['id']}/").json()
+    assert job["status"] == "succeeded", job
+    return job
+
+
+def downloaded_rows(client, job: dict) -> list[dict]:
+    text = b"".join(client.get(job["download_url"]).streaming_content).decode()
+    return [json.loads(line) for line in text.splitlines()]
+
+
+@pytest.mark.django_db
+def test_the_export_takes_the_lists_filters(tenant_a, alpha_users, run_jobs, file_storage):
+    now = timezone.now()
+    with tenant_scope(tenant_a):
+        make_entries(3, start=now - timedelta(days=10), action="auth.login", actor_id="a1")
+        make_entries(
+            2, start=now - timedelta(days=5), target_type="catalog.product", target_id="p1"
+        )
+        make_entries(1, start=now - timedelta(hours=1), action="auth.logout", actor_id="a1")
+    client = client_for(alpha_users["admin"])
+    since = (now - timedelta(days=6)).isoformat()
+    for filters, expected in [
+        ({"action": "auth.login"}, 3),
+        ({"actor": "a1"}, 4),
+        ({"target_type": "catalog.product", "target_id": "p1"}, 2),
+        ({"since": since, "until": now.isoformat()}, 3),
+        ({"until": since, "actor_type": "system"}, 3),
+        ({"action": "", "actor": ""}, None),  # empty: no filter, as in the list
+    ]:
+        job = export_job(client, run_jobs, {"format": "ndjson", **filters})
+        # The list, with the same filters as query parameters, after the export ran (both
+        # include its audit.exported entry when the filters select it) and before the
+        # download (which is recorded too).
+        listed = client.get(URL, {**filters, "page_size": 200}).json()["results"]
+        rows = downloaded_rows(client, job)
+        assert [row["id"] for row in rows] == [entry["id"] for entry in listed], filters
+        if expected is not None:
+            assert len(rows) == expected, filters
+        given = {name: value for name, value in filters.items() if value}
+        assert job["result"]["rows"] == len(rows)
+        assert set(job["result"]["filters"]) == set(given), job["result"]
+    # The filters the job applied are in its own audit entry too.
+    with tenant_scope(tenant_a):
+        recorded = AuditEvent.objects.filter(action="audit.exported").order_by("at").first()
+    assert recorded.metadata == {"filters": {"action": "auth.login"}}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"action": "product.exploded"},
+        {"actor_type": "robot"},
+        {"since": "yesterday"},
+        {"until": "2026-13-01T00:00:00Z"},
+    ],
+)
+def test_the_export_refuses_what_the_list_refuses(tenant_a, alpha_users, bad):
+    client = client_for(alpha_users["admin"])
+    listed = client.get(URL, bad)
+    exported = client.post(URL + "exports/", {"format": "csv", **bad}, format="json")
+    assert listed.status_code == exported.status_code == 400
+    assert exported.json() == listed.json()
+    [error] = exported.json()["errors"]
+    assert (error["attr"], error["code"]) == (
+        next(iter(bad)),
+        "invalid_choice" if "action" in bad or "actor_type" in bad else "invalid",
+    )
+    with tenant_scope(tenant_a):
+        assert not AuditEvent.objects.filter(action="audit.exported").exists()  # no job

@@ -18,6 +18,8 @@ from atrium.platform.accounts.tokens import token_pair_issue
 from atrium.platform.apikeys import services as api_keys
 from atrium.platform.apikeys.models import APIKey
 from atrium.platform.audit.models import AuditEvent
+from atrium.platform.invitations import services as invitations
+from atrium.platform.invitations.models import Invitation
 from atrium.tenants.context import tenant_scope
 
 ALPHA = "alpha.localhost"
@@ -225,3 +227,45 @@ def test_who_may_erase_whom_and_the_last_owner(world):
 def erase_key(world, scopes: list[str]) -> str:
     with tenant_scope(world["tenant"]):
         return api_keys.api_key_create(actor=world["owner"], name="erase", scopes=scopes).key
+
+
+@pytest.mark.django_db
+def test_invitations_and_the_entries_that_name_the_person_by_e_mail(world, run_jobs):
+    """Invitations sent and received are in the export; erasure revokes those still pending
+    and replaces the e-mail on each, and the audit entries that carry the e-mail without an
+    id (a failed sign-in typed with it, an invitation to it) lose it too."""
+    owner, pat, tenant = world["owner"], world["pat"], world["tenant"]
+    with tenant_scope(tenant):
+        sent = invitations.invitation_create(actor=pat, email="newbie@alpha.test")
+        received = invitations.invitation_create(actor=owner, email="quinn@alpha.test")
+        quinn = User.objects.create_with_role("quinn@alpha.test", role=Role.MEMBER).user
+    failed = APIClient(HTTP_HOST=ALPHA).post(
+        "/api/v1/auth/token/", {"email": "quinn@alpha.test", "password": "wrong"}, format="json"
+    )
+    assert failed.status_code == 401
+
+    def exported(user: User) -> dict:
+        with run_jobs():
+            accepted = as_person(owner).post(export_url(user))
+        job = as_person(owner).get(f"/api/v1/jobs/{accepted.json()['id']}/").json()
+        download = as_person(owner).get(job["download_url"])
+        return json.loads(b"".join(download.streaming_content))
+
+    document = exported(quinn)
+    assert [i["id"] for i in document["invitations"]["received"]] == [str(received.pk)]
+    assert document["invitations"]["received"][0]["status"] == "pending"
+    assert document["invitations"]["sent"] == []
+    actions = {entry["action"] for entry in document["audit_events"]}
+    assert {"invitation.created", "auth.login_failed"} <= actions
+    assert [i["email"] for i in exported(pat)["invitations"]["sent"]] == ["newbie@alpha.test"]
+
+    assert as_person(owner).post(erase_url(quinn)).status_code == 200
+    with tenant_scope(tenant):
+        received = Invitation.objects.get(pk=received.pk)
+        assert received.email == f"erased-{quinn.pk.hex}@erased.invalid"
+        assert received.revoked_at is not None
+        assert Invitation.objects.get(pk=sent.pk).email == "newbie@alpha.test"  # not Quinn's
+        erased_entry = AuditEvent.objects.get(action="user.erased")
+        trail = [e.__dict__ for e in AuditEvent.objects.all()]
+    assert "quinn@alpha.test" not in str(trail)
+    assert erased_entry.metadata["counts"]["invitations"] == {"revoked": 1, "anonymised": 1}

@@ -15,7 +15,8 @@ response only where a view's classes suggest one; a client generated from that s
   its ``code`` is an open string (field validation codes come from DRF and serializers).
 * Writes may answer 409 (a service's ``Conflict``) and bodies 413.
 * An empty query parameter (``?in_stock=``) means "not given" (django-filter, search,
-  ordering and pagination all read it so): the parameters say ``allowEmptyValue``.
+  ordering and pagination all read it so, and so do filters declared as a serializer,
+  ``extend_schema(parameters=[Serializer])``): the parameters say ``allowEmptyValue``.
 * The id of a detail route (``products/{id}/``) never matches one of the list routes
   beside it (``products/top-rated/``), which the router answers first.
 * A serializer's description is its own docstring only, never one inherited from a mixin
@@ -27,7 +28,12 @@ from __future__ import annotations
 
 from functools import cache
 
-from drf_spectacular.plumbing import get_lib_doc_excludes, get_override
+from drf_spectacular.plumbing import (
+    force_instance,
+    get_lib_doc_excludes,
+    get_override,
+    is_basic_serializer,
+)
 from drf_spectacular.utils import OpenApiResponse
 from drf_standardized_errors.openapi import AutoSchema as StandardizedErrorsAutoSchema
 from drf_standardized_errors.openapi_serializers import (
@@ -227,6 +233,23 @@ class AutoSchema(StandardizedErrorsAutoSchema):
 
     def _get_pagination_parameters(self):
         return _empty_allowed(super()._get_pagination_parameters())
+
+    def _process_override_parameters(self, direction="request"):
+        parameters = super()._process_override_parameters(direction)
+        names = {
+            name
+            for given in self.get_override_parameters()
+            if is_basic_serializer(given)
+            for name in force_instance(given).fields
+        }
+        from_serializers = [
+            parameter
+            for (name, location), parameter in parameters.items()
+            if parameter and location == "query" and name in names
+        ]
+        for parameter in _empty_allowed(from_serializers):
+            parameter["schema"].pop("minLength", None)
+        return parameters
 
 
 def _empty_allowed(parameters: list[dict]) -> list[dict]:

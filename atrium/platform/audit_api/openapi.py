@@ -6,7 +6,7 @@ from atrium.platform.api.openapi import action_schema, document, response_exampl
 from atrium.platform.audit.actions import ACTIONS
 from atrium.platform.jobs.serializers import JobSerializer
 
-from .serializers import AuditExportSerializer
+from .serializers import AuditExportSerializer, AuditFilterSerializer
 
 ENTRY_EXAMPLE = response_example(
     "A product renamed",
@@ -42,6 +42,7 @@ def audit_event_viewset(viewset):
             "never repeats or skips an entry, whatever is recorded meanwhile). Every write "
             "method answers 405: the log is append-only, which the database enforces.\n\n"
             "Actions (the `action` filter's values):\n\n" + VOCABULARY,
+            parameters=[AuditFilterSerializer],
             examples=[ENTRY_EXAMPLE],
         ),
         retrieve=extend_schema(summary="One audit entry", examples=[ENTRY_EXAMPLE]),
@@ -50,9 +51,11 @@ def audit_event_viewset(viewset):
             AuditExportSerializer,
             JobSerializer,
             status=202,
-            description="202 with the job; when it succeeds, `download_url` serves the whole "
-            "log, newest first, as NDJSON (`application/x-ndjson`) or CSV (`text/csv`; a cell "
+            description="202 with the job; when it succeeds, `download_url` serves the entries "
+            "the filters select (the list's: the same names, values and errors; the whole log "
+            "without any), newest first, as NDJSON (`application/x-ndjson`) or CSV (`text/csv`; a cell "
             "a spreadsheet would run as a formula gets a leading `'`). The export and every "
-            "download are themselves recorded (`audit.exported`, `export.downloaded`).",
+            "download are themselves recorded (`audit.exported`, with the filters, and "
+            "`export.downloaded`). The job's `result` carries the filters it applied.",
         ),
     )

@@ -1,8 +1,9 @@
 """Keyset (cursor) pagination over (at, id), newest first.
 
-Pages are rows of ``values()`` (dicts). The cursor is the last entry's (at, id); the next page is ``WHERE (at, id) < cursor``,
+The cursor is the last entry's (at, id); the next page is ``WHERE (at, id) < cursor``,
 served by the ``audit_newest`` index whatever the log's size, and entries inserted while a
-client pages (all newer than its cursor) neither shift nor repeat its pages.
+client pages (all newer than its cursor) neither shift nor repeat its pages. A page is the
+entries as the API renders them (``serializers.entries_rendered``: one SELECT).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from rest_framework.utils.urls import remove_query_param, replace_query_param
 
 from atrium.platform.api.pagination import StrictPageSizeMixin
 
+from .serializers import entries_rendered
+
 
 class AuditCursorPagination(StrictPageSizeMixin, BasePagination):
     cursor_query_param = "cursor"
@@ -27,14 +30,18 @@ class AuditCursorPagination(StrictPageSizeMixin, BasePagination):
     max_page_size = 200
 
     @staticmethod
-    def encode(at: datetime, pk: uuid.UUID) -> str:
-        return base64.urlsafe_b64encode(f"{at.isoformat()}|{pk}".encode()).decode().rstrip("=")
+    def encode(at: str, pk: str) -> str:
+        """The cursor after the entry rendered with ``at`` (ISO 8601) and ``pk``."""
+        return base64.urlsafe_b64encode(f"{at}|{pk}".encode()).decode().rstrip("=")
 
     def decode(self, raw: str) -> tuple[datetime, uuid.UUID]:
         try:
             text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
             at, pk = text.split("|")
-            return datetime.fromisoformat(at), uuid.UUID(pk)
+            moment = datetime.fromisoformat(at)
+            if moment.tzinfo is None:  # never one of ours: a cursor's time is UTC
+                raise ValueError(at)
+            return moment, uuid.UUID(pk)
         except (ValueError, binascii.Error, UnicodeDecodeError):
             raise ValidationError(
                 {self.cursor_query_param: ["Invalid cursor: use the `next` link of a page."]},
@@ -49,7 +56,7 @@ class AuditCursorPagination(StrictPageSizeMixin, BasePagination):
             at, pk = self.decode(raw)
             # at <= cursor bounds the index scan; the rest drops the cursor's own ties.
             queryset = queryset.filter(Q(at__lte=at), Q(at__lt=at) | Q(id__lt=pk))
-        rows = list(queryset[: size + 1])
+        rows = entries_rendered(queryset[: size + 1])
         self.has_next = len(rows) > size
         page = rows[:size]
         self.last = page[-1] if page else None

@@ -15,4 +15,12 @@ class InvitationsConfig(AppConfig):
     )
 
     def ready(self) -> None:
-        from . import events  # noqa: F401  (declares invitation.accepted)
+        from atrium.platform.privacy.registry import register
+
+        from . import events, personal_data  # noqa: F401  (events declares invitation.accepted)
+
+        register(
+            "invitations",
+            collect=personal_data.collect_invitations,
+            erase=personal_data.erase_invitations,
+        )

@@ -31,12 +31,26 @@ def _progress_key(job_id) -> str:
     return scoped_key("job", job_id, "progress")
 
 
-def job_create(*, kind: str, created_by: User, input_path: str = "") -> Job:
-    return Job.objects.create(kind=kind, created_by=created_by, input_path=input_path)
+def job_create(
+    *, kind: str, created_by: User, input_path: str = "", result: dict[str, Any] | None = None
+) -> Job:
+    return Job.objects.create(
+        kind=kind, created_by=created_by, input_path=input_path, result=result or {}
+    )
 
 
-def job_submit(*, kind: str, created_by: User, task, input_path: str = "") -> Job:
+def job_submit(
+    *,
+    kind: str,
+    created_by: User,
+    task,
+    input_path: str = "",
+    result: dict[str, Any] | None = None,
+) -> Job:
     """Create a job and send ``task(job id)`` (a ``@job_task``) once it is committed.
+
+    ``result`` is what the job starts with: its parameters (whose data, which filters),
+    which the task reads and replaces with its own result when it finishes.
 
     When the broker cannot take the message, the job would wait as queued forever: it is
     deleted with its input and ``QueueUnavailable`` (503) is raised, so the request did
@@ -49,7 +63,7 @@ def job_submit(*, kind: str, created_by: User, task, input_path: str = "") -> Jo
             f"{getattr(task, 'name', task)!r} is not a job task: declare it with "
             "atrium.platform.jobs.tasks.job_task, so a job it cannot finish is marked failed."
         )
-    job = job_create(kind=kind, created_by=created_by, input_path=input_path)
+    job = job_create(kind=kind, created_by=created_by, input_path=input_path, result=result)
 
     def not_sent(exc: Exception) -> None:
         if not isinstance(exc, BrokerUnreachable):

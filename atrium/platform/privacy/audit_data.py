@@ -1,11 +1,14 @@
 """What the audit log holds about a person: the entries where they (or one of their API
-keys) are the actor, or their account is the target.
+keys) are the actor, or their account is the target, and those that name them by e-mail
+where no id links them (a failed sign-in or a lockout typed with it, as the actor's label;
+an invitation to it, as the target's: ``<e-mail> (<role>)``).
 
 Erasure pseudonymises those entries: the ids stay (the trail still says that one account
-did this), the label becomes ``erased user``, the IP and user agent of their own requests
+did this), the labels become ``erased user``, the IP and user agent of their own requests
 are dropped, and the e-mail and name in the changes of their account are masked. The log is
 append-only (a trigger refuses UPDATE); this is the second documented path that lifts it
 for its own statement, next to the retention purge, and it touches only those columns.
+The e-mail matches are on unindexed labels: one scan of the log per erasure.
 """
 
 from __future__ import annotations
@@ -35,8 +38,17 @@ def _as_target(user) -> Q:
     return Q(target_type=USER_TARGET, target_id=str(user.pk))
 
 
+def _named_as_actor(user) -> Q:
+    return Q(actor_label=user.email)
+
+
+def _named_as_target(user) -> Q:
+    return Q(target_label=user.email) | Q(target_label__startswith=f"{user.email} (")
+
+
 def collect_audit_events(user) -> list[dict]:
-    entries = AuditEvent.objects.filter(_as_actor(user) | _as_target(user)).order_by("at", "id")
+    about = _as_actor(user) | _as_target(user) | _named_as_actor(user) | _named_as_target(user)
+    entries = AuditEvent.objects.filter(about).order_by("at", "id")
     return [
         {
             "id": str(entry.pk),
@@ -57,11 +69,12 @@ def collect_audit_events(user) -> list[dict]:
 
 def erase_audit_events(user) -> dict[str, int]:
     with transaction.atomic(), pgtrigger.ignore(APPEND_ONLY_TRIGGER):
-        acted = AuditEvent.objects.filter(_as_actor(user)).update(
+        acted = AuditEvent.objects.filter(_as_actor(user) | _named_as_actor(user)).update(
             actor_label=ERASED_LABEL, ip=None, user_agent=""
         )
         targeted = 0
-        for entry in AuditEvent.objects.filter(_as_target(user)).only("pk", "changes"):
+        about = _as_target(user) | _named_as_target(user)
+        for entry in AuditEvent.objects.filter(about).only("pk", "changes"):
             masked = {
                 field: (["(erased)", "(erased)"] if field in PERSONAL_CHANGES else pair)
                 for field, pair in entry.changes.items()

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+ERASED_DOMAIN = "erased.invalid"  # .invalid: reserved (RFC 2606), never delivers
+
 Collect = Callable[[Any], Any]
 Erase = Callable[[Any], dict[str, int] | None]
 
@@ -36,3 +38,8 @@ def register(name: str, *, collect: Collect, erase: Erase | None = None) -> None
 
 def registered() -> list[PersonalData]:
     return list(_entries.values())
+
+
+def erased_email(user) -> str:
+    """The address an erased person's e-mail becomes, wherever an app kept it."""
+    return f"erased-{user.pk.hex}@{ERASED_DOMAIN}"

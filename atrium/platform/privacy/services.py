@@ -13,9 +13,11 @@ Erasure, in one transaction, by rule:
   token dies, open sockets close), refresh-token records and admin sessions are deleted,
   the person's API keys revoked;
 * **content**: each app's rule (``catalog``: reviews keep their rating and product, lose
-  their title and body; products stay the tenant's, owned by the anonymised account);
-* **audit**: the entries about them pseudonymised (``audit_data.py``), and one
-  ``user.erased`` entry naming the account by id only, with counts.
+  their title and body; products stay the tenant's, owned by the anonymised account;
+  ``invitations``: those addressed to them are revoked if pending and lose their e-mail);
+* **audit**: the entries about them, or naming their e-mail, pseudonymised
+  (``audit_data.py``), and one ``user.erased`` entry naming the account by id only, with
+  counts.
 """
 
 from __future__ import annotations
@@ -38,11 +40,10 @@ from atrium.platform.jobs import storage
 from atrium.platform.jobs.models import Job
 from atrium.tenants.context import current_tenant
 
-from .registry import registered
+from .registry import erased_email, registered
 
 EXPORT_KIND = "privacy.data_export"
 EXPORT_FORMAT = "atrium.person-data/1"
-ERASED_DOMAIN = "erased.invalid"  # .invalid: reserved (RFC 2606), never delivers
 
 
 def _is_admin(actor: User) -> bool:
@@ -69,12 +70,10 @@ def user_data_export_start(*, actor: User, user: User, task) -> Job:
     whose download is the JSON document."""
     if not (_is_admin(actor) or actor.pk == user.pk):
         raise PermissionDenied("Only admins, or the person themselves, may export their data.")
-    with transaction.atomic():
-        job = job_services.job_submit(kind=EXPORT_KIND, created_by=actor, task=task)
-        # Whose data: the job's result until the task replaces it with its own.
-        Job.objects.filter(pk=job.pk).update(result={"user_id": str(user.pk)})
-        job.result = {"user_id": str(user.pk)}
-    return job
+    # Whose data: the job's result until the task replaces it with its own.
+    return job_services.job_submit(
+        kind=EXPORT_KIND, created_by=actor, task=task, result={"user_id": str(user.pk)}
+    )
 
 
 def user_data_export_run(*, job: Job) -> Job:
@@ -124,7 +123,7 @@ def user_erase(*, actor: User, user: User) -> User:
     for entry in registered():
         if entry.erase is not None:
             counts[entry.name] = entry.erase(user) or {}
-    user.email = f"erased-{user.pk.hex}@{ERASED_DOMAIN}"
+    user.email = erased_email(user)
     user.name = ""
     user.set_unusable_password()
     user.apply_role(Role.MEMBER)

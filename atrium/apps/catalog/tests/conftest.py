@@ -1,34 +1,12 @@
-"""Catalog fixtures: users of each role in tenant alpha, API clients, a small catalog."""
+"""Catalog fixtures: a small catalog of tenant alpha (its users, ``alpha_users``, and
+``client_for`` are the suite's: ``tests/fixtures.py``)."""
 
 from decimal import Decimal
 
 import pytest
-from rest_framework.test import APIClient
 
 from atrium.apps.catalog import services
-from atrium.platform.accounts.models import Role, User
 from atrium.tenants.context import tenant_scope
-
-
-def client_for(user: User, host: str = "alpha.localhost") -> APIClient:
-    client = APIClient(HTTP_HOST=host)
-    client.force_authenticate(user)
-    return client
-
-
-@pytest.fixture
-def alpha_users(tenant_a):
-    with tenant_scope(tenant_a):
-        users = {"owner": User.objects.get(email="owner@alpha.test")}
-        for role in (Role.ADMIN, Role.MEMBER):
-            user = User(email=f"{role}@alpha.test")
-            user.apply_role(role)
-            user.save()
-            users[role] = user
-        other = User(email="other-member@alpha.test")
-        other.save()
-        users["other_member"] = other
-    return users
 
 
 @pytest.fixture

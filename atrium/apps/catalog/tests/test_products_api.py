@@ -13,8 +13,7 @@ from atrium.apps.catalog import services
 from atrium.apps.catalog.models import Product
 from atrium.platform.accounts.models import User
 from atrium.tenants.context import tenant_scope
-
-from .conftest import client_for
+from tests.fixtures import client_for
 
 URL = "/api/v1/catalog/products/"
 

@@ -5,8 +5,7 @@ import pytest
 from atrium.apps.catalog import services
 from atrium.apps.catalog.models import Product, Review
 from atrium.tenants.context import tenant_scope
-
-from .conftest import client_for
+from tests.fixtures import client_for
 
 PRODUCTS = "/api/v1/catalog/products/"
 REVIEWS = "/api/v1/catalog/reviews/"

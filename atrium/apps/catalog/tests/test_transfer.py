@@ -22,8 +22,7 @@ from atrium.platform.accounts.models import User
 from atrium.platform.jobs import storage
 from atrium.platform.redis import tenant_lock
 from atrium.tenants.context import tenant_scope
-
-from .conftest import client_for
+from tests.fixtures import client_for
 
 EXPORTS = "/api/v1/catalog/exports/"
 IMPORTS = "/api/v1/catalog/imports/"
