@@ -239,7 +239,23 @@ def attempts_record(results: list[AttemptResult]) -> list[WebhookEndpoint]:
     if not results:
         return []
     by_id = {r.request.delivery_id: r for r in results}
-    deliveries = WebhookDelivery.objects.select_for_update().in_bulk(list(by_id))
+    # Locks in the order an endpoint's DELETE takes them (the endpoint, then its deliveries,
+    # which PostgreSQL cascades to), each kind in id order: the two wait for each other
+    # instead of deadlocking. An endpoint deleted meanwhile takes its deliveries along and
+    # its attempts are not written. FOR NO KEY UPDATE on endpoints is what the streak's
+    # UPDATE takes anyway, and lets deliveries be recorded for them meanwhile.
+    list(
+        WebhookEndpoint.objects.select_for_update(no_key=True)
+        .filter(pk__in={r.request.endpoint_id for r in results})
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    deliveries = {
+        delivery.pk: delivery
+        for delivery in WebhookDelivery.objects.select_for_update()
+        .filter(pk__in=list(by_id))
+        .order_by("pk")
+    }
     WebhookAttempt.objects.bulk_create(
         [
             WebhookAttempt(
@@ -279,9 +295,9 @@ def attempts_record(results: list[AttemptResult]) -> list[WebhookEndpoint]:
 
 
 def _streaks_record(streaks: dict[Any, list[AttemptResult]]) -> list[WebhookEndpoint]:
-    """Each endpoint's failure streak, then the endpoints it disables. Plain UPDATEs, no
-    row lock that would conflict with the key-share locks of deliveries being recorded
-    for the same endpoints meanwhile (a deadlock); endpoints in id order."""
+    """Each endpoint's failure streak, then the endpoints it disables. Plain UPDATEs of
+    endpoints ``attempts_record`` holds FOR NO KEY UPDATE: nothing stronger, which would
+    conflict with the key-share locks of deliveries being recorded for them meanwhile."""
     disabled = []
     threshold = atrium_settings.WEBHOOK_DISABLE_AFTER_FAILURES
     for endpoint_id in sorted(streaks, key=str):
