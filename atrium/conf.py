@@ -214,7 +214,8 @@ DEFAULTS: dict[str, Any] = {
     "REALTIME_PUBLISH_TIMEOUT": float(env("ATRIUM_REALTIME_PUBLISH_TIMEOUT", "2")),
     # ------------------------------------------------------------------------ events
     # Where published events go (atrium/platform/events): dotted paths of sinks, each
-    # ``sink(event)``, called after commit: the WebSocket and the webhooks.
+    # ``sink(events)``, called once per commit with its events: the WebSocket and the
+    # webhooks.
     "EVENT_SINKS": [
         "atrium.platform.realtime.sink.send_to_sockets",
         "atrium.platform.webhooks.sink.enqueue_deliveries",

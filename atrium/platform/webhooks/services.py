@@ -14,7 +14,8 @@ from __future__ import annotations
 import json
 import random
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -173,34 +174,52 @@ def body_bytes(body: dict[str, Any]) -> str:
     return json.dumps(body, cls=DjangoJSONEncoder, separators=(",", ":"), ensure_ascii=False)
 
 
-def subscribed_endpoints(event_type: str) -> list[WebhookEndpoint]:
-    return list(WebhookEndpoint.objects.filter(enabled=True, events__contains=[event_type]))
+def enabled_endpoints() -> list[WebhookEndpoint]:
+    return list(WebhookEndpoint.objects.filter(enabled=True))
+
+
+@dataclass(frozen=True)
+class Message:
+    """One event for some endpoints: one ``webhook-id`` and one body for all of them."""
+
+    event_type: str
+    body: dict[str, Any]
+    endpoints: Sequence[WebhookEndpoint]
+
+
+INSERT_BATCH = 1000  # deliveries per INSERT statement
+
+
+def messages_record(messages: Iterable[Message]) -> list[WebhookDelivery]:
+    """One pending delivery per message and endpoint, due now, each message with a
+    ``webhook-id`` of its own; one INSERT (per INSERT_BATCH rows, atomic together) for all,
+    and the drain is kicked once they are committed."""
+    now = timezone.now()
+    rows = [
+        WebhookDelivery(
+            endpoint=endpoint,
+            webhook_id=msg_id,
+            event_type=message.event_type,
+            payload=payload,
+            next_attempt_at=now,
+        )
+        for message in messages
+        if message.endpoints
+        for msg_id, payload in [(signing.message_id(), body_bytes(message.body))]
+        for endpoint in message.endpoints
+    ]
+    if not rows:
+        return []
+    deliveries = WebhookDelivery.objects.bulk_create(rows, batch_size=INSERT_BATCH)
+    _kick_after_commit()
+    return deliveries
 
 
 def deliveries_record(
-    *, endpoints: list[WebhookEndpoint], event_type: str, body: dict[str, Any]
+    *, endpoints: Sequence[WebhookEndpoint], event_type: str, body: dict[str, Any]
 ) -> list[WebhookDelivery]:
-    """One pending delivery per endpoint, all with one ``webhook-id``, due now; the drain
-    is kicked once they are committed."""
-    if not endpoints:
-        return []
-    payload = body_bytes(body)
-    msg_id = signing.message_id()
-    now = timezone.now()
-    deliveries = WebhookDelivery.objects.bulk_create(
-        [
-            WebhookDelivery(
-                endpoint=endpoint,
-                webhook_id=msg_id,
-                event_type=event_type,
-                payload=payload,
-                next_attempt_at=now,
-            )
-            for endpoint in endpoints
-        ]
-    )
-    _kick_after_commit()
-    return deliveries
+    """One event's deliveries to ``endpoints`` (``messages_record`` of one message)."""
+    return messages_record([Message(event_type=event_type, body=body, endpoints=endpoints)])
 
 
 @transaction.atomic
