@@ -222,7 +222,9 @@ class _Recorder:
     def __exit__(self, *exc) -> None:
         """Ends the thread and its connection (after a write in progress)."""
         if self.thread is not None:
-            self.thread.submit(connection.close)
+            # Looked up in the thread: ``connection.close`` taken here would be this
+            # thread's (the proxy resolves when read), and the recorder's would leak.
+            self.thread.submit(lambda: connection.close()).result()
             self.thread.shutdown(wait=True)
 
     def _record(self, batch: list[AttemptResult]):
