@@ -214,10 +214,12 @@ DEFAULTS: dict[str, Any] = {
     "REALTIME_PUBLISH_TIMEOUT": float(env("ATRIUM_REALTIME_PUBLISH_TIMEOUT", "2")),
     # ------------------------------------------------------------------------ events
     # Where published events go (atrium/platform/events): dotted paths of sinks, each
-    # ``sink(event)``, called after commit: the WebSocket and the webhooks.
+    # ``sink(events)``, called once per commit with its events, in this order: webhooks
+    # first (they record and hand over to the worker, which then sends while the WebSocket
+    # sink runs), then the WebSocket.
     "EVENT_SINKS": [
-        "atrium.platform.realtime.sink.send_to_sockets",
         "atrium.platform.webhooks.sink.enqueue_deliveries",
+        "atrium.platform.realtime.sink.send_to_sockets",
     ],
     # Validate each payload against its declared JSON Schema when it is published, and
     # raise on a mismatch (on in the test settings; off in production, where it costs).

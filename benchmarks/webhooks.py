@@ -252,8 +252,9 @@ def main() -> int:
     targets.append(target("burst: deliveries missing", expected - len(received), "==", 0))
     ratio = burst_rate / loop_rate
     notes.append(
-        f"Burst: the 1,000 events' sinks (WebSocket and webhooks, run one after another in "
-        f"the committing process) took {recorded - committed:.1f} s after the commit; the "
+        f"Burst: the {args.products:,} events' sinks (called once for the commit with all "
+        "its events, in the committing process: webhooks, then WebSocket) took "
+        f"{recorded - committed:.1f} s after the commit; the "
         f"first delivery arrived {first_receipt - committed:.2f} s after it. Deliveries/s "
         "counts from the commit to the last receipt, so the recording is part of it."
     )

@@ -104,7 +104,7 @@ def test_what_is_sent_matches_the_documented_messages(
     """A real product.created, as the socket and a webhook carry it, validates against the
     payloads the document gives them (and a tampered one does not)."""
     settings.ATRIUM_EVENT_SINKS = ["tests.events_capture.record"]
-    events_capture.received.clear()
+    events_capture.clear()
     with tenant_scope(tenant_a), django_capture_on_commit_callbacks(execute=True):
         owner = User.objects.get(email="owner@alpha.test")
         category = catalog.category_create(name="Docs")
@@ -112,7 +112,7 @@ def test_what_is_sent_matches_the_documented_messages(
             owner=owner, name="Anvil", sku="DOC-1", price=Decimal("9.90"), category=category
         )
     [(_, event)] = events_capture.received
-    events_capture.received.clear()
+    events_capture.clear()
     document = _document()
     messages = document["components"]["messages"]
     socket_payload = Draft202012Validator(messages["socket.product.created"]["payload"])

@@ -40,9 +40,9 @@ DRIVEN = {
 @pytest.fixture
 def captured(settings):
     settings.ATRIUM_EVENT_SINKS = [RECORD]
-    events_capture.received.clear()
+    events_capture.clear()
     yield events_capture.received
-    events_capture.received.clear()
+    events_capture.clear()
 
 
 def _types(captured) -> list[str]:
@@ -282,3 +282,115 @@ def test_publishing_from_an_event_loop_is_refused(tenant_a, db):
 
     with pytest.raises(RuntimeError, match="blocking sinks"):
         asyncio.run(publish_in_loop())
+
+
+# ------------------------------------------------------------ one batch per transaction
+
+RECORD_OTHER = "tests.events_capture.record_other"
+REVIEW = {"product_id": str(uuid.uuid4()), "author_id": str(uuid.uuid4()), "rating": 5}
+
+
+@pytest.fixture
+def batches(settings, live_db):
+    """Two recording sinks and committed transactions; yields the first sink's calls."""
+    settings.ATRIUM_EVENT_SINKS = [RECORD, RECORD_OTHER]
+    events_capture.clear()
+    yield events_capture.batches
+    events_capture.clear()
+
+
+def _review(tenant, name: str) -> None:
+    with tenant_scope(tenant):
+        publish("review.created", id=name, data={**REVIEW, "title": name})
+
+
+def _calls(batches) -> list[tuple[str, list[str]]]:
+    return [(schema, [event.id for event in events]) for schema, events in batches]
+
+
+def test_a_transaction_s_events_reach_each_sink_once_in_publish_order(tenant_a, batches):
+    ran = []
+    with transaction.atomic():
+        for n in range(5):
+            _review(tenant_a, f"r{n}")
+            # Another hook after each publish: the flush must still run after every event.
+            transaction.on_commit(lambda n=n: ran.append(n))
+        assert batches == []  # nothing before the commit
+    expected = [(tenant_a.schema_name, ["r0", "r1", "r2", "r3", "r4"])]
+    assert _calls(batches) == expected
+    assert _calls(events_capture.other_batches) == expected
+    assert ran == [0, 1, 2, 3, 4]
+
+
+def test_an_event_of_a_rolled_back_savepoint_is_dropped_and_the_others_go(tenant_a, batches):
+    with transaction.atomic():
+        with pytest.raises(ZeroDivisionError), transaction.atomic():
+            _review(tenant_a, "first, rolled back")  # the batch begins in this savepoint
+            _ = 1 / 0
+        _review(tenant_a, "a")
+        with pytest.raises(ZeroDivisionError), transaction.atomic():
+            _review(tenant_a, "b, rolled back")
+            _review(tenant_a, "c, rolled back")
+            _ = 1 / 0
+        _review(tenant_a, "d")
+        with transaction.atomic():
+            _review(tenant_a, "e, in a released savepoint")
+    assert _calls(batches) == [(tenant_a.schema_name, ["a", "d", "e, in a released savepoint"])]
+
+
+def test_a_transaction_whose_every_event_was_rolled_back_calls_no_sink(tenant_a, batches):
+    with transaction.atomic(), pytest.raises(ZeroDivisionError), transaction.atomic():
+        _review(tenant_a, "gone")
+        _ = 1 / 0
+    assert batches == []
+
+
+def test_a_rolled_back_transaction_drops_all_its_events_and_the_next_one_starts_afresh(
+    tenant_a, batches
+):
+    with pytest.raises(ZeroDivisionError), transaction.atomic():
+        _review(tenant_a, "x")
+        _review(tenant_a, "y")
+        _ = 1 / 0
+    assert batches == []
+    with transaction.atomic():
+        _review(tenant_a, "z")
+    assert _calls(batches) == [(tenant_a.schema_name, ["z"])]
+
+
+def test_outside_a_transaction_each_event_goes_at_once(tenant_a, batches):
+    _review(tenant_a, "one")
+    assert _calls(batches) == [(tenant_a.schema_name, ["one"])]
+    _review(tenant_a, "two")
+    assert _calls(batches) == [(tenant_a.schema_name, ["one"]), (tenant_a.schema_name, ["two"])]
+
+
+def test_a_transaction_that_published_for_two_tenants_calls_each_sink_per_tenant(
+    tenant_a, tenant_b, batches
+):
+    with transaction.atomic():
+        _review(tenant_b, "b1")
+        _review(tenant_a, "a1")
+        _review(tenant_b, "b2")
+    # Each call ran in its tenant's scope (the sink reads current_tenant()).
+    expected = [(tenant_b.schema_name, ["b1", "b2"]), (tenant_a.schema_name, ["a1"])]
+    assert _calls(batches) == expected
+    assert _calls(events_capture.other_batches) == expected
+
+
+@pytest.mark.django_db
+def test_captured_commit_hooks_send_each_event_once(
+    tenant_a, captured, django_capture_on_commit_callbacks
+):
+    """Tests run the hooks of a transaction that never commits, block after block (the
+    hooks stay registered): each block's events go once, none run twice."""
+    _review(tenant_a, "registered, never run")  # a hook outside any capture block
+    with django_capture_on_commit_callbacks(execute=True):
+        _review(tenant_a, "first")
+    with django_capture_on_commit_callbacks(execute=True):
+        _review(tenant_a, "second")
+        _review(tenant_a, "third")
+    assert _calls(events_capture.batches) == [
+        (tenant_a.schema_name, ["first"]),
+        (tenant_a.schema_name, ["second", "third"]),
+    ]

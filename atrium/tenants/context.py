@@ -94,13 +94,15 @@ def on_commit(callback: Callable[[], object]) -> None:
     scope = active_scope()
 
     def run_in_scope() -> None:
-        with _reenter(scope):
+        with reenter(scope):
             callback()
 
     transaction.on_commit(run_in_scope)
 
 
-def _reenter(scope: Scope):
+def reenter(scope: Scope):
+    """Enter again a scope captured earlier (``active_scope()``), for work that runs after
+    the block that captured it has ended."""
     if scope.tenant is not None:
         return tenant_scope(scope.tenant)
     if scope.is_public:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from collections.abc import Sequence
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -85,12 +86,25 @@ def send_to_group(group: str, message: dict) -> None:
     async_to_sync(_group_send)(group, message)
 
 
+def send_to_groups(messages: Sequence[tuple[str, dict]]) -> None:
+    """Send (group, message) pairs now, in order, through one event loop (one hop to it,
+    not one per message), each within the publish timeout. The first failure stops the
+    rest and is raised: a layer that is down would make every message wait the timeout."""
+    if messages:
+        async_to_sync(_group_send_all)(messages)
+
+
 def _send(group: str, message: dict) -> None:
     try:
         send_to_group(group, message)
     except Exception:
         # The status change has committed; sockets still close when their token expires.
         logger.exception("realtime: could not close the sockets of %s", group)
+
+
+async def _group_send_all(messages: Sequence[tuple[str, dict]]) -> None:
+    for group, message in messages:
+        await _group_send(group, message)
 
 
 async def _group_send(group: str, message: dict) -> None:

@@ -363,7 +363,7 @@ def test_creating_revoking_and_accepting_are_audited_and_accepting_is_published(
     from tests import events_capture
 
     settings.ATRIUM_EVENT_SINKS = ["tests.events_capture.record"]
-    events_capture.received.clear()
+    events_capture.clear()
     kept, token = invite(mailed, people["admin"], "audited@alpha.test", role="admin")
     dropped, _ = invite(mailed, people["owner"], "dropped@alpha.test")
     with mailed():
@@ -384,7 +384,7 @@ def test_creating_revoking_and_accepting_are_audited_and_accepting_is_published(
         ("invitation.accepted", str(user.pk), kept["id"]),  # the new account acted
     ]
     published = [event for _, event in events_capture.received if event.type.startswith("inv")]
-    events_capture.received.clear()
+    events_capture.clear()
     assert [(e.type, e.id) for e in published] == [("invitation.accepted", kept["id"])]
     assert published[0].data == {
         "email": "audited@alpha.test",
@@ -399,7 +399,7 @@ def test_a_refused_acceptance_audits_and_publishes_nothing(people, mailed, tenan
     from tests import events_capture
 
     settings.ATRIUM_EVENT_SINKS = ["tests.events_capture.record"]
-    events_capture.received.clear()
+    events_capture.clear()
     _, token = invite(mailed, people["admin"], "weakling@alpha.test")
     with mailed():
         assert accept(token, password="password1234").status_code == 400

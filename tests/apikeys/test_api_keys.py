@@ -291,13 +291,13 @@ def test_created_and_revoked_events_match_their_schema_and_carry_no_secret(
     from tests import events_capture
 
     settings.ATRIUM_EVENT_SINKS = ["tests.events_capture.record"]
-    events_capture.received.clear()
+    events_capture.clear()
     with django_capture_on_commit_callbacks(execute=True):
         created = make_key(people["admin"], ["read", "admin"])
     with django_capture_on_commit_callbacks(execute=True):
         person(people["owner"]).delete(f"{URL}{created['id']}/")
     events = [event for _, event in events_capture.received if event.type.startswith("api_key.")]
-    events_capture.received.clear()
+    events_capture.clear()
     assert [event.type for event in events] == ["api_key.created", "api_key.revoked"]
     for event in events:
         assert event.id == created["id"]

@@ -1,9 +1,25 @@
 """``publish()``: one event, validated now, handed to every sink after the write commits.
 
-A sink is ``sink(event: Event) -> None``, named by its dotted path in
-``ATRIUM_EVENT_SINKS``. Sinks run after commit (never on rollback), one after the other,
-in the scope of the tenant that published; a sink that raises is logged and the others
-still run: the write has committed, a lost notification must not turn it into an error.
+A sink is ``sink(events: Sequence[Event]) -> None``, named by its dotted path in
+``ATRIUM_EVENT_SINKS``. It is called once per committed transaction (and tenant scope)
+with all the events that transaction published, in publish order, so that it can do its
+work in bulk (one query, one INSERT) rather than per event:
+
+* an event published inside a savepoint that rolls back is dropped, the transaction's
+  other events still go; a transaction that rolls back drops all of them;
+* outside a transaction (autocommit) an event goes at once, in a batch of one;
+* sinks run in the scope of the tenant that published (a transaction that published for
+  two tenants calls each sink once per tenant, in the order the tenants first published);
+* a sink that raises is logged and the others still run: the write has committed, a lost
+  notification must not turn it into an error.
+
+How (Django's on-commit hooks, ``connection.run_on_commit``): each publish registers an
+ordinary on-commit hook that adds its event to the transaction's batch, so Django's own
+savepoint bookkeeping drops it with its savepoint. The batch's flush is one more entry,
+registered with no savepoint (so only a full rollback drops it) and kept after every add:
+when another hook has been registered since, a publish appends a new flush entry and the
+older ones do nothing. At commit the hooks run in order: the surviving adds, then the last
+flush, which hands the batch to the sinks.
 """
 
 from __future__ import annotations
@@ -13,23 +29,25 @@ import datetime as dt
 import functools
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from jsonschema.exceptions import best_match
 
 from atrium.conf import atrium_settings
-from atrium.tenants.context import current_tenant, on_commit
+from atrium.tenants.context import Scope, active_scope, current_tenant, on_commit, reenter
 
 from .catalogue import EventType, event_type
 
 logger = logging.getLogger(__name__)
 
-Sink = Callable[["Event"], None]
+Sink = Callable[[Sequence["Event"]], None]
+Targets = tuple[tuple[str, Sink], ...]
 
 
 class EventPayloadError(ValueError):
@@ -70,11 +88,11 @@ def _plain(value: Any) -> Any:
 
 
 @functools.lru_cache(maxsize=8)
-def _resolve(paths: tuple[str, ...]) -> tuple[tuple[str, Sink], ...]:
+def _resolve(paths: tuple[str, ...]) -> Targets:
     return tuple((path, import_string(path)) for path in paths)
 
 
-def sinks() -> tuple[tuple[str, Sink], ...]:
+def sinks() -> Targets:
     """The sinks of ``ATRIUM_EVENT_SINKS``, as (dotted path, callable)."""
     return _resolve(tuple(atrium_settings.EVENT_SINKS))
 
@@ -86,8 +104,9 @@ def publish(
     data: Mapping[str, Any],
     user_id: object = None,
 ) -> None:
-    """Publish an event of the current tenant: its sinks get it after commit (at once
-    outside a transaction), never when the transaction rolls back.
+    """Publish an event of the current tenant: its sinks get it after commit, with the
+    transaction's other events (at once outside a transaction), never when the
+    transaction, or the savepoint it was published in, rolls back.
 
     ``user_id``: the user the event is for; required by (and only used to route) events
     declared with ``audience="user"``, which reach that user's sockets only.
@@ -132,12 +151,82 @@ def publish(
         user_id=None if user_id is None else str(user_id),
     )
     targets = sinks()  # a misconfigured sink fails the publisher, not the commit hook
-    on_commit(functools.partial(_dispatch, event, targets))
+    if not connection.in_atomic_block:
+        on_commit(functools.partial(_dispatch, targets, (event,)))  # at once (autocommit)
+        return
+    batch = _Batch.of_transaction(targets)
+    transaction.on_commit(functools.partial(batch.add, active_scope(), event))
+    batch.flush_last()
 
 
-def _dispatch(event: Event, targets: tuple[tuple[str, Sink], ...]) -> None:
+class _Batch:
+    """The events of one transaction, with their tenant scopes, in publish order."""
+
+    ATTRIBUTE = "atrium_events_batch"  # on the connection: the transaction's batch
+
+    def __init__(self, targets: Targets) -> None:
+        self.targets = targets
+        self.events: list[tuple[Scope, Event]] = []
+        self.flush_entry: _Flush | None = None  # the one flush that counts: the last
+        self.flushed = False
+
+    @classmethod
+    def of_transaction(cls, targets: Targets) -> _Batch:
+        """This transaction's batch: the one whose flush entry is still registered (a
+        commit, a rollback or a closed connection empties ``run_on_commit``)."""
+        batch = getattr(connection, cls.ATTRIBUTE, None)
+        if batch is None or batch.flushed or not batch.registered():
+            batch = cls(targets)
+            setattr(connection, cls.ATTRIBUTE, batch)
+        return batch
+
+    def registered(self) -> bool:
+        # From the end: flush entries are kept near it.
+        return any(entry[1] is self.flush_entry for entry in reversed(connection.run_on_commit))
+
+    def flush_last(self) -> None:
+        """Make sure a flush entry of this batch runs after every hook registered so far."""
+        hooks = connection.run_on_commit
+        if hooks and hooks[-1][1] is self.flush_entry:
+            return
+        self.flush_entry = _Flush(self)
+        # (savepoint ids, callback, robust), as Django's on_commit() registers a hook, but
+        # with no savepoint: a savepoint rollback must not drop the whole batch's flush.
+        hooks.append((set(), self.flush_entry, True))
+
+    def add(self, scope: Scope, event: Event) -> None:
+        self.events.append((scope, event))
+
+    def flush(self) -> None:
+        self.flushed = True
+        by_scope: dict[Scope, list[Event]] = {}
+        for scope, event in self.events:
+            by_scope.setdefault(scope, []).append(event)
+        self.events = []
+        for scope, events in by_scope.items():
+            with reenter(scope):
+                _dispatch(self.targets, tuple(events))
+
+
+class _Flush:
+    """A flush entry of a batch; only the batch's last one flushes."""
+
+    def __init__(self, batch: _Batch) -> None:
+        self.batch = batch
+
+    def __call__(self) -> None:
+        if self.batch.flush_entry is self:
+            self.batch.flush()
+
+
+def _dispatch(targets: Targets, events: tuple[Event, ...]) -> None:
     for path, sink in targets:
         try:
-            sink(event)
+            sink(events)
         except Exception:
-            logger.exception("events: sink %s failed on %s %s", path, event.type, event.id)
+            logger.exception(
+                "events: sink %s failed on %s (%d events)",
+                path,
+                ", ".join(dict.fromkeys(event.type for event in events)),
+                len(events),
+            )

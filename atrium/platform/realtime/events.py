@@ -24,7 +24,7 @@ import functools
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -32,7 +32,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from atrium.tenants.context import current_tenant
-from atrium.tenants.sockets import send_to_group, tenant_group, user_group
+from atrium.tenants.sockets import send_to_group, send_to_groups, tenant_group, user_group
 
 logger = logging.getLogger(__name__)
 
@@ -100,9 +100,15 @@ def _publish(
         _send(group, message)
 
 
-def send_envelope(group: str, envelope: Mapping[str, Any]) -> None:
-    """Send ``{"type", "id", "data", "ts"}`` to ``group`` now (the events sink, after commit)."""
-    _send(group, _message(envelope))
+def send_envelopes(envelopes: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
+    """Send each (group, ``{"type", "id", "data", "ts"}``) now, in order (the events sink,
+    after commit)."""
+    messages = [(group, _message(envelope)) for group, envelope in envelopes]
+    try:
+        send_to_groups(messages)
+    except Exception:
+        # The write has committed; lost events must not turn it into an error.
+        logger.exception("realtime: could not publish a batch of %d event(s)", len(messages))
 
 
 def _message(envelope: Mapping[str, Any]) -> dict[str, Any]:

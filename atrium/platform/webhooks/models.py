@@ -37,8 +37,11 @@ class DeliveryStatus(models.TextChoices):
 
 
 class WebhookDelivery(BaseModel):
+    # DB_CASCADE: PostgreSQL removes an endpoint's deliveries and their attempts in the
+    # endpoint's DELETE itself. Django's collector (select the attempts, delete them,
+    # delete the deliveries) would race a worker inserting an attempt in between.
     endpoint = models.ForeignKey(
-        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
+        WebhookEndpoint, on_delete=models.DB_CASCADE, related_name="deliveries"
     )
     # The Standard Webhooks ``webhook-id``: one per event, the same on every attempt.
     webhook_id = models.CharField(max_length=64)
@@ -74,7 +77,9 @@ class WebhookDelivery(BaseModel):
 
 
 class WebhookAttempt(models.Model):
-    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempts")
+    delivery = models.ForeignKey(
+        WebhookDelivery, on_delete=models.DB_CASCADE, related_name="attempts"
+    )
     attempted_at = models.DateTimeField()
     # None: no answer (timeout, refused connection, blocked address).
     response_status = models.PositiveIntegerField(null=True, blank=True)

@@ -14,7 +14,8 @@ from __future__ import annotations
 import json
 import random
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -173,34 +174,52 @@ def body_bytes(body: dict[str, Any]) -> str:
     return json.dumps(body, cls=DjangoJSONEncoder, separators=(",", ":"), ensure_ascii=False)
 
 
-def subscribed_endpoints(event_type: str) -> list[WebhookEndpoint]:
-    return list(WebhookEndpoint.objects.filter(enabled=True, events__contains=[event_type]))
+def enabled_endpoints() -> list[WebhookEndpoint]:
+    return list(WebhookEndpoint.objects.filter(enabled=True))
+
+
+@dataclass(frozen=True)
+class Message:
+    """One event for some endpoints: one ``webhook-id`` and one body for all of them."""
+
+    event_type: str
+    body: dict[str, Any]
+    endpoints: Sequence[WebhookEndpoint]
+
+
+INSERT_BATCH = 1000  # deliveries per INSERT statement
+
+
+def messages_record(messages: Iterable[Message]) -> list[WebhookDelivery]:
+    """One pending delivery per message and endpoint, due now, each message with a
+    ``webhook-id`` of its own; one INSERT (per INSERT_BATCH rows, atomic together) for all,
+    and the drain is kicked once they are committed."""
+    now = timezone.now()
+    rows = [
+        WebhookDelivery(
+            endpoint=endpoint,
+            webhook_id=msg_id,
+            event_type=message.event_type,
+            payload=payload,
+            next_attempt_at=now,
+        )
+        for message in messages
+        if message.endpoints
+        for msg_id, payload in [(signing.message_id(), body_bytes(message.body))]
+        for endpoint in message.endpoints
+    ]
+    if not rows:
+        return []
+    deliveries = WebhookDelivery.objects.bulk_create(rows, batch_size=INSERT_BATCH)
+    _kick_after_commit()
+    return deliveries
 
 
 def deliveries_record(
-    *, endpoints: list[WebhookEndpoint], event_type: str, body: dict[str, Any]
+    *, endpoints: Sequence[WebhookEndpoint], event_type: str, body: dict[str, Any]
 ) -> list[WebhookDelivery]:
-    """One pending delivery per endpoint, all with one ``webhook-id``, due now; the drain
-    is kicked once they are committed."""
-    if not endpoints:
-        return []
-    payload = body_bytes(body)
-    msg_id = signing.message_id()
-    now = timezone.now()
-    deliveries = WebhookDelivery.objects.bulk_create(
-        [
-            WebhookDelivery(
-                endpoint=endpoint,
-                webhook_id=msg_id,
-                event_type=event_type,
-                payload=payload,
-                next_attempt_at=now,
-            )
-            for endpoint in endpoints
-        ]
-    )
-    _kick_after_commit()
-    return deliveries
+    """One event's deliveries to ``endpoints`` (``messages_record`` of one message)."""
+    return messages_record([Message(event_type=event_type, body=body, endpoints=endpoints)])
 
 
 @transaction.atomic
@@ -239,7 +258,24 @@ def attempts_record(results: list[AttemptResult]) -> list[WebhookEndpoint]:
     if not results:
         return []
     by_id = {r.request.delivery_id: r for r in results}
-    deliveries = WebhookDelivery.objects.select_for_update().in_bulk(list(by_id))
+    # Locks in the order an endpoint's DELETE takes them (the endpoint, then its deliveries,
+    # which PostgreSQL cascades to), each kind in id order: the two wait for each other
+    # instead of deadlocking. An endpoint deleted meanwhile takes its deliveries along and
+    # its attempts are not written. FOR NO KEY UPDATE on endpoints is what the streak's
+    # UPDATE takes anyway, and lets deliveries be recorded for them meanwhile.
+    list(
+        WebhookEndpoint.objects.select_for_update(no_key=True)
+        .filter(pk__in={r.request.endpoint_id for r in results})
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    counts = dict(
+        WebhookDelivery.objects.select_for_update()
+        .filter(pk__in=list(by_id))
+        .order_by("pk")
+        .values_list("pk", "attempt_count")
+    )
+    recorded = [r for r in by_id.values() if r.request.delivery_id in counts]  # else deleted
     WebhookAttempt.objects.bulk_create(
         [
             WebhookAttempt(
@@ -251,37 +287,52 @@ def attempts_record(results: list[AttemptResult]) -> list[WebhookEndpoint]:
                 error=r.error,
                 succeeded=r.succeeded,
             )
-            for r in results
-            if r.request.delivery_id in deliveries  # deleted meanwhile (endpoint gone)
+            for r in recorded
         ]
     )
-    changed = []
+    states = []
     streaks: dict[Any, list[AttemptResult]] = defaultdict(list)
-    for delivery_id, delivery in deliveries.items():
-        result = by_id[delivery_id]
-        streaks[delivery.endpoint_id].append(result)
-        delivery.attempt_count += 1
-        delivery.last_attempt_at = result.attempted_at
+    for result in recorded:
+        streaks[result.request.endpoint_id].append(result)
+        count = counts[result.request.delivery_id] + 1
         if result.succeeded:
-            delivery.status, delivery.next_attempt_at = DeliveryStatus.SUCCEEDED, None
+            status, next_at = DeliveryStatus.SUCCEEDED, None
         else:
-            delay = retry_delay(delivery.attempt_count)
+            delay = retry_delay(count)
             if delay is None:
-                delivery.status, delivery.next_attempt_at = DeliveryStatus.FAILED, None
+                status, next_at = DeliveryStatus.FAILED, None
             else:
-                delivery.status = DeliveryStatus.PENDING
-                delivery.next_attempt_at = result.attempted_at + timedelta(seconds=delay)
-        changed.append(delivery)
-    WebhookDelivery.objects.bulk_update(
-        changed, ["attempt_count", "last_attempt_at", "status", "next_attempt_at"]
-    )
+                status = DeliveryStatus.PENDING
+                next_at = result.attempted_at + timedelta(seconds=delay)
+        states.append((result.request.delivery_id, count, result.attempted_at, status, next_at))
+    _deliveries_update(states)
     return _streaks_record(streaks)
 
 
+def _deliveries_update(states: list[tuple]) -> None:
+    """(id, attempt_count, last_attempt_at, status, next_attempt_at) of each delivery, in
+    one UPDATE ... FROM (VALUES ...): bulk_update's CASE per field and row costs a drain
+    more time in Python than the HTTP requests whose outcome it records."""
+    if not states:
+        return
+    table = connection.ops.quote_name(WebhookDelivery._meta.db_table)
+    row = "(%s::uuid, %s::integer, %s::timestamptz, %s::varchar, %s::timestamptz)"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} AS d SET attempt_count = v.attempt_count, "
+            "last_attempt_at = v.last_attempt_at, status = v.status, "
+            "next_attempt_at = v.next_attempt_at "
+            f"FROM (VALUES {', '.join([row] * len(states))}) "
+            "AS v (id, attempt_count, last_attempt_at, status, next_attempt_at) "
+            "WHERE d.id = v.id",
+            [value for state in states for value in state],
+        )
+
+
 def _streaks_record(streaks: dict[Any, list[AttemptResult]]) -> list[WebhookEndpoint]:
-    """Each endpoint's failure streak, then the endpoints it disables. Plain UPDATEs, no
-    row lock that would conflict with the key-share locks of deliveries being recorded
-    for the same endpoints meanwhile (a deadlock); endpoints in id order."""
+    """Each endpoint's failure streak, then the endpoints it disables. Plain UPDATEs of
+    endpoints ``attempts_record`` holds FOR NO KEY UPDATE: nothing stronger, which would
+    conflict with the key-share locks of deliveries being recorded for them meanwhile."""
     disabled = []
     threshold = atrium_settings.WEBHOOK_DISABLE_AFTER_FAILURES
     for endpoint_id in sorted(streaks, key=str):

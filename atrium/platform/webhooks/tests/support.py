@@ -21,7 +21,7 @@ def emit(tenant, event_type: str, **data: Any) -> float:
         event = Event(
             type=event_type, version=1, id=data.pop("id", "x"), data=data, ts=timezone.now()
         )
-        sink.enqueue_deliveries(event)
+        sink.enqueue_deliveries([event])
     return time.time()
 
 
