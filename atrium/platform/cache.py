@@ -26,6 +26,7 @@ committed and stored its answer after).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 
@@ -96,14 +97,21 @@ def read_ahead_keys(request: HttpRequest) -> list[str]:
     keys of a GET of a view that declares a ``cache_namespace``."""
     if request.method != "GET":
         return []
-    try:
-        match = resolve(request.path_info, getattr(request, "urlconf", None))
-    except Resolver404:
-        return []
-    namespace = getattr(getattr(match.func, "cls", None), "cache_namespace", None)
+    namespace = _namespace_of(getattr(request, "urlconf", None), request.path_info)
     if not namespace:
         return []
     return _response_keys(namespace, request.build_absolute_uri())
+
+
+@functools.lru_cache(maxsize=1024)
+def _namespace_of(urlconf: str | None, path: str) -> str | None:
+    """The ``cache_namespace`` of the view that serves ``path`` (the URL confs are fixed:
+    resolving the same path again, which costs as much as a Redis round trip, is saved)."""
+    try:
+        match = resolve(path, urlconf)
+    except Resolver404:
+        return None
+    return getattr(getattr(match.func, "cls", None), "cache_namespace", None)
 
 
 # Where cached_api_response leaves the namespace version it read, on the HttpRequest.

@@ -11,7 +11,9 @@ profile edit) is seen by the next request all the same.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
+import time
 
 import pytest
 from django.db import connection
@@ -21,6 +23,7 @@ from rest_framework.test import APIClient
 
 from atrium.platform.accounts import services as accounts
 from atrium.platform.accounts.models import Role, User
+from atrium.platform.accounts.tokens import TenantAccessToken
 from atrium.platform.accounts.usercache import user_keys
 from atrium.tenants.context import tenant_scope
 from atrium.tenants.directory import VERSION_KEY
@@ -180,3 +183,21 @@ def sign_in_owner(owner: User) -> APIClient:
     assert response.status_code == 200, response.content
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {response.json()['access']}")
     return client
+
+
+@pytest.mark.django_db
+def test_a_token_verified_before_is_refused_once_it_expires(dana, tenant_a):
+    """Access tokens are verified once per process (their text, tenant and key) and their
+    expiry checked on every request: a token used while valid is refused once expired."""
+    with tenant_scope(tenant_a):
+        token = TenantAccessToken.for_user(dana)
+        token.set_exp(lifetime=dt.timedelta(seconds=2))
+        raw = str(token)
+    client = APIClient(HTTP_HOST=HOST, HTTP_AUTHORIZATION=f"Bearer {raw}")
+    warm(client, ME)
+    time.sleep(2.5)
+    refused = client.get(ME)
+    assert (refused.status_code, codes(refused)) == (401, ["token_not_valid"])
+    # The same text on another tenant's host was never verified there.
+    beta = APIClient(HTTP_HOST="beta.localhost", HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert beta.get(ME).status_code == 401

@@ -216,7 +216,11 @@ def test_control_beta_token_is_accepted_on_the_same_requests(beta, roomy_limits)
     """The refusals above are about the token: beta's own gets past authentication."""
     operations = schema_operations(tenant_schema())
     client = api(BETA_HOST, beta.tokens.access)
-    for (method, path), operation in sorted(operations.items()):
+    # Revoking the token's own session ends the token: that request goes last.
+    own_session = ("DELETE", "/api/v1/auth/sessions/{id}/")
+    for (method, path), operation in sorted(
+        operations.items(), key=lambda item: (item[0] == own_session, item[0])
+    ):
         if is_public(operation):
             continue
         response = client.generic(

@@ -37,6 +37,7 @@ import contextlib
 import datetime as dt
 import json
 import logging
+import pickle
 import uuid
 from typing import Any
 
@@ -61,8 +62,7 @@ logger = logging.getLogger(__name__)
 
 PURPOSE = "auth"
 # Every field of the user but the password hash, in the order an entry lists them.
-_FIELDS = tuple(f for f in User._meta.concrete_fields if f.attname != "password")
-_NAMES = tuple(f.attname for f in _FIELDS)
+_NAMES = tuple(f.attname for f in User._meta.concrete_fields if f.attname != "password")
 # A generation outlives every entry read at it, so one that expires (no change for a day)
 # cannot make an older entry current again: they expired long before.
 _GENERATION_TTL = 86400
@@ -117,26 +117,19 @@ def user_from_database(user_id: object) -> tuple[User | None, frozenset[str]]:
     return found, frozenset(str(sid) for sid in found.__dict__.pop("revoked_session_ids"))
 
 
-def _json_value(value: Any) -> Any:
-    if isinstance(value, uuid.UUID | dt.datetime):
-        return value.isoformat() if isinstance(value, dt.datetime) else str(value)
-    return value
-
-
-def _entry(user: User, revoked: frozenset[str], generation: int) -> str:
-    values = [_json_value(getattr(user, name)) for name in _NAMES]
-    return json.dumps({"g": generation, "f": _NAMES, "u": values, "r": sorted(revoked)})
+def _entry(user: User, revoked: frozenset[str], generation: int) -> bytes:
+    # Pickled, as django-redis stores every cache value in the same Redis.
+    values = tuple(getattr(user, name) for name in _NAMES)
+    return pickle.dumps((generation, _NAMES, values, revoked), pickle.HIGHEST_PROTOCOL)
 
 
 def _from_entry(raw: bytes, generation: int) -> tuple[User, frozenset[str]] | None:
     """The user of an entry read at ``generation``; None when it is of another generation
     or of another shape of the user (a deploy that changed the model)."""
-    entry = json.loads(raw)
-    if entry.get("g") != generation or tuple(entry.get("f", ())) != _NAMES:
+    entry_generation, names, values, revoked = pickle.loads(raw)
+    if entry_generation != generation or names != _NAMES:
         return None
-    values = [field.to_python(value) for field, value in zip(_FIELDS, entry["u"], strict=True)]
-    user = User.from_db("default", _NAMES, values)  # the password stays deferred
-    return user, frozenset(entry["r"])
+    return User.from_db("default", _NAMES, values), revoked  # the password stays deferred
 
 
 def _in_transaction() -> bool:
