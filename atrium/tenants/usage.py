@@ -61,15 +61,20 @@ def redis_client() -> redis.Redis:
 def record_request(schema_name: str, user_id: object | None) -> None:
     """Count one API request of the tenant (and its user): one pipelined round trip.
     Raises redis.RedisError when Redis is away (the caller lets the request through)."""
+    pipe = redis_client().pipeline(transaction=False)
+    queue_request(pipe, schema_name, user_id)
+    pipe.execute()
+
+
+def queue_request(pipe: redis.client.Pipeline, schema_name: str, user_id: object | None) -> None:
+    """``record_request``'s commands, queued on ``pipe`` (another round trip's)."""
     requests_key, users_key = usage_keys(schema_name, today())
     ttl = (atrium_settings.USAGE_REDIS_DAYS + 1) * 86400
-    pipe = redis_client().pipeline(transaction=False)
     pipe.incr(requests_key)
     pipe.expire(requests_key, ttl)
     if user_id is not None:
         pipe.pfadd(users_key, str(user_id))
         pipe.expire(users_key, ttl)
-    pipe.execute()
 
 
 def _read_counters(schemas: list[str], day: dt.date) -> dict[str, tuple[int, int]]:
