@@ -1,9 +1,9 @@
 """Metering: what each tenant uses, per day (UTC), and the usage report of a tenant.
 
-Per request (``record_request``, from the API's metering hook): one pipelined round trip
-to Redis, in the tenant's key space, ``t:<schema>:usage:<YYYYMMDD>:requests`` (INCR) and
-``…:users`` (PFADD of the user's id: distinct users, a HyperLogLog of at most 12 kB), each
-kept ``ATRIUM_USAGE_REDIS_DAYS`` after its day. Redis away: the request is not counted
+Per request (from the API's metering hook: ``queue_request`` on the throttles' pipeline, or
+``record_request``, a pipelined round trip of its own), in the tenant's key space,
+``t:<schema>:usage:<YYYYMMDD>:requests`` (INCR) and ``…:users`` (PFADD of the user's id:
+distinct users, a HyperLogLog of at most 12 kB), each kept ``ATRIUM_USAGE_REDIS_DAYS`` after its day. Redis away: the request is not counted
 (metering never fails a request).
 
 Beat runs ``usage_flush`` (``platform.usage_flush``, every 5 minutes): for each active
