@@ -154,6 +154,11 @@ DEFAULTS: dict[str, Any] = {
     # cached response can stay stale after a write whose invalidation Redis missed and whose
     # process died before it could apply it; lower it to tighten that bound.
     "RESPONSE_CACHE_TTL": env_int("ATRIUM_RESPONSE_CACHE_TTL", 60),
+    # Seconds the user entry that authentication reads lives (atrium/platform/accounts/
+    # usercache.py): the longest a change of a user (deactivation, revocation) whose
+    # invalidation Redis missed, in a process that died before it could apply it, can go
+    # unseen by the other processes.
+    "AUTH_CACHE_TTL": env_int("ATRIUM_AUTH_CACHE_TTL", 30),
     # ------------------------------------------------------------------------ API
     # Levels a JSON body may nest (arrays and objects); deeper is a 400 `json_too_deep`,
     # refused before it is decoded. The API's own bodies nest two levels.

@@ -93,7 +93,10 @@ def check(server, token: str, user_id: str) -> None:
 
 def redis_calls(client) -> dict:
     stats = client.info("commandstats")
-    return {name: stats.get(f"cmdstat_{name}", {}).get("calls", 0) for name in ("evalsha", "get")}
+    return {
+        name: stats.get(f"cmdstat_{name}", {}).get("calls", 0)
+        for name in ("mget", "evalsha", "get", "set")
+    }
 
 
 def run_case(args, server, redis_client, path: str, headers: dict, duration: float) -> dict:

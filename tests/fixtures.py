@@ -80,8 +80,8 @@ def _fresh_redis_state() -> Iterator[None]:
     delete_keys("*:ratelimit:*")  # a test starts with no bucket, whatever ran before it
     yield
     invalidate_directory()
-    # Rolled-back rows must not live on in cached responses either.
-    delete_keys("*:ratelimit:*", "*:cache:*")
+    # Rolled-back rows must not live on in cached responses (or cached users) either.
+    delete_keys("*:ratelimit:*", "*:cache:*", "*:auth:*")
 
 
 def delete_keys(*patterns: str) -> None:

@@ -370,7 +370,8 @@ def test_usage_api_answers_owners_and_admins_with_the_plan_and_quotas(
     assert body == {
         "plan": "free",
         "period": usage.today().isoformat(),
-        "api_requests": 1,  # the read of me/ (this one is counted once it is answered)
+        # The read of me/ and this one: counted with its throttles, before the view reads.
+        "api_requests": 2,
         "active_users": 1,
         "seats": alpha_people["seats"],
         "products": products,

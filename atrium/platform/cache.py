@@ -1,13 +1,16 @@
 """Versioned response caching in the tenant's key space.
 
-A namespace (``"catalog"``) has a version number in the cache; cached responses are keyed
-by namespace, version and the request's absolute URL: scheme, host and port included, because
-a body may embed links built from them (a page's ``next`` and ``previous``), and one tenant
-answers on several hosts. A page cached through ``acme.localhost:8000`` is therefore never
-served, links and all, to ``shop.acme.example``. A write bumps the
-version after commit, so the next read misses and every older entry is simply never read
-again (they expire on their own). Keys go through the cache's KEY_FUNCTION, so they live
-under ``t:<schema>:cache:…`` and one tenant can never read another's entries.
+A namespace (``"catalog"``) has a version number in the cache; a cached response is kept
+under the namespace and the request's absolute URL (scheme, host and port included, because
+a body may embed links built from them, a page's ``next`` and ``previous``, and one tenant
+answers on several hosts: a page cached through ``acme.localhost:8000`` is never served,
+links and all, to ``shop.acme.example``), together with the version it was produced at.
+It is served only while that is still the namespace's version: a write bumps the version
+after commit, so the next read misses and every older entry is simply never served again
+(each is replaced by the next miss, or expires on its own). Keys go through the cache's
+KEY_FUNCTION, so they live under ``t:<schema>:cache:…`` and one tenant can never read
+another's entries. As the key does not depend on the version, a request reads both in one
+``MGET``, and on HTTP in the one that routing sends (``atrium.tenants.readahead``).
 
 Redis away when a write commits: the bump is lost, and the entries cached before the outage
 would be served again once Redis is back. So a process keeps the bumps Redis missed and
@@ -23,13 +26,17 @@ committed and stored its answer after).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 
 import redis
 from django.core.cache import cache
+from django.http import HttpRequest
+from django.urls import Resolver404, resolve
 
 from atrium.conf import atrium_settings
+from atrium.tenants import readahead
 from atrium.tenants.bumps import MissedBumps
 from atrium.tenants.context import on_commit
 
@@ -59,10 +66,52 @@ def namespace_version(namespace: str) -> int:
     return int(version)
 
 
-def response_key(namespace: str, url: str, version: int | None = None) -> str:
+def response_key(namespace: str, url: str) -> str:
     digest = hashlib.sha256(url.encode()).hexdigest()[:32]
-    version = namespace_version(namespace) if version is None else version
-    return f"resp:{namespace}:v{version}:{digest}"
+    return f"resp:{namespace}:{digest}"
+
+
+def _response_keys(namespace: str, url: str) -> list[str]:
+    """The full Redis keys (KEY_FUNCTION applied) of the version and the response."""
+    return [cache.make_key(_version_key(namespace)), cache.make_key(response_key(namespace, url))]
+
+
+def _cached(namespace: str, url: str) -> tuple[int | None, object | None]:
+    """(the namespace's version, the data cached for ``url`` at that version), one
+    ``MGET``; (None, None) when Redis cannot be asked."""
+    try:
+        raw_version, raw = readahead.mget(cache.client.get_client(), _response_keys(namespace, url))
+    except redis.RedisError:
+        return None, None
+    if raw_version is None:
+        return namespace_version(namespace), None
+    version = int(cache.client.decode(raw_version))
+    entry = cache.client.decode(raw) if raw is not None else None
+    if isinstance(entry, tuple) and len(entry) == 2 and entry[0] == version:
+        return version, entry[1]
+    return version, None
+
+
+def read_ahead_keys(request: HttpRequest) -> list[str]:
+    """The read-ahead reader (``atrium.tenants.readahead``): the version and response
+    keys of a GET of a view that declares a ``cache_namespace``."""
+    if request.method != "GET":
+        return []
+    namespace = _namespace_of(getattr(request, "urlconf", None), request.path_info)
+    if not namespace:
+        return []
+    return _response_keys(namespace, request.build_absolute_uri())
+
+
+@functools.lru_cache(maxsize=1024)
+def _namespace_of(urlconf: str | None, path: str) -> str | None:
+    """The ``cache_namespace`` of the view that serves ``path`` (the URL confs are fixed:
+    resolving the same path again, which costs as much as a Redis round trip, is saved)."""
+    try:
+        match = resolve(path, urlconf)
+    except Resolver404:
+        return None
+    return getattr(getattr(match.func, "cls", None), "cache_namespace", None)
 
 
 # Where cached_api_response leaves the namespace version it read, on the HttpRequest.
@@ -119,20 +168,25 @@ def cached_api_response(request, namespace: str, produce):
         response["X-Cache"] = "bypass"
         return response
     # The absolute URL, not the path: links in the body carry the request's scheme and host.
-    version = namespace_version(namespace)
-    versions = getattr(request._request, _VERSIONS, None)
-    if versions is None:
-        versions = {}
-        setattr(request._request, _VERSIONS, versions)
-    versions[namespace] = version
-    key = response_key(namespace, request.build_absolute_uri(), version)
-    cached = cache.get(key)
+    url = request.build_absolute_uri()
+    version, cached = _cached(namespace, url)
     if cached is not None:
         response = Response(cached)
         response["X-Cache"] = "hit"
         return response
+    # cached_count reads the version this request read (none when Redis did not answer:
+    # counts are then not cached either).
+    versions = request._request.__dict__.setdefault(_VERSIONS, {})
+    if version is None:
+        versions.pop(namespace, None)
+    else:
+        versions[namespace] = version
     response = produce()
-    if response.status_code == 200:
-        cache.set(key, response.data, timeout=atrium_settings.RESPONSE_CACHE_TTL)
+    if response.status_code == 200 and version is not None:
+        cache.set(
+            response_key(namespace, url),
+            (version, response.data),
+            timeout=atrium_settings.RESPONSE_CACHE_TTL,
+        )
     response["X-Cache"] = "miss"
     return response

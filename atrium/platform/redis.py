@@ -23,14 +23,16 @@ import random
 import re
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 
 from django_redis import get_redis_connection
 from redis import Redis
+from redis.client import Pipeline
 from redis.commands.core import Script
+from redis.exceptions import NoScriptError
 
 from atrium.errors import Conflict
 from atrium.tenants.keyspace import scoped_key
@@ -173,13 +175,19 @@ def _check_key(key: str) -> None:
         )
 
 
-def rate_limit_many(limits: Sequence[tuple[str, Rate]], *, cost: int = 1) -> list[RateDecision]:
+def rate_limit_many(
+    limits: Sequence[tuple[str, Rate]],
+    *,
+    cost: int = 1,
+    also: Callable[[Pipeline], object] | None = None,
+) -> list[RateDecision]:
     """Charge ``cost`` to every ``(key, rate)`` bucket at once, or to none of them.
 
     One decision per bucket, in order. A decision's ``allowed`` says whether that bucket
     would take the request; the request went through (and every bucket was charged) only
     if all of them are. Raises ``redis.RedisError`` when Redis cannot answer: whether to
-    fail open or closed is the caller's call.
+    fail open or closed is the caller's call. ``also`` queues more commands (metering's) on
+    the same round trip; their replies and errors are not looked at.
     """
     if not limits:
         return []
@@ -190,7 +198,11 @@ def rate_limit_many(limits: Sequence[tuple[str, Rate]], *, cost: int = 1) -> lis
             raise ValueError(f"cost must be between 0 and the limit ({rate}), not {cost}.")
         args += [rate.interval_us, rate.limit, cost]
     script, client = registered_script(_GCRA_LUA)
-    raw = script(keys=[key for key, _ in limits], args=args, client=client)
+    keys = [key for key, _ in limits]
+    if also is None:
+        raw = script(keys=keys, args=args, client=client)
+    else:
+        raw = _script_with(client, script, keys, args, also)
     allowed = bool(raw[0])
     decisions = []
     for index, (_, rate) in enumerate(limits):
@@ -205,6 +217,23 @@ def rate_limit_many(limits: Sequence[tuple[str, Rate]], *, cost: int = 1) -> lis
             )
         )
     return decisions
+
+
+def _script_with(
+    client: Redis, script: Script, keys: list[str], args: list[int], also: Callable
+) -> object:
+    """``script(keys, args)`` and the commands ``also`` queues, in one pipelined round trip.
+    A server that does not know the script yet (restarted, flushed) runs it again alone,
+    loaded first; the other commands ran once, with the first try."""
+    pipe = client.pipeline(transaction=False)
+    pipe.evalsha(script.sha, len(keys), *keys, *args)
+    also(pipe)
+    raw = pipe.execute(raise_on_error=False)[0]
+    if isinstance(raw, NoScriptError):
+        return script(keys=keys, args=args, client=client)
+    if isinstance(raw, Exception):
+        raise raw
+    return raw
 
 
 def rate_limit(key: str, rate: Rate, *, cost: int = 1) -> RateDecision:

@@ -192,6 +192,32 @@ class HostDirectory:
             self._checked_at = now
         return version
 
+    def local_record(self, host: str) -> tuple[TenantRecord, str] | None:
+        """The record of ``host`` in this process's copy and the directory version the copy
+        is at, if there is one (within its max age) and no missed bump is pending: what
+        routing asks Redis to confirm (``confirm``) in the request's one ``MGET``."""
+        if missed_bumps.pending:
+            return None
+        version = self._version
+        found, record = self._local_lookup(self._entries, host)
+        # Read on both sides of the entry: a copy rebuilt meanwhile is not confirmed.
+        if not found or record is None or version is None or version != self._version:
+            return None
+        return record, version
+
+    def confirm(self, shared_version: bytes | None, local_version: str) -> bool:
+        """Whether ``shared_version`` (the directory version just read from Redis) is
+        still ``local_version``, the one ``local_record`` answered at; when it moved, the
+        local copy is dropped (as ``lookup`` would) and the caller looks up again."""
+        version = (shared_version or b"0").decode()
+        with self._lock:
+            if version != self._version:
+                self._entries.clear()
+                self._schemas.clear()
+                self._version = version
+            self._checked_at = time.monotonic()
+        return version == local_version
+
     def lookup(self, host: str) -> TenantRecord | None:
         version = self._sync_version()
         found, record = self._local_lookup(self._entries, host)

@@ -6,6 +6,12 @@ in-process and Redis copy, versioned in Redis, with no SQL per request once warm
 ``resolve_host`` is the one decision, for HTTP here and for WebSocket connections
 (``atrium/platform/realtime/middleware.py``); a refusal is an error of the tenancy kernel
 (``errors.py``), answered in the one error shape.
+
+On HTTP, a host this process has a copy of is confirmed by the one ``MGET`` that reads the
+directory version together with what the request will read from Redis (``readahead.py``):
+the user of its token and its cached response. When the version moved, or Redis does not
+answer, the request is routed the plain way (``resolve_host``), exactly as without the
+copy.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
+import redis
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse
@@ -23,9 +30,9 @@ from django_tenants.postgresql_backend.base import FakeTenant
 from atrium.conf import atrium_settings
 from atrium.errors import AtriumError
 
-from . import errors
+from . import errors, readahead
 from .context import public_scope, tenant_scope
-from .directory import directory
+from .directory import VERSION_KEY, TenantRecord, directory, redis_client
 from .models import Tenant, TenantStatus
 
 # Matched with fullmatch: '$' would also match before a trailing newline.
@@ -104,7 +111,10 @@ def resolve_host(host: str | None) -> HostResolution:
         return HostResolution(refusal=errors.InvalidHost())
     if is_public_host(host):
         return HostResolution(public=True)
-    record = directory.lookup(host)
+    return _resolution(host, directory.lookup(host))
+
+
+def _resolution(host: str, record: TenantRecord | None) -> HostResolution:
     if record is None:
         return HostResolution(refusal=errors.HostNotServed(host=host))
     refusal = _STATUS_REFUSALS.get(record.status)
@@ -128,6 +138,12 @@ class TenantRoutingMiddleware:
             host = normalize_host(request.get_host())
         except DisallowedHost:
             host = None
+        if host is not None and not is_public_host(host):
+            ahead = self.read_ahead(request, host)
+            if ahead is not None:
+                request.tenant, values = ahead
+                with tenant_scope(request.tenant), readahead.values_read_ahead(values):
+                    return self.get_response(request)
         resolution = resolve_host(host)
         if resolution.public:
             # django-tenants' admin templates read request.tenant.schema_name.
@@ -141,3 +157,26 @@ class TenantRoutingMiddleware:
         request.tenant = resolution.tenant
         with tenant_scope(resolution.tenant):
             return self.get_response(request)
+
+    @staticmethod
+    def read_ahead(request: HttpRequest, host: str) -> tuple[Tenant, dict] | None:
+        """The active tenant of ``host`` from this process's copy of the directory and the
+        values of the request's read-ahead keys, in one ``MGET`` with the directory version
+        that confirms the copy; None (route the plain way) when there is no copy of an
+        active tenant, the version moved or Redis does not answer."""
+        local = directory.local_record(host)
+        if local is None:
+            return None
+        record, version = local
+        resolution = _resolution(host, record)
+        if resolution.tenant is None:  # refused: the plain way answers it
+            return None
+        with tenant_scope(resolution.tenant):
+            keys = readahead.keys_for(request)
+            try:
+                shared_version, *values = redis_client().mget([VERSION_KEY, *keys])
+            except redis.RedisError:
+                return None
+        if not directory.confirm(shared_version, version):
+            return None
+        return resolution.tenant, dict(zip(keys, values, strict=True))

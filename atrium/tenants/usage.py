@@ -1,9 +1,9 @@
 """Metering: what each tenant uses, per day (UTC), and the usage report of a tenant.
 
-Per request (``record_request``, from the API's metering hook): one pipelined round trip
-to Redis, in the tenant's key space, ``t:<schema>:usage:<YYYYMMDD>:requests`` (INCR) and
-``…:users`` (PFADD of the user's id: distinct users, a HyperLogLog of at most 12 kB), each
-kept ``ATRIUM_USAGE_REDIS_DAYS`` after its day. Redis away: the request is not counted
+Per request (from the API's metering hook: ``queue_request`` on the throttles' pipeline, or
+``record_request``, a pipelined round trip of its own), in the tenant's key space,
+``t:<schema>:usage:<YYYYMMDD>:requests`` (INCR) and ``…:users`` (PFADD of the user's id:
+distinct users, a HyperLogLog of at most 12 kB), each kept ``ATRIUM_USAGE_REDIS_DAYS`` after its day. Redis away: the request is not counted
 (metering never fails a request).
 
 Beat runs ``usage_flush`` (``platform.usage_flush``, every 5 minutes): for each active
@@ -61,15 +61,20 @@ def redis_client() -> redis.Redis:
 def record_request(schema_name: str, user_id: object | None) -> None:
     """Count one API request of the tenant (and its user): one pipelined round trip.
     Raises redis.RedisError when Redis is away (the caller lets the request through)."""
+    pipe = redis_client().pipeline(transaction=False)
+    queue_request(pipe, schema_name, user_id)
+    pipe.execute()
+
+
+def queue_request(pipe: redis.client.Pipeline, schema_name: str, user_id: object | None) -> None:
+    """``record_request``'s commands, queued on ``pipe`` (another round trip's)."""
     requests_key, users_key = usage_keys(schema_name, today())
     ttl = (atrium_settings.USAGE_REDIS_DAYS + 1) * 86400
-    pipe = redis_client().pipeline(transaction=False)
     pipe.incr(requests_key)
     pipe.expire(requests_key, ttl)
     if user_id is not None:
         pipe.pfadd(users_key, str(user_id))
         pipe.expire(users_key, ttl)
-    pipe.execute()
 
 
 def _read_counters(schemas: list[str], day: dt.date) -> dict[str, tuple[int, int]]:

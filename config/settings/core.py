@@ -85,7 +85,8 @@ MIDDLEWARE = [
     # Static files (admin, Swagger UI assets) are the same for every host: served first.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "atrium.tenants.routing.TenantRoutingMiddleware",
-    # Counts the tenant's API requests for its usage (one pipelined Redis call).
+    # Counts the tenant's API requests for its usage (with the throttles' Redis call, or one
+    # pipelined call of its own).
     "atrium.platform.api.metering.MeteringMiddleware",
     # After routing (it reads the tenant's allowed origins), before anything that answers.
     "corsheaders.middleware.CorsMiddleware",

@@ -52,6 +52,7 @@ TENANT_PURPOSES = {
     IDEMPOTENCY_PURPOSE: "atrium.platform.idempotency (idempotency claims)",
     "job": "atrium.platform.jobs.services (progress)",
     "usage": "atrium.tenants.usage (metering: the day's API requests and distinct users)",
+    "auth": "atrium.platform.accounts.usercache (a token's user and its generation)",
 }
 # Written by the test suites' own tasks only (tests/tasks/worker_tasks.py and this suite).
 TEST_PURPOSES = {"test"}

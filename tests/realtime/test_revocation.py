@@ -268,3 +268,45 @@ def test_rehashing_a_password_at_sign_in_revokes_nothing(server, people, tenant_
         rehashed = User.objects.get(pk=people.target.pk).password
     assert not rehashed.startswith(GENERATED_SECRET_HASHER), "the sign-in did not rehash"
     assert server.get(HOST, ME, token=held).status_code == 200
+
+
+def test_a_revoked_session_s_access_token_is_refused_at_once_on_http_and_at_connect(server, people):
+    """Revoking one session (``DELETE auth/sessions/<id>/``) ends its access tokens on the
+    next request, in another process than the one that revoked it, though the server has
+    the user cached; the user's other session keeps working."""
+    laptop = sign_in(server, people.target)
+    stolen = sign_in(server, people.target)
+    for _ in range(2):  # the server's user entry is warm
+        assert server.get(HOST, ME, token=stolen["access"]).status_code == 200
+    sessions = server.get(HOST, "/api/v1/auth/sessions/", token=stolen["access"]).json()
+    target = next(session["id"] for session in sessions if session["current"])
+    revoked = server.request(
+        "DELETE", HOST, f"/api/v1/auth/sessions/{target}/", token=laptop["access"]
+    )
+    assert revoked.status_code == 204, revoked.text
+
+    refused = server.get(HOST, ME, token=stolen["access"])
+    assert (refused.status_code, error_code(refused)) == (401, "token_revoked")
+    assert error_code(
+        server.post(HOST, "/api/v1/auth/token/verify/", {"token": stolen["access"]})
+    ) in {"token_revoked"}
+    assert (
+        server.post(HOST, "/api/v1/auth/token/refresh/", {"refresh": stolen["refresh"]}).status_code
+        == 401
+    )
+    with contextlib.ExitStack() as sockets:
+        assert close_of(open_socket(sockets, server, stolen["access"])) == (4401, "token_revoked")
+    assert server.get(HOST, ME, token=laptop["access"]).status_code == 200
+
+
+def test_a_profile_change_in_another_process_is_seen_on_the_next_request(server, people, tenant_a):
+    """The server caches the user a token speaks for; a save anywhere else (here, this
+    process) is seen by the server's next request all the same."""
+    access = sign_in(server, people.target)["access"]
+    for _ in range(2):
+        assert server.get(HOST, ME, token=access).json()["name"] == ""
+    with tenant_scope(tenant_a):
+        user = User.objects.get(pk=people.target.pk)
+        user.name = "Renamed elsewhere"
+        user.save()
+    assert server.get(HOST, ME, token=access).json()["name"] == "Renamed elsewhere"

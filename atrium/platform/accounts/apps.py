@@ -18,13 +18,24 @@ class AccountsConfig(AppConfig):
     )
 
     def ready(self) -> None:
+        from django.db.models.signals import post_delete, post_save
+
+        from atrium.platform import cache
         from atrium.tenants.quotas import usage_counter
+        from atrium.tenants.readahead import READERS
 
         from . import (
             audit,  # noqa: F401  (connects the sign-in audit receivers)
             events,  # noqa: F401  (declares the user.* events)
+            usercache,
         )
         from .models import User
+
+        # Read in routing's one MGET (atrium.tenants.readahead): the user of the request's
+        # token (its entry is dropped on every change of the user) and its cached response.
+        READERS.extend((usercache.read_ahead_keys, cache.read_ahead_keys))
+        for signal in (post_save, post_delete):
+            signal.connect(usercache.invalidate_on_change, sender=User, dispatch_uid="usercache")
 
         @usage_counter("seats")
         def active_users() -> int:

@@ -92,7 +92,7 @@ class TenantJWTAuthentication(JWTAuthentication):
 
     def get_validated_token(self, raw_token: bytes) -> TenantAccessToken:
         try:
-            return self.token_class(raw_token)
+            return self.token_class.verified(raw_token)
         except TokenError as error:
             raise token_failure(error) from None
         except NoTenantError:

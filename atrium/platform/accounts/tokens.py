@@ -12,17 +12,22 @@ they raise simplejwt's ``TokenError``, which the auth API turns into a 401.
 
 Revocation: every token also carries its user's ``token_version`` (claim
 ``settings.ATRIUM_JWT_VERSION_CLAIM``), and ``token_user`` compares it with the user's row,
-which authenticating a request or a socket reads anyway. ``user_tokens_revoke`` raises the
-version (logout, deactivation, role or password change) in the caller's transaction, so
-every access and refresh token issued before stops working the moment it commits, in
-every process, without a cache to invalidate or a second store to be down; the user's open
-sockets are closed (4401) after the commit.
+which authenticating a request or a socket reads anyway (from the user cache,
+``usercache.py``, with no SQL once warm). ``user_tokens_revoke`` raises the version
+(logout, deactivation, role or password change) in the caller's transaction, so every
+access and refresh token issued before stops working the moment it commits (and its
+cache bump reaches Redis), in every process; the user's open sockets are closed (4401)
+after the commit. A revoked session (``session_revoke``) ends its own tokens only: its
+refresh token is blacklisted, and its access tokens are refused at once, because the user's
+entry lists the sessions revoked within an access token's lifetime.
 """
 
 from __future__ import annotations
 
 import functools
 import ipaddress
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -39,6 +44,7 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken, Token, UntypedToken
+from rest_framework_simplejwt.utils import aware_utcnow
 
 from atrium.conf import atrium_settings
 from atrium.platform.api.throttling import client_ip
@@ -48,6 +54,7 @@ from atrium.tenants.context import current_tenant, current_tenant_or_none
 from atrium.tenants.sockets import close_sockets, user_group
 
 from .models import User, UserSession
+from .usercache import cached_user, user_cache_invalidate
 
 # Fixed on purpose: a token naming any other algorithm (``none``, HS512, RS256, …) in its
 # header is refused, because PyJWT only accepts the algorithms the backend lists.
@@ -122,10 +129,66 @@ class TenantAccessToken(TenantBoundMixin, AccessToken):
     """An access token of the current tenant (the only kind that authenticates requests)."""
 
     @classmethod
+    def verified(cls, raw: str | bytes) -> TenantAccessToken:
+        """``cls(raw)``, whose signature and fixed claims this process checks once per
+        token (``_VerifiedTokens``) and whose expiry it checks on every call."""
+        tenant_id = str(current_tenant().id)
+        key = (tenant_id, settings.SECRET_KEY, raw)
+        payload = _verified_tokens.get(key)
+        if payload is not None:
+            token = cls.__new__(cls)
+            token.tenant_id, token.token, token.payload = tenant_id, raw, dict(payload)
+            token.current_time = aware_utcnow()
+            try:
+                token.check_exp()
+                return token
+            except TokenError:  # expired since: verified again, for the usual error
+                _verified_tokens.forget(key)
+        token = cls(raw)
+        _verified_tokens.keep(key, token.payload)
+        return token
+
+    @classmethod
     def for_user(cls, user: User) -> TenantAccessToken:
         token = super().for_user(user)
         token[atrium_settings.JWT_VERSION_CLAIM] = user.token_version
         return token
+
+
+class _VerifiedTokens:
+    """Payloads of access tokens this process verified, by (tenant, secret, token text).
+
+    Verifying a token (PyJWT's checks of its text, the HMAC) costs as much as a Redis round
+    trip; the same token comes back on every request of its client. Only the exact text
+    verified finds its payload, under the tenant and key it was verified with, so nothing
+    is trusted that was not checked; the expiry is checked on every use (``verified``).
+    Least recently used first out.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._payloads: OrderedDict[tuple, dict[str, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple) -> dict[str, Any] | None:
+        with self._lock:
+            payload = self._payloads.get(key)
+            if payload is not None:
+                self._payloads.move_to_end(key)
+            return payload
+
+    def keep(self, key: tuple, payload: dict[str, Any]) -> None:
+        with self._lock:
+            self._payloads[key] = dict(payload)
+            while len(self._payloads) > self.size:
+                self._payloads.popitem(last=False)
+
+    def forget(self, key: tuple) -> None:
+        with self._lock:
+            self._payloads.pop(key, None)
+
+
+_verified_tokens = _VerifiedTokens()
 
 
 class TenantRefreshToken(TenantBoundMixin, RefreshToken):
@@ -155,7 +218,8 @@ class InactiveUserError(TokenError):
 
 
 class RevokedTokenError(TokenError):
-    """The token was issued before its user logged out or changed password or role."""
+    """The token was issued before its user logged out or changed password or role, or its
+    session was revoked."""
 
 
 def token_version(token: Token) -> int:
@@ -173,18 +237,27 @@ class TokenPair:
 
 
 def token_user(token: Token) -> User:
-    """The active user a token speaks for, read from the current tenant's schema."""
+    """The active user a token speaks for, in the current tenant (``usercache.py``: from
+    its cached entry, else its schema). An access token of a revoked session is refused; a
+    refresh token's session is the blacklist's to judge (``token_pair_rotate``)."""
     user_id = token.get(api_settings.USER_ID_CLAIM)
     if not user_id:
         raise TokenError("Token names no user")
     try:
-        user = User.objects.get(**{api_settings.USER_ID_FIELD: user_id})
-    except (User.DoesNotExist, ValidationError, ValueError):
-        raise InactiveUserError("The account of this token no longer exists") from None
+        user, revoked_sessions = cached_user(user_id)
+    except (ValidationError, ValueError):
+        user = None
+    if user is None:
+        raise InactiveUserError("The account of this token no longer exists")
     if not user.is_active:
         raise InactiveUserError("The account of this token is deactivated")
     if token_version(token) != user.token_version:
         raise RevokedTokenError("The token was revoked (sign-out, or a change of password or role)")
+    if (
+        token.get(api_settings.TOKEN_TYPE_CLAIM) != RefreshToken.token_type
+        and session_id_of(token) in revoked_sessions
+    ):
+        raise RevokedTokenError("The token's session was revoked")
     return user
 
 
@@ -204,6 +277,7 @@ def user_tokens_revoke(*, user: User, reason: str, version: int | None = None) -
         if not users.update(token_version=F("token_version") + 1):
             return False
         user.token_version = User.objects.values_list("token_version", flat=True).get(pk=user.pk)
+        user_cache_invalidate(user.pk)
         close_sockets(user_group(user.pk), code=CLOSE_UNAUTHORIZED, reason=reason)
     return True
 
@@ -306,14 +380,16 @@ def session_id_of(token: Token | None) -> str | None:
 
 
 def session_revoke(*, user: User, session_id: object) -> None:
-    """Revoke one of ``user``'s sessions: its current refresh token is blacklisted (the
-    access tokens already issued run out on their own, in minutes). Another user's session,
-    or an unknown one, is ``UserSession.DoesNotExist``."""
+    """Revoke one of ``user``'s sessions: its current refresh token is blacklisted, and its
+    access tokens are refused from the commit on (``token_user``: the user's cached entry
+    is read again, with the session among the revoked). Another user's session, or an
+    unknown one, is ``UserSession.DoesNotExist``."""
     with transaction.atomic():
         session = UserSession.objects.select_for_update().get(pk=session_id, user=user)
         if session.revoked_at is None:
             session.revoked_at = timezone.now()
             session.save(update_fields=["revoked_at"])
+            user_cache_invalidate(user.pk)
         outstanding = OutstandingToken.objects.filter(jti=session.refresh_jti).first()
         if outstanding is not None:
             BlacklistedToken.objects.get_or_create(token=outstanding)

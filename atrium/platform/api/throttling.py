@@ -33,6 +33,8 @@ from atrium.platform.redis import (
 )
 from atrium.tenants.keyspace import scoped_key
 
+from .metering import metered_with
+
 if TYPE_CHECKING:  # rest_framework.views imports this module for its default throttles
     from rest_framework.views import APIView
 
@@ -183,7 +185,8 @@ def _decide(
             limited[throttle.scope] = (throttle.get_key(request), rate)
     decided = dict.fromkeys((t.scope for t in throttles), None)
     try:
-        decisions = rate_limit_many(list(limited.values()))
+        # Metering's commands ride on this round trip (atrium.platform.api.metering).
+        decisions = rate_limit_many(list(limited.values()), also=metered_with(request))
     except redis.RedisError as exc:
         throttle_warning.warning("throttling: Redis unavailable, requests are not limited: %s", exc)
         decisions = []

@@ -28,6 +28,7 @@ from atrium.conf import atrium_settings
 from atrium.platform.accounts.models import User
 from atrium.platform.accounts.throttling import enforce_login_rate
 from atrium.platform.accounts.tokens import TokenPair, token_pair_issue
+from atrium.platform.accounts.usercache import user_cache_invalidate
 from atrium.platform.audit.services import audit_record
 from atrium.tenants.context import current_tenant
 
@@ -234,6 +235,7 @@ def mfa_challenge_complete(
         if second_factor_verify(user=user, code=code) is not None:
             MfaChallenge.objects.filter(pk=challenge.pk).update(used_at=timezone.now())
             User.objects.filter(pk=user.pk).update(last_login=timezone.now())
+            user_cache_invalidate(user.pk)  # an UPDATE: no post_save to do it
             audit_record("auth.login", target=user, actor=user, metadata={"via": "api+mfa"})
             return token_pair_issue(user=user, request=request), user
     MfaChallenge.objects.filter(pk=challenge.pk).update(failed_attempts=F("failed_attempts") + 1)
