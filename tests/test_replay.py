@@ -215,6 +215,37 @@ def test_a_clone_and_a_schema_django_migrated_are_rendered_for_separately(schema
     assert sorted(report.migrated) == ["rp_clone", "rp_django"] and report.failed == {}
 
 
+def test_reading_the_states_holds_one_statements_locks_at_a_time(schemas, monkeypatch):
+    """One transaction over every schema's django_migrations held a lock on each: at about
+    6,000 schemas PostgreSQL's lock table (max_locks_per_transaction 64) ran out, and a
+    no-op ``tenants migrate`` failed. Each statement now commits what it locked."""
+    names = ["rp_lk_a", "rp_lk_b", "rp_lk_c"]
+    schemas += names
+    behind_clones(*names)
+    monkeypatch.setattr(replay, "STATUS_BATCH", 1)
+    held, inside = [], []
+
+    def count_locks(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if not inside:
+            inside.append(True)
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT count(DISTINCT l.relation) FROM pg_locks l JOIN pg_class c "
+                    "ON c.oid = l.relation WHERE l.pid = pg_backend_pid() "
+                    "AND c.relname = 'django_migrations'"
+                )
+                held.append(cursor.fetchone()[0])
+            inside.clear()
+        return result
+
+    with connection.execute_wrapper(count_locks):
+        states = replay.applied_states(names)
+
+    assert all(replay.is_behind(states[name]) for name in names)
+    assert max(held) == 1
+
+
 def test_dry_run_changes_nothing(schemas):
     schemas.append(REPLAYED)
     fresh_schema(REPLAYED)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 import weakref
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from django.db import connection, router, transaction
@@ -73,9 +74,7 @@ def applied_states(schemas: list[str]) -> dict[str, frozenset[Key] | None]:
     if not schemas:
         return {}
     states: dict[str, frozenset[Key] | None] = dict.fromkeys(schemas)
-    with public_scope(), transaction.atomic(), connection.cursor() as cursor:
-        # A table locked by someone else fails the run instead of stalling it.
-        cursor.execute("SELECT set_config('lock_timeout', %s, true)", [f"{lock_timeout_ms()}ms"])
+    with public_scope(), connection.cursor() as cursor:
         cursor.execute(
             "SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
             "WHERE c.relname = 'django_migrations' AND c.relkind = 'r' AND n.nspname = ANY(%s)",
@@ -90,21 +89,35 @@ def applied_states(schemas: list[str]) -> dict[str, frozenset[Key] | None]:
                 f"SELECT %s AS s, app || '.' || name AS m FROM {quote_ident(s)}.django_migrations"
                 for s in batch
             )
-            cursor.execute(
-                f"SELECT s, md5(string_agg(DISTINCT m, ',' ORDER BY m)) FROM ({union}) r GROUP BY s",
-                batch,
-            )
-            digests.update(cursor.fetchall())
+            with _lock_bounded(cursor):
+                cursor.execute(
+                    f"SELECT s, md5(string_agg(DISTINCT m, ',' ORDER BY m)) FROM ({union}) r "
+                    "GROUP BY s",
+                    batch,
+                )
+                digests.update(cursor.fetchall())
         representatives: dict[str, str] = {}
         for schema in with_table:
             representatives.setdefault(digests.get(schema, ""), schema)
         sets: dict[str, frozenset[Key]] = {}
         for digest, schema in representatives.items():
-            cursor.execute(f"SELECT app, name FROM {quote_ident(schema)}.django_migrations")
-            sets[digest] = frozenset(tuple(row) for row in cursor.fetchall())
+            with _lock_bounded(cursor):
+                cursor.execute(f"SELECT app, name FROM {quote_ident(schema)}.django_migrations")
+                sets[digest] = frozenset(tuple(row) for row in cursor.fetchall())
     for schema in with_table:
         states[schema] = sets[digests.get(schema, "")]
     return states
+
+
+@contextmanager
+def _lock_bounded(cursor):
+    """A transaction of its own under ``lock_timeout``: a table locked by someone else fails
+    the run instead of stalling it, and the locks of one statement's tables end with it
+    (one transaction over every schema's table exhausts ``max_locks_per_transaction``,
+    at about 6,000 schemas with PostgreSQL's defaults)."""
+    with transaction.atomic():
+        cursor.execute("SELECT set_config('lock_timeout', %s, true)", [f"{lock_timeout_ms()}ms"])
+        yield
 
 
 def is_behind(applied: frozenset[Key] | None, targets: list[Key] | None = None) -> bool:
