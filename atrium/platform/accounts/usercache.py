@@ -213,5 +213,10 @@ def read_ahead_keys(request: HttpRequest) -> tuple[str, ...]:
 def invalidate_on_change(sender: type, instance: User, **kwargs: Any) -> None:
     """``post_save`` and ``post_delete`` receiver of User: every saved change (a profile, the
     one-time-password flag, a reactivation; deactivation and role changes revoke too) and
-    every deletion (the admin's bulk delete too) is seen by the next request."""
+    every deletion (the admin's bulk delete too) is seen by the next request. A user just
+    created has no entry to invalidate (an entry is only written from its row), and raising
+    its generation would leave a key behind a creation that rolls back (a failed
+    provisioning must leave nothing)."""
+    if kwargs.get("created"):
+        return
     user_cache_invalidate(instance.pk)
