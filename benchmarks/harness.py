@@ -129,7 +129,8 @@ def start(parser, name, title: str, settings="config.settings.dev", redis_urls=(
     os.environ.update(run.env)
     urls = [args.redis_url, *(getattr(args, option) for option in redis_urls)]
     run.claimed = [claim_redis(url, "atrium-bench:" + run.name) for url in urls]
-    recreate_database(args.database_url)
+    if not getattr(args, "reuse", False):
+        recreate_database(args.database_url)
     __import__("django").setup()
     return args, run
 

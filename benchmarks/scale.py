@@ -23,6 +23,8 @@ tenants; the answers counted by status (no 500 allowed; 503s counted).
     .venv/bin/python benchmarks/scale.py migrate --tenants 1000
     .venv/bin/python benchmarks/scale.py migrate --tenants 10000 --workers 3 --dt-timeout 60 \\
         --cases noop,failure,column_index,new_model --name scale-migrate-10000
+    .venv/bin/python benchmarks/scale.py migrate --tenants 10000 --cases noop --keep  # then,
+    .venv/bin/python benchmarks/scale.py migrate --tenants 10000 --cases noop --reuse  # quiet
     .venv/bin/python benchmarks/scale.py migrate --tenants 200 --traffic
     .venv/bin/python benchmarks/scale.py tenants --sizes 3,12 --sample 5 --requests 20 \\
         --touch 10 --server-touch 10 --results-dir /tmp/scale                       # smoke
@@ -85,6 +87,12 @@ migrate.add_argument(
     "--cases", default=",".join(CASES), type=cases, help="comma-separated, among these"
 )
 migrate.add_argument("--name", help="results name (default: scale-migrate[-traffic])")
+migrate.add_argument(
+    "--reuse",
+    action="store_true",
+    help="the fleet that a --keep run left (same --tenants): measure without provisioning; "
+    "only with --cases noop, which changes nothing",
+)
 for p in (tenants, migrate):
     name = f"atrium_bench_scale{'_migrate' if p is migrate else ''}"
     url = os.environ.get("ATRIUM_BENCH_DATABASE_URL", f"postgres://postgres@127.0.0.1/{name}")
@@ -114,6 +122,7 @@ from atrium.apps.catalog import services  # noqa: E402
 from atrium.apps.catalog.models import ProductStatus  # noqa: E402
 from atrium.platform.accounts.models import Role, User  # noqa: E402
 from atrium.tenants.context import public_scope, tenant_scope  # noqa: E402
+from atrium.tenants.models import Tenant  # noqa: E402
 from atrium.tenants.provisioning import tenant_create  # noqa: E402
 from config.celery import app as celery_app  # noqa: E402
 
@@ -488,10 +497,17 @@ def django_tenants(label: str, executor: str, env: dict, timeout: float, tenants
 def run_migrate(args, run) -> int:
     """The replay (``tenants migrate``) against django-tenants on three migrations: see
     ``benchmarks/replay.py``."""
-    call_command("tenants", "migrate", stdout=io.StringIO())
     fleet = Fleet(args.products)
-    with public_scope():
-        fleet.grow_to(args.tenants, args.workers)
+    if args.reuse:
+        if args.cases != ["noop"] or args.traffic:
+            raise harness.BenchmarkError("--reuse measures the no-op only: --cases noop")
+        with public_scope():
+            if (found := Tenant.objects.count()) != args.tenants:
+                raise harness.BenchmarkError(f"--reuse: {found} tenants kept, not {args.tenants}")
+    else:
+        call_command("tenants", "migrate", stdout=io.StringIO())
+        with public_scope():
+            fleet.grow_to(args.tenants, args.workers)
     connections.close_all()
     packages = replay_bench.write_packages(run.workdir)
     plain = {"PYTHONPATH": str(REPO_ROOT)}

@@ -31,7 +31,10 @@ from atrium.conf import atrium_settings
 
 from .context import public_scope, schema_scope
 
-STATUS_BATCH = 500
+# Schemas per status statement (a UNION ALL of their django_migrations): planning grows
+# faster than linearly with the union's size; over 10,000 schemas, 500 per statement took
+# 5.0 s and 50 took 2.0 s.
+STATUS_BATCH = 50
 
 
 @dataclass
