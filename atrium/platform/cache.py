@@ -28,12 +28,14 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import logging
 
 import redis
 from django.core.cache import cache
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404, resolve
+from rest_framework.renderers import JSONRenderer
 
 from atrium.conf import atrium_settings
 from atrium.tenants import readahead
@@ -77,7 +79,7 @@ def _response_keys(namespace: str, url: str) -> list[str]:
 
 
 def _cached(namespace: str, url: str) -> tuple[int | None, object | None]:
-    """(the namespace's version, the data cached for ``url`` at that version), one
+    """(the namespace's version, what is cached for ``url`` at that version), one
     ``MGET``; (None, None) when Redis cannot be asked."""
     try:
         raw_version, raw = readahead.mget(cache.client.get_client(), _response_keys(namespace, url))
@@ -157,9 +159,12 @@ def invalidate_namespace(namespace: str) -> None:
 def cached_api_response(request, namespace: str, produce):
     """Serve a GET from the cache of ``namespace``, or ``produce()`` it and keep a 200.
 
-    Only the response data and status are cached, so per-request headers (rate limits)
-    stay live; ``X-Cache`` says whether the cache answered (``hit``, ``miss``, or ``bypass``
-    while version bumps missed during a Redis outage are not applied yet).
+    Only the rendered JSON body of a 200 is cached, so per-request headers (rate limits)
+    stay live and a hit sends the stored bytes as they are (no decoding and re-rendering of
+    the data); ``X-Cache`` says whether the cache answered (``hit``, ``miss``, or ``bypass``
+    while version bumps missed during a Redis outage are not applied yet). A request that
+    asks for another rendering (``Accept: application/json; indent=2``) is served from the
+    same entry, rendered its own way, and stores nothing.
     """
     from rest_framework.response import Response
 
@@ -170,8 +175,13 @@ def cached_api_response(request, namespace: str, produce):
     # The absolute URL, not the path: links in the body carry the request's scheme and host.
     url = request.build_absolute_uri()
     version, cached = _cached(namespace, url)
-    if cached is not None:
-        response = Response(cached)
+    plain = _plain_json(request)
+    if isinstance(cached, bytes):
+        response = (
+            HttpResponse(cached, content_type=JSONRenderer.media_type)
+            if plain
+            else Response(json.loads(cached))
+        )
         response["X-Cache"] = "hit"
         return response
     # cached_count reads the version this request read (none when Redis did not answer:
@@ -182,11 +192,25 @@ def cached_api_response(request, namespace: str, produce):
     else:
         versions[namespace] = version
     response = produce()
-    if response.status_code == 200 and version is not None:
+    if response.status_code == 200 and version is not None and plain:
+        body = JSONRenderer().render(response.data, JSONRenderer.media_type)
         cache.set(
             response_key(namespace, url),
-            (version, response.data),
+            (version, body),
             timeout=atrium_settings.RESPONSE_CACHE_TTL,
         )
+        rendered = HttpResponse(body, content_type=JSONRenderer.media_type)
+        for header, value in response.items():
+            if header.lower() != "content-type":
+                rendered[header] = value
+        response = rendered
     response["X-Cache"] = "miss"
     return response
+
+
+def _plain_json(request) -> bool:
+    """Whether the request takes DRF's plain JSON rendering (the form the cache keeps)."""
+    return (
+        type(getattr(request, "accepted_renderer", None)) is JSONRenderer
+        and request.accepted_media_type == JSONRenderer.media_type
+    )

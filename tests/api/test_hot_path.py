@@ -88,6 +88,22 @@ def test_a_warm_authenticated_read_makes_no_query_and_two_round_trips(dana, tena
 
 
 @pytest.mark.django_db
+def test_a_hit_sends_the_bytes_the_miss_rendered_and_other_renderings_store_nothing(dana):
+    client = sign_in(dana.email)
+    indented = {"HTTP_ACCEPT": "application/json; indent=2"}
+    first = client.get(PRODUCTS, **indented)  # renders its own way: nothing kept
+    assert (first["X-Cache"], first.content[:3]) == ("miss", b"{\n ")
+    miss = client.get(PRODUCTS)
+    hit = client.get(PRODUCTS)
+    assert (miss["X-Cache"], hit["X-Cache"]) == ("miss", "hit")
+    assert hit.content == miss.content and hit["Content-Type"] == miss["Content-Type"]
+    assert json.loads(hit.content) == json.loads(first.content)
+    assert hit["Content-Type"] == "application/json"
+    again = client.get(PRODUCTS, **indented)  # the kept entry, rendered as asked
+    assert (again["X-Cache"], again.content) == ("hit", first.content)
+
+
+@pytest.mark.django_db
 def test_a_cold_user_is_read_in_one_query_then_from_its_entry(dana, tenant_a):
     client = sign_in(dana.email)
     assert client.get(ME).status_code == 200  # routing is warm now

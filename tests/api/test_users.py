@@ -52,6 +52,27 @@ def test_me_shows_and_updates_only_the_profile(people):
 
 
 @pytest.mark.django_db
+def test_me_answers_what_the_user_serializer_would(people):
+    """``users/me/`` renders with ``user_row``; it must stay ``UserSerializer``'s output,
+    value for value, with and without a last login (and after a rename)."""
+    from django.utils import timezone
+
+    from atrium.platform.accounts.serializers import UserSerializer
+
+    member, owner = people["member"], people["owner"]
+    with tenant_scope(member.tenant):
+        User.objects.filter(pk=owner.pk).update(last_login=timezone.now())
+        owner.refresh_from_db()
+        member.refresh_from_db()
+        assert member.last_login is None and owner.last_login is not None
+        expected = {u.pk: dict(UserSerializer(u).data) for u in (member, owner)}
+    for user in (member, owner):
+        assert as_user(user).get(URL + "me/").json() == expected[user.pk]
+    renamed = as_user(member).patch(URL + "me/", {"name": "Mem Ber"}).json()
+    assert renamed == expected[member.pk] | {"name": "Mem Ber"}
+
+
+@pytest.mark.django_db
 def test_members_read_the_directory_but_cannot_manage(people):
     client = as_user(people["member"])
     listing = client.get(URL).json()

@@ -3,10 +3,9 @@ the request, never from the body (writes naming them are refused)."""
 
 from decimal import Decimal
 
-from django.utils import timezone
 from rest_framework import serializers
 
-from atrium.platform.api.serializers import StrictFieldsMixin
+from atrium.platform.api.serializers import StrictFieldsMixin, iso_instant
 
 from . import transfer
 from .models import Category, Product, ProductStatus, Review
@@ -74,12 +73,6 @@ class ProductSerializer(serializers.ModelSerializer):
 _CENT = Decimal("0.01")
 
 
-def _instant(value) -> str:
-    """DRF's ISO 8601 rendering of an aware datetime in the current time zone."""
-    text = timezone.localtime(value).isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
-
-
 def product_rows(products) -> list[dict]:
     """``ProductSerializer(products, many=True).data`` as plain dicts, for the read paths
     (a list page): the same keys, order and values, about ten times cheaper than building
@@ -104,8 +97,8 @@ def product_rows(products) -> list[dict]:
                 "tags": [str(tag) for tag in p.tags],
                 "review_count": p.review_count,
                 "avg_rating": None if rating is None else f"{rating.quantize(_CENT):f}",
-                "created_at": _instant(p.created_at),
-                "updated_at": _instant(p.updated_at),
+                "created_at": iso_instant(p.created_at),
+                "updated_at": iso_instant(p.updated_at),
             }
         )
     return rows

@@ -21,6 +21,7 @@ from .serializers import (
     UserCreateSerializer,
     UserSerializer,
     UserUpdateSerializer,
+    user_row,
 )
 from .tokens import session_id_of, session_revoke, token_pair_issue
 
@@ -64,12 +65,11 @@ class UserViewSet(TenantServiceViewSet):
 
     @action(detail=False, methods=["get", "patch"], url_path="me")
     def me(self, request):
+        user = request.user
         if request.method == "PATCH":
             data = self.validated(ProfileUpdateSerializer)
-            return self.rendered(
-                services.user_update(actor=request.user, user=request.user, **data)
-            )
-        return self.rendered(request.user)
+            user = services.user_update(actor=user, user=user, **data)
+        return Response(user_row(user))
 
     @action(detail=False, methods=["post"], url_path="me/email")
     def me_email(self, request):

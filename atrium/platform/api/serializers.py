@@ -1,7 +1,15 @@
 """Serializer conventions: writes that name an unknown or read-only field are refused, and
 text fields take text."""
 
+from django.utils import timezone
 from rest_framework import serializers
+
+
+def iso_instant(value) -> str:
+    """DRF's ISO 8601 rendering of an aware datetime in the current time zone, for read
+    paths that build plain dicts instead of walking a serializer's fields."""
+    text = timezone.localtime(value).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 def _is_text(field: serializers.Field) -> bool:
