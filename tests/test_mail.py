@@ -3,8 +3,12 @@ server (aiosmtpd), retried while the server is away, never failing the sender's 
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import socket
+import subprocess
+import sys
 import time
 
 import pytest
@@ -15,6 +19,7 @@ from atrium.tenants.context import public_scope, tenant_scope
 from config.settings.mail import mailer_from_url
 from scripts.mail_sink import MailSink
 from tests import driver
+from tests.fixtures import REPO_ROOT, cli_env
 
 # Committed writes (the worker must see them), without a flush that would drop the tenants.
 pytestmark = pytest.mark.usefixtures("live_db")
@@ -117,3 +122,121 @@ def test_a_real_worker_retries_until_the_smtp_server_comes_back(tenant_a):
         finally:
             sink.stop()
     assert "later" in message.get_body(("plain",)).get_content()
+
+
+# ------------------------------------------------------------ SMTP from the environment
+
+# A password as SMTP providers hand them out (AWS SES's are base64: "/" and "+"), with
+# every character that means something in a URL; and a username that is an address.
+AWKWARD_PASSWORD = "BKz/Ab+cd=#?%40:@x"
+_SHOW_MAIL_SETTINGS = (
+    "import json; from config.settings import mail; "
+    "print(json.dumps({'mailers': mail.MAILERS, 'from': mail.DEFAULT_FROM_EMAIL}))"
+)
+
+
+def _without_mail_variables() -> dict[str, str]:
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("EMAIL_") and name != "DEFAULT_FROM_EMAIL"
+    }
+
+
+def _mail_settings(**env: str) -> subprocess.CompletedProcess:
+    """The mail settings a fresh process builds from the environment ``env`` alone."""
+    return subprocess.run(
+        [sys.executable, "-c", _SHOW_MAIL_SETTINGS],
+        env={**_without_mail_variables(), **env},
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+
+
+@pytest.mark.parametrize(
+    ("env", "options"),
+    [
+        (  # nothing set: the local sink of `make run`
+            {},
+            {"host": "127.0.0.1", "port": 1025, "username": "", "password": ""},
+        ),
+        (
+            {
+                "EMAIL_HOST": "email-smtp.eu-west-1.amazonaws.com",
+                "EMAIL_PORT": "587",
+                "EMAIL_HOST_USER": "ses-user@example.com",
+                "EMAIL_HOST_PASSWORD": AWKWARD_PASSWORD,
+                "EMAIL_USE_TLS": "1",
+            },
+            {
+                "host": "email-smtp.eu-west-1.amazonaws.com",
+                "port": 587,
+                "username": "ses-user@example.com",
+                "password": AWKWARD_PASSWORD,
+                "use_tls": True,
+                "use_ssl": False,
+            },
+        ),
+        (
+            {"EMAIL_HOST": "smtp.example.com", "EMAIL_PORT": "465", "EMAIL_USE_SSL": "true"},
+            {"host": "smtp.example.com", "port": 465, "use_tls": False, "use_ssl": True},
+        ),
+        (
+            {"EMAIL_HOST": "smtp.example.com", "EMAIL_TIMEOUT": "3"},
+            {"port": 1025, "use_tls": False, "use_ssl": False, "timeout": 3},
+        ),
+        (  # EMAIL_URL wins; its user and password are URL-quoted
+            {
+                "EMAIL_URL": "smtp://u%40example.com:p%2Fq%23r@mail.example.com:2525/?tls=1",
+                "EMAIL_HOST": "ignored.example.com",
+            },
+            {
+                "host": "mail.example.com",
+                "port": 2525,
+                "username": "u@example.com",
+                "password": "p/q#r",
+                "use_tls": True,
+                "use_ssl": False,
+                "timeout": 10,
+            },
+        ),
+    ],
+)
+def test_production_reads_smtp_from_email_url_or_the_email_variables(env, options):
+    result = _mail_settings(**env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    mailer = json.loads(result.stdout.strip().splitlines()[-1])["mailers"]["default"]
+    assert mailer["BACKEND"] == SMTP_BACKEND
+    assert {name: mailer["OPTIONS"].get(name) for name in options} == options
+
+
+def test_tls_and_ssl_at_once_are_refused_at_start():
+    result = _mail_settings(EMAIL_HOST="smtp.example.com", EMAIL_USE_TLS="1", EMAIL_USE_SSL="1")
+    assert result.returncode != 0
+    assert "EMAIL_USE_TLS" in result.stderr and "EMAIL_USE_SSL" in result.stderr
+
+
+def test_a_process_configured_by_the_email_variables_sends_to_that_server(smtp_sink):
+    """No EMAIL_URL: EMAIL_HOST and EMAIL_PORT alone take the mail to the SMTP server."""
+    env = {
+        **{k: v for k, v in cli_env().items() if not k.startswith("EMAIL_")},
+        "EMAIL_HOST": "127.0.0.1",
+        "EMAIL_PORT": str(smtp_sink.port),
+        "DEFAULT_FROM_EMAIL": "robot@example.test",
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "sendtestemail", "--skip-checks", "ops@example.test"],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    message = smtp_sink.wait_for(to="ops@example.test", timeout=10)
+    assert message["From"] == "robot@example.test"

@@ -125,6 +125,20 @@ def test_an_admin_invites_and_the_invited_accepts_with_the_role(people, mailed, 
         assert User.objects.get(email="dana@alpha.test").name == "Dana Scully"
 
 
+def test_the_link_points_at_the_tenant_s_primary_domain(people, mailed, tenant_a):
+    """A tenant whose primary domain is its own (not ``<slug>.<base>``): the link in the
+    mail goes there. (Rolled back with the test, routing's caches untouched.)"""
+    from atrium.tenants import services as tenant_services
+
+    tenant_services.domain_add(slug=tenant_a.slug, domain="crm.alpha-corp.test", primary=True)
+    with mailed():
+        response = as_user(people["admin"]).post(URL, {"email": "far@alpha.test"})
+    assert response.status_code == 201, response.json()
+    text = mailed.sink.wait_for(to="far@alpha.test").get_body(("plain",)).get_content()
+    assert "http://crm.alpha-corp.test:8000/accept-invitation?token=" in text
+    assert "alpha.localhost" not in text
+
+
 @pytest.mark.parametrize(
     ("actor", "role", "status", "code"),
     [

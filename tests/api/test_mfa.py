@@ -403,6 +403,24 @@ def test_turning_mfa_off_needs_the_password_and_a_code(tenant_a, roomy_login):
 
 
 @pytest.mark.django_db
+def test_turning_mfa_off_with_an_authenticator_code_and_not_a_spent_one(tenant_a, roomy_login):
+    user = make_user(tenant_a)
+    secret, _ = turn_on(user)
+    access = second_step(tenant_a, mfa_token_of(user), code_at(secret)).json()["access"]
+    client = bearer(tenant_a, access)
+    # The code this sign-in spent is no good for turning it off.
+    replayed = client.delete(ENROL, {"password": PASSWORD, "code": code_at(secret)}, format="json")
+    assert_error(replayed, 400, "invalid_mfa_code")
+    with tenant_scope(tenant_a):
+        assert TOTPDevice.objects.filter(user=user, confirmed_at__isnull=False).exists()
+    done = client.delete(ENROL, {"password": PASSWORD, "code": code_at(secret, 1)}, format="json")
+    assert done.status_code == 204, done.content
+    with tenant_scope(tenant_a):
+        assert not TOTPDevice.objects.filter(user=user).exists()
+    assert sign_in(user).status_code == 200
+
+
+@pytest.mark.django_db
 def test_mfa_is_for_people_signed_in(tenant_a):
     for method, path in (("post", ENROL), ("post", CONFIRM), ("delete", ENROL)):
         response = getattr(anonymous(tenant_a), method)(path, {}, format="json")

@@ -290,6 +290,30 @@ async def test_a_one_time_password_opens_no_socket(tenant_a):
     )
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize(("must_change", "expected"), [(None, False), (True, True)])
+def test_a_password_an_admin_sets_is_one_time_only_when_asked(
+    member, tenant_a, must_change, expected
+):
+    """``POST users/{id}/password/``: an admin's chosen password, like one given at
+    creation, is one-time only with ``must_change_password``; a one-time password the user
+    had is replaced by a chosen one that is not."""
+    admin = make_user(tenant_a, "setter@alpha.test", role=Role.ADMIN)
+    with tenant_scope(tenant_a):
+        User.objects.filter(pk=member.pk).update(password_change_required=True)
+    payload = {"password": NEW_PASSWORD}
+    if must_change is not None:
+        payload["must_change_password"] = must_change
+    response = api(token=pair(admin.email)["access"]).post(
+        f"/api/v1/users/{member.pk}/password/", payload
+    )
+    assert response.status_code == 204, response.content
+    signed_in = pair(member.email, NEW_PASSWORD)
+    assert signed_in["password_change_required"] is expected
+    users = api(token=signed_in["access"]).get("/api/v1/users/")
+    assert users.status_code == (403 if expected else 200)
+
+
 def test_tenants_create_passwords_are_one_time_unless_chosen(live_db):
     """`tenants create`: a generated password is one-time; a chosen one only with
     --must-change."""

@@ -149,3 +149,36 @@ def test_an_odd_user_agent_or_address_does_not_fail_the_sign_in(dana):
     [session] = api(access).get(SESSIONS).json()
     assert session["user_agent"] == ("evilagent" + "x" * 600)[:512]
     assert session["ip_address"] is None
+
+
+@pytest.mark.django_db
+def test_accepting_an_invitation_starts_a_session_listed_with_its_client(tenant_a):
+    """The pair an accepted invitation answers with is a sign-in like any other."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from atrium.platform.accounts.models import Role
+    from atrium.platform.invitations.models import Invitation, token_digest, token_new
+
+    token = token_new()
+    with tenant_scope(tenant_a):
+        Invitation.objects.create(
+            email="newcomer@alpha.test",
+            role=Role.MEMBER,
+            token_hash=token_digest(token),
+            invited_by=User.objects.get(email="owner@alpha.test"),
+            expires_at=timezone.now() + timedelta(days=1),
+        )
+    client = api(HTTP_USER_AGENT="Firefox/140 on a laptop", REMOTE_ADDR="203.0.113.7")
+    accepted = client.post(
+        "/api/v1/auth/invitations/accept/",
+        {"token": token, "name": "Newcomer", "password": PASSWORD},
+    )
+    assert accepted.status_code == 201, accepted.content
+    [session] = api(accepted.json()["access"]).get(SESSIONS).json()
+    assert (session["user_agent"], session["ip_address"], session["current"]) == (
+        "Firefox/140 on a laptop",
+        "203.0.113.7",
+        True,
+    )

@@ -102,7 +102,9 @@ def test_sign_up_and_confirm_make_a_tenant_whose_owner_is_signed_in(signups, smt
 
     with public_scope():
         spares_before = set(pool.spare_schemas())
-    confirmed = platform().post(CONFIRM, {"token": token})
+    confirmed = APIClient(
+        HTTP_HOST=PLATFORM, HTTP_USER_AGENT="Firefox/140", REMOTE_ADDR="203.0.113.7"
+    ).post(CONFIRM, {"token": token})
     assert confirmed.status_code == 201, confirmed.json()
     body = confirmed.json()
     assert body["url"] == "http://rocket-co.localhost:8000/"
@@ -115,6 +117,13 @@ def test_sign_up_and_confirm_make_a_tenant_whose_owner_is_signed_in(signups, smt
     me = tenant_host.get("/api/v1/users/me/", HTTP_AUTHORIZATION=f"Bearer {body['access']}")
     assert me.status_code == 200
     assert (me.json()["email"], me.json()["role"]) == ("founder@rocket.test", "owner")
+    # The owner's first session is listed with the client that confirmed.
+    sessions = tenant_host.get(
+        "/api/v1/auth/sessions/", HTTP_AUTHORIZATION=f"Bearer {body['access']}"
+    ).json()
+    assert [(s["user_agent"], s["ip_address"]) for s in sessions] == [
+        ("Firefox/140", "203.0.113.7")
+    ]
     login = tenant_host.post(
         "/api/v1/auth/token/", {"email": "founder@rocket.test", "password": PASSWORD}
     )

@@ -123,7 +123,8 @@ def user_viewset(viewset):
             status=204,
             description="Not your own (change it with POST /api/v1/auth/password/change/). A "
             "weak password is 400 `password_too_weak`. Every token of the user stops working at once (401 `token_revoked`) "
-            "and its open sockets are closed (4401 `password_changed`).",
+            "and its open sockets are closed (4401 `password_changed`). The password is "
+            "one-time (the user must change it first) only with `must_change_password`.",
         ),
     )
 

@@ -134,6 +134,11 @@ class PasswordSetSerializer(StrictFieldsMixin, serializers.Serializer):
     password = serializers.CharField(
         write_only=True, trim_whitespace=False, max_length=128, help_text="The new password."
     )
+    must_change_password = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="The password is one-time: the user must change it at first use.",
+    )
 
 
 class TokenPairSerializer(serializers.Serializer):

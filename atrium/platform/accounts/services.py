@@ -189,9 +189,12 @@ def user_deactivate(*, actor: User, user: User) -> User:
 
 
 @transaction.atomic
-def user_password_set(*, actor: User, user: User, password: str) -> User:
+def user_password_set(
+    *, actor: User, user: User, password: str, must_change_password: bool = False
+) -> User:
     """An owner or admin sets the password of a user they manage; every token the user
-    holds is revoked (its sockets close)."""
+    holds is revoked (its sockets close). A chosen password, as at creation, is one-time
+    only with ``must_change_password``."""
     user = User.objects.select_for_update().get(pk=user.pk)
     if actor.pk == user.pk:
         raise PermissionDenied(
@@ -200,7 +203,9 @@ def user_password_set(*, actor: User, user: User, password: str) -> User:
     _check_may_manage(actor, target_role=user.role, target=user)
     _validate_new_password(password, user, field="password")
     user.set_password(password)
-    user.save(update_fields=["password"])  # revokes the user's tokens (a new password)
+    user.password_change_required = must_change_password
+    # Revokes the user's tokens (a new password).
+    user.save(update_fields=["password", "password_change_required"])
     _password_changed_notice(user, "set by an administrator")
     return user
 

@@ -83,9 +83,7 @@ class UserViewSet(TenantServiceViewSet):
     @action(detail=True, methods=["post"], url_path="password")
     def password(self, request, *args, **kwargs):
         data = self.validated(PasswordSetSerializer)
-        services.user_password_set(
-            actor=request.user, user=self.get_object(), password=data["password"]
-        )
+        services.user_password_set(actor=request.user, user=self.get_object(), **data)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

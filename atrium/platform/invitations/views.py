@@ -72,7 +72,7 @@ class InvitationAcceptView(APIView):
         payload = InvitationAcceptSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         user = services.invitation_accept(**payload.validated_data)
-        pair = token_pair_issue(user=user)
+        pair = token_pair_issue(user=user, request=request)  # a session with its client
         return Response(
             {"access": pair.access, "refresh": pair.refresh}, status=status.HTTP_201_CREATED
         )

@@ -21,6 +21,7 @@ from django.contrib.auth.hashers import make_password
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.http import HttpRequest
 from django.utils import timezone
 
 from atrium.conf import atrium_settings
@@ -115,8 +116,9 @@ def _pending(token: str) -> PendingSignup:
     return signup
 
 
-def signup_confirm(*, token: str) -> SignupConfirmed:
-    """Create the tenant of a pending sign-up and sign its owner in (public scope).
+def signup_confirm(*, token: str, request: HttpRequest | None = None) -> SignupConfirmed:
+    """Create the tenant of a pending sign-up and sign its owner in (public scope); the
+    owner's first session records ``request``'s client, as a sign-in does.
 
     One transaction: the sign-up is spent exactly when the tenant is created; a slug taken
     meanwhile is a 409 ``slug_taken`` and leaves the sign-up as it was."""
@@ -139,5 +141,5 @@ def signup_confirm(*, token: str) -> SignupConfirmed:
         signup.save(update_fields=["confirmed_at", "password_hash"])
     with tenant_scope(provisioned.tenant):
         owner = get_user_model().objects.get(email=provisioned.owner_email)
-        tokens = token_pair_issue(user=owner)
+        tokens = token_pair_issue(user=owner, request=request)
     return SignupConfirmed(tenant=provisioned.tenant, url=provisioned.url, tokens=tokens)

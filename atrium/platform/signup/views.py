@@ -50,7 +50,9 @@ class SignupConfirmView(_SignupEndpoint):
     serializer_class = SignupConfirmSerializer
 
     def post(self, request):
-        confirmed = services.signup_confirm(**self.validated(SignupConfirmSerializer))
+        confirmed = services.signup_confirm(
+            **self.validated(SignupConfirmSerializer), request=request
+        )
         return Response(
             {
                 "url": confirmed.url,
