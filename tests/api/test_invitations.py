@@ -111,6 +111,7 @@ def test_an_admin_invites_and_the_invited_accepts_with_the_role(people, mailed, 
         "admin",
         "Dana Scully",
     )
+    assert me.json()["last_login"] is not None  # accepting signs the invited in
     login = anonymous().post(
         "/api/v1/auth/token/", {"email": "dana@alpha.test", "password": PASSWORD}
     )

@@ -117,6 +117,7 @@ def test_sign_up_and_confirm_make_a_tenant_whose_owner_is_signed_in(signups, smt
     me = tenant_host.get("/api/v1/users/me/", HTTP_AUTHORIZATION=f"Bearer {body['access']}")
     assert me.status_code == 200
     assert (me.json()["email"], me.json()["role"]) == ("founder@rocket.test", "owner")
+    assert me.json()["last_login"] is not None  # confirming signs the owner in
     # The owner's first session is listed with the client that confirmed.
     sessions = tenant_host.get(
         "/api/v1/auth/sessions/", HTTP_AUTHORIZATION=f"Bearer {body['access']}"

@@ -2,6 +2,7 @@
 (``/api/v1/invitations/``); the invited accept (``/api/v1/auth/invitations/accept/``).
 Its OpenAPI documentation is in ``openapi.py``."""
 
+from django.contrib.auth.models import update_last_login
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny
@@ -73,6 +74,7 @@ class InvitationAcceptView(APIView):
         payload.is_valid(raise_exception=True)
         user = services.invitation_accept(**payload.validated_data)
         pair = token_pair_issue(user=user, request=request)  # a session with its client
+        update_last_login(None, user)  # accepting signs the invited in
         return Response(
             {"access": pair.access, "refresh": pair.refresh}, status=status.HTTP_201_CREATED
         )

@@ -18,6 +18,7 @@ from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
+from django.contrib.auth.models import update_last_login
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
@@ -142,4 +143,5 @@ def signup_confirm(*, token: str, request: HttpRequest | None = None) -> SignupC
     with tenant_scope(provisioned.tenant):
         owner = get_user_model().objects.get(email=provisioned.owner_email)
         tokens = token_pair_issue(user=owner, request=request)
+        update_last_login(None, owner)  # confirming signs the owner in
     return SignupConfirmed(tenant=provisioned.tenant, url=provisioned.url, tokens=tokens)
