@@ -395,3 +395,24 @@ def test_a_run_killed_mid_way_leaves_whole_schemas_and_a_rerun_completes(schemas
 
     rerun = rollout.migrate_schemas(["rp_k_first", "rp_k_stuck"])
     assert (rerun.migrated, rerun.failed) == (["rp_k_stuck"], {})
+
+
+def test_public_is_migrated_only_when_it_misses_a_migration(live_db):
+    """A no-op run does not start Django's migrate in public (which lists every table in
+    sight, seconds at 10,000 schemas); a migration public has not recorded runs it."""
+    from django.test.utils import CaptureQueriesContext
+
+    assert migrator.public_is_current()
+    with CaptureQueriesContext(connection) as queries:
+        migrator.migrate_public()
+    assert [q["sql"] for q in queries.captured_queries if "search_path" not in q["sql"]] == [
+        "SELECT to_regclass('django_migrations') IS NOT NULL",
+        "SELECT app, name FROM django_migrations",
+    ]
+    loader = MigrationLoader(None, ignore_no_migrations=True)
+    leaf = max(node for node in loader.graph.leaf_nodes() if node[0] == "catalog")
+    with public_scope(), connection.cursor() as cursor:
+        cursor.execute("DELETE FROM django_migrations WHERE app = %s AND name = %s", leaf)
+    assert not migrator.public_is_current()
+    migrator.migrate_public()  # Django's migrate records it again (a no-op there: tenant app)
+    assert migrator.public_is_current()

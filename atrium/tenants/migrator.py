@@ -150,7 +150,25 @@ def migrate_schema(
         )
 
 
+def public_is_current() -> bool:
+    """Whether public has recorded every migration on disk, in one query. Django's migrate
+    records each migration there (the tenant apps' too, whatever the router lets it run),
+    and starts by listing every table in sight to find ``django_migrations``: with 10,000
+    tenant schemas that listing takes seconds, three times over, to do nothing."""
+    expected = set(MigrationLoader(None, ignore_no_migrations=True).graph.nodes)
+    with public_scope(), connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass('django_migrations') IS NOT NULL")
+        if not cursor.fetchone()[0]:
+            return False
+        cursor.execute("SELECT app, name FROM django_migrations")
+        return expected <= set(cursor.fetchall())
+
+
 def migrate_public(stdout=None) -> None:
+    """Django's migrate in public, unless it has every migration already (a no-op run
+    skips it, and its post_migrate, as the replay skips up-to-date tenant schemas)."""
+    if public_is_current():
+        return
     with public_scope():
         call_command(
             DjangoMigrateCommand(stdout=stdout or io.StringIO(), stderr=io.StringIO()),
