@@ -26,6 +26,7 @@ from atrium.platform.jobs.serializers import JobSerializer
 from . import openapi, selectors, services, tasks, transfer
 from .permissions import MayChangeProduct
 from .serializers import (
+    PRODUCT_ROW_COLUMNS,
     CategorySerializer,
     CategoryWriteSerializer,
     ImportUploadSerializer,
@@ -34,6 +35,7 @@ from .serializers import (
     ReviewSerializer,
     ReviewWriteSerializer,
     product_rows,
+    product_rows_of_values,
 )
 
 UUID_OR_SLUG = r"[0-9A-Za-z_-]+"
@@ -111,8 +113,9 @@ class ProductViewSet(IdOrSlugLookupMixin, TenantServiceViewSet):
 
     def list(self, request, *args, **kwargs):
         def page() -> Response:
-            products = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-            return self.get_paginated_response(product_rows(products))
+            products = self.filter_queryset(self.get_queryset())
+            values = self.paginate_queryset(products.values_list(*PRODUCT_ROW_COLUMNS))
+            return self.get_paginated_response(product_rows_of_values(values))
 
         return cached_api_response(request, services.CACHE_NAMESPACE, page)
 

@@ -443,7 +443,12 @@ def test_the_read_path_answers_what_the_product_serializer_would(
     """Lists, details and top-rated render with ``product_rows``; it must stay the
     serializer's output, value for value (a rating and none, tags and none)."""
     from atrium.apps.catalog import selectors
-    from atrium.apps.catalog.serializers import ProductSerializer, product_rows
+    from atrium.apps.catalog.serializers import (
+        PRODUCT_ROW_COLUMNS,
+        ProductSerializer,
+        product_rows,
+        product_rows_of_values,
+    )
 
     with tenant_scope(tenant_a):
         anvil = alpha_catalog["products"]["anvil"]
@@ -453,6 +458,8 @@ def test_the_read_path_answers_what_the_product_serializer_would(
         assert {p.avg_rating is None for p in products} == {True, False}
         assert {bool(p.tags) for p in products} == {True, False}
         assert product_rows(products) == ProductSerializer(products, many=True).data
+        values = selectors.product_list().values_list(*PRODUCT_ROW_COLUMNS)
+        assert product_rows_of_values(values) == product_rows(products)
     listed = client_for(alpha_users["member"]).get(URL).json()["results"]
     assert listed == [dict(row) for row in ProductSerializer(products, many=True).data]
 
