@@ -20,14 +20,15 @@ bind = [os.environ.get("ATRIUM_HTTP_BIND", "0.0.0.0:8000")]
 
 # One process per core by default.
 workers = _int("WEB_CONCURRENCY", os.cpu_count() or 1)
-# gthread, 4 threads: measured against sync (benchmarks/results/serving.md) at 2.6x the req/s
-# on users/me/ (a thread computes while another waits on PostgreSQL or Redis) and level on
-# the uncached list; it also keeps HAProxy's connections alive. Each thread may hold a
-# pooled database connection: threads stay within DB_POOL_MAX_SIZE (20). For sync workers
-# set GUNICORN_WORKER_CLASS=sync and GUNICORN_THREADS=1 (gunicorn runs a sync worker with
-# more threads as gthread).
-worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
-threads = _int("GUNICORN_THREADS", 4)
+# sync: on a quiet machine (benchmarks/results/serving.md), 2 sync workers served the
+# uncached list at 1.56x the req/s of 2 gthread workers (4 threads), at 0.6x the CPU per
+# request (threads of one process contend for the GIL), and users/me/ level (0.96x).
+# HAProxy in front reads each request before it reaches a worker (deploy/haproxy.cfg), so
+# a slow client does not hold one. GUNICORN_WORKER_CLASS=gthread with GUNICORN_THREADS=N
+# selects threads (gunicorn runs a sync worker with more than one thread as gthread);
+# each thread may hold a pooled database connection, within DB_POOL_MAX_SIZE (20).
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "sync")
+threads = _int("GUNICORN_THREADS", 1)
 
 # Recycling: a worker exits after about this many requests (the jitter spreads the
 # restarts so that the workers do not all restart at once); 0 turns it off.

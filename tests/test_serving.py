@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import socket
+import time
 import uuid
 
 import pytest
@@ -56,7 +57,7 @@ def test_web_concurrency_workers_serve_and_default_to_the_cores(site, tenant_a):
     assert len(site.web.worker_pids()) == 2
     with driver.Gunicorn(workers=None) as default:
         assert len(default.worker_pids()) == os.cpu_count()
-        assert "Using worker: gthread" in default.output_since_start()
+        assert "Using worker: sync" in default.output_since_start()
         assert default.get(HOST, "/healthz").status_code == 200
 
 
@@ -95,7 +96,8 @@ def test_workers_are_recycled_after_max_requests_with_jitter(tenant_a):
 def test_sigterm_lets_an_in_flight_request_finish(tenant_a):
     with driver.Site(workers=1) as site:
         body = json.dumps({"email": OWNER, "password": OWNER_PASSWORD}).encode()
-        with socket.create_connection(("127.0.0.1", site.port), timeout=30) as client:
+        # Straight to gunicorn: HAProxy would hold a request until its body is complete.
+        with socket.create_connection(("127.0.0.1", site.web.port), timeout=30) as client:
             client.sendall(
                 b"POST /api/v1/auth/token/ HTTP/1.1\r\n"
                 + f"Host: {HOST}:{site.port}\r\nContent-Type: application/json\r\n".encode()
@@ -162,6 +164,26 @@ def test_x_forwarded_for_is_trusted_exactly_as_the_setting_says(trusted, tenant_
     # (the real peer); 2: one hop more than there is, so the client's own entry counts.
     assert bool(keys) is (trusted == "2"), keys
     assert real or trusted == "2", "the real peer's bucket is missing"
+
+
+def test_a_slow_client_does_not_hold_the_one_sync_worker(tenant_a):
+    """HAProxy receives a request before the worker does: with one sync worker, a client
+    that stalls in the middle of its body leaves it free for everyone else."""
+    with driver.Site(workers=1) as site:
+        body = json.dumps({"email": OWNER, "password": OWNER_PASSWORD}).encode()
+        with socket.create_connection(("127.0.0.1", site.port), timeout=30) as slow:
+            slow.sendall(
+                b"POST /api/v1/auth/token/ HTTP/1.1\r\n"
+                + f"Host: {HOST}:{site.port}\r\nContent-Type: application/json\r\n".encode()
+                + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+                + body[:10]
+            )
+            time.sleep(1)
+            assert not _worker_holds_a_connection(site.web)
+            for _ in range(3):
+                assert site.get(HOST, "/healthz", timeout=5).status_code == 200
+            slow.sendall(body[10:])  # the stalled request is served once it is whole
+            assert _read_all(slow).startswith(b"HTTP/1.1 200")
 
 
 def _worker_holds_a_connection(web: driver.Gunicorn) -> bool:
