@@ -45,6 +45,12 @@ def user_group(user_id: object) -> str:
     return group_name("user", user_id)
 
 
+def session_group(session_id: object) -> str:
+    """The group of the sockets opened with one session's access tokens (current tenant)."""
+    current_tenant()  # raises outside a tenant: the public scope has no sockets
+    return group_name("session", session_id)
+
+
 def close_sockets(group: str, *, code: int, reason: str) -> None:
     """Close every socket in ``group`` with ``code`` once the current transaction commits."""
     message = {"type": SOCKET_CLOSE_MESSAGE_TYPE, "code": code, "reason": reason}

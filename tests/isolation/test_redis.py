@@ -344,9 +344,13 @@ async def test_channel_layer_keys_name_only_tenant_groups(socket_tokens, tenant_
         f"t.alpha.user.{users['alpha']}",
         f"t.beta.user.{users['beta']}",
     } <= mine
+    # and each socket is in its session's group, within its tenant
+    assert {group.split(".")[1] for group in mine if ".session." in group} == {"alpha", "beta"}
     for group in groups:
         match = re.fullmatch(
-            r"t\.(?P<schema>[a-z0-9_]+)\.(tenant|user\.(?P<user>[0-9a-f-]{36}))", group
+            r"t\.(?P<schema>[a-z0-9_]+)\.(tenant|user\.(?P<user>[0-9a-f-]{36})"
+            r"|session\.[0-9a-f-]{36})",
+            group,
         )
         assert match, group
         if match["schema"] in users and match["user"]:

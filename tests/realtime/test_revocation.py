@@ -270,14 +270,20 @@ def test_rehashing_a_password_at_sign_in_revokes_nothing(server, people, tenant_
     assert server.get(HOST, ME, token=held).status_code == 200
 
 
-def test_a_revoked_session_s_access_token_is_refused_at_once_on_http_and_at_connect(server, people):
+def test_a_revoked_session_s_access_token_is_refused_at_once_on_http_and_at_connect(
+    server, people, sockets
+):
     """Revoking one session (``DELETE auth/sessions/<id>/``) ends its access tokens on the
     next request, in another process than the one that revoked it, though the server has
-    the user cached; the user's other session keeps working."""
+    the user cached, and closes the sockets they opened; the user's other session, and its
+    socket, keep working."""
     laptop = sign_in(server, people.target)
     stolen = sign_in(server, people.target)
     for _ in range(2):  # the server's user entry is warm
         assert server.get(HOST, ME, token=stolen["access"]).status_code == 200
+    stolen_socket = open_socket(sockets, server, stolen["access"])
+    laptop_socket = open_socket(sockets, server, laptop["access"])
+    assert answers_ping(stolen_socket) and answers_ping(laptop_socket)
     sessions = server.get(HOST, "/api/v1/auth/sessions/", token=stolen["access"]).json()
     target = next(session["id"] for session in sessions if session["current"])
     revoked = server.request(
@@ -294,9 +300,11 @@ def test_a_revoked_session_s_access_token_is_refused_at_once_on_http_and_at_conn
         server.post(HOST, "/api/v1/auth/token/refresh/", {"refresh": stolen["refresh"]}).status_code
         == 401
     )
-    with contextlib.ExitStack() as sockets:
-        assert close_of(open_socket(sockets, server, stolen["access"])) == (4401, "token_revoked")
+    assert close_of(stolen_socket) == (4401, "token_revoked")  # the one already open
+    with contextlib.ExitStack() as later:
+        assert close_of(open_socket(later, server, stolen["access"])) == (4401, "token_revoked")
     assert server.get(HOST, ME, token=laptop["access"]).status_code == 200
+    assert answers_ping(laptop_socket)
 
 
 def test_a_profile_change_in_another_process_is_seen_on_the_next_request(server, people, tenant_a):

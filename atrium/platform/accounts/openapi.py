@@ -376,8 +376,9 @@ def session_viewset(viewset):
         ),
         destroy=extend_schema(
             summary="Revoke one of your sessions",
-            description="Its refresh token is blacklisted (its access tokens run out within "
-            "minutes). Another user's session is 404.",
+            description="Its refresh token is blacklisted, its access tokens are refused at "
+            "once (401 `token_revoked`), and the sockets they opened close (4401 "
+            "`token_revoked`); your other sessions go on. Another user's session is 404.",
             responses={204: None},
         ),
     )

@@ -51,7 +51,7 @@ from atrium.platform.api.throttling import client_ip
 from atrium.platform.audit.services import audit_record
 from atrium.tenants.asgi import CLOSE_UNAUTHORIZED
 from atrium.tenants.context import current_tenant, current_tenant_or_none
-from atrium.tenants.sockets import close_sockets, user_group
+from atrium.tenants.sockets import close_sockets, session_group, user_group
 
 from .models import User, UserSession
 from .usercache import cached_user, user_cache_invalidate
@@ -390,6 +390,10 @@ def session_revoke(*, user: User, session_id: object) -> None:
             session.revoked_at = timezone.now()
             session.save(update_fields=["revoked_at"])
             user_cache_invalidate(user.pk)
+            # Sockets opened with its access tokens close too (others of the user stay).
+            close_sockets(
+                session_group(session.pk), code=CLOSE_UNAUTHORIZED, reason="token_revoked"
+            )
         outstanding = OutstandingToken.objects.filter(jti=session.refresh_jti).first()
         if outstanding is not None:
             BlacklistedToken.objects.get_or_create(token=outstanding)

@@ -27,10 +27,12 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from redis.exceptions import RedisError
 
 from atrium.conf import atrium_settings
+from atrium.platform.accounts.tokens import session_id_of
 from atrium.platform.redis import lease_acquire, lease_release, lease_renew
 from atrium.tenants.asgi import CLOSE_TOO_MANY_SOCKETS, CLOSE_UNAUTHORIZED
 from atrium.tenants.context import current_tenant
-from atrium.tenants.keyspace import group_name, scoped_key
+from atrium.tenants.keyspace import scoped_key
+from atrium.tenants.sockets import session_group, tenant_group, user_group
 
 from .events import EVENT_MESSAGE_TYPE
 from .middleware import negotiated_subprotocol, revoked_reason
@@ -61,7 +63,9 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
         if not await self._take_slot():
             await self._refuse(CLOSE_TOO_MANY_SOCKETS, "too_many_sockets")
             return
-        groups = [group_name("tenant"), group_name("user", self.scope["user"].pk)]
+        groups = [tenant_group(), user_group(self.scope["user"].pk)]
+        if (session := session_id_of(self.scope["token"])) is not None:
+            groups.append(session_group(session))  # closed when that session is revoked
         try:
             for group in groups:
                 await self.channel_layer.group_add(group, self.channel_name)
