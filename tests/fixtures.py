@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import redis
 from django.conf import settings
 from django.db import connection
 from django_redis import get_redis_connection
@@ -47,7 +48,12 @@ def django_db_setup(
             verbosity=0, interactive=False, keepdb=django_db_keepdb, aliases={"default"}
         )
         assert connection.settings_dict["NAME"].startswith("test_"), "not on a test database"
+        # The run's own Redis DBs start empty: a task queued and never run, or a group, by
+        # an earlier run on this machine must not reach this one.
         get_redis_connection("default").flushdb()
+        for url in {settings.CELERY_BROKER_URL, settings.CHANNEL_REDIS_URL}:
+            with redis.Redis.from_url(url) as client:
+                client.flushdb()
         template.template_ensure()
         pool.pool_fill(settings.ATRIUM_SPARE_POOL_SIZE)
         for spec in (TENANT_A, TENANT_B):
