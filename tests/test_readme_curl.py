@@ -6,10 +6,7 @@ port differs: the server's instead of HAProxy's 8000."""
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
-
-import pytest
 
 from scripts.mail_sink import MailSink
 from tests import driver
@@ -26,7 +23,6 @@ def readme_flow() -> str:
     return re.search(r"```bash\n(.*?)```", section, re.S).group(1)
 
 
-@pytest.mark.skipif(shutil.which("curl") is None, reason="the README's flow needs curl")
 def test_the_readme_curl_flow_works_as_written(live_db, tmp_path):
     live_db.append(SLUG)
     script = readme_flow()
