@@ -68,8 +68,8 @@ def label(migration: Migration) -> str:
 def applied_states(schemas: list[str]) -> dict[str, frozenset[Key] | None]:
     """Per schema, the migrations it has recorded (``None``: no ``django_migrations`` table).
 
-    One statement per ``STATUS_BATCH`` schemas returns a digest of each schema's recorded set; the sets
-    themselves are read from one schema per distinct digest only.
+    One statement per ``STATUS_BATCH`` schemas returns a digest of each schema's recorded
+    set; the sets themselves are read from one schema per distinct digest only.
     """
     if not schemas:
         return {}
